@@ -1,0 +1,4 @@
+//! Components named for what the user sees.
+
+pub mod dialog;
+pub mod tokens;

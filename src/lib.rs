@@ -1,0 +1,21 @@
+//! Speckle Tokens: a Speckle-style server whose heart is personal access tokens.
+//!
+//! One crate, two builds: `ssr` (the axum server, with everything under [`server`]) and
+//! `hydrate` (the WASM that makes the same pages interactive in the browser).
+
+pub mod app;
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod scopes;
+pub mod server_fns;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,52 @@
+//! The server binary: configuration, logging, database, then serve until Ctrl-C.
+
+use clap::Parser;
+use leptos::config::get_configuration;
+use speckle_tokens::server::config::Config;
+use speckle_tokens::server::db::DbPool;
+use speckle_tokens::server::{router, spawn_session_cleanup, AppState};
+
+fn main() {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .init();
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+        // Built without cargo-leptos (e.g. plain `cargo build --features ssr`).
+        std::env::set_var("LEPTOS_OUTPUT_NAME", "speckle-tokens");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = runtime.unwrap_or_else(|error| exit(&format!("cannot start the runtime: {error}")));
+    runtime.block_on(serve(config));
+}
+
+async fn serve(config: Config) {
+    let leptos = get_configuration(None).unwrap_or_else(|error| exit(&format!("leptos configuration: {error}")));
+    let mut options = leptos.leptos_options;
+    if let Some(listen) = config.listen {
+        options.site_addr = listen;
+    }
+    let addr = options.site_addr;
+
+    let db = DbPool::connect(&config.database_url)
+        .await
+        .unwrap_or_else(|error| exit(&format!("database: {error}")));
+    spawn_session_cleanup(db.clone());
+    let app = router(AppState::new(db, options, config.secure_cookies));
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|error| exit(&format!("cannot listen on {addr}: {error}")));
+    tracing::info!("listening on http://{addr}");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        exit(&format!("server error: {error}"));
+    }
+}
+
+fn exit(message: &str) -> ! {
+    eprintln!("speckle-tokens: {message}");
+    std::process::exit(1);
+}

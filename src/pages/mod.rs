@@ -1,0 +1,28 @@
+//! One module per page of SPEC §2.
+
+mod auth;
+mod home;
+mod profile;
+mod streams;
+
+pub use auth::{LoginPage, SignupPage};
+pub use home::HomePage;
+pub use profile::ProfilePage;
+pub use streams::StreamsPage;
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The error of a finished action, as an alert the screen reader announces.
+pub fn action_error<T, S>(value: S) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    move || {
+        value.get().and_then(Result::err).map(|error| {
+            view! { <p class="error" role="alert">{error.to_string()}</p> }
+        })
+    }
+}

@@ -1,0 +1,33 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+use crate::app::Auth;
+use crate::components::tokens::YourApps;
+
+/// `/profile`: the user's name and email, then "Your Apps". Signed-out visitors go to
+/// `/login` (the server redirects before rendering; this covers in-app navigation).
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <Title text="Profile · Speckle Tokens"/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) => view! {
+                        <h1>"Profile"</h1>
+                        <dl class="profile">
+                            <dt>"Name"</dt>
+                            <dd>{user.name}</dd>
+                            <dt>"Email"</dt>
+                            <dd>{user.email}</dd>
+                        </dl>
+                        <YourApps/>
+                    }.into_any(),
+                    _ => view! { <Redirect path="/login?next=/profile"/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,140 @@
+//! The scopes a personal access token can hold (SPEC §3), shared by the UI and the server.
+
+use serde::{Deserialize, Serialize};
+
+/// One permission a token may carry. Past the API edge scopes are this enum, never strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    StreamsRead,
+    StreamsWrite,
+    ProfileRead,
+    ProfileEmail,
+    UsersRead,
+    TokensRead,
+    TokensWrite,
+}
+
+impl Scope {
+    /// Every scope, in the order the UI lists them.
+    pub const ALL: [Scope; 7] = [
+        Scope::StreamsRead,
+        Scope::StreamsWrite,
+        Scope::ProfileRead,
+        Scope::ProfileEmail,
+        Scope::UsersRead,
+        Scope::TokensRead,
+        Scope::TokensWrite,
+    ];
+
+    /// The scope's name on the wire and in the UI, e.g. `streams:read`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::StreamsRead => "streams:read",
+            Scope::StreamsWrite => "streams:write",
+            Scope::ProfileRead => "profile:read",
+            Scope::ProfileEmail => "profile:email",
+            Scope::UsersRead => "users:read",
+            Scope::TokensRead => "tokens:read",
+            Scope::TokensWrite => "tokens:write",
+        }
+    }
+
+    /// What the scope allows, in the words shown beside its checkbox.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::StreamsRead => {
+                "Read the streams you can access, with their commits and collaborators."
+            }
+            Scope::StreamsWrite => {
+                "Create, update and delete streams, share them with other users, and create commits."
+            }
+            Scope::ProfileRead => "Read your profile.",
+            Scope::ProfileEmail => "Read your email address.",
+            Scope::UsersRead => "Read other users' public profiles.",
+            Scope::TokensRead => "List your access tokens.",
+            Scope::TokensWrite => {
+                "Create and revoke your access tokens. A token with this scope can mint new tokens: give it only to code you trust as much as yourself."
+            }
+        }
+    }
+
+    /// Parses a scope name; `None` for anything that is not one.
+    pub fn from_name(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.name() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of scopes, small enough to copy and check on every request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSet(u8);
+
+impl ScopeSet {
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn insert(&mut self, scope: Scope) {
+        self.0 |= scope.bit();
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The scopes in the set, in the order of [`Scope::ALL`].
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |scope| self.contains(*scope))
+    }
+
+    /// The names, space-separated: how the set is stored in the database.
+    pub fn to_names(self) -> String {
+        self.iter().map(Scope::name).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Parses space-separated scope names; the first unknown name is the error.
+    pub fn from_names(names: &str) -> Result<ScopeSet, String> {
+        names.split_whitespace().map(str::to_owned).collect::<Vec<_>>().try_into()
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        let mut set = ScopeSet::default();
+        for scope in iter {
+            set.insert(scope);
+        }
+        set
+    }
+}
+
+impl TryFrom<Vec<String>> for ScopeSet {
+    type Error = String;
+
+    /// Parses scope names as a client sends them; the error is the first unknown name.
+    fn try_from(names: Vec<String>) -> Result<Self, Self::Error> {
+        names
+            .iter()
+            .map(|name| Scope::from_name(name.trim()).ok_or_else(|| name.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::from_name(scope.name()), Some(scope));
+        }
+        let set: ScopeSet = [Scope::ProfileRead, Scope::StreamsRead].into_iter().collect();
+        assert_eq!(set.to_names(), "streams:read profile:read");
+        assert_eq!(ScopeSet::from_names(&set.to_names()), Ok(set));
+        assert_eq!(ScopeSet::from_names("streams:read nope"), Err("nope".to_owned()));
+    }
+}

@@ -1,0 +1,6 @@
+//! Who is calling: bearer tokens for the API, sessions for the browser.
+
+pub mod bearer;
+pub mod csrf;
+pub mod password;
+pub mod session;

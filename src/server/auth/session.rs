@@ -1,0 +1,137 @@
+//! Browser sessions, stored in our own database (tower-sessions has no diesel store).
+//! Rows are keyed by the SHA-256 of the session id, so a copy of the table opens no session.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use sha2::{Digest, Sha256};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion};
+use tower_sessions::SessionStore;
+
+use crate::db_run;
+use crate::server::db::schema::sessions;
+use crate::server::db::{now_millis, DbPool};
+
+/// The session key that holds the signed-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+
+/// A tower-sessions store over our database.
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: DbPool,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: DbPool) -> Self {
+        DbSessionStore { pool }
+    }
+}
+
+impl std::fmt::Debug for DbSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbSessionStore")
+    }
+}
+
+fn row_key(id: &Id) -> String {
+    Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn backend(error: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(error.to_string())
+}
+
+fn expiry_millis(record: &Record) -> i64 {
+    (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        loop {
+            let inserted = db_run!(&mut conn, |c| {
+                diesel::insert_into(sessions::table)
+                    .values((
+                        sessions::id.eq(row_key(&record.id)),
+                        sessions::data.eq(&data),
+                        sessions::expires_at.eq(expiry_millis(record)),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(c)
+                    .await
+            })
+            .map_err(backend)?;
+            if inserted == 1 {
+                return Ok(());
+            }
+            // An id collision (2^-128): draw another rather than share a session.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let expires_at = expiry_millis(record);
+        db_run!(&mut conn, |c| {
+            diesel::insert_into(sessions::table)
+                .values((
+                    sessions::id.eq(row_key(&record.id)),
+                    sessions::data.eq(&data),
+                    sessions::expires_at.eq(expires_at),
+                ))
+                .on_conflict(sessions::id)
+                .do_update()
+                .set((sessions::data.eq(&data), sessions::expires_at.eq(expires_at)))
+                .execute(c)
+                .await
+        })
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        let row: Option<(String, i64)> = db_run!(&mut conn, |c| {
+            sessions::table
+                .find(row_key(id))
+                .filter(sessions::expires_at.gt(now_millis()))
+                .select((sessions::data, sessions::expires_at))
+                .first(c)
+                .await
+                .optional()
+        })
+        .map_err(backend)?;
+        let Some((data, expires_at)) = row else { return Ok(None) };
+        let data = serde_json::from_str(&data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expires_at) * 1_000_000)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record { id: *id, data, expiry_date }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        db_run!(&mut conn, |c| {
+            diesel::delete(sessions::table.find(row_key(id))).execute(c).await
+        })
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for DbSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        let mut conn = self.pool.get().await.map_err(backend)?;
+        db_run!(&mut conn, |c| {
+            diesel::delete(sessions::table.filter(sessions::expires_at.le(now_millis())))
+                .execute(c)
+                .await
+        })
+        .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! The database: one pool over the backend chosen by `DATABASE_URL`, and the single place
+//! where backends differ. Every query is written once, inside [`db_run!`].
+
+pub mod models;
+pub mod schema;
+
+use diesel::{Connection, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::AppError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// SQLite as diesel-async drives it: the synchronous connection on a blocking thread.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Run on every new SQLite connection: concurrent readers beside one writer (WAL), waits
+/// instead of "database is locked" errors, and foreign keys that hold.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+/// A pool of connections to one database.
+#[derive(Clone)]
+pub enum DbPool {
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// One pooled connection; give it to the functions of the domain modules.
+pub enum DbConn {
+    Sqlite(Object<SqliteConn>),
+}
+
+/// Runs `$body` with `$conn` bound to the backend's own async connection. The body is
+/// compiled once per backend, so each query is written once and type-checked for all.
+#[macro_export]
+macro_rules! db_run {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::server::db::DbConn::Sqlite(pooled) => {
+                let $conn = &mut **pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Where the database lives, parsed from `DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatabaseUrl {
+    /// A file path (`sqlite://data/app.db`, `sqlite:///var/lib/app.db`) or `:memory:`.
+    Sqlite(String),
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("DATABASE_URL names no SQLite file".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(path.to_owned()));
+        }
+        Err(format!(
+            "DATABASE_URL must start with sqlite:// (got {:?})",
+            url.split(':').next().unwrap_or_default()
+        ))
+    }
+}
+
+impl DbPool {
+    /// Creates the database if needed, runs the embedded migrations, and opens the pool.
+    pub async fn connect(url: &DatabaseUrl) -> Result<DbPool, String> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    }
+                }
+                let migrate_path = path.clone();
+                tokio::task::spawn_blocking(move || migrate_sqlite(&migrate_path))
+                    .await
+                    .map_err(|e| e.to_string())??;
+
+                let mut config = ManagerConfig::default();
+                config.custom_setup = Box::new(|url| {
+                    Box::pin(async move {
+                        let mut conn = SqliteConn::establish(url).await?;
+                        conn.batch_execute(SQLITE_PRAGMAS)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    })
+                });
+                let manager =
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+                let pool = Pool::builder(manager)
+                    .max_size(8)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                Ok(DbPool::Sqlite(pool))
+            }
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn get(&self) -> Result<DbConn, AppError> {
+        match self {
+            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite).map_err(|error| {
+                tracing::error!(%error, "no database connection");
+                AppError::Internal
+            }),
+        }
+    }
+}
+
+fn migrate_sqlite(path: &str) -> Result<(), String> {
+    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+        .map_err(|e| e.to_string())?;
+    conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Now, in Unix milliseconds: how every time is stored.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A new random id (16 hex characters, 64 bits from the OS RNG).
+pub fn new_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        tracing::error!(%error, "database error");
+        AppError::Internal
+    }
+}
+
+/// A stored time as an ISO 8601 / RFC 3339 string in UTC, as the API answers it.
+pub fn iso8601(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,53 @@
+//! Rows as the database holds them.
+
+use diesel::prelude::*;
+
+use super::schema::{api_tokens, stream_acl, streams, users};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub suuid: String,
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+    pub bio: Option<String>,
+    pub company: Option<String>,
+    pub avatar: Option<String>,
+    pub created_at: i64,
+}
+
+/// A token row. The digest is deliberately absent: nothing outside the bearer check reads it.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub last_chars: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = streams)]
+pub struct Stream {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub is_public: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = stream_acl)]
+pub struct StreamAcl {
+    pub stream_id: String,
+    pub user_id: String,
+    pub role: String,
+}

@@ -1,0 +1,64 @@
+// The tables, written once for both backends: ids are text, times are Unix milliseconds
+// (BIGINT), digests are bytes. Keep in step with every folder under `migrations/`.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        suuid -> Text,
+        name -> Text,
+        email -> Text,
+        password_hash -> Text,
+        bio -> Nullable<Text>,
+        company -> Nullable<Text>,
+        avatar -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_digest -> Binary,
+        last_chars -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    streams (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        is_public -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stream_acl (stream_id, user_id) {
+        stream_id -> Text,
+        user_id -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        data -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(stream_acl -> streams (stream_id));
+diesel::joinable!(stream_acl -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, streams, stream_acl, sessions);

@@ -1,0 +1,106 @@
+//! The API: async-graphql objects that check scopes and call the domain. Names and shapes
+//! follow Speckle's public schema (SPEC §5).
+
+mod types;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+
+use crate::error::AppError;
+use crate::scopes::Scope;
+use crate::server::db::{DbConn, DbPool};
+use crate::server::tokens::Caller;
+use crate::server::users;
+pub use types::*;
+
+pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Deepest query and largest complexity we answer; beyond them a query is refused.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema; resolvers reach the database through `pool`.
+pub fn schema(pool: DbPool) -> ApiSchema {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .data(pool)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// An API error with Speckle's `extensions.code`.
+fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+/// Our domain errors as API errors (`BAD_USER_INPUT`, `NOT_FOUND`, …).
+fn to_api(error: AppError) -> async_graphql::Error {
+    {
+        let code = match &error {
+            AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
+            AppError::SignedOut => "UNAUTHENTICATED",
+            AppError::NotFound => "NOT_FOUND",
+            AppError::Internal => "INTERNAL_SERVER_ERROR",
+        };
+        api_error(code, error.to_string())
+    }
+}
+
+/// The token's caller, or `UNAUTHENTICATED` for an anonymous request.
+fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
+    ctx.data_opt::<Caller>()
+        .ok_or_else(|| api_error("UNAUTHENTICATED", "This needs a token: send Authorization: Bearer <token>."))
+}
+
+/// The caller, if the token holds `scope`; otherwise `FORBIDDEN` naming the scope.
+fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
+    let caller = caller(ctx)?;
+    if !caller.scopes.contains(scope) {
+        return Err(api_error(
+            "FORBIDDEN",
+            format!("Your token does not have the {} scope, which this needs.", scope.name()),
+        ));
+    }
+    Ok(caller.clone())
+}
+
+async fn db(ctx: &Context<'_>) -> async_graphql::Result<DbConn> {
+    ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// With no id: the token's own user (`profile:read`). With an id: that user's public
+    /// profile (`users:read`), email hidden.
+    async fn user(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<User>> {
+        let own_id = caller(ctx)?.user_id.clone();
+        match id {
+            Some(id) if id != own_id => {
+                require(ctx, Scope::UsersRead)?;
+                let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+                Ok(Some(User::other(user)))
+            }
+            _ => self.active_user(ctx).await,
+        }
+    }
+
+    /// The token's own user (`profile:read`).
+    async fn active_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let caller = require(ctx, Scope::ProfileRead)?;
+        let user = users::get(&mut db(ctx).await?, &caller.user_id).await.map_err(to_api)?;
+        Ok(Some(User::own(user)))
+    }
+
+    /// Another user's public profile (`users:read`).
+    async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
+        require(ctx, Scope::UsersRead)?;
+        let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+        Ok(Some(LimitedUser(user)))
+    }
+
+    /// This server and the scopes it knows; needs no token.
+    async fn server_info(&self) -> ServerInfo {
+        ServerInfo
+    }
+}

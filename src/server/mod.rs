@@ -1,0 +1,198 @@
+//! Everything that runs only on the server: state, router, API, domain and database.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod graphql;
+pub mod streams;
+pub mod tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::app::{shell, App};
+use auth::bearer::{credentials, Credentials};
+use auth::session::{DbSessionStore, USER_ID_KEY};
+use db::DbPool;
+
+/// The largest request body we read (SPEC §6: bigger gets 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A session ends after this long without a request.
+const SESSION_IDLE_DAYS: i64 = 14;
+
+/// What every handler and server function can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DbPool,
+    pub schema: graphql::ApiSchema,
+    pub leptos_options: LeptosOptions,
+    pub secure_cookies: bool,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(db: DbPool, leptos_options: LeptosOptions, secure_cookies: bool) -> Self {
+        let schema = graphql::schema(db.clone());
+        AppState { db, schema, leptos_options, secure_cookies }
+    }
+}
+
+/// The whole application: pages, server functions, the API and health check.
+pub fn router(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(if state.secure_cookies { "__Host-session" } else { "session" })
+        .with_secure(state.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
+
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(require_sign_in))
+        .layer(sessions)
+        .layer(middleware::from_fn(auth::csrf::same_origin_only));
+
+    // Scripts call the API from other sites' pages; it never reads cookies, so any origin may.
+    let api_cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
+    let api = Router::new().route("/graphql", get(graphiql).post(graphql_api)).layer(api_cors);
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .merge(pages)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    // Method and path only: headers and query strings may carry secrets.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
+        .with_state(state)
+}
+
+/// Pages that need a signed-in user send a signed-out visitor to `/login`, server-side.
+async fn require_sign_in(session: Session, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let protected = path == "/profile" || path == "/streams" || path.starts_with("/streams/");
+    if protected && request.method() == Method::GET {
+        let signed_in = matches!(session.get::<String>(USER_ID_KEY).await, Ok(Some(_)));
+        if !signed_in {
+            return Redirect::to(&format!("/login?next={path}")).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish())
+}
+
+/// `POST /graphql`: authenticate by bearer token only, then run the query.
+async fn graphql_api(State(state): State<AppState>, request: Request) -> Response {
+    let caller = match credentials(request.headers()) {
+        Credentials::Anonymous => None,
+        Credentials::Invalid => return invalid_token(),
+        Credentials::Token(token) => {
+            let verified = match state.db.get().await {
+                Ok(mut conn) => tokens::authenticate(&mut conn, &token).await,
+                Err(error) => Err(error),
+            };
+            match verified {
+                Ok(Some(caller)) => Some(caller),
+                Ok(None) => return invalid_token(),
+                Err(_) => return service_unavailable(),
+            }
+        }
+    };
+    let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &state).await {
+        Ok(query) => query.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let query = match caller {
+        Some(caller) => query.data(caller),
+        None => query,
+    };
+    GraphQLResponse::from(state.schema.execute(query).await).into_response()
+}
+
+/// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.
+pub fn invalid_token() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        r#"{"errors":[{"message":"Your token is not valid.","extensions":{"code":"UNAUTHENTICATED"}}]}"#,
+    )
+        .into_response()
+}
+
+fn service_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+        "The database is not answering. Please retry.",
+    )
+        .into_response()
+}
+
+/// Deletes expired sessions every hour, for as long as the server runs.
+pub fn spawn_session_cleanup(pool: DbPool) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    let store = DbSessionStore::new(pool);
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Err(error) = store.delete_expired().await {
+                tracing::warn!(%error, "expired session clean-up failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,87 @@
+//! `#[server]` functions: the only way the UI reads or changes data. They are thin: check
+//! the session, call the domain in `server/`, shape the answer for the page.
+
+pub mod accounts;
+pub mod streams;
+pub mod tokens;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod session {
+    use tower_sessions::Session;
+
+    use crate::error::{AppError, AppResult};
+    use crate::server::auth::session::USER_ID_KEY;
+    use crate::server::db::{models, DbConn};
+    use crate::server::{users, AppState};
+
+    /// The app's state, provided to every server function by the router.
+    pub fn state() -> AppState {
+        leptos::prelude::expect_context::<AppState>()
+    }
+
+    /// The browser session of this request.
+    pub async fn session() -> AppResult<Session> {
+        leptos_axum::extract::<Session>().await.map_err(|error| {
+            tracing::error!(%error, "no session layer");
+            AppError::Internal
+        })
+    }
+
+    /// A database connection from the shared pool.
+    pub async fn db() -> AppResult<DbConn> {
+        state().db.get().await
+    }
+
+    /// The signed-in user, if the session names one that still exists.
+    pub async fn signed_in_user(conn: &mut DbConn) -> AppResult<Option<models::User>> {
+        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(|error| {
+            tracing::error!(%error, "session store failed");
+            AppError::Internal
+        })?;
+        match user_id {
+            Some(id) => users::find(conn, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The signed-in user, or `SignedOut`.
+    pub async fn require_user(conn: &mut DbConn) -> AppResult<models::User> {
+        signed_in_user(conn).await?.ok_or(AppError::SignedOut)
+    }
+
+    /// Was this request a plain HTML form post (JavaScript off)? Then it wants a redirect.
+    pub fn is_plain_form_post() -> bool {
+        leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        })
+    }
+
+    /// Runs a server function's body; an error gets its HTTP status (400, 401, 404, 500),
+    /// except on a plain form post, which must stay a redirect back to the form.
+    pub async fn with_status<T>(body: impl std::future::Future<Output = AppResult<T>>) -> AppResult<T> {
+        let result = body.await;
+        if let Err(error) = &result {
+            if !is_plain_form_post() {
+                if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                    use axum::http::StatusCode;
+                    response.set_status(match error {
+                        AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
+                        AppError::SignedOut => StatusCode::UNAUTHORIZED,
+                        AppError::NotFound => StatusCode::NOT_FOUND,
+                        AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                    });
+                }
+            }
+        }
+        result
+    }
+
+    pub fn session_error(error: tower_sessions::session::Error) -> AppError {
+        tracing::error!(%error, "session store failed");
+        AppError::Internal
+    }
+}

@@ -1,0 +1,207 @@
+//! The real app over a fresh, migrated SQLite database per test, driven in memory.
+
+#![allow(dead_code)] // each test binary uses a different part of this harness
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use leptos::prelude::LeptosOptions;
+use serde_json::Value;
+use speckle_tokens::server::db::{DatabaseUrl, DbPool};
+use speckle_tokens::server::{router, AppState};
+use tower::ServiceExt;
+
+pub const ORIGIN: &str = "http://localhost";
+
+/// Every log line the app writes during this test binary.
+static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.get_or_init(Default::default).lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .init();
+    });
+}
+
+/// All logs captured so far, as text.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        capture_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db").to_string_lossy().into_owned();
+        let pool = DbPool::connect(&DatabaseUrl::Sqlite(path)).await.unwrap();
+        let options = LeptosOptions::builder().output_name("speckle-tokens").build();
+        let state = AppState::new(pool, options, false);
+        TestApp { router: router(state.clone()), state, _dir: dir }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        TestResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// `POST /graphql` with an optional raw `Authorization` header value.
+    pub async fn graphql_with_header(&self, authorization: Option<&[u8]>, query: &str) -> TestResponse {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, header::HeaderValue::from_bytes(value).unwrap());
+        }
+        let body = serde_json::json!({ "query": query }).to_string();
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// `POST /graphql` as a script would: `Authorization: Bearer <token>`.
+    pub async fn graphql(&self, token: &str, query: &str) -> TestResponse {
+        self.graphql_with_header(Some(format!("Bearer {token}").as_bytes()), query).await
+    }
+
+    pub fn browser(&self) -> Browser<'_> {
+        Browser { app: self, cookie: None }
+    }
+}
+
+/// A browser: keeps the session cookie and sends `Origin` like a real one.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    pub cookie: Option<String>,
+}
+
+impl Browser<'_> {
+    fn remember_cookie(&mut self, response: &TestResponse) {
+        for value in response.headers.get_all(header::SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap().to_owned();
+            if value.contains("Max-Age=0") || value.contains("max-age=0") {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+    }
+
+    /// Calls a server function as the page's JavaScript does (form-encoded, JSON back).
+    pub async fn call(&mut self, function: &str, form: &[(&str, &str)]) -> TestResponse {
+        self.post(function, form, "application/json").await
+    }
+
+    /// Submits a server function's form as a browser without JavaScript does.
+    pub async fn submit_form(&mut self, function: &str, form: &[(&str, &str)]) -> TestResponse {
+        self.post(function, form, "text/html,application/xhtml+xml").await
+    }
+
+    async fn post(&mut self, function: &str, form: &[(&str, &str)], accept: &str) -> TestResponse {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let mut request = Request::post(format!("/api/{function}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, accept)
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::HOST, "localhost")
+            .header(header::REFERER, format!("{ORIGIN}/profile"));
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = self.app.send(request.body(Body::from(body)).unwrap()).await;
+        self.remember_cookie(&response);
+        response
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let mut request = Request::get(path).header(header::ACCEPT, "text/html");
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = self.app.send(request.body(Body::empty()).unwrap()).await;
+        self.remember_cookie(&response);
+        response
+    }
+
+    pub async fn sign_up(&mut self, name: &str, email: &str) -> TestResponse {
+        let response = self.call("signup", &[("name", name), ("email", email), ("password", PASSWORD)]).await;
+        assert!(response.status.is_success(), "sign-up failed: {} {}", response.status, response.body);
+        response
+    }
+
+    /// Creates a token through the `New token` dialog's server function; returns (id, secret).
+    pub async fn create_token(&mut self, name: &str, scopes: &[&str], expiration: &str) -> (String, String) {
+        let response = self.call("create_token", &token_form(name, scopes, expiration)).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        let token = response.json();
+        (token["id"].as_str().unwrap().to_owned(), token["secret"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn list_tokens(&mut self) -> TestResponse {
+        self.call("list_tokens", &[]).await
+    }
+}
+
+/// The `New token` form as the browser encodes it.
+pub fn token_form<'a>(name: &'a str, scopes: &[&'a str], expiration: &'a str) -> Vec<(&'a str, &'a str)> {
+    const KEYS: [&str; 7] = ["scopes[0]", "scopes[1]", "scopes[2]", "scopes[3]", "scopes[4]", "scopes[5]", "scopes[6]"];
+    let mut form = vec![("name", name), ("expiration", expiration)];
+    form.extend(scopes.iter().zip(KEYS).map(|(scope, key)| (key, *scope)));
+    form
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The docs' query, verbatim.
+pub const DOCS_QUERY: &str = "{ user { id suuid streams { totalCount } } }";
+
+/// SPEC §6's body for every invalid token.
+pub const INVALID_TOKEN_BODY: &str =
+    r#"{"errors":[{"message":"Your token is not valid.","extensions":{"code":"UNAUTHENTICATED"}}]}"#;
+
+/// Asserts SPEC §6's exact answer for an invalid token.
+pub fn assert_invalid_token(response: &TestResponse) {
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{}", response.body);
+    assert_eq!(response.header("www-authenticate"), r#"Bearer error="invalid_token""#);
+    assert_eq!(response.body, INVALID_TOKEN_BODY);
+}
