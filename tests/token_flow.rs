@@ -164,7 +164,7 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
 
     let page = alice.get("/profile").await;
     let secret = extract_secret(&page.body).expect("the secret is shown after the redirect");
-    assert!(page.body.contains("Your new token"));
+    assert!(page.body.contains("Your new token"), "{}", page.body);
     app.graphql(&secret, "{ activeUser { name } }").await.json()["data"]["activeUser"]["name"]
         .as_str()
         .map(|name| assert_eq!(name, "Alice"))
@@ -175,7 +175,11 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
     // An invalid form comes back to the page with the message, and creates nothing.
     let response = alice.submit_form("create_token", &token_form("", &["profile:read"], "30")).await;
     assert_eq!(response.status, StatusCode::FOUND);
-    assert!(response.header("location").starts_with("/profile?"), "{}", response.header("location"));
+    let location = response.header("location").trim_start_matches(ORIGIN).to_owned();
+    assert!(location.starts_with("/profile?"), "{location}");
+    let page = alice.get(&location).await;
+    assert!(page.body.contains("Give the token a name."), "the message is on the page");
+    assert!(page.body.contains(r#"<dialog aria-labelledby="new-token-title" aria-modal="true" open"#), "in the open dialog");
     assert_eq!(alice.list_tokens().await.json().as_array().unwrap().len(), 1);
 }
 

@@ -12,9 +12,17 @@ use crate::server_fns::tokens::{
     EXPIRATIONS,
 };
 
+/// A token created by a plain form post (JavaScript off), handed over once through the
+/// session. Create it once per page, outside anything that re-renders.
+pub type FlashedToken = Resource<Result<Option<NewToken>, crate::error::AppError>>;
+
+pub fn flashed_token() -> FlashedToken {
+    Resource::new(|| (), |_| take_new_token())
+}
+
 /// The section of `/profile` with the user's personal access tokens.
 #[component]
-pub fn YourApps() -> impl IntoView {
+pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(
@@ -36,7 +44,7 @@ pub fn YourApps() -> impl IntoView {
                 "never post it where others could see it (for example in a public repository). "
                 "If you think a token has leaked, revoke it."
             </p>
-            <NewTokenDialog create/>
+            <NewTokenDialog create flashed/>
             <Transition fallback=|| view! { <p>"Loading your tokens…"</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
@@ -108,10 +116,8 @@ fn TokenListRow(row: TokenRow, revoke_target: RwSignal<Option<(String, String)>>
 
 /// The `New token` button and its dialog: the form, then the secret, shown once.
 #[component]
-fn NewTokenDialog(create: ServerAction<CreateToken>) -> impl IntoView {
+fn NewTokenDialog(create: ServerAction<CreateToken>, flashed: FlashedToken) -> impl IntoView {
     let dialog = NodeRef::<Dialog>::new();
-    // A plain form post (JavaScript off) hands the new secret over through the session.
-    let flashed = Resource::new(|| (), |_| take_new_token());
     let query = use_query_map();
     let rendered_open = query.with_untracked(|q| q.get("new").is_some())
         || create.value().with_untracked(|v| matches!(v, Some(Err(_))));

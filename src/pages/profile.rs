@@ -3,13 +3,14 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::app::Auth;
-use crate::components::tokens::YourApps;
+use crate::components::tokens::{flashed_token, YourApps};
 
 /// `/profile`: the user's name and email, then "Your Apps". Signed-out visitors go to
 /// `/login` (the server redirects before rendering; this covers in-app navigation).
 #[component]
 pub fn ProfilePage() -> impl IntoView {
     let auth = expect_context::<Auth>();
+    let flashed = flashed_token();
     view! {
         <Title text="Profile · Speckle Tokens"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -23,7 +24,7 @@ pub fn ProfilePage() -> impl IntoView {
                             <dt>"Email"</dt>
                             <dd>{user.email}</dd>
                         </dl>
-                        <YourApps/>
+                        <YourApps flashed/>
                     }.into_any(),
                     _ => view! { <Redirect path="/login?next=/profile"/> }.into_any(),
                 }
