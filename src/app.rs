@@ -7,7 +7,7 @@ use leptos_router::{SsrMode, StaticSegment};
 
 use crate::error::AppError;
 use crate::pages::{HomePage, LoginPage, ProfilePage, SignupPage, StreamsPage};
-use crate::server_fns::accounts::{current_user, SignedInUser, Login, Logout, Signup};
+use crate::server_fns::accounts::{current_user, Login, Logout, SignedInUser, Signup};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let auth = expect_context::<Auth>();
+    crate::pages::load_page_after(auth.logout.value());
     view! {
         <header class="site-header">
             <A href="/" attr:class="brand">"Speckle Tokens"</A>

@@ -8,9 +8,7 @@ use speckle_tokens::server::{router, spawn_session_cleanup, AppState};
 
 fn main() {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&config.log)).init();
     if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
         // Built without cargo-leptos (e.g. plain `cargo build --features ssr`).
         std::env::set_var("LEPTOS_OUTPUT_NAME", "speckle-tokens");
@@ -21,7 +19,8 @@ fn main() {
 }
 
 async fn serve(config: Config) {
-    let leptos = get_configuration(None).unwrap_or_else(|error| exit(&format!("leptos configuration: {error}")));
+    let leptos =
+        get_configuration(None).unwrap_or_else(|error| exit(&format!("leptos configuration: {error}")));
     let mut options = leptos.leptos_options;
     if let Some(listen) = config.listen {
         options.site_addr = listen;

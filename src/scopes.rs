@@ -116,10 +116,7 @@ impl TryFrom<Vec<String>> for ScopeSet {
 
     /// Parses scope names as a client sends them; the error is the first unknown name.
     fn try_from(names: Vec<String>) -> Result<Self, Self::Error> {
-        names
-            .iter()
-            .map(|name| Scope::from_name(name.trim()).ok_or_else(|| name.clone()))
-            .collect()
+        names.iter().map(|name| Scope::from_name(name.trim()).ok_or_else(|| name.clone())).collect()
     }
 }
 

@@ -18,12 +18,13 @@ async fn sign_up_then_sign_in_and_the_one_wrong_password_message() {
     let app = TestApp::new().await;
     let mut alice = app.browser();
     let response = alice.sign_up("Alice", "  Alice@Example.com ").await;
-    assert_eq!(response.header("location"), "/profile");
+    assert_eq!(response.json(), "/profile");
     let first_cookie = alice.cookie.clone().expect("signed in after sign-up");
 
     // The same email in other case is the same account.
     let mut again = app.browser();
-    let response = again.call("signup", &[("name", "A"), ("email", "alice@example.COM"), ("password", PASSWORD)]).await;
+    let response =
+        again.call("signup", &[("name", "A"), ("email", "alice@example.COM"), ("password", PASSWORD)]).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
     assert!(response.body.contains("already exists"));
 
@@ -36,17 +37,25 @@ async fn sign_up_then_sign_in_and_the_one_wrong_password_message() {
     }
 
     let mut browser = app.browser();
-    let response = browser.call("login", &[("email", "ALICE@example.com"), ("password", PASSWORD), ("next", "/streams")]).await;
+    let response = browser
+        .call("login", &[("email", "ALICE@example.com"), ("password", PASSWORD), ("next", "/streams")])
+        .await;
     assert!(response.status.is_success(), "{}", response.body);
-    assert_eq!(response.header("location"), "/streams");
+    assert_eq!(response.json(), "/streams");
     let cookie = browser.cookie.clone().unwrap();
     assert_ne!(cookie, first_cookie);
     let set_cookie = response.header("set-cookie");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
 
     // An open redirect is refused: `next` must be a local path.
-    let response = browser.call("login", &[("email", "alice@example.com"), ("password", PASSWORD), ("next", "//evil.example")]).await;
-    assert_eq!(response.header("location"), "/profile");
+    let response = browser
+        .call("login", &[("email", "alice@example.com"), ("password", PASSWORD), ("next", "//evil.example")])
+        .await;
+    assert_eq!(response.json(), "/profile");
+    // Without JavaScript the same answer is a redirect.
+    let response =
+        browser.submit_form("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((response.status, response.header("location")), (StatusCode::FOUND, "/profile"));
 
     let page = browser.get("/profile").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -83,12 +92,14 @@ async fn weak_or_malformed_sign_ups_are_refused() {
         ("", "al@example.com", PASSWORD, "Enter your name"),
         ("Al", "not-an-email", PASSWORD, "valid email"),
     ] {
-        let response = browser.call("signup", &[("name", name), ("email", email), ("password", password)]).await;
+        let response =
+            browser.call("signup", &[("name", name), ("email", email), ("password", password)]).await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST);
         assert!(response.body.contains(message), "{}", response.body);
     }
     let long = "x".repeat(1025);
-    let response = browser.call("signup", &[("name", "Al"), ("email", "al@example.com"), ("password", &long)]).await;
+    let response =
+        browser.call("signup", &[("name", "Al"), ("email", "al@example.com"), ("password", &long)]).await;
     assert!(response.body.contains("at most 1024"), "{}", response.body);
 }
 
@@ -135,7 +146,9 @@ async fn the_secret_appears_only_in_the_answer_that_created_it() {
     alice.sign_up("Alice", "alice@example.com").await;
     let (_, secret) = alice.create_token("Deploy", &["tokens:read", "profile:read"], "never").await;
     app.graphql(&secret, DOCS_QUERY).await;
-    let api_list = app.graphql(&secret, "{ user { apiTokens { id name lastChars scopes createdAt expiresAt lastUsed } } }").await;
+    let api_list = app
+        .graphql(&secret, "{ user { apiTokens { id name lastChars scopes createdAt expiresAt lastUsed } } }")
+        .await;
     assert_eq!(api_list.json()["data"]["user"]["apiTokens"][0]["name"], "Deploy");
     assert_eq!(api_list.json()["data"]["user"]["apiTokens"][0]["expiresAt"], serde_json::Value::Null);
 
@@ -179,7 +192,10 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
     assert!(location.starts_with("/profile?"), "{location}");
     let page = alice.get(&location).await;
     assert!(page.body.contains("Give the token a name."), "the message is on the page");
-    assert!(page.body.contains(r#"<dialog aria-labelledby="new-token-title" aria-modal="true" open"#), "in the open dialog");
+    assert!(
+        page.body.contains(r#"<dialog aria-labelledby="new-token-title" aria-modal="true" open"#),
+        "in the open dialog"
+    );
     assert_eq!(alice.list_tokens().await.json().as_array().unwrap().len(), 1);
 }
 
@@ -248,7 +264,10 @@ async fn an_expired_token_is_refused_like_a_revoked_one() {
 
     let mut conn = app.state.db.get().await.unwrap();
     db_run!(&mut conn, |c| {
-        diesel::update(api_tokens::table.find(&id)).set(api_tokens::expires_at.eq(Some(1_000_i64))).execute(c).await
+        diesel::update(api_tokens::table.find(&id))
+            .set(api_tokens::expires_at.eq(Some(1_000_i64)))
+            .execute(c)
+            .await
     })
     .unwrap();
     assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
@@ -334,12 +353,17 @@ async fn other_users_profiles_need_users_read_and_never_show_email() {
     let mut alice = app.browser();
     alice.sign_up("Alice", "alice@example.com").await;
     let (_, alice_token) = alice.create_token("Me", &["profile:read"], "90").await;
-    let alice_id = app.graphql(&alice_token, "{ user { id } }").await.json()["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let alice_id = app.graphql(&alice_token, "{ user { id } }").await.json()["data"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut bob = app.browser();
     bob.sign_up("Bob", "bob@example.com").await;
-    let (_, bob_token) = bob.create_token("Users", &["users:read", "profile:email", "profile:read"], "90").await;
+    let (_, bob_token) =
+        bob.create_token("Users", &["users:read", "profile:email", "profile:read"], "90").await;
 
-    let query = format!("{{ user(id: \"{alice_id}\") {{ name email }} otherUser(id: \"{alice_id}\") {{ name }} }}");
+    let query =
+        format!("{{ user(id: \"{alice_id}\") {{ name email }} otherUser(id: \"{alice_id}\") {{ name }} }}");
     let response = app.graphql(&bob_token, &query).await.json();
     assert_eq!(response["data"]["user"]["name"], "Alice");
     assert_eq!(response["data"]["user"]["email"], serde_json::Value::Null);
@@ -351,7 +375,8 @@ async fn other_users_profiles_need_users_read_and_never_show_email() {
 #[tokio::test]
 async fn anonymous_requests_see_public_data_only() {
     let app = TestApp::new().await;
-    let response = app.graphql_with_header(None, "{ serverInfo { name version scopes { name description } } }").await;
+    let response =
+        app.graphql_with_header(None, "{ serverInfo { name version scopes { name description } } }").await;
     assert_eq!(response.status, StatusCode::OK);
     let scopes = &response.json()["data"]["serverInfo"]["scopes"];
     assert_eq!(scopes.as_array().unwrap().len(), 7);

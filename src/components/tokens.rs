@@ -25,10 +25,7 @@ pub fn flashed_token() -> FlashedToken {
 pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_tokens(),
-    );
+    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
     let revoke_target = RwSignal::new(None::<(String, String)>);
 
     view! {
@@ -217,6 +214,14 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
 fn ShowSecret(token: NewToken, dialog: NodeRef<Dialog>) -> impl IntoView {
     let copied = RwSignal::new(false);
     let secret = token.secret.clone();
+    // The form that had focus is gone: focus and select the secret, ready to copy.
+    let input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+            input.select();
+        }
+    });
     let copy = move |_| {
         let clipboard = window().navigator().clipboard();
         let _ = clipboard.write_text(&secret);
@@ -226,7 +231,7 @@ fn ShowSecret(token: NewToken, dialog: NodeRef<Dialog>) -> impl IntoView {
         <p>"Your token " <strong>{token.name}</strong> " is ready."</p>
         <label for="new-token-secret">"Your new token"</label>
         <div class="secret">
-            <input id="new-token-secret" type="text" readonly value=token.secret autofocus/>
+            <input id="new-token-secret" node_ref=input type="text" readonly value=token.secret/>
             <button type="button" on:click=copy>"Copy"</button>
         </div>
         <p class="status" aria-live="polite">{move || copied.get().then_some("Copied to the clipboard.")}</p>
@@ -255,10 +260,14 @@ fn FlashedSecret(token: NewToken) -> impl IntoView {
 
 /// Asks before revoking: scripts using the token stop working at once.
 #[component]
-fn RevokeDialog(revoke: ServerAction<RevokeToken>, target: RwSignal<Option<(String, String)>>) -> impl IntoView {
+fn RevokeDialog(
+    revoke: ServerAction<RevokeToken>,
+    target: RwSignal<Option<(String, String)>>,
+) -> impl IntoView {
     let dialog = NodeRef::<Dialog>::new();
     let query = use_query_map();
-    let from_query = query.with_untracked(|q| q.get("revoke").map(|id| (id, q.get("name").unwrap_or_default())));
+    let from_query =
+        query.with_untracked(|q| q.get("revoke").map(|id| (id, q.get("name").unwrap_or_default())));
     let rendered_open = from_query.is_some();
     if from_query.is_some() {
         target.set(from_query);

@@ -3,13 +3,14 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use super::action_error;
+use super::{action_error, load_page_after};
 use crate::app::Auth;
 
 /// `/signup`: Name, Email, Password, `Sign up`.
 #[component]
 pub fn SignupPage() -> impl IntoView {
     let signup = expect_context::<Auth>().signup;
+    load_page_after(signup.value());
     view! {
         <Title text="Sign up · Speckle Tokens"/>
         <h1>"Sign up"</h1>
@@ -38,6 +39,7 @@ pub fn SignupPage() -> impl IntoView {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = expect_context::<Auth>().login;
+    load_page_after(login.value());
     let next = use_query_map().with_untracked(|q| q.get("next")).unwrap_or_default();
     view! {
         <Title text="Sign in · Speckle Tokens"/>

@@ -26,3 +26,16 @@ where
         })
     }
 }
+
+/// Once the action answers with a path, loads that page in full (after sign-in or sign-out
+/// every part of the page must see the new session).
+pub fn load_page_after<S>(value: S)
+where
+    S: Get<Value = Option<Result<String, AppError>>> + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if let Some(Ok(path)) = value.get() {
+            let _ = window().location().set_href(&path);
+        }
+    });
+}

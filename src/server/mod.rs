@@ -149,7 +149,11 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             }
         }
     };
-    let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(request, &state).await {
+    let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+        request, &state,
+    )
+    .await
+    {
         Ok(query) => query.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };

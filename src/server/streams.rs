@@ -11,11 +11,7 @@ use crate::server::db::{models, DbConn};
 /// How many streams the user collaborates on.
 pub async fn count_for_user(conn: &mut DbConn, user_id: &str) -> AppResult<i64> {
     Ok(db_run!(conn, |c| {
-        stream_acl::table
-            .filter(stream_acl::user_id.eq(user_id))
-            .count()
-            .get_result::<i64>(c)
-            .await
+        stream_acl::table.filter(stream_acl::user_id.eq(user_id)).count().get_result::<i64>(c).await
     })?)
 }
 

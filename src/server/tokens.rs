@@ -263,8 +263,7 @@ pub async fn authenticate(conn: &mut DbConn, token: &PlainToken) -> AppResult<Op
             .await
             .optional()
     })?;
-    let Some((token_id, user_id, stored, scopes, expires_at, last_used_at, revoked_at)) = row
-    else {
+    let Some((token_id, user_id, stored, scopes, expires_at, last_used_at, revoked_at)) = row else {
         return Ok(None);
     };
     let now = now_millis();
@@ -288,9 +287,9 @@ async fn touch_last_used(conn: &mut DbConn, token_id: &str, now: i64) -> AppResu
     let stale_before = now - LAST_USED_RESOLUTION_MS;
     db_run!(conn, |c| {
         diesel::update(
-            api_tokens::table.filter(api_tokens::id.eq(token_id)).filter(
-                api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.le(stale_before)),
-            ),
+            api_tokens::table
+                .filter(api_tokens::id.eq(token_id))
+                .filter(api_tokens::last_used_at.is_null().or(api_tokens::last_used_at.le(stale_before))),
         )
         .set(api_tokens::last_used_at.eq(now))
         .execute(c)
@@ -321,7 +320,10 @@ mod tests {
         typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
         let typo = String::from_utf8(typo).unwrap();
         assert_eq!(PlainToken::parse(&typo).unwrap_err(), TokenFormatError::Checksum);
-        assert_eq!(PlainToken::parse(&text.replacen("spk_", "ghp_", 1)).unwrap_err(), TokenFormatError::Prefix);
+        assert_eq!(
+            PlainToken::parse(&text.replacen("spk_", "ghp_", 1)).unwrap_err(),
+            TokenFormatError::Prefix
+        );
         assert_eq!(PlainToken::parse(&text[..TOKEN_LEN - 1]).unwrap_err(), TokenFormatError::Length);
         assert_eq!(PlainToken::parse("").unwrap_err(), TokenFormatError::Prefix);
         let accented = format!("spk_é{}", &text[6..]);

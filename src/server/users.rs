@@ -54,15 +54,12 @@ pub async fn sign_up(
         avatar: None,
         created_at: now_millis(),
     };
-    let inserted = db_run!(conn, |c| {
-        diesel::insert_into(users::table).values(&user).execute(c).await
-    });
+    let inserted = db_run!(conn, |c| diesel::insert_into(users::table).values(&user).execute(c).await);
     match inserted {
         Ok(_) => Ok(user),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Err(bad_input("An account with this email already exists.")),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(bad_input("An account with this email already exists."))
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -33,8 +33,10 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
     .await
 }
 
+/// Account actions answer with the page to go to next; the browser then loads it in full,
+/// so every part of the page sees the new session. A plain form post is redirected instead.
 #[server(endpoint = "signup")]
-pub async fn signup(name: String, email: String, password: String) -> Result<(), AppError> {
+pub async fn signup(name: String, email: String, password: String) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::db;
         use crate::server::users;
@@ -45,7 +47,7 @@ pub async fn signup(name: String, email: String, password: String) -> Result<(),
 }
 
 #[server(endpoint = "login")]
-pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::db;
         use crate::server::users;
@@ -56,24 +58,31 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 }
 
 #[server(endpoint = "logout")]
-pub async fn logout() -> Result<(), AppError> {
+pub async fn logout() -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::{session, session_error};
         session().await?.flush().await.map_err(session_error)?;
-        leptos_axum::redirect("/");
-        Ok(())
+        Ok(go_to("/"))
     })
     .await
 }
 
 /// Signs the user in with a fresh session id (no session fixation) and goes to `next`.
 #[cfg(feature = "ssr")]
-async fn start_session(user_id: &str, next: &str) -> Result<(), AppError> {
+async fn start_session(user_id: &str, next: &str) -> Result<String, AppError> {
     use super::session::{session, session_error};
     use crate::server::auth::session::USER_ID_KEY;
     let session = session().await?;
     session.cycle_id().await.map_err(session_error)?;
     session.insert(USER_ID_KEY, user_id).await.map_err(session_error)?;
-    leptos_axum::redirect(next);
-    Ok(())
+    Ok(go_to(next))
+}
+
+/// Redirects a plain form post to `path`; either way answers `path`.
+#[cfg(feature = "ssr")]
+fn go_to(path: &str) -> String {
+    if super::session::is_plain_form_post() {
+        leptos_axum::redirect(path);
+    }
+    path.to_owned()
 }

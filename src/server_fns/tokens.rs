@@ -33,13 +33,8 @@ impl std::fmt::Debug for NewToken {
 }
 
 /// The choices of the `Expiration` select: (value, label); 90 days is the default.
-pub const EXPIRATIONS: [(&str, &str); 5] = [
-    ("7", "7 days"),
-    ("30", "30 days"),
-    ("90", "90 days"),
-    ("365", "1 year"),
-    ("never", "No expiration"),
-];
+pub const EXPIRATIONS: [(&str, &str); 5] =
+    [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "No expiration")];
 pub const DEFAULT_EXPIRATION: &str = "90";
 
 #[server(endpoint = "list_tokens")]
@@ -159,9 +154,7 @@ mod display {
     /// "Nov 27, 2026, 22:31 UTC"
     pub fn date_time(millis: i64) -> String {
         at(millis)
-            .format(format_description!(
-                "[month repr:short] [day padding:none], [year], [hour]:[minute] UTC"
-            ))
+            .format(format_description!("[month repr:short] [day padding:none], [year], [hour]:[minute] UTC"))
             .unwrap_or_default()
     }
 }

@@ -35,11 +35,7 @@ impl Write for LogWriter {
 fn capture_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_writer(|| LogWriter)
-            .with_ansi(false)
-            .init();
+        tracing_subscriber::fmt().with_env_filter("trace").with_writer(|| LogWriter).with_ansi(false).init();
     });
 }
 
@@ -184,7 +180,8 @@ impl Browser<'_> {
 
 /// The `New token` form as the browser encodes it.
 pub fn token_form<'a>(name: &'a str, scopes: &[&'a str], expiration: &'a str) -> Vec<(&'a str, &'a str)> {
-    const KEYS: [&str; 7] = ["scopes[0]", "scopes[1]", "scopes[2]", "scopes[3]", "scopes[4]", "scopes[5]", "scopes[6]"];
+    const KEYS: [&str; 7] =
+        ["scopes[0]", "scopes[1]", "scopes[2]", "scopes[3]", "scopes[4]", "scopes[5]", "scopes[6]"];
     let mut form = vec![("name", name), ("expiration", expiration)];
     form.extend(scopes.iter().zip(KEYS).map(|(scope, key)| (key, *scope)));
     form

@@ -31,9 +31,7 @@ pub fn validate_new(password: &SecretString) -> AppResult<()> {
 pub async fn hash(password: SecretString) -> AppResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        argon2id()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
+        argon2id().hash_password(password.expose_secret().as_bytes(), &salt).map(|hash| hash.to_string())
     })
     .await
     .map_err(|_| AppError::Internal)?

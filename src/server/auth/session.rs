@@ -114,10 +114,8 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
-        db_run!(&mut conn, |c| {
-            diesel::delete(sessions::table.find(row_key(id))).execute(c).await
-        })
-        .map_err(backend)?;
+        db_run!(&mut conn, |c| diesel::delete(sessions::table.find(row_key(id))).execute(c).await)
+            .map_err(backend)?;
         Ok(())
     }
 }
@@ -127,9 +125,7 @@ impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
         db_run!(&mut conn, |c| {
-            diesel::delete(sessions::table.filter(sessions::expires_at.le(now_millis())))
-                .execute(c)
-                .await
+            diesel::delete(sessions::table.filter(sessions::expires_at.le(now_millis()))).execute(c).await
         })
         .map_err(backend)?;
         Ok(())

@@ -98,12 +98,8 @@ impl DbPool {
                         Ok(conn)
                     })
                 });
-                let manager =
-                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-                let pool = Pool::builder(manager)
-                    .max_size(8)
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+                let pool = Pool::builder(manager).max_size(8).build().map_err(|e| e.to_string())?;
                 Ok(DbPool::Sqlite(pool))
             }
         }

@@ -47,8 +47,9 @@ fn to_api(error: AppError) -> async_graphql::Error {
 
 /// The token's caller, or `UNAUTHENTICATED` for an anonymous request.
 fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
-    ctx.data_opt::<Caller>()
-        .ok_or_else(|| api_error("UNAUTHENTICATED", "This needs a token: send Authorization: Bearer <token>."))
+    ctx.data_opt::<Caller>().ok_or_else(|| {
+        api_error("UNAUTHENTICATED", "This needs a token: send Authorization: Bearer <token>.")
+    })
 }
 
 /// The caller, if the token holds `scope`; otherwise `FORBIDDEN` naming the scope.

@@ -1,0 +1,61 @@
+# Shared by scripts/serve and scripts/test: install whatever is missing, quickly when
+# everything is already there. Sourced, not run.
+
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CARGO_LEPTOS_VERSION=0.3.10
+BINARYEN_VERSION=132
+# Tools that are not cargo binaries live here, outside the checkout, so fresh clones reuse them.
+TOOLS_DIR="${SPECKLE_TOOLS_DIR:-$HOME/.cache/speckle-tokens-tools}"
+export PATH="$HOME/.cargo/bin:$TOOLS_DIR/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  say "installing $* (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rust_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32 target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
+    # 0.3.11 needs a newer rustc; no_downloads: it must never fetch tools itself.
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+  fi
+  local wasm_bindgen_version
+  wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wasm_bindgen_version\$"; then
+    # Not --locked: one of its locked dependencies is missing from the registry.
+    say "installing wasm-bindgen-cli $wasm_bindgen_version (the version in Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+  fi
+  if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+    # Debian's binaryen (108) is too old: its output breaks hydration in the browser.
+    say "installing wasm-opt from binaryen $BINARYEN_VERSION (npm)"
+    mkdir -p "$TOOLS_DIR"
+    npm install --silent --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+}
+
+ensure_browser_tools() {
+  command -v chromium >/dev/null || apt_install chromium
+  if [ ! -d end2end/node_modules/@playwright/test ]; then
+    say "installing the Playwright test runner (npm ci)"
+    (cd end2end && npm ci --silent)
+  fi
+}
+
+build_release() {
+  say "building the release (server + WASM)"
+  cargo leptos build --release
+}
