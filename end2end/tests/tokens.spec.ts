@@ -88,7 +88,8 @@ test('signed-out visitors are sent to sign in, and come back to their page', asy
 test('sign out, then sign in again with the wrong and the right password', async ({ page }) => {
   const { email } = await signUp(page, 'Grace Hopper');
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' })).toBeVisible();
 
   await page.goto('/login');
   await hydrated(page);
