@@ -3,10 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::error::AppError;
-use crate::pages::{HomePage, LoginPage, ProfilePage, SignupPage, StreamsPage};
+use crate::pages::{HomePage, LoginPage, ProfilePage, SignupPage, StreamPage, StreamsPage};
 use crate::server_fns::accounts::{current_user, Login, Logout, SignedInUser, Signup};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     // and the session is saved only once the whole page is rendered.
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("streams") view=StreamsPage/>
+                    <Route path=(StaticSegment("streams"), ParamSegment("id")) view=StreamPage/>
                 </Routes>
             </main>
         </Router>

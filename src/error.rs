@@ -13,9 +13,12 @@ pub enum AppError {
     /// The action needs a signed-in user.
     #[error("Please sign in first.")]
     SignedOut,
+    /// The caller may see the thing but not do this to it; the message says why.
+    #[error("{0}")]
+    Forbidden(String),
     /// The thing does not exist, or is not the caller's to see.
-    #[error("Not found.")]
-    NotFound,
+    #[error("{0} not found.")]
+    NotFound(String),
     /// Our fault; the details are in the server log, never in the answer.
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
@@ -26,6 +29,16 @@ pub enum AppError {
 
 /// The result of every fallible app function.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// Refuses an action the caller has no right to; the message says which right.
+pub fn forbidden(message: impl Into<String>) -> AppError {
+    AppError::Forbidden(message.into())
+}
+
+/// "Stream not found.", "User not found.", …: also said for what exists but is hidden.
+pub fn not_found(what: &str) -> AppError {
+    AppError::NotFound(what.to_owned())
+}
 
 /// Refuses client input with a message saying what is wrong.
 pub fn bad_input(message: impl Into<String>) -> AppError {

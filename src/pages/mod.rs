@@ -8,7 +8,7 @@ mod streams;
 pub use auth::{LoginPage, SignupPage};
 pub use home::HomePage;
 pub use profile::ProfilePage;
-pub use streams::StreamsPage;
+pub use streams::{StreamPage, StreamsPage};
 
 use leptos::prelude::*;
 

@@ -1,9 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
+use leptos_router::components::{Redirect, A};
+use leptos_router::hooks::use_params_map;
 
 use crate::error::AppError;
-use crate::server_fns::streams::list_streams;
+use crate::server_fns::streams::{get_stream, list_streams, StreamDetails, StreamRow};
 
 /// `/streams`: the streams the user can see, with their role: where a person sees in the
 /// browser what a script did with their token.
@@ -21,25 +22,112 @@ pub fn StreamsPage() -> impl IntoView {
                     Ok(rows) if rows.is_empty() => view! {
                         <p>"You have no streams yet. Create one with a token that has streams:write."</p>
                     }.into_any(),
-                    Ok(rows) => view! {
-                        <table>
-                            <thead>
-                                <tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Visibility"</th><th scope="col">"Description"</th></tr>
-                            </thead>
-                            <tbody>
-                                {rows.into_iter().map(|row| view! {
-                                    <tr>
-                                        <td>{row.name}</td>
-                                        <td>{row.role}</td>
-                                        <td>{if row.is_public { "Public" } else { "Private" }}</td>
-                                        <td>{row.description}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
+                    Ok(rows) => view! { <StreamTable rows/> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn StreamTable(rows: Vec<StreamRow>) -> impl IntoView {
+    view! {
+        <table>
+            <caption class="visually-hidden">"Your streams"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Visibility"</th>
+                    <th scope="col">"Description"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|row| view! {
+                        <tr>
+                            <td><A href=format!("/streams/{}", row.id)>{row.name}</A></td>
+                            <td>{row.role}</td>
+                            <td>{visibility(row.is_public)}</td>
+                            <td>{row.description}</td>
+                        </tr>
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+fn visibility(is_public: bool) -> &'static str {
+    if is_public {
+        "Public"
+    } else {
+        "Private"
+    }
+}
+
+/// `/streams/<id>`: a stream's collaborators and commits.
+#[component]
+pub fn StreamPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let details = Resource::new(id, get_stream);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match details.await {
+                    Err(AppError::SignedOut) => view! { <Redirect path="/login?next=/streams"/> }.into_any(),
+                    Err(error) => view! {
+                        <h1>"Stream"</h1>
+                        <p class="error" role="alert">{error.to_string()}</p>
+                    }.into_any(),
+                    Ok(stream) => view! { <StreamView stream/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn StreamView(stream: StreamDetails) -> impl IntoView {
+    view! {
+        <Title text=format!("{} · Speckle Tokens", stream.name)/>
+        <h1>{stream.name}</h1>
+        <p>{stream.description}</p>
+        <p>{visibility(stream.is_public)} ". Your role: " {stream.role.unwrap_or_else(|| "none (public stream)".into())}</p>
+        <h2>"Collaborators"</h2>
+        <ul>
+            {stream.collaborators.into_iter().map(|(name, role)| view! { <li>{name} " – " {role}</li> }).collect_view()}
+        </ul>
+        <h2>"Commits (" {stream.commit_count} ")"</h2>
+        {if stream.commits.is_empty() {
+            view! { <p>"No commits yet."</p> }.into_any()
+        } else {
+            view! {
+                <table>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Message"</th>
+                            <th scope="col">"Branch"</th>
+                            <th scope="col">"Object"</th>
+                            <th scope="col">"Author"</th>
+                            <th scope="col">"Application"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {stream.commits.into_iter().map(|commit| view! {
+                            <tr>
+                                <td>{commit.message}</td>
+                                <td>{commit.branch_name}</td>
+                                <td><code>{commit.referenced_object}</code></td>
+                                <td>{commit.author_name}</td>
+                                <td>{commit.source_application.unwrap_or_default()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
     }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod graphql;
+pub mod pagination;
 pub mod streams;
 pub mod tokens;
 pub mod users;
@@ -161,7 +162,9 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
         Some(caller) => query.data(caller),
         None => query,
     };
-    GraphQLResponse::from(state.schema.execute(query).await).into_response()
+    let mut response = state.schema.execute(query).await;
+    graphql::code_engine_errors(&mut response);
+    GraphQLResponse::from(response).into_response()
 }
 
 /// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::db_run;
-use crate::error::{bad_input, AppError, AppResult};
-use crate::scopes::ScopeSet;
+use crate::error::{bad_input, forbidden, not_found, AppResult};
+use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::schema::api_tokens;
 use crate::server::db::{models, new_id, now_millis, DbConn};
 
@@ -206,6 +206,44 @@ async fn count_live(conn: &mut DbConn, user_id: &str, now: i64) -> AppResult<i64
     })?)
 }
 
+/// Creates a token through the API for the caller's user: its scopes a subset of the
+/// calling token's, never `tokens:write`, and it never outlives the calling token.
+pub async fn create_child(
+    conn: &mut DbConn,
+    parent: &Caller,
+    name: &str,
+    scopes: ScopeSet,
+    lifespan_ms: Option<i64>,
+) -> AppResult<(models::ApiToken, PlainToken)> {
+    if scopes.is_empty() {
+        return Err(bad_input("scopes: choose at least one scope."));
+    }
+    if scopes.contains(Scope::TokensWrite) {
+        return Err(forbidden("A token cannot create tokens with the tokens:write scope."));
+    }
+    if let Some(missing) = scopes.iter().find(|scope| !parent.scopes.contains(*scope)) {
+        return Err(forbidden(format!(
+            "Your token does not have the {} scope, so it cannot give it to a new token.",
+            missing.name()
+        )));
+    }
+    let now = now_millis();
+    let expires_at = match (lifespan_ms, parent.expires_at) {
+        (Some(ms), _) if ms <= 0 => {
+            return Err(bad_input("lifespan must be a positive number of milliseconds."));
+        }
+        (Some(ms), parent_expiry) => {
+            let expires_at = now.saturating_add(ms);
+            if parent_expiry.is_some_and(|limit| expires_at > limit) {
+                return Err(bad_input("lifespan: a token cannot outlive the token that creates it."));
+            }
+            Some(expires_at)
+        }
+        (None, parent_expiry) => parent_expiry,
+    };
+    create(conn, &parent.user_id, name, scopes, expires_at).await
+}
+
 /// The user's tokens that are not revoked (expired ones included, marked by their date),
 /// newest first.
 pub async fn list(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<models::ApiToken>> {
@@ -236,10 +274,25 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResu
         .await
     })?;
     if updated == 0 {
-        return Err(AppError::NotFound);
+        return Err(not_found("Token"));
     }
     tracing::info!(token_id, user_id, "token revoked");
     Ok(())
+}
+
+/// Revokes the user's own token given in clear (as `apiTokenRevoke` accepts it).
+pub async fn revoke_by_secret(conn: &mut DbConn, user_id: &str, token: &PlainToken) -> AppResult<()> {
+    let digest = token.hashed();
+    let token_id: Option<String> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::token_digest.eq(digest.as_bytes()))
+            .filter(api_tokens::user_id.eq(user_id))
+            .select(api_tokens::id)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    revoke(conn, user_id, &token_id.ok_or_else(|| not_found("Token"))?).await
 }
 
 /// Finds the live token behind `token`: one indexed lookup by digest, a constant-time

@@ -5,7 +5,7 @@ use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 
 use crate::db_run;
-use crate::error::{bad_input, AppError, AppResult};
+use crate::error::{bad_input, not_found, AppResult};
 use crate::server::auth::password;
 use crate::server::db::schema::users;
 use crate::server::db::{models, new_id, now_millis, DbConn};
@@ -96,5 +96,5 @@ pub async fn find(conn: &mut DbConn, user_id: &str) -> AppResult<Option<models::
 
 /// The user with this id, or "not found".
 pub async fn get(conn: &mut DbConn, user_id: &str) -> AppResult<models::User> {
-    find(conn, user_id).await?.ok_or(AppError::NotFound)
+    find(conn, user_id).await?.ok_or_else(|| not_found("User"))
 }

@@ -14,9 +14,14 @@ pub(crate) mod session {
     use crate::server::db::{models, DbConn};
     use crate::server::{users, AppState};
 
-    /// The app's state, provided to every server function by the router.
-    pub fn state() -> AppState {
-        leptos::prelude::expect_context::<AppState>()
+    /// The app's state, provided to every server function by the router. It is missing only
+    /// when the app is rendered outside a request (leptos' route discovery at start-up runs
+    /// the App once, and its resources may fire): an error then, never a panic.
+    pub fn state() -> AppResult<AppState> {
+        leptos::prelude::use_context::<AppState>().ok_or_else(|| {
+            tracing::debug!("server function called outside a request");
+            AppError::Internal
+        })
     }
 
     /// The browser session of this request.
@@ -29,7 +34,7 @@ pub(crate) mod session {
 
     /// A database connection from the shared pool.
     pub async fn db() -> AppResult<DbConn> {
-        state().db.get().await
+        state()?.db.get().await
     }
 
     /// The signed-in user, if the session names one that still exists.
@@ -71,7 +76,8 @@ pub(crate) mod session {
                     response.set_status(match error {
                         AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
                         AppError::SignedOut => StatusCode::UNAUTHORIZED,
-                        AppError::NotFound => StatusCode::NOT_FOUND,
+                        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+                        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
                         AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                     });
                 }

@@ -202,3 +202,55 @@ pub fn assert_invalid_token(response: &TestResponse) {
     assert_eq!(response.header("www-authenticate"), r#"Bearer error="invalid_token""#);
     assert_eq!(response.body, INVALID_TOKEN_BODY);
 }
+
+/// Every scope a personal token may hold.
+pub const ALL_SCOPES: [&str; 7] = [
+    "streams:read",
+    "streams:write",
+    "profile:read",
+    "profile:email",
+    "users:read",
+    "tokens:read",
+    "tokens:write",
+];
+
+/// A signed-up user with a browser session, ready to mint tokens.
+pub struct TestUser<'a> {
+    pub browser: Browser<'a>,
+    pub id: String,
+}
+
+impl<'a> TestUser<'a> {
+    pub async fn sign_up(app: &'a TestApp, name: &str) -> TestUser<'a> {
+        let mut browser = app.browser();
+        browser.sign_up(name, &format!("{}@example.com", name.to_lowercase())).await;
+        let (_, token) = browser.create_token("whoami", &["profile:read"], "7").await;
+        let id = app.graphql(&token, "{ user { id } }").await.json()["data"]["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        TestUser { browser, id }
+    }
+
+    /// A fresh token with these scopes (expiring in a year).
+    pub async fn token(&mut self, scopes: &[&str]) -> String {
+        self.browser.create_token("test", scopes, "365").await.1
+    }
+}
+
+impl TestApp {
+    /// Runs a query or mutation and returns its JSON (asserting HTTP 200).
+    pub async fn gql(&self, token: Option<&str>, query: &str) -> Value {
+        let response = match token {
+            Some(token) => self.graphql(token, query).await,
+            None => self.graphql_with_header(None, query).await,
+        };
+        assert_eq!(response.status, StatusCode::OK, "{query}: {}", response.body);
+        response.json()
+    }
+}
+
+/// The `extensions.code` of the first error, or "OK" when there is none.
+pub fn outcome(answer: &Value) -> String {
+    answer["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK").to_owned()
+}

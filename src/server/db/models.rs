@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, stream_acl, streams, users};
+use super::schema::{api_tokens, commits, stream_acl, streams, users};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -50,4 +50,17 @@ pub struct StreamAcl {
     pub stream_id: String,
     pub user_id: String,
     pub role: String,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = commits)]
+pub struct Commit {
+    pub id: String,
+    pub stream_id: String,
+    pub branch_name: String,
+    pub referenced_object: String,
+    pub message: String,
+    pub source_application: Option<String>,
+    pub author_id: String,
+    pub created_at: i64,
 }

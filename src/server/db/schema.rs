@@ -57,8 +57,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    commits (id) {
+        id -> Text,
+        stream_id -> Text,
+        branch_name -> Text,
+        referenced_object -> Text,
+        message -> Text,
+        source_application -> Nullable<Text>,
+        author_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(commits -> streams (stream_id));
+diesel::joinable!(commits -> users (author_id));
 diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, streams, stream_acl, sessions);
+diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, streams, stream_acl, sessions, commits);

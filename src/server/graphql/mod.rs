@@ -1,18 +1,21 @@
 //! The API: async-graphql objects that check scopes and call the domain. Names and shapes
 //! follow Speckle's public schema (SPEC §5).
 
+mod mutation;
 mod types;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ErrorExtensions, Object, Schema};
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Schema};
 
 use crate::error::AppError;
 use crate::scopes::Scope;
 use crate::server::db::{DbConn, DbPool};
+use crate::server::pagination::Page;
 use crate::server::tokens::Caller;
-use crate::server::users;
+use crate::server::{streams, users};
+pub use mutation::Mutation;
 pub use types::*;
 
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deepest query and largest complexity we answer; beyond them a query is refused.
 pub const MAX_DEPTH: usize = 12;
@@ -20,7 +23,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema; resolvers reach the database through `pool`.
 pub fn schema(pool: DbPool) -> ApiSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query, Mutation, EmptySubscription)
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -34,14 +37,24 @@ fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::E
 
 /// Our domain errors as API errors (`BAD_USER_INPUT`, `NOT_FOUND`, …).
 fn to_api(error: AppError) -> async_graphql::Error {
-    {
-        let code = match &error {
-            AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
-            AppError::SignedOut => "UNAUTHENTICATED",
-            AppError::NotFound => "NOT_FOUND",
-            AppError::Internal => "INTERNAL_SERVER_ERROR",
-        };
-        api_error(code, error.to_string())
+    let code = match &error {
+        AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
+        AppError::SignedOut => "UNAUTHENTICATED",
+        AppError::NotFound(_) => "NOT_FOUND",
+        AppError::Forbidden(_) => "FORBIDDEN",
+        AppError::Internal => "INTERNAL_SERVER_ERROR",
+    };
+    api_error(code, error.to_string())
+}
+
+/// Errors the engine raises itself (parse, validation, wrong types) are the client's: give
+/// them `BAD_USER_INPUT`, so every error has a code.
+pub fn code_engine_errors(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
     }
 }
 
@@ -66,6 +79,10 @@ fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
 
 async fn db(ctx: &Context<'_>) -> async_graphql::Result<DbConn> {
     ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)
+}
+
+fn page(limit: Option<i32>, cursor: Option<String>) -> async_graphql::Result<Page> {
+    Page::new(limit, cursor.as_deref()).map_err(to_api)
 }
 
 pub struct Query;
@@ -98,6 +115,28 @@ impl Query {
         require(ctx, Scope::UsersRead)?;
         let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
         Ok(Some(LimitedUser(user)))
+    }
+
+    /// A stream the caller can read (`streams:read`); anyone, even without a token, reads a
+    /// public one. A private stream the caller cannot read is `NOT_FOUND`.
+    async fn stream(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Stream>> {
+        let user_id = match ctx.data_opt::<Caller>() {
+            Some(_) => Some(require(ctx, Scope::StreamsRead)?.user_id),
+            None => None,
+        };
+        let access = streams::readable(&mut db(ctx).await?, &id, user_id.as_deref()).await.map_err(to_api)?;
+        Ok(Some(Stream::from(access)))
+    }
+
+    /// The streams the token's user collaborates on (`streams:read`), newest first.
+    async fn streams(
+        &self,
+        ctx: &Context<'_>,
+        limit: Option<i32>,
+        cursor: Option<String>,
+    ) -> async_graphql::Result<StreamCollection> {
+        let caller = require(ctx, Scope::StreamsRead)?;
+        StreamCollection::for_user(ctx, &caller.user_id, false, page(limit, cursor)?).await
     }
 
     /// This server and the scopes it knows; needs no token.

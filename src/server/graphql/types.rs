@@ -1,11 +1,15 @@
 //! The object types of the API.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{
+    Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+};
 
-use super::{db, require, to_api};
+use super::{db, page, require, to_api};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::{iso8601, models};
-use crate::server::{streams, tokens};
+use crate::server::pagination::Page;
+use crate::server::streams::{self, Access};
+use crate::server::tokens;
 
 /// A user, as the token's owner (`own`) or as someone else (email never shown).
 pub struct User {
@@ -20,13 +24,6 @@ impl User {
 
     pub fn other(user: models::User) -> Self {
         User { user, is_own: false }
-    }
-
-    fn forbid_others(&self, what: &str) -> async_graphql::Result<()> {
-        if self.is_own {
-            return Ok(());
-        }
-        Err(super::api_error("FORBIDDEN", format!("You can only read your own {what}.")))
     }
 }
 
@@ -61,31 +58,22 @@ impl User {
     async fn created_at(&self) -> String {
         iso8601(self.user.created_at)
     }
-    /// The streams the user collaborates on (`streams:read`).
+    /// The user's streams (`streams:read`): all of one's own, only public ones of others.
     async fn streams(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        limit: Option<i32>,
+        cursor: Option<String>,
     ) -> async_graphql::Result<StreamCollection> {
         require(ctx, Scope::StreamsRead)?;
-        self.forbid_others("streams")?;
-        if !(1..=100).contains(&limit) {
-            return Err(to_api(crate::error::bad_input("limit must be between 1 and 100.")));
-        }
-        let mut conn = db(ctx).await?;
-        let total_count = streams::count_for_user(&mut conn, &self.user.id).await.map_err(to_api)?;
-        let items = streams::list_for_user(&mut conn, &self.user.id, i64::from(limit))
-            .await
-            .map_err(to_api)?
-            .into_iter()
-            .map(|(stream, role)| Stream { stream, role })
-            .collect();
-        Ok(StreamCollection { total_count, cursor: None, items })
+        StreamCollection::for_user(ctx, &self.user.id, !self.is_own, page(limit, cursor)?).await
     }
-    /// The user's live tokens (`tokens:read`), never their secrets.
+    /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
         require(ctx, Scope::TokensRead)?;
-        self.forbid_others("tokens")?;
+        if !self.is_own {
+            return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
+        }
         let rows = tokens::list(&mut db(ctx).await?, &self.user.id).await.map_err(to_api)?;
         Ok(rows.into_iter().map(ApiToken).collect())
     }
@@ -123,9 +111,38 @@ pub struct StreamCollection {
     pub items: Vec<Stream>,
 }
 
-/// A stream, with the caller's role on it.
+impl StreamCollection {
+    pub async fn for_user(
+        ctx: &Context<'_>,
+        user_id: &str,
+        public_only: bool,
+        page: Page,
+    ) -> async_graphql::Result<StreamCollection> {
+        let mut conn = db(ctx).await?;
+        let total_count = streams::count_for_user(&mut conn, user_id, public_only).await.map_err(to_api)?;
+        let (rows, cursor) =
+            streams::page_for_user(&mut conn, user_id, public_only, &page).await.map_err(to_api)?;
+        let items = rows.into_iter().map(|(stream, role)| Stream { stream, role: Some(role) }).collect();
+        Ok(StreamCollection { total_count, cursor, items })
+    }
+}
+
+/// A stream, with the caller's role on it (null for a public stream they only read).
 pub struct Stream {
     stream: models::Stream,
+    role: Option<String>,
+}
+
+impl From<Access> for Stream {
+    fn from(access: Access) -> Self {
+        Stream { stream: access.stream, role: access.role.map(|role| role.name().to_owned()) }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Collaborator {
+    id: String,
+    name: String,
     role: String,
 }
 
@@ -143,14 +160,72 @@ impl Stream {
     async fn is_public(&self) -> bool {
         self.stream.is_public
     }
-    async fn role(&self) -> &str {
-        &self.role
+    async fn role(&self) -> Option<&str> {
+        self.role.as_deref()
     }
     async fn created_at(&self) -> String {
         iso8601(self.stream.created_at)
     }
     async fn updated_at(&self) -> String {
         iso8601(self.stream.updated_at)
+    }
+    async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Collaborator>> {
+        let rows = streams::collaborators(&mut db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
+        Ok(rows.into_iter().map(|(id, name, role)| Collaborator { id, name, role }).collect())
+    }
+    async fn commits(
+        &self,
+        ctx: &Context<'_>,
+        limit: Option<i32>,
+        cursor: Option<String>,
+    ) -> async_graphql::Result<CommitCollection> {
+        let page = page(limit, cursor)?;
+        let mut conn = db(ctx).await?;
+        let total_count = streams::count_commits(&mut conn, &self.stream.id).await.map_err(to_api)?;
+        let (rows, cursor) =
+            streams::page_of_commits(&mut conn, &self.stream.id, &page).await.map_err(to_api)?;
+        let items = rows.into_iter().map(|(commit, author_name)| Commit { commit, author_name }).collect();
+        Ok(CommitCollection { total_count, cursor, items })
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CommitCollection {
+    pub total_count: i64,
+    pub cursor: Option<String>,
+    pub items: Vec<Commit>,
+}
+
+pub struct Commit {
+    commit: models::Commit,
+    author_name: String,
+}
+
+#[Object]
+impl Commit {
+    async fn id(&self) -> &str {
+        &self.commit.id
+    }
+    async fn message(&self) -> &str {
+        &self.commit.message
+    }
+    async fn referenced_object(&self) -> &str {
+        &self.commit.referenced_object
+    }
+    async fn branch_name(&self) -> &str {
+        &self.commit.branch_name
+    }
+    async fn author_id(&self) -> &str {
+        &self.commit.author_id
+    }
+    async fn author_name(&self) -> &str {
+        &self.author_name
+    }
+    async fn source_application(&self) -> Option<&str> {
+        self.commit.source_application.as_deref()
+    }
+    async fn created_at(&self) -> String {
+        iso8601(self.commit.created_at)
     }
 }
 
@@ -204,4 +279,24 @@ impl ServerInfo {
 pub struct ScopeInfo {
     name: &'static str,
     description: &'static str,
+}
+
+/// Speckle's `BigInt`: a 64-bit whole number (as a JSON number or a string), e.g. a lifespan
+/// in milliseconds, which overflows GraphQL's 32-bit `Int`.
+pub struct BigInt(pub i64);
+
+#[Scalar]
+impl ScalarType for BigInt {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let parsed = match &value {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        };
+        parsed.map(BigInt).ok_or_else(|| InputValueError::custom("expected a whole number of milliseconds"))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Number(self.0.into())
+    }
 }

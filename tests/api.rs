@@ -1,0 +1,465 @@
+//! What a token can do (SPEC §3, §5): streams, sharing, commits, users and tokens through
+//! `POST /graphql`, with every scope and every stream role enforced.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+async fn create_stream(app: &TestApp, token: &str, name: &str, public: bool) -> String {
+    let answer = app
+        .gql(
+            Some(token),
+            &format!(r#"mutation {{ streamCreate(stream: {{ name: "{name}", isPublic: {public} }}) }}"#),
+        )
+        .await;
+    answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}
+
+async fn share(app: &TestApp, token: &str, stream: &str, user: &str, role: &str) -> Value {
+    app.gql(
+        Some(token),
+        &format!(
+            r#"mutation {{ streamUpdatePermission(permissionParams: {{ streamId: "{stream}", userId: "{user}", role: "{role}" }}) }}"#
+        ),
+    )
+    .await
+}
+
+fn commit_mutation(stream: &str, message: &str) -> String {
+    format!(
+        r#"mutation {{ commitCreate(commit: {{ streamId: "{stream}", branchName: "main", objectId: "0123456789abcdef", message: "{message}", sourceApplication: "test" }}) }}"#
+    )
+}
+
+#[tokio::test]
+async fn the_five_promises_of_the_docs_as_one_story() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let alice_token = alice.token(&["streams:read", "streams:write", "profile:read"]).await;
+    let bob_token = bob.token(&["streams:read", "streams:write", "users:read"]).await;
+
+    // Create a stream on A's behalf, and share it with B as contributor.
+    let stream = create_stream(&app, &alice_token, "Tower", false).await;
+    assert_eq!(outcome(&share(&app, &alice_token, &stream, &bob.id, "stream:contributor").await), "OK");
+
+    // B's token creates a commit on it.
+    let commit = app.gql(Some(&bob_token), &commit_mutation(&stream, "first floor")).await;
+    assert!(commit["data"]["commitCreate"].is_string(), "{commit}");
+
+    // A's token reads the streams A can access, with commits and collaborators.
+    let read = app
+        .gql(
+            Some(&alice_token),
+            &format!(
+                r#"{{ user {{ streams {{ totalCount items {{ id name role }} }} }}
+                    stream(id: "{stream}") {{ name role isPublic collaborators {{ id name role }}
+                      commits {{ totalCount items {{ id message referencedObject branchName authorId authorName sourceApplication createdAt }} }} }} }}"#
+            ),
+        )
+        .await;
+    assert_eq!(outcome(&read), "OK", "{read}");
+    assert_eq!(read["data"]["user"]["streams"]["totalCount"], 1);
+    assert_eq!(read["data"]["user"]["streams"]["items"][0]["role"], "stream:owner");
+    let stream_json = &read["data"]["stream"];
+    assert_eq!(stream_json["commits"]["totalCount"], 1);
+    let first = &stream_json["commits"]["items"][0];
+    assert_eq!(first["message"], "first floor");
+    assert_eq!(first["authorName"], "Bob");
+    assert_eq!(first["authorId"], bob.id.as_str());
+    let roles: Vec<(String, String)> = stream_json["collaborators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["role"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(roles.contains(&("Alice".into(), "stream:owner".into())));
+    assert!(roles.contains(&("Bob".into(), "stream:contributor".into())));
+
+    // B reads A's public profile, but never A's email.
+    let profile = app
+        .gql(
+            Some(&bob_token),
+            &format!(
+                r#"{{ otherUser(id: "{}") {{ name }} user(id: "{}") {{ name email }} }}"#,
+                alice.id, alice.id
+            ),
+        )
+        .await;
+    assert_eq!(profile["data"]["otherUser"]["name"], "Alice");
+    assert_eq!(profile["data"]["user"]["email"], Value::Null);
+    let full = bob.token(&ALL_SCOPES).await;
+    let profile = app.gql(Some(&full), &format!(r#"{{ user(id: "{}") {{ email }} }}"#, alice.id)).await;
+    assert_eq!(profile["data"]["user"]["email"], Value::Null);
+}
+
+/// One operation of the API, the scopes it needs, and the scope whose absence is tested.
+struct Case {
+    query: String,
+    needs: Vec<&'static str>,
+    tested: &'static str,
+}
+
+fn case(query: String, needs: &[&'static str], tested: &'static str) -> Case {
+    Case { query, needs: needs.to_vec(), tested }
+}
+
+#[tokio::test]
+async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let bob = TestUser::sign_up(&app, "Bob").await;
+    let setup = alice.token(&ALL_SCOPES).await;
+    let stream = create_stream(&app, &setup, "Matrix", false).await;
+    let doomed = create_stream(&app, &setup, "Doomed", false).await;
+    let spare = alice.browser.create_token("spare", &["profile:read"], "30").await.0;
+    let (b, s) = (&bob.id, &stream);
+
+    // In order: later cases rely on earlier successes (share before revoking).
+    let cases = vec![
+        case("{ user { id name } }".into(), &["profile:read"], "profile:read"),
+        case("{ activeUser { id } }".into(), &["profile:read"], "profile:read"),
+        case("{ user { email } }".into(), &["profile:read", "profile:email"], "profile:email"),
+        case(format!(r#"{{ user(id: "{b}") {{ name }} }}"#), &["users:read"], "users:read"),
+        case(format!(r#"{{ otherUser(id: "{b}") {{ name }} }}"#), &["users:read"], "users:read"),
+        case("{ streams { totalCount items { id } } }".into(), &["streams:read"], "streams:read"),
+        case(
+            format!(r#"{{ stream(id: "{s}") {{ name commits {{ totalCount }} collaborators {{ id }} }} }}"#),
+            &["streams:read"],
+            "streams:read",
+        ),
+        case("{ user { streams { totalCount } } }".into(), &["profile:read", "streams:read"], "streams:read"),
+        case("{ user { apiTokens { id name } } }".into(), &["profile:read", "tokens:read"], "tokens:read"),
+        case(
+            r#"mutation { streamCreate(stream: { name: "New" }) }"#.into(),
+            &["streams:write"],
+            "streams:write",
+        ),
+        case(
+            format!(r#"mutation {{ streamUpdate(stream: {{ id: "{s}", description: "d" }}) }}"#),
+            &["streams:write"],
+            "streams:write",
+        ),
+        case(
+            format!(
+                r#"mutation {{ streamUpdatePermission(permissionParams: {{ streamId: "{s}", userId: "{b}", role: "stream:reviewer" }}) }}"#
+            ),
+            &["streams:write"],
+            "streams:write",
+        ),
+        case(
+            format!(
+                r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{s}", userId: "{b}" }}) }}"#
+            ),
+            &["streams:write"],
+            "streams:write",
+        ),
+        case(commit_mutation(s, "matrix"), &["streams:write"], "streams:write"),
+        case(format!(r#"mutation {{ streamDelete(id: "{doomed}") }}"#), &["streams:write"], "streams:write"),
+        case(
+            r#"mutation { apiTokenCreate(token: { name: "child", scopes: ["profile:read"] }) }"#.into(),
+            &["tokens:write", "profile:read"],
+            "tokens:write",
+        ),
+        case(
+            format!(r#"mutation {{ apiTokenRevoke(token: "{spare}") }}"#),
+            &["tokens:write"],
+            "tokens:write",
+        ),
+    ];
+    for case in cases {
+        let all_but: Vec<&str> = ALL_SCOPES.into_iter().filter(|s| *s != case.tested).collect();
+        let without = alice.token(&all_but).await;
+        let refused = app.gql(Some(&without), &case.query).await;
+        assert_eq!(outcome(&refused), "FORBIDDEN", "{} without {}: {refused}", case.query, case.tested);
+        assert!(refused["errors"][0]["message"].as_str().unwrap().contains(case.tested), "{refused}");
+
+        let exactly = alice.token(&case.needs).await;
+        let allowed = app.gql(Some(&exactly), &case.query).await;
+        assert_eq!(outcome(&allowed), "OK", "{} with {:?}: {allowed}", case.query, case.needs);
+    }
+    // serverInfo needs nothing at all.
+    assert_eq!(outcome(&app.gql(None, "{ serverInfo { name } }").await), "OK");
+}
+
+#[tokio::test]
+async fn role_matrix_on_private_and_public_streams() {
+    let app = TestApp::new().await;
+    let scopes = ["streams:read", "streams:write", "profile:read", "users:read"];
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let mut contributor = TestUser::sign_up(&app, "Contributor").await;
+    let mut reviewer = TestUser::sign_up(&app, "Reviewer").await;
+    let mut stranger = TestUser::sign_up(&app, "Stranger").await;
+    let extra = TestUser::sign_up(&app, "Extra").await;
+    let owner_token = owner.token(&scopes).await;
+    let tokens = [
+        ("owner", Some(owner_token.clone())),
+        ("contributor", Some(contributor.token(&scopes).await)),
+        ("reviewer", Some(reviewer.token(&scopes).await)),
+        ("stranger", Some(stranger.token(&scopes).await)),
+        ("anonymous", None),
+    ];
+
+    for public in [false, true] {
+        let stream = create_stream(&app, &owner_token, "Roles", public).await;
+        share(&app, &owner_token, &stream, &contributor.id, "stream:contributor").await;
+        share(&app, &owner_token, &stream, &reviewer.id, "stream:reviewer").await;
+        let hidden = if public { "FORBIDDEN" } else { "NOT_FOUND" };
+        let readable = if public { "OK" } else { "NOT_FOUND" };
+        // (operation, expected for owner, contributor, reviewer, stranger, anonymous)
+        let table: Vec<(String, [&str; 5])> = vec![
+            (
+                format!(
+                    r#"{{ stream(id: "{stream}") {{ name collaborators {{ id }} commits {{ totalCount }} }} }}"#
+                ),
+                ["OK", "OK", "OK", readable, readable],
+            ),
+            (commit_mutation(&stream, "roles"), ["OK", "OK", "FORBIDDEN", hidden, "UNAUTHENTICATED"]),
+            (
+                format!(r#"mutation {{ streamUpdate(stream: {{ id: "{stream}", name: "Renamed" }}) }}"#),
+                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
+            ),
+            (
+                format!(
+                    r#"mutation {{ streamUpdatePermission(permissionParams: {{ streamId: "{stream}", userId: "{}", role: "stream:reviewer" }}) }}"#,
+                    extra.id
+                ),
+                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
+            ),
+            (
+                format!(
+                    r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{stream}", userId: "{}" }}) }}"#,
+                    extra.id
+                ),
+                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
+            ),
+            (
+                format!(r#"mutation {{ streamDelete(id: "{stream}") }}"#),
+                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
+            ),
+        ];
+        for (query, expected) in table {
+            // The owner goes last, so a delete or revoke does not change what the others meet.
+            for index in [1, 2, 3, 4, 0] {
+                let (who, token) = &tokens[index];
+                let answer = app.gql(token.as_deref(), &query).await;
+                assert_eq!(outcome(&answer), expected[index], "{who} (public: {public}) {query}: {answer}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sharing_rules_last_owner_and_unknown_users() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let bob = TestUser::sign_up(&app, "Bob").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = create_stream(&app, &token, "Shared", false).await;
+
+    let demote_self = share(&app, &token, &stream, &alice.id, "stream:contributor").await;
+    assert_eq!(outcome(&demote_self), "BAD_USER_INPUT");
+    assert!(demote_self["errors"][0]["message"].as_str().unwrap().contains("owner"));
+    let remove_self = app
+        .gql(Some(&token), &format!(r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{stream}", userId: "{}" }}) }}"#, alice.id))
+        .await;
+    assert_eq!(outcome(&remove_self), "BAD_USER_INPUT");
+
+    assert_eq!(outcome(&share(&app, &token, &stream, "nobody-at-all", "stream:reviewer").await), "NOT_FOUND");
+    let bad_role = share(&app, &token, &stream, &bob.id, "stream:admin").await;
+    assert_eq!(outcome(&bad_role), "BAD_USER_INPUT");
+    assert!(bad_role["errors"][0]["message"].as_str().unwrap().contains("role"));
+
+    // With a second owner, the first may step down.
+    assert_eq!(outcome(&share(&app, &token, &stream, &bob.id, "stream:owner").await), "OK");
+    assert_eq!(outcome(&share(&app, &token, &stream, &alice.id, "stream:reviewer").await), "OK");
+    let read = app.gql(Some(&token), &format!(r#"{{ stream(id: "{stream}") {{ role }} }}"#)).await;
+    assert_eq!(read["data"]["stream"]["role"], "stream:reviewer");
+    // A missing stream and an unreadable one look the same.
+    let missing = app.gql(Some(&token), r#"{ stream(id: "0000000000000000") { name } }"#).await;
+    assert_eq!(outcome(&missing), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn minting_tokens_through_the_api() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let parent = alice.token(&["tokens:write", "profile:read", "streams:read"]).await;
+    let mint = |scopes: &str, lifespan: &str| {
+        format!(r#"mutation {{ apiTokenCreate(token: {{ name: "child", scopes: [{scopes}]{lifespan} }}) }}"#)
+    };
+
+    let child = app.gql(Some(&parent), &mint(r#""profile:read""#, ", lifespan: 3600000")).await;
+    let child = child["data"]["apiTokenCreate"].as_str().unwrap_or_else(|| panic!("{child}")).to_owned();
+    assert!(child.starts_with("spk_"));
+    assert_eq!(outcome(&app.gql(Some(&child), "{ activeUser { name } }").await), "OK");
+
+    let cases = [
+        (mint(r#""users:read""#, ""), "FORBIDDEN", "users:read"),
+        (mint(r#""tokens:write""#, ""), "FORBIDDEN", "tokens:write"),
+        (mint(r#""profile:read", "nope:nope""#, ""), "BAD_USER_INPUT", "nope:nope"),
+        (mint("", ""), "BAD_USER_INPUT", "scopes"),
+        (mint(r#""profile:read""#, ", lifespan: 0"), "BAD_USER_INPUT", "lifespan"),
+        (mint(r#""profile:read""#, ", lifespan: -5"), "BAD_USER_INPUT", "lifespan"),
+        // The parent expires in a year; two years is longer than it lives.
+        (mint(r#""profile:read""#, ", lifespan: 63072000000"), "BAD_USER_INPUT", "outlive"),
+        (
+            r#"mutation { apiTokenCreate(token: { name: "  ", scopes: ["profile:read"] }) }"#.into(),
+            "BAD_USER_INPUT",
+            "name",
+        ),
+    ];
+    for (query, code, needle) in cases {
+        let answer = app.gql(Some(&parent), &query).await;
+        assert_eq!(outcome(&answer), code, "{query}: {answer}");
+        assert!(answer["errors"][0]["message"].as_str().unwrap().contains(needle), "{query}: {answer}");
+    }
+
+    // Without a lifespan the child lives exactly as long as its parent.
+    let inherit = app.gql(Some(&parent), &mint(r#""profile:read""#, "")).await;
+    assert_eq!(outcome(&inherit), "OK");
+    let listed = app
+        .gql(
+            Some(&alice.token(&["profile:read", "tokens:read"]).await),
+            "{ user { apiTokens { name expiresAt } } }",
+        )
+        .await;
+    let tokens = listed["data"]["user"]["apiTokens"].as_array().unwrap().clone();
+    assert!(tokens.iter().all(|t| t["expiresAt"].is_string()), "{listed}");
+
+    // Revoke by the token itself, then by id; never someone else's.
+    let revoke = |token: &str| format!(r#"mutation {{ apiTokenRevoke(token: "{token}") }}"#);
+    assert_eq!(outcome(&app.gql(Some(&parent), &revoke(&child)).await), "OK");
+    assert_invalid_token(&app.graphql(&child, "{ activeUser { name } }").await);
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let (bob_token_id, bob_secret) = bob.browser.create_token("bob's", &["profile:read"], "30").await;
+    assert_eq!(outcome(&app.gql(Some(&parent), &revoke(&bob_token_id)).await), "NOT_FOUND");
+    assert_eq!(outcome(&app.gql(Some(&parent), &revoke(&bob_secret)).await), "NOT_FOUND");
+    assert_eq!(outcome(&app.gql(Some(&bob_secret), "{ activeUser { name } }").await), "OK");
+    let (own_id, own_secret) = alice.browser.create_token("mine", &["profile:read"], "30").await;
+    assert_eq!(outcome(&app.gql(Some(&parent), &revoke(&own_id)).await), "OK");
+    assert_invalid_token(&app.graphql(&own_secret, "{ activeUser { name } }").await);
+}
+
+#[tokio::test]
+async fn at_most_500_live_tokens_per_user() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let parent = alice.token(&["tokens:write", "profile:read"]).await;
+    let mut conn = app.state.db.get().await.unwrap();
+    let live_now = 2; // "whoami" and the parent
+    for _ in live_now..500 {
+        speckle_tokens::server::tokens::create(
+            &mut conn,
+            &alice.id,
+            "bulk",
+            speckle_tokens::scopes::ScopeSet::from_names("profile:read").unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let answer = app
+        .gql(
+            Some(&parent),
+            r#"mutation { apiTokenCreate(token: { name: "501st", scopes: ["profile:read"] }) }"#,
+        )
+        .await;
+    assert_eq!(outcome(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("500"));
+    let response = alice.browser.call("create_token", &token_form("501st", &["profile:read"], "30")).await;
+    assert!(response.body.contains("500"), "{}", response.body);
+}
+
+#[tokio::test]
+async fn sixty_commits_in_pages_of_25_none_missing_or_repeated_while_more_arrive() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = create_stream(&app, &token, "Busy", false).await;
+    let mut original = Vec::new();
+    for i in 0..60 {
+        let answer = app.gql(Some(&token), &commit_mutation(&stream, &format!("c{i}"))).await;
+        original.push(answer["data"]["commitCreate"].as_str().unwrap().to_owned());
+    }
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let after = cursor.as_ref().map(|c| format!(r#", cursor: "{c}""#)).unwrap_or_default();
+        let answer = app
+            .gql(Some(&token), &format!(r#"{{ stream(id: "{stream}") {{ commits(limit: 25{after}) {{ totalCount cursor items {{ id }} }} }} }}"#))
+            .await;
+        let commits = &answer["data"]["stream"]["commits"];
+        seen.extend(
+            commits["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        // New commits keep arriving between pages; they are newer, so they never shift a page.
+        app.gql(Some(&token), &commit_mutation(&stream, &format!("late{pages}"))).await;
+        match commits["cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut expected = original.clone();
+    expected.reverse();
+    assert_eq!(seen, expected, "every original commit once, newest first");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_message_naming_the_field() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write", "users:read"]).await;
+    let stream = create_stream(&app, &token, "Input", false).await;
+    let long_name = "n".repeat(513);
+    let long_message = "m".repeat(64 * 1024 + 1);
+    let cases = [
+        (r#"mutation { streamCreate(stream: { name: "" }) }"#.to_owned(), "name"),
+        (r#"mutation { streamCreate(stream: { description: "no name" }) }"#.to_owned(), "name"),
+        (format!(r#"mutation {{ streamCreate(stream: {{ name: "{long_name}" }}) }}"#), "name"),
+        (format!(r#"mutation {{ streamUpdate(stream: {{ id: "{stream}", name: "  " }}) }}"#), "name"),
+        (commit_mutation(&stream, &long_message), "message"),
+        (
+            format!(r#"mutation {{ commitCreate(commit: {{ streamId: "{stream}", objectId: "" }}) }}"#),
+            "objectId",
+        ),
+        ("{ streams(limit: 0) { totalCount } }".to_owned(), "limit"),
+        ("{ streams(limit: 101) { totalCount } }".to_owned(), "limit"),
+        (r#"{ streams(cursor: "garbage") { totalCount } }"#.to_owned(), "cursor"),
+        (format!(r#"{{ stream(id: "{stream}") {{ commits(cursor: "1_!!") {{ totalCount }} }} }}"#), "cursor"),
+        ("{ streams(limit: \"ten\") { totalCount } }".to_owned(), "limit"),
+        ("{ nonsense }".to_owned(), "nonsense"),
+    ];
+    for (query, field) in cases {
+        let answer = app.gql(Some(&token), &query).await;
+        assert_eq!(outcome(&answer), "BAD_USER_INPUT", "{}: {answer}", &query[..query.len().min(80)]);
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    // Nothing was created by the refused mutations.
+    let count = app.gql(Some(&token), "{ streams { totalCount } }").await;
+    assert_eq!(count["data"]["streams"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn the_streams_page_shows_what_a_token_did() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:write"]).await;
+    let stream = create_stream(&app, &token, "Made by a script", true).await;
+    app.gql(Some(&token), &commit_mutation(&stream, "from the script")).await;
+
+    let page = alice.browser.get("/streams").await;
+    assert!(page.body.contains("Made by a script"), "{}", page.body);
+    assert!(page.body.contains("stream:owner"));
+    let detail = alice.browser.get(&format!("/streams/{stream}")).await;
+    assert!(detail.body.contains("from the script"));
+    assert!(detail.body.contains("Alice"));
+}
