@@ -59,3 +59,27 @@ build_release() {
   say "building the release (server + WASM)"
   cargo leptos build --release
 }
+
+# Installs and starts Debian's PostgreSQL when missing, with a role and database for the
+# tests; sets PG_VERSION and TEST_DATABASE_URL. Used by .ci/run; a laptop needs none of it.
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
+  local psql=(as_root su postgres -c)
+  if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'speckle'\"" | grep -q 1; then
+    "${psql[@]}" "psql -qc \"CREATE ROLE speckle LOGIN CREATEDB PASSWORD 'speckle'\""
+  fi
+  if ! "${psql[@]}" "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = 'speckle'\"" | grep -q 1; then
+    "${psql[@]}" "createdb -O speckle speckle"
+  fi
+  # Databases left by earlier test runs (each test makes its own).
+  "${psql[@]}" "psql -tAc \"SELECT datname FROM pg_database WHERE datname LIKE 'speckle_test_%'\"" |
+    while read -r db; do "${psql[@]}" "dropdb --if-exists $db" ;  done
+  PG_VERSION="$version"
+  TEST_DATABASE_URL="postgres://speckle:speckle@127.0.0.1:5432/speckle"
+}

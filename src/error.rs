@@ -19,6 +19,9 @@ pub enum AppError {
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0} not found.")]
     NotFound(String),
+    /// The database is not answering (restarting, overloaded); the client should retry.
+    #[error("The database is not answering. Please try again in a moment.")]
+    Unavailable,
     /// Our fault; the details are in the server log, never in the answer.
     #[error("Something went wrong on our side. Please try again.")]
     Internal,

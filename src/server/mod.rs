@@ -28,6 +28,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::app::{shell, App};
+use crate::error::AppError;
 use auth::bearer::{credentials, Credentials};
 use auth::session::{DbSessionStore, USER_ID_KEY};
 use db::DbPool;
@@ -121,9 +122,10 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
     let path = request.uri().path();
     let protected = path == "/profile" || path == "/streams" || path.starts_with("/streams/");
     if protected && request.method() == Method::GET {
-        let signed_in = matches!(session.get::<String>(USER_ID_KEY).await, Ok(Some(_)));
-        if !signed_in {
-            return Redirect::to(&format!("/login?next={path}")).into_response();
+        match session.get::<String>(USER_ID_KEY).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Redirect::to(&format!("/login?next={path}")).into_response(),
+            Err(_) => return service_unavailable(),
         }
     }
     next.run(request).await
@@ -146,7 +148,8 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             match verified {
                 Ok(Some(caller)) => Some(caller),
                 Ok(None) => return invalid_token(),
-                Err(_) => return service_unavailable(),
+                Err(AppError::Unavailable) => return service_unavailable(),
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
     };
@@ -163,8 +166,13 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
         None => query,
     };
     let mut response = state.schema.execute(query).await;
-    graphql::code_engine_errors(&mut response);
-    GraphQLResponse::from(response).into_response()
+    let unavailable = graphql::code_engine_errors(&mut response);
+    let mut response = GraphQLResponse::from(response).into_response();
+    if unavailable {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.
@@ -180,7 +188,8 @@ pub fn invalid_token() -> Response {
         .into_response()
 }
 
-fn service_unavailable() -> Response {
+/// 503 with `Retry-After`: the database is not answering; nothing was done.
+pub fn service_unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, HeaderValue::from_static("1"))],

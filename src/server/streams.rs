@@ -181,17 +181,26 @@ pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppRes
     Ok(())
 }
 
-/// Refuses to take the owner role from `target_id` if they are the stream's only owner.
+/// Refuses to take the owner role from `$losing` (the user about to lose it, if any) when
+/// they are the stream's only owner.
 /// A macro, not a function: it runs on the backend connection inside a `db_run!` transaction.
+/// It first writes to the stream's row, which takes the write lock before the read: SQLite
+/// never has to upgrade a read lock (no "database is locked" under concurrent writers), and
+/// PostgreSQL serialises concurrent role changes of one stream on that row.
 macro_rules! keep_an_owner {
-    ($c:ident, $stream_id:expr, $target_id:expr) => {{
+    ($c:ident, $stream_id:expr, $losing:expr) => {{
+        diesel::update(streams::table.find($stream_id))
+            .set(streams::updated_at.eq(now_millis()))
+            .execute($c)
+            .await?;
         let owners: Vec<String> = stream_acl::table
             .filter(stream_acl::stream_id.eq($stream_id))
             .filter(stream_acl::role.eq(Role::Owner.name()))
             .select(stream_acl::user_id)
             .load($c)
             .await?;
-        if owners.len() == 1 && owners[0] == $target_id {
+        let losing: Option<&str> = $losing;
+        if owners.len() == 1 && losing == Some(owners[0].as_str()) {
             return Err(bad_input("A stream must keep at least one owner: make someone else owner first."));
         }
     }};
@@ -220,9 +229,7 @@ pub async fn grant(
     db_run!(conn, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
-                if role != Role::Owner {
-                    keep_an_owner!(c, stream_id, target_id);
-                }
+                keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
                 diesel::insert_into(stream_acl::table)
                     .values(&row)
                     .on_conflict((stream_acl::stream_id, stream_acl::user_id))
@@ -244,7 +251,7 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
     db_run!(conn, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
-                keep_an_owner!(c, stream_id, target_id);
+                keep_an_owner!(c, stream_id, Some(target_id));
                 let removed =
                     diesel::delete(stream_acl::table.find((stream_id, target_id))).execute(c).await?;
                 if removed == 0 {

@@ -39,10 +39,7 @@ pub(crate) mod session {
 
     /// The signed-in user, if the session names one that still exists.
     pub async fn signed_in_user(conn: &mut DbConn) -> AppResult<Option<models::User>> {
-        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(|error| {
-            tracing::error!(%error, "session store failed");
-            AppError::Internal
-        })?;
+        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(session_error)?;
         match user_id {
             Some(id) => users::find(conn, &id).await,
             None => Ok(None),
@@ -78,6 +75,7 @@ pub(crate) mod session {
                         AppError::SignedOut => StatusCode::UNAUTHORIZED,
                         AppError::NotFound(_) => StatusCode::NOT_FOUND,
                         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+                        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                         AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                     });
                 }
@@ -87,7 +85,6 @@ pub(crate) mod session {
     }
 
     pub fn session_error(error: tower_sessions::session::Error) -> AppError {
-        tracing::error!(%error, "session store failed");
-        AppError::Internal
+        crate::server::auth::session::app_error(error)
     }
 }

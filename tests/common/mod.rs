@@ -46,8 +46,32 @@ pub fn logs() -> String {
 
 pub struct TestApp {
     pub state: AppState,
+    pub url: DatabaseUrl,
     router: Router,
     _dir: tempfile::TempDir,
+}
+
+/// The backend under test: PostgreSQL when `TEST_DATABASE_URL` says so, else SQLite.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| url.starts_with("postgres"))
+}
+
+/// A new, empty database for one test.
+pub async fn fresh_database(dir: &tempfile::TempDir) -> DatabaseUrl {
+    let Some(admin_url) = postgres_url() else {
+        return DatabaseUrl::Sqlite(dir.path().join("test.db").to_string_lossy().into_owned());
+    };
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let name = format!("speckle_test_{}", speckle_tokens::server::db::new_id());
+    let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("TEST_DATABASE_URL connects");
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    let url = match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    };
+    DatabaseUrl::Postgres(url)
 }
 
 pub struct TestResponse {
@@ -66,14 +90,25 @@ impl TestResponse {
 }
 
 impl TestApp {
+    /// The app over a database of its own: a fresh SQLite file, or, when `TEST_DATABASE_URL`
+    /// names a PostgreSQL server, a fresh database there.
     pub async fn new() -> TestApp {
-        capture_logs();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("test.db").to_string_lossy().into_owned();
-        let pool = DbPool::connect(&DatabaseUrl::Sqlite(path)).await.unwrap();
+        let url = fresh_database(&dir).await;
+        TestApp::over(&url, dir).await
+    }
+
+    /// Another app server over the same database (as behind a load balancer).
+    pub async fn another_server(&self) -> TestApp {
+        TestApp::over(&self.url, tempfile::tempdir().unwrap()).await
+    }
+
+    async fn over(url: &DatabaseUrl, dir: tempfile::TempDir) -> TestApp {
+        capture_logs();
+        let pool = DbPool::connect(url).await.unwrap();
         let options = LeptosOptions::builder().output_name("speckle-tokens").build();
         let state = AppState::new(pool, options, false);
-        TestApp { router: router(state.clone()), state, _dir: dir }
+        TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

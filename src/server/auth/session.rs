@@ -10,6 +10,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion};
 use tower_sessions::SessionStore;
 
 use crate::db_run;
+use crate::error::AppError;
 use crate::server::db::schema::sessions;
 use crate::server::db::{now_millis, DbPool};
 
@@ -38,8 +39,32 @@ fn row_key(id: &Id) -> String {
     Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn backend(error: impl std::fmt::Display) -> session_store::Error {
-    session_store::Error::Backend(error.to_string())
+/// What the store says when the database is not answering, so callers can answer 503.
+const DATABASE_UNAVAILABLE: &str = "database unavailable";
+
+fn backend(error: impl Into<AppError>) -> session_store::Error {
+    match error.into() {
+        AppError::Unavailable => session_store::Error::Backend(DATABASE_UNAVAILABLE.to_owned()),
+        error => session_store::Error::Backend(error.to_string()),
+    }
+}
+
+fn encode(error: serde_json::Error) -> session_store::Error {
+    session_store::Error::Encode(error.to_string())
+}
+
+/// A session failure as the app's error: 503 when the database is down, else internal.
+pub fn app_error(error: tower_sessions::session::Error) -> AppError {
+    use tower_sessions::session::Error;
+    match &error {
+        Error::Store(session_store::Error::Backend(message)) if message == DATABASE_UNAVAILABLE => {
+            AppError::Unavailable
+        }
+        _ => {
+            tracing::error!(%error, "session store failed");
+            AppError::Internal
+        }
+    }
 }
 
 fn expiry_millis(record: &Record) -> i64 {
@@ -50,7 +75,7 @@ fn expiry_millis(record: &Record) -> i64 {
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
-        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let data = serde_json::to_string(&record.data).map_err(encode)?;
         loop {
             let inserted = db_run!(&mut conn, |c| {
                 diesel::insert_into(sessions::table)
@@ -74,7 +99,7 @@ impl SessionStore for DbSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
-        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let data = serde_json::to_string(&record.data).map_err(encode)?;
         let expires_at = expiry_millis(record);
         db_run!(&mut conn, |c| {
             diesel::insert_into(sessions::table)

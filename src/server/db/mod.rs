@@ -4,16 +4,22 @@
 pub mod models;
 pub mod schema;
 
+use std::time::Duration;
+
+use deadpool::Runtime;
 use diesel::{Connection, SqliteConnection};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::AppError;
 
+/// One folder per backend, kept in step (a test compares the migrated schemas).
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// SQLite as diesel-async drives it: the synchronous connection on a blocking thread.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -23,19 +29,26 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
+/// How long a request waits for a connection (or for a new one to open) before it is
+/// answered 503: a down database must never hang a request.
+const POOL_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A pool of connections to one database.
 #[derive(Clone)]
 pub enum DbPool {
     Sqlite(Pool<SqliteConn>),
+    Postgres(Pool<AsyncPgConnection>),
 }
 
 /// One pooled connection; give it to the functions of the domain modules.
 pub enum DbConn {
     Sqlite(Object<SqliteConn>),
+    Postgres(Object<AsyncPgConnection>),
 }
 
 /// Runs `$body` with `$conn` bound to the backend's own async connection. The body is
 /// compiled once per backend, so each query is written once and type-checked for all.
+/// This is the only place where the code matches on the backend.
 #[macro_export]
 macro_rules! db_run {
     ($db:expr, |$conn:ident| $body:expr) => {
@@ -44,15 +57,31 @@ macro_rules! db_run {
                 let $conn = &mut **pooled;
                 $body
             }
+            $crate::server::db::DbConn::Postgres(pooled) => {
+                let $conn = &mut **pooled;
+                $body
+            }
         }
     };
 }
 
 /// Where the database lives, parsed from `DATABASE_URL`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum DatabaseUrl {
-    /// A file path (`sqlite://data/app.db`, `sqlite:///var/lib/app.db`) or `:memory:`.
+    /// A file path (`sqlite://data/app.db`, `sqlite:///var/lib/app.db`).
     Sqlite(String),
+    /// A PostgreSQL connection URL (`postgres://user:password@host/db`).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    /// Never prints a PostgreSQL password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{path}"),
+            DatabaseUrl::Postgres(_) => f.write_str("postgres://…"),
+        }
+    }
 }
 
 impl std::str::FromStr for DatabaseUrl {
@@ -65,15 +94,18 @@ impl std::str::FromStr for DatabaseUrl {
             }
             return Ok(DatabaseUrl::Sqlite(path.to_owned()));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
         Err(format!(
-            "DATABASE_URL must start with sqlite:// (got {:?})",
+            "DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
             url.split(':').next().unwrap_or_default()
         ))
     }
 }
 
 impl DbPool {
-    /// Creates the database if needed, runs the embedded migrations, and opens the pool.
+    /// Creates the database file if needed, runs the embedded migrations, opens the pool.
     pub async fn connect(url: &DatabaseUrl) -> Result<DbPool, String> {
         match url {
             DatabaseUrl::Sqlite(path) => {
@@ -99,21 +131,52 @@ impl DbPool {
                     })
                 });
                 let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-                let pool = Pool::builder(manager).max_size(8).build().map_err(|e| e.to_string())?;
+                let pool = Pool::builder(manager)
+                    .max_size(8)
+                    .runtime(Runtime::Tokio1)
+                    .wait_timeout(Some(POOL_TIMEOUT))
+                    .create_timeout(Some(POOL_TIMEOUT))
+                    .build()
+                    .map_err(|e| e.to_string())?;
                 Ok(DbPool::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let migrate_url = url.clone();
+                tokio::task::spawn_blocking(move || migrate_postgres(&migrate_url))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                let pool = Pool::builder(manager)
+                    .max_size(16)
+                    .runtime(Runtime::Tokio1)
+                    .wait_timeout(Some(POOL_TIMEOUT))
+                    .create_timeout(Some(POOL_TIMEOUT))
+                    .recycle_timeout(Some(POOL_TIMEOUT))
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                Ok(DbPool::Postgres(pool))
             }
         }
     }
 
-    /// Takes a connection from the pool.
+    /// Takes a connection from the pool; `Unavailable` if none can be had in time.
     pub async fn get(&self) -> Result<DbConn, AppError> {
-        match self {
-            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite).map_err(|error| {
-                tracing::error!(%error, "no database connection");
-                AppError::Internal
-            }),
-        }
+        let conn = match self {
+            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+            DbPool::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
+        };
+        conn.map_err(|error: PoolError| {
+            tracing::warn!(%error, "no database connection");
+            AppError::Unavailable
+        })
     }
+}
+
+fn migrate_postgres(url: &str) -> Result<(), String> {
+    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(url)
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn migrate_sqlite(path: &str) -> Result<(), String> {
@@ -141,7 +204,24 @@ pub fn new_id() -> String {
 }
 
 impl From<diesel::result::Error> for AppError {
+    /// Lost connections and lock time-outs are "retry later" (503); the rest is our fault.
     fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let unavailable = match &error {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure,
+                _,
+            )
+            | Error::BrokenTransactionManager => true,
+            Error::DatabaseError(_, info) => info.message().contains("database is locked"),
+            _ => false,
+        };
+        if unavailable {
+            tracing::warn!(%error, "database unavailable");
+            return AppError::Unavailable;
+        }
         tracing::error!(%error, "database error");
         AppError::Internal
     }

@@ -35,6 +35,9 @@ fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::E
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
 }
 
+/// The code of errors that mean "the database is down, retry"; the answer is then a 503.
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+
 /// Our domain errors as API errors (`BAD_USER_INPUT`, `NOT_FOUND`, …).
 fn to_api(error: AppError) -> async_graphql::Error {
     let code = match &error {
@@ -42,6 +45,7 @@ fn to_api(error: AppError) -> async_graphql::Error {
         AppError::SignedOut => "UNAUTHENTICATED",
         AppError::NotFound(_) => "NOT_FOUND",
         AppError::Forbidden(_) => "FORBIDDEN",
+        AppError::Unavailable => SERVICE_UNAVAILABLE,
         AppError::Internal => "INTERNAL_SERVER_ERROR",
     };
     api_error(code, error.to_string())
@@ -49,13 +53,18 @@ fn to_api(error: AppError) -> async_graphql::Error {
 
 /// Errors the engine raises itself (parse, validation, wrong types) are the client's: give
 /// them `BAD_USER_INPUT`, so every error has a code.
-pub fn code_engine_errors(response: &mut async_graphql::Response) {
+/// Answers whether any error says the database is down.
+pub fn code_engine_errors(response: &mut async_graphql::Response) -> bool {
+    let mut unavailable = false;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
+        match extensions.get("code") {
+            None => extensions.set("code", "BAD_USER_INPUT"),
+            Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE => unavailable = true,
+            Some(_) => {}
         }
     }
+    unavailable
 }
 
 /// The token's caller, or `UNAUTHENTICATED` for an anonymous request.

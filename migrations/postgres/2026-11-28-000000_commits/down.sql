@@ -1,0 +1,2 @@
+DROP INDEX streams_page;
+DROP TABLE commits;
