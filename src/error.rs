@@ -19,6 +19,9 @@ pub enum AppError {
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0} not found.")]
     NotFound(String),
+    /// Too many failed attempts; retry after this many seconds.
+    #[error("Too many failed attempts. Please wait {0} seconds and try again.")]
+    RateLimited(u64),
     /// The database is not answering (restarting, overloaded); the client should retry.
     #[error("The database is not answering. Please try again in a moment.")]
     Unavailable,

@@ -31,7 +31,7 @@ async fn serve(config: Config) {
         .await
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());
-    let app = router(AppState::new(db, options, config.secure_cookies));
+    let app = router(AppState::new(db, options, config.secure_cookies, config.throttles()));
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -40,6 +40,7 @@ async fn serve(config: Config) {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         exit(&format!("server error: {error}"));
     }

@@ -22,7 +22,41 @@ pub struct Config {
     #[arg(long, env = "SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
+    /// Failed sign-ins for one email from one address before it must wait (429).
+    #[arg(long, env = "MAX_FAILED_SIGN_INS", default_value_t = 10)]
+    pub max_failed_sign_ins: u32,
+
+    /// The window, in seconds, in which failed sign-ins are counted.
+    #[arg(long, env = "SIGN_IN_WINDOW_SECS", default_value_t = 900)]
+    pub sign_in_window_secs: u64,
+
+    /// Failed bearer checks from one address before it must wait (429).
+    #[arg(long, env = "MAX_FAILED_BEARER", default_value_t = 100)]
+    pub max_failed_bearer: u32,
+
+    /// The window, in seconds, in which failed bearer checks are counted.
+    #[arg(long, env = "BEARER_WINDOW_SECS", default_value_t = 60)]
+    pub bearer_window_secs: u64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info,speckle_tokens=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+}
+
+impl Config {
+    /// This server's brute-force limits.
+    pub fn throttles(&self) -> crate::server::auth::throttle::Throttles {
+        use crate::server::auth::throttle::{FailureThrottle, Throttles};
+        use std::time::Duration;
+        Throttles {
+            sign_in: FailureThrottle::new(
+                self.max_failed_sign_ins,
+                Duration::from_secs(self.sign_in_window_secs),
+            ),
+            bearer: FailureThrottle::new(
+                self.max_failed_bearer,
+                Duration::from_secs(self.bearer_window_secs),
+            ),
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod streams;
 pub mod tokens;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
@@ -31,6 +32,7 @@ use crate::app::{shell, App};
 use crate::error::AppError;
 use auth::bearer::{credentials, Credentials};
 use auth::session::{DbSessionStore, USER_ID_KEY};
+use auth::throttle::{client_ip, retry_after_secs, Throttles};
 use db::DbPool;
 
 /// The largest request body we read (SPEC §6: bigger gets 413).
@@ -45,6 +47,7 @@ pub struct AppState {
     pub schema: graphql::ApiSchema,
     pub leptos_options: LeptosOptions,
     pub secure_cookies: bool,
+    pub throttles: Arc<Throttles>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -54,9 +57,14 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub fn new(db: DbPool, leptos_options: LeptosOptions, secure_cookies: bool) -> Self {
+    pub fn new(
+        db: DbPool,
+        leptos_options: LeptosOptions,
+        secure_cookies: bool,
+        throttles: Throttles,
+    ) -> Self {
         let schema = graphql::schema(db.clone());
-        AppState { db, schema, leptos_options, secure_cookies }
+        AppState { db, schema, leptos_options, secure_cookies, throttles: Arc::new(throttles) }
     }
 }
 
@@ -85,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(require_sign_in))
+        .layer(middleware::from_fn(client_errors_are_4xx))
         .layer(sessions)
         .layer(middleware::from_fn(auth::csrf::same_origin_only));
 
@@ -131,15 +140,67 @@ async fn require_sign_in(session: Session, request: Request, next: Next) -> Resp
     next.run(request).await
 }
 
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish())
+/// Leptos answers 500 when a server function's arguments cannot be decoded (missing or
+/// malformed form fields): that is the client's mistake, so it becomes a 400. Our own errors
+/// already carry their status; a decoding failure is the only kind that is "Transport".
+async fn client_errors_are_4xx(request: Request, next: Next) -> Response {
+    let is_server_function = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !is_server_function || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if bytes.starts_with(br#"{"Transport""#) {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-/// `POST /graphql`: authenticate by bearer token only, then run the query.
+/// `GET /graphql`: the GraphiQL explorer for a browser; queries must be POSTed.
+async fn graphiql(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"));
+    if !wants_html {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "Send GraphQL queries with POST /graphql and Content-Type: application/json.",
+        )
+            .into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish()).into_response()
+}
+
+/// The content types `POST /graphql` reads.
+fn is_graphql_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "application/json" | "application/graphql")
+}
+
+/// `POST /graphql`: authenticate by bearer token only, then run the query. An address that
+/// keeps sending invalid tokens is told to wait (429) before any lookup.
 async fn graphql_api(State(state): State<AppState>, request: Request) -> Response {
-    let caller = match credentials(request.headers()) {
+    let credentials = credentials(request.headers());
+    let ip = client_ip(request.extensions()).to_string();
+    if !matches!(credentials, Credentials::Anonymous) {
+        if let Some(wait) = state.throttles.bearer.blocked(&ip) {
+            return too_many_failures(wait);
+        }
+    }
+    let caller = match credentials {
         Credentials::Anonymous => None,
-        Credentials::Invalid => return invalid_token(),
+        Credentials::Invalid => {
+            state.throttles.bearer.record_failure(&ip);
+            return invalid_token();
+        }
         Credentials::Token(token) => {
             let verified = match state.db.get().await {
                 Ok(mut conn) => tokens::authenticate(&mut conn, &token).await,
@@ -147,12 +208,19 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             };
             match verified {
                 Ok(Some(caller)) => Some(caller),
-                Ok(None) => return invalid_token(),
+                Ok(None) => {
+                    state.throttles.bearer.record_failure(&ip);
+                    return invalid_token();
+                }
                 Err(AppError::Unavailable) => return service_unavailable(),
                 Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
     };
+    if !is_graphql_content_type(request.headers()) {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes Content-Type: application/json.")
+            .into_response();
+    }
     let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
         request, &state,
     )
@@ -166,11 +234,15 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
         None => query,
     };
     let mut response = state.schema.execute(query).await;
-    let unavailable = graphql::code_engine_errors(&mut response);
+    let verdict = graphql::code_engine_errors(&mut response);
     let mut response = GraphQLResponse::from(response).into_response();
-    if unavailable {
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    match verdict {
+        graphql::Verdict::Answered => {}
+        graphql::Verdict::Malformed => *response.status_mut() = StatusCode::BAD_REQUEST,
+        graphql::Verdict::Unavailable => {
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
     }
     response
 }
@@ -184,6 +256,20 @@ pub fn invalid_token() -> Response {
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
         ],
         r#"{"errors":[{"message":"Your token is not valid.","extensions":{"code":"UNAUTHENTICATED"}}]}"#,
+    )
+        .into_response()
+}
+
+fn too_many_failures(wait: Duration) -> Response {
+    let seconds = retry_after_secs(wait);
+    let body = serde_json::json!({ "errors": [{
+        "message": format!("Too many invalid tokens from your address. Retry after {seconds} seconds."),
+        "extensions": { "code": "RATE_LIMITED" },
+    }]});
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string()), (header::CONTENT_TYPE, "application/json".to_owned())],
+        body.to_string(),
     )
         .into_response()
 }

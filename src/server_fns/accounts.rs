@@ -49,10 +49,21 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<String, AppError> {
     super::session::with_status(async move {
-        use super::session::db;
+        use super::session::{client_ip, db, state};
+        use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
-        let user = users::sign_in(&mut db().await?, &email, password.into()).await?;
-        start_session(&user.id, &safe_next(next.as_deref())).await
+        // Failures are counted per address and email: one attacker cannot lock anyone out
+        // from elsewhere, and guessing one account's password gets slow.
+        let key = format!("{}|{}", client_ip(), users::normalize_email(&email));
+        let throttle = &state()?.throttles.sign_in;
+        if let Some(wait) = throttle.blocked(&key) {
+            return Err(AppError::RateLimited(retry_after_secs(wait)));
+        }
+        let signed_in = users::sign_in(&mut db().await?, &email, password.into()).await;
+        if matches!(signed_in, Err(AppError::BadInput(_))) {
+            throttle.record_failure(&key);
+        }
+        start_session(&signed_in?.id, &safe_next(next.as_deref())).await
     })
     .await
 }

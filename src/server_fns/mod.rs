@@ -70,18 +70,32 @@ pub(crate) mod session {
             if !is_plain_form_post() {
                 if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
                     use axum::http::StatusCode;
+                    if let AppError::RateLimited(seconds) = error {
+                        response.insert_header(
+                            axum::http::header::RETRY_AFTER,
+                            axum::http::HeaderValue::from(*seconds),
+                        );
+                    }
                     response.set_status(match error {
                         AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
                         AppError::SignedOut => StatusCode::UNAUTHORIZED,
                         AppError::NotFound(_) => StatusCode::NOT_FOUND,
                         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
                         AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                        AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                         AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                     });
                 }
             }
         }
         result
+    }
+
+    /// The address the request came from.
+    pub fn client_ip() -> std::net::IpAddr {
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .map(|parts| crate::server::auth::throttle::client_ip(&parts.extensions))
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
     }
 
     pub fn session_error(error: tower_sessions::session::Error) -> AppError {

@@ -11,6 +11,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use serde_json::Value;
+use speckle_tokens::server::auth::throttle::Throttles;
 use speckle_tokens::server::db::{DatabaseUrl, DbPool};
 use speckle_tokens::server::{router, AppState};
 use tower::ServiceExt;
@@ -93,21 +94,35 @@ impl TestApp {
     /// The app over a database of its own: a fresh SQLite file, or, when `TEST_DATABASE_URL`
     /// names a PostgreSQL server, a fresh database there.
     pub async fn new() -> TestApp {
+        TestApp::with_throttles(Default::default()).await
+    }
+
+    /// The app with its own brute-force limits.
+    pub async fn with_throttles(throttles: Throttles) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_database(&dir).await;
-        TestApp::over(&url, dir).await
+        TestApp::over(&url, dir, throttles).await
+    }
+
+    /// Serves the app on a real loopback listener, as the binary does; answers its address.
+    pub async fn listen(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        addr
     }
 
     /// Another app server over the same database (as behind a load balancer).
     pub async fn another_server(&self) -> TestApp {
-        TestApp::over(&self.url, tempfile::tempdir().unwrap()).await
+        TestApp::over(&self.url, tempfile::tempdir().unwrap(), Default::default()).await
     }
 
-    async fn over(url: &DatabaseUrl, dir: tempfile::TempDir) -> TestApp {
+    async fn over(url: &DatabaseUrl, dir: tempfile::TempDir, throttles: Throttles) -> TestApp {
         capture_logs();
         let pool = DbPool::connect(url).await.unwrap();
         let options = LeptosOptions::builder().output_name("speckle-tokens").build();
-        let state = AppState::new(pool, options, false);
+        let state = AppState::new(pool, options, false, throttles);
         TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }
     }
 
@@ -121,12 +136,22 @@ impl TestApp {
 
     /// `POST /graphql` with an optional raw `Authorization` header value.
     pub async fn graphql_with_header(&self, authorization: Option<&[u8]>, query: &str) -> TestResponse {
+        self.graphql_from(DEFAULT_CLIENT, authorization, query).await
+    }
+
+    /// `POST /graphql` from a given client address.
+    pub async fn graphql_from(
+        &self,
+        client: std::net::SocketAddr,
+        authorization: Option<&[u8]>,
+        query: &str,
+    ) -> TestResponse {
         let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
         if let Some(value) = authorization {
             request = request.header(header::AUTHORIZATION, header::HeaderValue::from_bytes(value).unwrap());
         }
         let body = serde_json::json!({ "query": query }).to_string();
-        self.send(request.body(Body::from(body)).unwrap()).await
+        self.send(from_client(request.body(Body::from(body)).unwrap(), client)).await
     }
 
     /// `POST /graphql` as a script would: `Authorization: Bearer <token>`.
@@ -135,14 +160,26 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser<'_> {
-        Browser { app: self, cookie: None }
+        Browser { app: self, cookie: None, client: DEFAULT_CLIENT }
     }
+}
+
+/// The address requests come from unless a test says otherwise.
+pub const DEFAULT_CLIENT: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)), 40000);
+
+/// Marks a request as coming from `client`, as the listener would.
+pub fn from_client(mut request: Request<Body>, client: std::net::SocketAddr) -> Request<Body> {
+    request.extensions_mut().insert(axum::extract::ConnectInfo(client));
+    request
 }
 
 /// A browser: keeps the session cookie and sends `Origin` like a real one.
 pub struct Browser<'a> {
     app: &'a TestApp,
     pub cookie: Option<String>,
+    /// The address its requests come from.
+    pub client: std::net::SocketAddr,
 }
 
 impl Browser<'_> {
@@ -179,7 +216,7 @@ impl Browser<'_> {
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
         }
-        let response = self.app.send(request.body(Body::from(body)).unwrap()).await;
+        let response = self.app.send(from_client(request.body(Body::from(body)).unwrap(), self.client)).await;
         self.remember_cookie(&response);
         response
     }

@@ -4,3 +4,4 @@ pub mod bearer;
 pub mod csrf;
 pub mod password;
 pub mod session;
+pub mod throttle;

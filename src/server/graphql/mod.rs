@@ -46,25 +46,48 @@ fn to_api(error: AppError) -> async_graphql::Error {
         AppError::NotFound(_) => "NOT_FOUND",
         AppError::Forbidden(_) => "FORBIDDEN",
         AppError::Unavailable => SERVICE_UNAVAILABLE,
+        AppError::RateLimited(_) => "RATE_LIMITED",
         AppError::Internal => "INTERNAL_SERVER_ERROR",
     };
     api_error(code, error.to_string())
 }
 
-/// Errors the engine raises itself (parse, validation, wrong types) are the client's: give
-/// them `BAD_USER_INPUT`, so every error has a code.
-/// Answers whether any error says the database is down.
-pub fn code_engine_errors(response: &mut async_graphql::Response) -> bool {
+/// What the errors of an answer mean for its HTTP status.
+pub enum Verdict {
+    /// Data, or errors of fields (FORBIDDEN, NOT_FOUND…): 200, as Speckle answers.
+    Answered,
+    /// The request itself was refused (parse, validation, depth, complexity): 400.
+    Malformed,
+    /// The database is down: 503.
+    Unavailable,
+}
+
+/// Errors the engine raises itself (parse, validation, wrong types) are the client's: gives
+/// them `BAD_USER_INPUT`, so every error has a code, and says what the answer amounts to.
+pub fn code_engine_errors(response: &mut async_graphql::Response) -> Verdict {
     let mut unavailable = false;
+    let mut engine_errors = 0;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         match extensions.get("code") {
-            None => extensions.set("code", "BAD_USER_INPUT"),
+            None => {
+                extensions.set("code", "BAD_USER_INPUT");
+                engine_errors += 1;
+            }
             Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE => unavailable = true,
             Some(_) => {}
         }
     }
-    unavailable
+    if unavailable {
+        Verdict::Unavailable
+    } else if engine_errors > 0
+        && engine_errors == response.errors.len()
+        && response.data == async_graphql::Value::Null
+    {
+        Verdict::Malformed
+    } else {
+        Verdict::Answered
+    }
 }
 
 /// The token's caller, or `UNAUTHENTICATED` for an anonymous request.

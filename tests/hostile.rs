@@ -1,0 +1,533 @@
+//! Hostile input and faults: malformed requests against every entry point, brute force, a
+//! revocation under load, and a crash in the middle of a burst of token creations.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::*;
+use speckle_tokens::server::auth::throttle::{FailureThrottle, Throttles};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends raw bytes as one HTTP/1.1 request and answers the status code (0 if none came).
+async fn raw(addr: SocketAddr, request: &[u8]) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within 10 s to {:?}",
+        String::from_utf8_lossy(&request[..request.len().min(80)])
+    );
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+fn post(path: &str, content_type: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+fn graphql_body(query: &str) -> Vec<u8> {
+    serde_json::json!({ "query": query }).to_string().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_hundred_malformed_requests_each_get_a_clear_4xx_and_the_server_lives_on() {
+    let app = TestApp::new().await;
+    let addr = app.listen().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let (_, token) = alice.create_token("Real", &["profile:read"], "30").await;
+    let json = "application/json";
+    let form = "application/x-www-form-urlencoded";
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, request: Vec<u8>| cases.push((name, request));
+
+    // Broken and huge Authorization headers.
+    let mut wrong_sum = token.clone().into_bytes();
+    wrong_sum[39] = if wrong_sum[39] == b'A' { b'B' } else { b'A' };
+    let auth_values: Vec<Vec<u8>> = vec![
+        b"Bearer".to_vec(),
+        b"Bearer ".to_vec(),
+        b"Bearer  ".to_vec(),
+        b"Bearer x".to_vec(),
+        b"bearer spk_".to_vec(),
+        b"Token abc".to_vec(),
+        b"Basic dXNlcjpwYXNz".to_vec(),
+        [b"Bearer ".as_slice(), &wrong_sum].concat(),
+        format!("Bearer {}", token.replace("spk_", "npm_")).into_bytes(),
+        format!("Bearer {}", &token[..39]).into_bytes(),
+        format!("Bearer {token}{token}").into_bytes(),
+        format!("Bearer {token} extra").into_bytes(),
+        format!("Bearer {}", "A".repeat(10_000)).into_bytes(),
+        format!("Bearer {}", "A".repeat(60_000)).into_bytes(),
+        b"Bearer spk_\xff\xfe\xfd".to_vec(),
+        b"Bearer \xc3\xa9\xc3\xa9".to_vec(),
+        b"\xff\xff\xff".to_vec(),
+        format!("Bearer\t{token}").into_bytes(),
+        format!("Bearer {}", token.to_lowercase()).into_bytes(),
+        format!("Bearer {}", token.to_uppercase()).into_bytes(),
+        b"Bearer spk_0000000000000000000000000000000000000".to_vec(),
+        b"Bearer null".to_vec(),
+        b"Bearer undefined".to_vec(),
+        b":".to_vec(),
+        b"Bearer =".to_vec(),
+    ];
+    for (i, value) in auth_values.into_iter().enumerate() {
+        let headers = [b"Authorization: ".as_slice(), &value, b"\r\n"].concat();
+        let mut request = post("/graphql", json, "", &graphql_body("{ activeUser { name } }"));
+        let at = request.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        request.splice(at..at, headers);
+        add(format!("authorization #{i}"), request);
+    }
+    add(
+        "two authorization headers".into(),
+        post(
+            "/graphql",
+            json,
+            &format!("Authorization: Bearer {token}\r\nAuthorization: Bearer {token}\r\n"),
+            &graphql_body("{ activeUser { name } }"),
+        ),
+    );
+
+    // Bodies that are not JSON, or not a GraphQL request.
+    for body in [
+        "",
+        "{",
+        "}",
+        "null",
+        "[]",
+        "true",
+        "42",
+        "\"query\"",
+        "{\"query\": 5}",
+        "{\"query\": null}",
+        "{\"query\": []}",
+        "<query/>",
+        "query={ serverInfo { name } }",
+        "{\"query\": \"{ serverInfo { name } }\",}",
+        "{\"variables\": {}}",
+        "{\"query\": \"\"}",
+    ] {
+        add(format!("body {body:?}"), post("/graphql", json, "", body.as_bytes()));
+    }
+    add("invalid UTF-8 body".into(), post("/graphql", json, "", b"{\"query\": \"\xff\xfe\"}"));
+    add(
+        "text/plain body".into(),
+        post("/graphql", "text/plain", "", &graphql_body("{ serverInfo { name } }")),
+    );
+    add("body over 1 MiB".into(), post("/graphql", json, "", &vec![b' '; 1024 * 1024 + 10]));
+    add("lying content length".into(), {
+        let mut r = post("/graphql", json, "", b"{}");
+        let text =
+            String::from_utf8(r.clone()).unwrap().replace("Content-Length: 2", "Content-Length: 999999999");
+        r = text.into_bytes();
+        r
+    });
+
+    // GraphQL that is too deep, too complex, unknown, mistyped, or a batch.
+    let deep = format!(
+        "{{ __schema {{ types {}name{} }} }}",
+        "{ fields { type { ofType ".repeat(4),
+        " } } }".repeat(4)
+    );
+    add("too deep".into(), post("/graphql", json, "", &graphql_body(&deep)));
+    let wide: String =
+        (0..600).map(|i| format!("a{i}: serverInfo {{ scopes {{ name description }} }} ")).collect();
+    add("too complex".into(), post("/graphql", json, "", &graphql_body(&format!("{{ {wide} }}"))));
+    for query in [
+        "{ nonsense }",
+        "{ serverInfo { nonsense } }",
+        "{ streams(limit: \"ten\") { totalCount } }",
+        "{ stream(id: 5) { name } }",
+        "{ stream { name } }",
+        "mutation { nonsense }",
+        "subscription { nonsense }",
+        "{ serverInfo { name } ",
+        "query A { serverInfo { name } } query A { serverInfo { name } }",
+        "{ serverInfo }",
+        "fragment F on Nope { x } { serverInfo { ...F } }",
+        "{ user(id: [1,2]) { id } }",
+        "{ ...on Query { ...on Query { serverInfo { name } } } ",
+    ] {
+        add(format!("query {query}"), post("/graphql", json, "", &graphql_body(query)));
+    }
+    add(
+        "unknown operation".into(),
+        post("/graphql", json, "", br#"{"query":"query A { serverInfo { name } }","operationName":"B"}"#),
+    );
+    add(
+        "variables of the wrong type".into(),
+        post(
+            "/graphql",
+            json,
+            "",
+            br#"{"query":"query($l: Int) { streams(limit: $l) { totalCount } }","variables":{"l":"x"}}"#,
+        ),
+    );
+    add(
+        "variables not an object".into(),
+        post("/graphql", json, "", br#"{"query":"{ serverInfo { name } }","variables":[1]}"#),
+    );
+    let batch: Vec<_> =
+        (0..1000).map(|_| serde_json::json!({ "query": "{ serverInfo { name } }" })).collect();
+    add(
+        "batch of 1000".into(),
+        post("/graphql", json, "", serde_json::to_string(&batch).unwrap().as_bytes()),
+    );
+    add("GET /graphql with a query string".into(), b"GET /graphql?query=%7B%20nonsense%20%7D HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n".to_vec());
+    for method in ["PUT", "DELETE", "PATCH"] {
+        add(format!("{method} /graphql"), format!("{method} /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes());
+    }
+
+    // Server functions and the sign-in and sign-up forms.
+    let origin = "Origin: http://localhost\r\n";
+    for (function, body) in [
+        ("login", ""),
+        ("login", "email=a%40b.c"),
+        ("login", "password=whatever12"),
+        ("signup", "name=A&email=a%40b.c"),
+        ("signup", "email=a%40b.c&password=whatever12"),
+        ("signup", "name=&email=&password="),
+        ("signup", "name=A&email=not-an-email&password=whatever12"),
+        ("signup", "name=A&email=a%40b.c&password=short"),
+        ("create_token", "name=x&expiration=90&scopes[0]=profile:read"),
+        ("revoke_token", "id=nope"),
+        ("list_tokens", ""),
+        ("get_stream", "id=nope"),
+        ("nonexistent_function", ""),
+        ("login", "email=%ff%fe&password=%ff"),
+        ("login", "%%%%"),
+        ("create_token", "name=x&scopes[zz]=profile:read&expiration=90"),
+    ] {
+        add(
+            format!("/api/{function} {body:?}"),
+            post(&format!("/api/{function}"), form, origin, body.as_bytes()),
+        );
+    }
+    let long_name = format!("name={}&email=x%40y.z&password=whatever12", "n".repeat(200));
+    add("sign-up name too long".into(), post("/api/signup", form, origin, long_name.as_bytes()));
+    let long_password = format!("email=x%40y.z&password={}", "p".repeat(2000));
+    add("sign-in password too long".into(), post("/api/login", form, origin, long_password.as_bytes()));
+    add("sign-up over 1 MiB".into(), post("/api/signup", form, origin, &vec![b'a'; 1024 * 1024 + 1]));
+    add("form as JSON".into(), post("/api/login", json, origin, br#"{"email":"a@b.c","password":"x"}"#));
+    add("invalid UTF-8 form".into(), post("/api/login", form, origin, b"email=\xff\xfe&password=\xff"));
+    add(
+        "cross-origin sign-in".into(),
+        post("/api/login", form, "Origin: https://evil.example\r\n", b"email=a%40b.c&password=whatever12"),
+    );
+    add(
+        "cross-site sign-up".into(),
+        post(
+            "/api/signup",
+            form,
+            "Sec-Fetch-Site: cross-site\r\n",
+            b"name=A&email=a%40b.c&password=whatever12",
+        ),
+    );
+    add("null origin".into(), post("/api/logout", form, "Origin: null\r\n", b""));
+    add(
+        "GET a server function".into(),
+        b"GET /api/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_vec(),
+    );
+
+    // Static paths and plain HTTP abuse.
+    for path in [
+        "/pkg/../../../../etc/passwd",
+        "/pkg/%2e%2e/%2e%2e/Cargo.toml",
+        "/pkg/nope.wasm",
+        "/favicon-that-does-not-exist.ico",
+        "/no/such/page",
+        "/%ff%fe",
+        "/pkg/%00",
+    ] {
+        add(
+            format!("GET {path}"),
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes(),
+        );
+    }
+    add(
+        "very long path".into(),
+        format!("GET /{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", "a".repeat(20_000))
+            .into_bytes(),
+    );
+    add("garbage request line".into(), b"HELLO\r\n\r\n".to_vec());
+    add(
+        "header without a colon".into(),
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n".to_vec(),
+    );
+    add(
+        "non-ASCII header name".into(),
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-\xff: 1\r\n\r\n".to_vec(),
+    );
+    add(
+        "PUT /healthz".into(),
+        b"PUT /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec(),
+    );
+    add("a thousand headers".into(), {
+        let headers: String = (0..1000).map(|i| format!("X-H{i}: v\r\n")).collect();
+        format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n").into_bytes()
+    });
+    add("bad chunked body".into(), b"POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".to_vec());
+
+    assert!(cases.len() >= 100, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for (name, request) in &cases {
+        let status = raw(addr, request).await;
+        if !(400..500).contains(&status) {
+            failures.push(format!("{name}: {status}"));
+        }
+    }
+    assert!(failures.is_empty(), "not a 4xx:\n{}", failures.join("\n"));
+    assert_eq!(
+        raw(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await,
+        200
+    );
+    assert_eq!(outcome(&app.gql(Some(&token), "{ activeUser { name } }").await), "OK");
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_slowed_per_email_and_address() {
+    let app = TestApp::new().await;
+    app.browser().sign_up("Alice", "alice@example.com").await;
+    app.browser().sign_up("Bob", "bob@example.com").await;
+    let attacker: SocketAddr = "10.1.1.1:5000".parse().unwrap();
+    let mut browser = app.browser();
+    browser.client = attacker;
+    for _ in 0..10 {
+        let response =
+            browser.call("login", &[("email", "alice@example.com"), ("password", "wrong password")]).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    }
+    // The 11th attempt waits, even with the right password.
+    let response = browser.call("login", &[("email", "ALICE@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS, "{}", response.body);
+    let retry_after: u64 = response.header("retry-after").parse().unwrap();
+    assert!((1..=900).contains(&retry_after));
+    // Other users, and the same user from elsewhere, are unaffected.
+    let response = browser.call("login", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+    assert!(response.status.is_success(), "{}", response.body);
+    let mut elsewhere = app.browser();
+    elsewhere.client = "10.2.2.2:5000".parse().unwrap();
+    let response = elsewhere.call("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
+    assert!(response.status.is_success(), "{}", response.body);
+}
+
+#[tokio::test]
+async fn a_flood_of_invalid_tokens_is_slowed_per_address() {
+    let app = TestApp::new().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let (_, token) = alice.create_token("Real", &["profile:read"], "30").await;
+    let attacker: SocketAddr = "10.3.3.3:5000".parse().unwrap();
+    let bearer = |t: &str| format!("Bearer {t}").into_bytes();
+    let guess = format!("spk_{}", "A".repeat(36));
+    for _ in 0..100 {
+        let response = app.graphql_from(attacker, Some(&bearer(&guess)), "{ activeUser { name } }").await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    }
+    let response = app.graphql_from(attacker, Some(&bearer(&token)), "{ activeUser { name } }").await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.header("retry-after").parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)));
+    assert_eq!(response.json()["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // Anonymous requests and other addresses go on.
+    assert_eq!(app.graphql_from(attacker, None, "{ serverInfo { name } }").await.status, StatusCode::OK);
+    let other: SocketAddr = "10.4.4.4:5000".parse().unwrap();
+    assert_eq!(
+        app.graphql_from(other, Some(&bearer(&token)), "{ activeUser { name } }").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_under_64_connections_is_refused_by_every_later_request() {
+    // A revoked token still in use fails on every request; the brute-force limit would turn
+    // those 401s into 429s after a hundred, so it is out of the way here.
+    let throttles = Throttles {
+        sign_in: FailureThrottle::new(10, Duration::from_secs(900)),
+        bearer: FailureThrottle::new(u32::MAX, Duration::from_secs(60)),
+    };
+    let app = TestApp::with_throttles(throttles).await;
+    let addr = app.listen().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let (id, token) = alice.create_token("Busy", &["profile:read"], "30").await;
+    let url = format!("http://{addr}/graphql");
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+
+    let mut clients = Vec::new();
+    for _ in 0..64 {
+        let (url, token) = (url.clone(), token.clone());
+        clients.push(tokio::spawn(async move {
+            // One client each: its own connection.
+            let client = reqwest::Client::new();
+            let mut seen = Vec::new();
+            while Instant::now() < stop_at {
+                let started = Instant::now();
+                let status = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "query": "{ activeUser { name } }" }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                seen.push((started, status));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let response = alice.call("revoke_token", &[("id", &id)]).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let revoked_at = Instant::now();
+
+    let mut before = 0;
+    let mut after = 0;
+    for client in clients {
+        for (started, status) in client.await.unwrap() {
+            if started > revoked_at {
+                assert_eq!(status, 401, "a request started after the revocation was answered {status}");
+                after += 1;
+            } else if status == 200 {
+                before += 1;
+            }
+        }
+    }
+    assert!(before > 0 && after > 0, "load before ({before}) and after ({after}) the revocation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_burst_loses_no_acknowledged_token_and_leaves_the_database_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let database_url = format!("sqlite://{}", db.display());
+    let start = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_speckle-tokens"))
+            .env("DATABASE_URL", &database_url)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("LEPTOS_OUTPUT_NAME", "speckle-tokens")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(port);
+    wait_for_health(&base).await;
+
+    let client = reqwest::Client::new();
+    let signup = client
+        .post(format!("{base}/api/signup"))
+        .header("Origin", &base)
+        .form(&[("name", "Crash"), ("email", "crash@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signup.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (client, base, cookie) = (client.clone(), base.clone(), cookie.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                let name = format!("burst {writer}-{i}");
+                let sent = client
+                    .post(format!("{base}/api/create_token"))
+                    .header("Origin", &base)
+                    .header("Cookie", &cookie)
+                    .form(&[("name", name.as_str()), ("scopes[0]", "profile:read"), ("expiration", "30")])
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                if !response.status().is_success() {
+                    break;
+                }
+                let Ok(token) = response.json::<serde_json::Value>().await else { break };
+                acknowledged.push(token["secret"].as_str().unwrap().to_owned());
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() > 5, "the burst was too short: {}", acknowledged.len());
+
+    let mut server = start(port);
+    wait_for_health(&base).await;
+    for token in &acknowledged {
+        let status = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": "{ activeUser { name } }" }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "an acknowledged token was lost");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let integrity = std::process::Command::new("sqlite3").arg(&db).arg("PRAGMA integrity_check;").output();
+    let integrity = match integrity {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        Err(_) => integrity_check_in_process(&db),
+    };
+    assert_eq!(integrity, "ok");
+}
+
+fn integrity_check_in_process(db: &std::path::Path) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+    let rows: Vec<Check> = diesel::sql_query("PRAGMA integrity_check").load(&mut conn).unwrap();
+    rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("\n")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_for_health(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
