@@ -13,7 +13,9 @@ fn main() {
         // Built without cargo-leptos (e.g. plain `cargo build --features ssr`).
         std::env::set_var("LEPTOS_OUTPUT_NAME", "speckle-tokens");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    // Blocking threads run SQLite queries and password hashes; both are bounded elsewhere
+    // (pool size, hashing semaphore), so a few dozen threads are plenty.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(32).build();
     let runtime = runtime.unwrap_or_else(|error| exit(&format!("cannot start the runtime: {error}")));
     runtime.block_on(serve(config));
 }

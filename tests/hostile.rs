@@ -448,9 +448,11 @@ async fn a_crash_mid_burst_loses_no_acknowledged_token_and_leaves_the_database_s
         .unwrap();
     let cookie = signup.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
 
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
     for writer in 0..8 {
-        let (client, base, cookie) = (client.clone(), base.clone(), cookie.clone());
+        let (client, base, cookie, answered) =
+            (client.clone(), base.clone(), cookie.clone(), answered.clone());
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for i in 0.. {
@@ -468,11 +470,17 @@ async fn a_crash_mid_burst_loses_no_acknowledged_token_and_leaves_the_database_s
                 }
                 let Ok(token) = response.json::<serde_json::Value>().await else { break };
                 acknowledged.push(token["secret"].as_str().unwrap().to_owned());
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill it in full flight: once a few dozen creations were answered (however slow the
+    // machine), while the eight writers keep going.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(std::sync::atomic::Ordering::Relaxed) < 40 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
     let mut acknowledged = Vec::new();

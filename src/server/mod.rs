@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(pages)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -124,6 +125,20 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// Runs each request on a task of its own, so a client that hangs up cannot cancel it half
+/// way: database work always finishes and returns its connection to the pool in a clean state
+/// (diesel-async's SQLite wrapper panics on a connection whose query was cancelled), and
+/// nothing acknowledged is half done. A panic becomes a 500 instead of a dropped connection.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "request task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Pages that need a signed-in user send a signed-out visitor to `/login`, server-side.

@@ -27,8 +27,13 @@ pub fn validate_new(password: &SecretString) -> AppResult<()> {
     Ok(())
 }
 
+/// Password hashes running at once: each takes 19 MiB and a core for ~60 ms, so a storm of
+/// sign-ins queues here instead of taking every core and all memory from the API.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// Hashes a password into a PHC string, on a blocking thread.
 pub async fn hash(password: SecretString) -> AppResult<String> {
+    let _turn = HASHING.acquire().await.map_err(|_| AppError::Internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2id().hash_password(password.expose_secret().as_bytes(), &salt).map(|hash| hash.to_string())
@@ -45,6 +50,7 @@ pub async fn hash(password: SecretString) -> AppResult<String> {
 /// (unknown email) it still does the same work, so timing does not tell which emails exist.
 pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
     let too_long = password.expose_secret().chars().count() > MAX_PASSWORD_CHARS;
+    let Ok(_turn) = HASHING.acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };

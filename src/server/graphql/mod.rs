@@ -138,8 +138,7 @@ impl Query {
     /// The token's own user (`profile:read`).
     async fn active_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let caller = require(ctx, Scope::ProfileRead)?;
-        let user = users::get(&mut db(ctx).await?, &caller.user_id).await.map_err(to_api)?;
-        Ok(Some(User::own(user)))
+        Ok(Some(User::own(caller.user)))
     }
 
     /// Another user's public profile (`users:read`).

@@ -104,14 +104,13 @@ impl LimitedUser {
     }
 }
 
-#[derive(SimpleObject)]
 pub struct StreamCollection {
-    pub total_count: i64,
-    pub cursor: Option<String>,
-    pub items: Vec<Stream>,
+    total_count: i64,
+    page: Option<(Vec<Stream>, Option<String>)>,
 }
 
 impl StreamCollection {
+    /// Reads only what the query asks for: `{ streams { totalCount } }` costs one count.
     pub async fn for_user(
         ctx: &Context<'_>,
         user_id: &str,
@@ -120,10 +119,27 @@ impl StreamCollection {
     ) -> async_graphql::Result<StreamCollection> {
         let mut conn = db(ctx).await?;
         let total_count = streams::count_for_user(&mut conn, user_id, public_only).await.map_err(to_api)?;
+        let wanted = ctx.look_ahead();
+        if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
+            return Ok(StreamCollection { total_count, page: None });
+        }
         let (rows, cursor) =
             streams::page_for_user(&mut conn, user_id, public_only, &page).await.map_err(to_api)?;
         let items = rows.into_iter().map(|(stream, role)| Stream { stream, role: Some(role) }).collect();
-        Ok(StreamCollection { total_count, cursor, items })
+        Ok(StreamCollection { total_count, page: Some((items, cursor)) })
+    }
+}
+
+#[Object]
+impl StreamCollection {
+    async fn total_count(&self) -> i64 {
+        self.total_count
+    }
+    async fn cursor(&self) -> Option<&str> {
+        self.page.as_ref().and_then(|(_, cursor)| cursor.as_deref())
+    }
+    async fn items(&self) -> &[Stream] {
+        self.page.as_ref().map_or(&[], |(items, _)| items.as_slice())
     }
 }
 
