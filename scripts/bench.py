@@ -118,6 +118,8 @@ class Sql:
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {missing})
                 INSERT INTO api_tokens (id, user_id, name, token_digest, last_chars, scopes, created_at)
                 SELECT lower(hex(randomblob(8))), 'filler', 'filler', randomblob(32), 'xxxx', 'profile:read', i FROM n;""")
+            # Seeding is set-up: fold its write-ahead log into the file now, not during a run.
+            self.run("PRAGMA wal_checkpoint(TRUNCATE);")
         else:
             self.run(f"""
                 INSERT INTO users VALUES ('filler', 'filler', 'Filler', 'filler@bench', 'x', NULL, NULL, NULL, 0)
@@ -143,10 +145,10 @@ class Sql:
         return int(self.run("SELECT count(*) FROM bench_writes;"))
 
 
-def peak_rss_mb(pid):
+def memory_mb(pid, field="VmHWM"):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -154,7 +156,13 @@ def peak_rss_mb(pid):
 def bench(label, database_url, scripts):
     server = start_server(database_url)
     sql = Sql(database_url)
-    rows = []
+
+    class Rows(list):
+        def append(self, row):
+            super().append(row)
+            peaks.append(memory_mb(server.pid))
+    peaks = []
+    rows = Rows()
     try:
         cookie = sign_up("bench@example.com")
         token = create_token(cookie, ["profile:read", "streams:read"])
@@ -204,18 +212,18 @@ def bench(label, database_url, scripts):
         rows.append(("sign-in storm (argon2), 8 connections", storm_result, "sign-ins/s"))
         rows.append(("docs query during the storm", docs_storm,
                      f"p99 {docs_storm['p99'] / docs_small['p99']:.2f}× without (goal ≤ 2)"))
-        rss = peak_rss_mb(server.pid)
+        rss = memory_mb(server.pid)
     finally:
         server.terminate()
         server.wait()
 
     print(f"\n### {label}\n")
-    print("| measurement | requests/s | p50 ms | p99 ms | errors | ratio / note |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
-    for name, figures, note in rows:
+    print("| measurement | requests/s | p50 ms | p99 ms | errors | peak RSS so far | ratio / note |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for (name, figures, note), peak in zip(rows, peaks):
         print(f"| {name} | {figures['rps']:,.0f} | {figures['p50']:.2f} | {figures['p99']:.2f} | "
-              f"{figures['errors']} | {note} |")
-    print(f"| peak memory (RSS) of the server | | | | | {rss:.0f} MB (goal ≤ 150) |")
+              f"{figures['errors']} | {peak:.0f} MB | {note} |")
+    print(f"| peak memory (RSS) of the server | | | | | {rss:.0f} MB | goal ≤ 150 MB |")
 
 
 def main():

@@ -27,31 +27,63 @@ pub fn validate_new(password: &SecretString) -> AppResult<()> {
     Ok(())
 }
 
-/// Password hashes running at once: each takes 19 MiB and a core for ~60 ms, so a storm of
-/// sign-ins queues here instead of taking every core and all memory from the API.
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+type Job = Box<dyn FnOnce() + Send>;
 
-/// Hashes a password into a PHC string, on a blocking thread.
+/// One thread, at the lowest priority, hashes every password in turn. Each hash takes 19 MiB
+/// and a core for ~60 ms: a storm of sign-ins queues here, holds one buffer's worth of memory
+/// (spread over many threads, each thread's allocator would keep its own), and leaves the
+/// other cores to the API.
+static HASHING_THREAD: std::sync::LazyLock<std::sync::mpsc::Sender<Job>> = std::sync::LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new().name("password-hashing".into()).spawn(move || {
+        lower_this_threads_priority();
+        for job in queue {
+            job();
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the password hashing thread");
+    }
+    jobs
+});
+
+fn lower_this_threads_priority() {
+    // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling thread's nice
+    // value on Linux; it touches none of our memory.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if result != 0 {
+        tracing::debug!("could not lower the password hashing thread's priority");
+    }
+}
+
+/// Runs `work` on the password hashing thread; waits for it without blocking the runtime.
+async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    HASHING_THREAD.send(job).map_err(|_| AppError::Internal)?;
+    answered.await.map_err(|_| AppError::Internal)
+}
+
+/// Hashes a password into a PHC string, on the hashing thread.
 pub async fn hash(password: SecretString) -> AppResult<String> {
-    let _turn = HASHING.acquire().await.map_err(|_| AppError::Internal)?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2id().hash_password(password.expose_secret().as_bytes(), &salt).map(|hash| hash.to_string())
     })
-    .await
-    .map_err(|_| AppError::Internal)?
+    .await?
     .map_err(|error| {
         tracing::error!(%error, "password hashing failed");
         AppError::Internal
     })
 }
 
-/// Verifies a password against a stored hash, on a blocking thread. With no stored hash
+/// Verifies a password against a stored hash, on the hashing thread. With no stored hash
 /// (unknown email) it still does the same work, so timing does not tell which emails exist.
 pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
     let too_long = password.expose_secret().chars().count() > MAX_PASSWORD_CHARS;
-    let Ok(_turn) = HASHING.acquire().await else { return false };
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };
         let ok = argon2id().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
