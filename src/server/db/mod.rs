@@ -10,7 +10,7 @@ use deadpool::Runtime;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -121,6 +121,9 @@ impl DbPool {
                     .map_err(|e| e.to_string())??;
 
                 let mut config = ManagerConfig::default();
+                // A local file does not drop connections: skip the `SELECT 1` that the
+                // default check runs (through a blocking thread) on every checkout.
+                config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|url| {
                     Box::pin(async move {
                         let mut conn = SqliteConn::establish(url).await?;
