@@ -470,3 +470,44 @@ async fn the_streams_page_shows_what_a_token_did() {
     assert!(detail.body.contains("from the script"));
     assert!(detail.body.contains("Alice"));
 }
+
+#[tokio::test]
+async fn stream_counts_follow_every_change_to_streams_and_roles() {
+    // Counts are cached between writes (SQLite): each write must show on the next request.
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let alice_token = alice.token(&["profile:read", "streams:read", "streams:write", "users:read"]).await;
+    let bob_token = bob.token(&["profile:read", "streams:read"]).await;
+    let own_count = |token: String| {
+        let app = &app;
+        async move { app.gql(Some(&token), "{ user { streams { totalCount } } }").await["data"]["user"]["streams"]["totalCount"].clone() }
+    };
+    let bobs_public = format!(r#"{{ user(id: "{}") {{ streams {{ totalCount }} }} }}"#, bob.id);
+    let bobs_public_count = || async { app.gql(Some(&alice_token), &bobs_public).await["data"]["user"]["streams"]["totalCount"].clone() };
+
+    assert_eq!(own_count(alice_token.clone()).await, 0);
+    let stream = create_stream(&app, &alice_token, "Counted", false).await;
+    assert_eq!(own_count(alice_token.clone()).await, 1);
+
+    assert_eq!(own_count(bob_token.clone()).await, 0);
+    assert_eq!(bobs_public_count().await, 0);
+    assert_eq!(outcome(&share(&app, &alice_token, &stream, &bob.id, "stream:reviewer").await), "OK");
+    assert_eq!(own_count(bob_token.clone()).await, 1);
+    assert_eq!(bobs_public_count().await, 0, "private streams are not counted for others");
+
+    let publish = format!(r#"mutation {{ streamUpdate(stream: {{ id: "{stream}", isPublic: true }}) }}"#);
+    assert_eq!(outcome(&app.gql(Some(&alice_token), &publish).await), "OK");
+    assert_eq!(bobs_public_count().await, 1);
+
+    let revoke = format!(
+        r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{stream}", userId: "{}" }}) }}"#,
+        bob.id
+    );
+    assert_eq!(outcome(&app.gql(Some(&alice_token), &revoke).await), "OK");
+    assert_eq!(own_count(bob_token.clone()).await, 0);
+
+    let delete = format!(r#"mutation {{ streamDelete(id: "{stream}") }}"#);
+    assert_eq!(outcome(&app.gql(Some(&alice_token), &delete).await), "OK");
+    assert_eq!(own_count(alice_token.clone()).await, 0);
+}

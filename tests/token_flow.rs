@@ -11,7 +11,10 @@ use common::*;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use speckle_tokens::db_run;
-use speckle_tokens::server::db::schema::api_tokens;
+use speckle_tokens::scopes::ScopeSet;
+use speckle_tokens::server::db::schema::{api_tokens, users};
+use speckle_tokens::server::db::{now_millis, Topic};
+use speckle_tokens::server::tokens;
 
 #[tokio::test]
 async fn sign_up_then_sign_in_and_the_one_wrong_password_message() {
@@ -262,6 +265,8 @@ async fn an_expired_token_is_refused_like_a_revoked_one() {
     let (id, secret) = alice.create_token("Short-lived", &["profile:read"], "7").await;
     assert_eq!(app.graphql(&secret, "{ activeUser { name } }").await.status, StatusCode::OK);
 
+    // Seven days pass: the row is moved into the past behind the server's back, so the test
+    // also ends the cache's epoch, as the server's own writes do.
     let mut conn = app.state.db.get().await.unwrap();
     db_run!(&mut conn, |c| {
         diesel::update(api_tokens::table.find(&id))
@@ -270,8 +275,26 @@ async fn an_expired_token_is_refused_like_a_revoked_one() {
             .await
     })
     .unwrap();
+    conn.end_epoch(Topic::Tokens);
     assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
     assert_eq!(alice.list_tokens().await.json()[0]["expires"], "Expired");
+}
+
+#[tokio::test]
+async fn a_token_that_expires_while_cached_is_refused_at_once() {
+    let app = TestApp::new().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let mut conn = app.state.db.get().await.unwrap();
+    let user_id: String = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
+    let soon = now_millis() + 1_500;
+    let scopes = ScopeSet::from_names("profile:read").unwrap();
+    let (_, secret) = tokens::create(&mut conn, &user_id, "Brief", scopes, Some(soon)).await.unwrap();
+    let secret = secret.expose_secret().to_owned();
+    // Used, so known to the cache, with nothing written since.
+    assert_eq!(app.graphql(&secret, "{ activeUser { name } }").await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis((soon - now_millis()).max(0) as u64 + 50)).await;
+    assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
 }
 
 #[tokio::test]

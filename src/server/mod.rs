@@ -217,11 +217,7 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             return invalid_token();
         }
         Credentials::Token(token) => {
-            let verified = match state.db.get().await {
-                Ok(mut conn) => tokens::authenticate(&mut conn, &token).await,
-                Err(error) => Err(error),
-            };
-            match verified {
+            match tokens::authenticate(&state.db, &token).await {
                 Ok(Some(caller)) => Some(caller),
                 Ok(None) => {
                     state.throttles.bearer.record_failure(&ip);

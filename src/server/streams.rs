@@ -5,10 +5,10 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use crate::db_run;
+use crate::{db_read, db_run};
 use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::server::db::schema::{commits, stream_acl, streams, users};
-use crate::server::db::{models, new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
 use crate::server::pagination::{Cursor, Page};
 
 pub const MAX_STREAM_NAME_CHARS: usize = 512;
@@ -133,7 +133,7 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
         user_id: owner_id.to_owned(),
         role: Role::Owner.name().to_owned(),
     };
-    db_run!(conn, |c| {
+    let created = db_run!(conn, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 diesel::insert_into(streams::table).values(&stream).execute(c).await?;
@@ -143,7 +143,9 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
             .scope_boxed()
         })
         .await
-    })
+    });
+    conn.end_epoch(Topic::Streams);
+    created
 }
 
 /// Changes a stream's name, description or visibility (owners only).
@@ -160,7 +162,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
         None => stream.description,
     };
     let is_public = input.is_public.unwrap_or(stream.is_public);
-    db_run!(conn, |c| {
+    let updated = db_run!(conn, |c| {
         diesel::update(streams::table.find(stream_id))
             .set((
                 streams::name.eq(&name),
@@ -170,14 +172,18 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
             ))
             .execute(c)
             .await
-    })?;
+    });
+    conn.end_epoch(Topic::Streams);
+    updated?;
     Ok(())
 }
 
 /// Deletes a stream with its commits and roles (owners only).
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
-    db_run!(conn, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await)?;
+    let deleted = db_run!(conn, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await);
+    conn.end_epoch(Topic::Streams);
+    deleted?;
     Ok(())
 }
 
@@ -226,7 +232,7 @@ pub async fn grant(
         user_id: target_id.into(),
         role: role.name().into(),
     };
-    db_run!(conn, |c| {
+    let granted = db_run!(conn, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
@@ -242,13 +248,15 @@ pub async fn grant(
             .scope_boxed()
         })
         .await
-    })
+    });
+    conn.end_epoch(Topic::Streams);
+    granted
 }
 
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
 pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
-    db_run!(conn, |c| {
+    let revoked = db_run!(conn, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 keep_an_owner!(c, stream_id, Some(target_id));
@@ -262,7 +270,9 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
             .scope_boxed()
         })
         .await
-    })
+    });
+    conn.end_epoch(Topic::Streams);
+    revoked
 }
 
 /// The stream's collaborators: (user id, name, role), owners first.
@@ -287,30 +297,41 @@ fn is_public_values(public_only: bool) -> [bool; 2] {
     }
 }
 
-/// How many streams the user collaborates on; only public ones when `public_only`.
-pub async fn count_for_user(conn: &mut DbConn, user_id: &str, public_only: bool) -> AppResult<i64> {
-    let visibility = is_public_values(public_only);
-    Ok(db_run!(conn, |c| {
-        stream_acl::table
-            .inner_join(streams::table)
-            .filter(stream_acl::user_id.eq(user_id))
-            .filter(streams::is_public.eq_any(visibility))
-            .count()
-            .get_result::<i64>(c)
-            .await
-    })?)
+/// How many streams the user collaborates on; only public ones when `public_only`. A read
+/// of the API's hot path (`{ user { streams { totalCount } } }`): from the cache when it
+/// can, else one read on the calling thread (see [`db_read!`]).
+pub async fn count_for_user(db: &DbPool, user_id: &str, public_only: bool) -> AppResult<i64> {
+    let cache = db.cache();
+    if let Some(count) = cache.and_then(|cache| cache.stream_count(user_id, public_only)) {
+        return Ok(count);
+    }
+    let epoch = cache.map(|cache| cache.epoch(Topic::Streams));
+    // Two fixed statements rather than one with a variable filter: fixed ones are prepared
+    // once per connection and cached.
+    let own = stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id));
+    let count: i64 = if public_only {
+        db_read!(db, get_result, own.filter(streams::is_public.eq(true)).count())?
+    } else {
+        db_read!(db, get_result, own.count())?
+    };
+    if let (Some(cache), Some(epoch)) = (cache, epoch) {
+        cache.put_stream_count(user_id, public_only, count, epoch);
+    }
+    Ok(count)
 }
 
 /// One page of the user's streams with their role, newest first.
 pub async fn page_for_user(
-    conn: &mut DbConn,
+    db: &DbPool,
     user_id: &str,
     public_only: bool,
     page: &Page,
 ) -> AppResult<(Vec<(models::Stream, String)>, Option<String>)> {
     let visibility = is_public_values(public_only);
     let after = &page.after;
-    let rows: Vec<(models::Stream, String)> = db_run!(conn, |c| {
+    let rows: Vec<(models::Stream, String)> = db_read!(
+        db,
+        load,
         streams::table
             .inner_join(stream_acl::table)
             .filter(stream_acl::user_id.eq(user_id))
@@ -323,9 +344,7 @@ pub async fn page_for_user(
             .order((streams::created_at.desc(), streams::id.desc()))
             .limit(page.fetch())
             .select((models::Stream::as_select(), stream_acl::role))
-            .load(c)
-            .await
-    })?;
+    )?;
     Ok(page.finish(rows, |(stream, _)| Cursor { created_at: stream.created_at, id: stream.id.clone() }))
 }
 

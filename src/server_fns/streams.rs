@@ -43,13 +43,13 @@ pub struct CommitRow {
 #[server(endpoint = "list_streams")]
 pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::{require_user, state};
         use crate::server::pagination::{Page, MAX_LIMIT};
         use crate::server::streams;
-        let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
+        let pool = state()?.db;
+        let user = require_user(&mut pool.get().await?).await?;
         let page = Page::new(Some(MAX_LIMIT), None)?;
-        let (rows, _) = streams::page_for_user(&mut conn, &user.id, false, &page).await?;
+        let (rows, _) = streams::page_for_user(&pool, &user.id, false, &page).await?;
         Ok(rows
             .into_iter()
             .map(|(stream, role)| StreamRow {

@@ -1,9 +1,12 @@
 //! The database: one pool over the backend chosen by `DATABASE_URL`, and the single place
 //! where backends differ. Every query is written once, inside [`db_run!`].
 
+pub mod cache;
 pub mod models;
 pub mod schema;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use deadpool::Runtime;
@@ -15,7 +18,8 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
+pub use cache::{ReadCache, Topic};
 
 /// One folder per backend, kept in step (a test compares the migrated schemas).
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -33,17 +37,99 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// answered 503: a down database must never hang a request.
 const POOL_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Read-only connections also set these: a reader never writes, and in WAL mode it never
+/// waits for a writer; it waits briefly only in rare cases (WAL recovery), then is a 503.
+const SQLITE_READER_PRAGMAS: &str = "PRAGMA query_only = ON; PRAGMA busy_timeout = 1000;";
+
 /// A pool of connections to one database.
 #[derive(Clone)]
 pub enum DbPool {
-    Sqlite(Pool<SqliteConn>),
+    /// Writes and most reads go through the pool (each query on a blocking thread); the
+    /// reads of every API request go through the cache, then `readers` on the calling thread.
+    Sqlite(Pool<SqliteConn>, Arc<SqliteReaders>, Arc<ReadCache>),
     Postgres(Pool<AsyncPgConnection>),
+}
+
+/// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
+/// stream count): an indexed read from the page cache takes a few microseconds, less than
+/// the hop to a blocking thread and back that the pool needs, so it runs on the async worker
+/// itself. There are more connections than workers, so a reader is almost never waited for.
+pub struct SqliteReaders {
+    connections: Box<[Mutex<SqliteConnection>]>,
+    next: AtomicUsize,
+}
+
+impl SqliteReaders {
+    fn open(path: &str) -> Result<SqliteReaders, String> {
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let connections = (0..(2 * workers).max(4))
+            .map(|_| {
+                let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
+                diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
+                    .and_then(|()| {
+                        diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_READER_PRAGMAS)
+                    })
+                    .map_err(|e| e.to_string())?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(SqliteReaders { connections: connections.into_boxed_slice(), next: AtomicUsize::new(0) })
+    }
+
+    /// Runs one read on a free connection (waiting for one only if all are busy).
+    pub fn read<T>(&self, query: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<T>) -> AppResult<T> {
+        let count = self.connections.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..count {
+            match self.connections[(start + offset) % count].try_lock() {
+                Ok(mut conn) => return Ok(query(&mut conn)?),
+                // A panic mid-read leaves nothing half done: statements reset when dropped.
+                Err(TryLockError::Poisoned(poisoned)) => return Ok(query(&mut poisoned.into_inner())?),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let mut conn = self.connections[start % count].lock().unwrap_or_else(|p| p.into_inner());
+        Ok(query(&mut conn)?)
+    }
+}
+
+/// Runs one read-only query of the API's hot path: `$method` (`load`, `get_result`) of
+/// diesel's `RunQueryDsl` on `$query`. On SQLite it runs on a reader, on the calling thread;
+/// on PostgreSQL on a pooled connection. `$query` is compiled once per backend, as in
+/// [`db_run!`]. Answers an `AppResult`.
+#[macro_export]
+macro_rules! db_read {
+    ($pool:expr, $method:ident, $query:expr) => {
+        match $pool {
+            $crate::server::db::DbPool::Sqlite(_, readers, _) => {
+                readers.read(|c| diesel::RunQueryDsl::$method($query, c))
+            }
+            pool @ $crate::server::db::DbPool::Postgres(_) => match pool.get().await {
+                Ok($crate::server::db::DbConn::Postgres(mut c)) => {
+                    diesel_async::RunQueryDsl::$method($query, &mut *c).await.map_err($crate::error::AppError::from)
+                }
+                Ok(_) => Err($crate::error::AppError::Internal),
+                Err(error) => Err(error),
+            },
+        }
+    };
 }
 
 /// One pooled connection; give it to the functions of the domain modules.
 pub enum DbConn {
-    Sqlite(Object<SqliteConn>),
+    /// With the pool's cache, whose epochs the writes on this connection end.
+    Sqlite(Object<SqliteConn>, Arc<ReadCache>),
     Postgres(Object<AsyncPgConnection>),
+}
+
+impl DbConn {
+    /// Call after a write that changes what `topic`'s cached entries hold has committed, and
+    /// before answering it (see [`cache`]).
+    pub fn end_epoch(&self, topic: Topic) {
+        if let DbConn::Sqlite(_, cache) = self {
+            cache.end_epoch(topic);
+        }
+    }
 }
 
 /// Runs `$body` with `$conn` bound to the backend's own async connection. The body is
@@ -53,7 +139,7 @@ pub enum DbConn {
 macro_rules! db_run {
     ($db:expr, |$conn:ident| $body:expr) => {
         match $db {
-            $crate::server::db::DbConn::Sqlite(pooled) => {
+            $crate::server::db::DbConn::Sqlite(pooled, _) => {
                 let $conn = &mut **pooled;
                 $body
             }
@@ -141,7 +227,9 @@ impl DbPool {
                     .create_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                Ok(DbPool::Sqlite(pool))
+                let readers = SqliteReaders::open(path)?;
+                let cache = ReadCache::open(path)?;
+                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(cache)))
             }
             DatabaseUrl::Postgres(url) => {
                 let migrate_url = url.clone();
@@ -162,10 +250,18 @@ impl DbPool {
         }
     }
 
+    /// The in-memory cache of the API's hot path; none on PostgreSQL.
+    pub fn cache(&self) -> Option<&ReadCache> {
+        match self {
+            DbPool::Sqlite(_, _, cache) => Some(cache),
+            DbPool::Postgres(_) => None,
+        }
+    }
+
     /// Takes a connection from the pool; `Unavailable` if none can be had in time.
     pub async fn get(&self) -> Result<DbConn, AppError> {
         let conn = match self {
-            DbPool::Sqlite(pool) => pool.get().await.map(DbConn::Sqlite),
+            DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
             DbPool::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
         };
         conn.map_err(|error: PoolError| {

@@ -6,7 +6,7 @@ use async_graphql::{
 
 use super::{db, page, require, to_api};
 use crate::scopes::{Scope, ScopeSet};
-use crate::server::db::{iso8601, models};
+use crate::server::db::{iso8601, models, DbPool};
 use crate::server::pagination::Page;
 use crate::server::streams::{self, Access};
 use crate::server::tokens;
@@ -117,14 +117,14 @@ impl StreamCollection {
         public_only: bool,
         page: Page,
     ) -> async_graphql::Result<StreamCollection> {
-        let mut conn = db(ctx).await?;
-        let total_count = streams::count_for_user(&mut conn, user_id, public_only).await.map_err(to_api)?;
+        let pool = ctx.data_unchecked::<DbPool>();
+        let total_count = streams::count_for_user(pool, user_id, public_only).await.map_err(to_api)?;
         let wanted = ctx.look_ahead();
         if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
             return Ok(StreamCollection { total_count, page: None });
         }
         let (rows, cursor) =
-            streams::page_for_user(&mut conn, user_id, public_only, &page).await.map_err(to_api)?;
+            streams::page_for_user(pool, user_id, public_only, &page).await.map_err(to_api)?;
         let items = rows.into_iter().map(|(stream, role)| Stream { stream, role: Some(role) }).collect();
         Ok(StreamCollection { total_count, page: Some((items, cursor)) })
     }

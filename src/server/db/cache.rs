@@ -1,0 +1,179 @@
+//! What every API request reads, kept in memory (SQLite only): which token is whose and what
+//! it may do, and how many streams a user has. The API's hot path then costs a hash and a
+//! map lookup instead of two database reads.
+//!
+//! Correctness rests on epochs. Every entry remembers the epoch of its topic in which it was
+//! read, and is served only while that epoch lasts. Every write that could change an entry
+//! ends the epoch of its topic *after* it commits and *before* it is answered (revoking a
+//! token ends `Tokens`; creating, changing or deleting a stream and granting or revoking a
+//! role end `Streams`). A request that starts after the answer sees the new epoch, misses,
+//! and reads the committed row: a revoked token is refused on the very next request. A read
+//! that raced the write was tagged with the old epoch, captured before it read, so it is
+//! never served.
+//!
+//! The epochs live in a small memory-mapped file beside the database (`<db>-epochs`, like
+//! SQLite's own `-shm`), so several server processes on one SQLite file end each other's
+//! epochs too. Changes made outside the server (the `sqlite3` shell) are not seen until an
+//! entry is older than [`MAX_AGE`]. PostgreSQL deployments span machines: there the API reads
+//! the database on every request.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::server::tokens::Caller;
+
+/// An entry is read again after this long, whatever the epochs say: the bound on how long a
+/// change made behind the server's back (in the `sqlite3` shell) goes unseen.
+pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// Entries per map; a full map is emptied (memory stays bounded, correctness is unaffected).
+const MAX_ENTRIES: usize = 10_000;
+
+/// What a cached answer depends on.
+#[derive(Clone, Copy, Debug)]
+pub enum Topic {
+    /// Tokens and their owners' rows.
+    Tokens = 0,
+    /// Streams and who is on them.
+    Streams = 1,
+}
+
+const TOPICS: usize = 2;
+
+/// A verified token, as read from the database.
+#[derive(Clone)]
+pub struct CachedToken {
+    pub caller: Caller,
+    pub last_used_at: Option<i64>,
+}
+
+struct Entry<T> {
+    value: T,
+    epoch: u64,
+    read_at: Instant,
+}
+
+pub struct ReadCache {
+    epochs: SharedEpochs,
+    tokens: Mutex<HashMap<[u8; 32], Entry<CachedToken>>>,
+    /// By user id: the count of all their streams, and of their public ones.
+    stream_counts: Mutex<HashMap<String, Entry<[Option<i64>; 2]>>>,
+}
+
+impl ReadCache {
+    /// Opens (or creates) the epochs file of the SQLite database at `db_path`.
+    pub fn open(db_path: &str) -> Result<ReadCache, String> {
+        let epochs = SharedEpochs::open(&format!("{db_path}-epochs"))?;
+        Ok(ReadCache { epochs, tokens: Mutex::default(), stream_counts: Mutex::default() })
+    }
+
+    /// The current epoch of `topic`: capture it *before* reading what you will `put`.
+    pub fn epoch(&self, topic: Topic) -> u64 {
+        self.epochs.counter(topic).load(Ordering::SeqCst)
+    }
+
+    /// Ends the epoch of `topic`: call after a write that changes what its entries hold has
+    /// committed, before answering it.
+    pub fn end_epoch(&self, topic: Topic) {
+        self.epochs.counter(topic).fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn token(&self, digest: &[u8; 32]) -> Option<CachedToken> {
+        let current = self.epoch(Topic::Tokens);
+        let tokens = lock(&self.tokens);
+        tokens.get(digest).filter(|entry| is_fresh(entry, current)).map(|entry| entry.value.clone())
+    }
+
+    pub fn put_token(&self, digest: [u8; 32], token: CachedToken, epoch: u64) {
+        put(&mut lock(&self.tokens), digest, token, epoch);
+    }
+
+    /// Records that a token's "last used" was written at `at`; answers false if another
+    /// request already recorded a use this recent (so only one of them writes).
+    pub fn note_use(&self, digest: &[u8; 32], at: i64, resolution_ms: i64) -> bool {
+        let mut tokens = lock(&self.tokens);
+        match tokens.get_mut(digest) {
+            Some(entry) if entry.value.last_used_at.is_some_and(|last| at - last < resolution_ms) => false,
+            Some(entry) => {
+                entry.value.last_used_at = Some(at);
+                true
+            }
+            None => true,
+        }
+    }
+
+    pub fn stream_count(&self, user_id: &str, public_only: bool) -> Option<i64> {
+        let current = self.epoch(Topic::Streams);
+        let counts = lock(&self.stream_counts);
+        counts.get(user_id).filter(|entry| is_fresh(entry, current)).and_then(|entry| entry.value[public_only as usize])
+    }
+
+    pub fn put_stream_count(&self, user_id: &str, public_only: bool, count: i64, epoch: u64) {
+        let mut counts = lock(&self.stream_counts);
+        if let Some(entry) = counts.get_mut(user_id) {
+            if entry.epoch == epoch && entry.read_at.elapsed() < MAX_AGE {
+                entry.value[public_only as usize] = Some(count);
+                return;
+            }
+        }
+        let mut value = [None, None];
+        value[public_only as usize] = Some(count);
+        put(&mut counts, user_id.to_owned(), value, epoch);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a map half-updated in a way that matters:
+    // every entry is checked against the epoch when read.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn is_fresh<T>(entry: &Entry<T>, current_epoch: u64) -> bool {
+    entry.epoch == current_epoch && entry.read_at.elapsed() < MAX_AGE
+}
+
+fn put<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, key: K, value: T, epoch: u64) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, Entry { value, epoch, read_at: Instant::now() });
+}
+
+/// Counters in a file mapped into memory, shared by every process that maps it.
+struct SharedEpochs {
+    _map: memmap2::MmapMut,
+    counters: *const AtomicU64,
+}
+
+// SAFETY: `counters` points into `_map`, which lives as long as this value and is only ever
+// accessed through atomics, from any thread.
+unsafe impl Send for SharedEpochs {}
+// SAFETY: as above.
+unsafe impl Sync for SharedEpochs {}
+
+impl SharedEpochs {
+    fn open(path: &str) -> Result<SharedEpochs, String> {
+        let len = (TOPICS * std::mem::size_of::<u64>()) as u64;
+        let fail = |error: std::io::Error| format!("{path}: {error}");
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(fail)?;
+        // Growing a shorter file zero-fills it; setting the length it already has changes
+        // nothing, so processes starting together cannot reset each other's counters.
+        if file.metadata().map_err(fail)?.len() < len {
+            file.set_len(len).map_err(fail)?;
+        }
+        // SAFETY: the file is ours (beside the database) and at least `len` bytes long. Other
+        // processes change it while it is mapped, but only through atomic operations, which
+        // is what a shared mapping of the same page is for.
+        let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(fail)?;
+        let counters = map.as_mut_ptr().cast::<AtomicU64>();
+        Ok(SharedEpochs { _map: map, counters })
+    }
+
+    fn counter(&self, topic: Topic) -> &AtomicU64 {
+        // SAFETY: the mapping is page-aligned (so each u64 is aligned), holds TOPICS counters,
+        // and outlives the returned reference, which borrows `self`.
+        unsafe { &*self.counters.add(topic as usize) }
+    }
+}
