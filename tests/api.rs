@@ -387,17 +387,20 @@ async fn sixty_commits_in_pages_of_25_none_missing_or_repeated_while_more_arrive
     }
 
     let mut seen: Vec<String> = Vec::new();
+    let mut times = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
         let after = cursor.as_ref().map(|c| format!(r#", cursor: "{c}""#)).unwrap_or_default();
         let answer = app
-            .gql(Some(&token), &format!(r#"{{ stream(id: "{stream}") {{ commits(limit: 25{after}) {{ totalCount cursor items {{ id }} }} }} }}"#))
+            .gql(Some(&token), &format!(r#"{{ stream(id: "{stream}") {{ commits(limit: 25{after}) {{ totalCount cursor items {{ id createdAt }} }} }} }}"#))
             .await;
         let commits = &answer["data"]["stream"]["commits"];
-        seen.extend(
-            commits["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()),
-        );
+        for item in commits["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+            let created = item["createdAt"].as_str().unwrap();
+            times.push(time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).unwrap());
+        }
         pages += 1;
         // New commits keep arriving between pages; they are newer, so they never shift a page.
         app.gql(Some(&token), &commit_mutation(&stream, &format!("late{pages}"))).await;
@@ -407,9 +410,12 @@ async fn sixty_commits_in_pages_of_25_none_missing_or_repeated_while_more_arrive
         }
     }
     assert_eq!(pages, 3);
+    // Newest first; commits made within the same millisecond come in the order of their ids.
+    assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {times:?}");
     let mut expected = original.clone();
-    expected.reverse();
-    assert_eq!(seen, expected, "every original commit once, newest first");
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected, "every original commit exactly once");
 }
 
 #[tokio::test]

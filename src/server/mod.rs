@@ -210,6 +210,7 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             return too_many_failures(wait);
         }
     }
+    let mut epochs = None;
     let caller = match credentials {
         Credentials::Anonymous => None,
         Credentials::Invalid => {
@@ -217,7 +218,14 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
             return invalid_token();
         }
         Credentials::Token(token) => {
-            match tokens::authenticate(&state.db, &token).await {
+            let verified = match state.db.epochs().await {
+                Ok(now) => {
+                    epochs = Some(now);
+                    tokens::authenticate(&state.db, &token, &now).await
+                }
+                Err(error) => Err(error),
+            };
+            match verified {
                 Ok(Some(caller)) => Some(caller),
                 Ok(None) => {
                     state.throttles.bearer.record_failure(&ip);
@@ -242,6 +250,10 @@ async fn graphql_api(State(state): State<AppState>, request: Request) -> Respons
     };
     let query = match caller {
         Some(caller) => query.data(caller),
+        None => query,
+    };
+    let query = match epochs {
+        Some(epochs) => query.data(epochs),
         None => query,
     };
     let mut response = state.schema.execute(query).await;

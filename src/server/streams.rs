@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use crate::{db_read, db_run};
 use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::server::db::schema::{commits, stream_acl, streams, users};
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
 use crate::server::pagination::{Cursor, Page};
 
 pub const MAX_STREAM_NAME_CHARS: usize = 512;
@@ -144,7 +144,7 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
         })
         .await
     });
-    conn.end_epoch(Topic::Streams);
+    conn.end_epoch(Topic::Streams).await;
     created
 }
 
@@ -173,7 +173,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
             .execute(c)
             .await
     });
-    conn.end_epoch(Topic::Streams);
+    conn.end_epoch(Topic::Streams).await;
     updated?;
     Ok(())
 }
@@ -182,7 +182,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
     let deleted = db_run!(conn, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await);
-    conn.end_epoch(Topic::Streams);
+    conn.end_epoch(Topic::Streams).await;
     deleted?;
     Ok(())
 }
@@ -249,7 +249,7 @@ pub async fn grant(
         })
         .await
     });
-    conn.end_epoch(Topic::Streams);
+    conn.end_epoch(Topic::Streams).await;
     granted
 }
 
@@ -271,7 +271,7 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
         })
         .await
     });
-    conn.end_epoch(Topic::Streams);
+    conn.end_epoch(Topic::Streams).await;
     revoked
 }
 
@@ -299,13 +299,18 @@ fn is_public_values(public_only: bool) -> [bool; 2] {
 
 /// How many streams the user collaborates on; only public ones when `public_only`. A read
 /// of the API's hot path (`{ user { streams { totalCount } } }`): from the cache when it
-/// can, else one read on the calling thread (see [`db_read!`]).
-pub async fn count_for_user(db: &DbPool, user_id: &str, public_only: bool) -> AppResult<i64> {
-    let cache = db.cache();
-    if let Some(count) = cache.and_then(|cache| cache.stream_count(user_id, public_only)) {
+/// can (`epochs`: as the request saw them when it started), else one read (see
+/// [`db_read!`]).
+pub async fn count_for_user(
+    db: &DbPool,
+    epochs: Option<&Epochs>,
+    user_id: &str,
+    public_only: bool,
+) -> AppResult<i64> {
+    let epoch = epochs.map(|epochs| epochs.of(Topic::Streams));
+    if let Some(count) = epoch.and_then(|epoch| db.cache().stream_count(user_id, public_only, epoch)) {
         return Ok(count);
     }
-    let epoch = cache.map(|cache| cache.epoch(Topic::Streams));
     // Two fixed statements rather than one with a variable filter: fixed ones are prepared
     // once per connection and cached.
     let own = stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id));
@@ -314,8 +319,8 @@ pub async fn count_for_user(db: &DbPool, user_id: &str, public_only: bool) -> Ap
     } else {
         db_read!(db, get_result, own.count())?
     };
-    if let (Some(cache), Some(epoch)) = (cache, epoch) {
-        cache.put_stream_count(user_id, public_only, count, epoch);
+    if let Some(epoch) = epoch {
+        db.cache().put_stream_count(user_id, public_only, count, epoch);
     }
     Ok(count)
 }

@@ -15,7 +15,7 @@ use crate::error::{bad_input, forbidden, not_found, AppResult};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::cache::CachedToken;
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
 
 /// Every token starts with this, so that secret scanners can recognise a leaked one.
 /// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
@@ -283,7 +283,7 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResu
     if updated == 0 {
         return Err(not_found("Token"));
     }
-    conn.end_epoch(Topic::Tokens);
+    conn.end_epoch(Topic::Tokens).await;
     tracing::info!(token_id, user_id, "token revoked");
     Ok(())
 }
@@ -304,22 +304,19 @@ pub async fn revoke_by_secret(conn: &mut DbConn, user_id: &str, token: &PlainTok
 }
 
 /// Finds the live token behind `token`, `None` if it is unknown, revoked or expired. From the
-/// cache while the `Tokens` epoch in which it was read lasts (revoking ends it; see
-/// [`crate::server::db::cache`]), else one indexed lookup by digest; expiry is checked
-/// against the clock on every request either way.
-pub async fn authenticate(db: &DbPool, token: &PlainToken) -> AppResult<Option<Caller>> {
+/// cache while the `Tokens` epoch in which it was read lasts (`epochs`: as this request saw
+/// them when it started; revoking ends it, see [`crate::server::db::cache`]), else one indexed
+/// lookup by digest. Expiry is checked against the clock on every request either way.
+pub async fn authenticate(db: &DbPool, token: &PlainToken, epochs: &Epochs) -> AppResult<Option<Caller>> {
     let digest = token.hashed();
     let key = *digest.as_array();
     let cache = db.cache();
     let now = now_millis();
-    let known = match cache.and_then(|cache| cache.token(&key)) {
+    let known = match cache.token(&key, epochs.tokens) {
         Some(known) => known,
         None => {
-            let epoch = cache.map(|cache| cache.epoch(Topic::Tokens));
             let Some(known) = read_live_token(db, &digest, now).await? else { return Ok(None) };
-            if let (Some(cache), Some(epoch)) = (cache, epoch) {
-                cache.put_token(key, known.clone(), epoch);
-            }
+            cache.put_token(key, known.clone(), epochs.tokens);
             known
         }
     };
@@ -328,7 +325,7 @@ pub async fn authenticate(db: &DbPool, token: &PlainToken) -> AppResult<Option<C
         return Ok(None);
     }
     let stale = known.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS);
-    if stale && cache.is_none_or(|cache| cache.note_use(&key, now, LAST_USED_RESOLUTION_MS)) {
+    if stale && cache.note_use(&key, now, LAST_USED_RESOLUTION_MS) {
         touch_last_used(&mut db.get().await?, &known.caller.token_id, now).await?;
     }
     Ok(Some(known.caller))

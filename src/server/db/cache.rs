@@ -1,21 +1,24 @@
-//! What every API request reads, kept in memory (SQLite only): which token is whose and what
-//! it may do, and how many streams a user has. The API's hot path then costs a hash and a
-//! map lookup instead of two database reads.
+//! What every API request reads, kept in memory: which token is whose and what it may do,
+//! and how many streams a user has. The API's hot path then costs a hash and a map lookup
+//! instead of two database reads.
 //!
 //! Correctness rests on epochs. Every entry remembers the epoch of its topic in which it was
 //! read, and is served only while that epoch lasts. Every write that could change an entry
 //! ends the epoch of its topic *after* it commits and *before* it is answered (revoking a
 //! token ends `Tokens`; creating, changing or deleting a stream and granting or revoking a
-//! role end `Streams`). A request that starts after the answer sees the new epoch, misses,
-//! and reads the committed row: a revoked token is refused on the very next request. A read
-//! that raced the write was tagged with the old epoch, captured before it read, so it is
-//! never served.
+//! role end `Streams`). A request reads the epochs when it starts; one that starts after the
+//! answer sees the new epoch, misses, and reads the committed row: a revoked token is refused
+//! on the very next request. A read that raced the write was tagged with the epoch captured
+//! before it read, the old one, so it is never served.
 //!
-//! The epochs live in a small memory-mapped file beside the database (`<db>-epochs`, like
-//! SQLite's own `-shm`), so several server processes on one SQLite file end each other's
-//! epochs too. Changes made outside the server (the `sqlite3` shell) are not seen until an
-//! entry is older than [`MAX_AGE`]. PostgreSQL deployments span machines: there the API reads
-//! the database on every request.
+//! Where the epochs live makes them shared by every server on the database:
+//! - SQLite: a small memory-mapped file beside the database (`<db>-epochs`, like SQLite's own
+//!   `-shm`); reading them is two atomic loads.
+//! - PostgreSQL: two sequences (`cache_epoch_tokens`, `cache_epoch_streams`); reading them is
+//!   one round trip per request, instead of one per lookup.
+//!
+//! Changes made behind the server's back (SQL typed into a shell), or a server that dies
+//! between a commit and ending the epoch, are seen once an entry is older than [`MAX_AGE`].
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -24,6 +27,22 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::server::tokens::Caller;
+
+/// The epochs of every topic as one request saw them when it started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Epochs {
+    pub tokens: u64,
+    pub streams: u64,
+}
+
+impl Epochs {
+    pub fn of(&self, topic: Topic) -> u64 {
+        match topic {
+            Topic::Tokens => self.tokens,
+            Topic::Streams => self.streams,
+        }
+    }
+}
 
 /// An entry is read again after this long, whatever the epochs say: the bound on how long a
 /// change made behind the server's back (in the `sqlite3` shell) goes unseen.
@@ -56,42 +75,53 @@ struct Entry<T> {
 }
 
 pub struct ReadCache {
-    epochs: SharedEpochs,
+    /// SQLite's epochs; none on PostgreSQL, where they are sequences in the database.
+    shared: Option<SharedEpochs>,
     tokens: Mutex<HashMap<[u8; 32], Entry<CachedToken>>>,
     /// By user id: the count of all their streams, and of their public ones.
     stream_counts: Mutex<HashMap<String, Entry<[Option<i64>; 2]>>>,
 }
 
 impl ReadCache {
-    /// Opens (or creates) the epochs file of the SQLite database at `db_path`.
-    pub fn open(db_path: &str) -> Result<ReadCache, String> {
-        let epochs = SharedEpochs::open(&format!("{db_path}-epochs"))?;
-        Ok(ReadCache { epochs, tokens: Mutex::default(), stream_counts: Mutex::default() })
+    /// For the SQLite database at `db_path`: opens (or creates) its epochs file.
+    pub fn beside_sqlite_file(db_path: &str) -> Result<ReadCache, String> {
+        let shared = SharedEpochs::open(&format!("{db_path}-epochs"))?;
+        Ok(ReadCache { shared: Some(shared), tokens: Mutex::default(), stream_counts: Mutex::default() })
     }
 
-    /// The current epoch of `topic`: capture it *before* reading what you will `put`.
-    pub fn epoch(&self, topic: Topic) -> u64 {
-        self.epochs.counter(topic).load(Ordering::SeqCst)
+    /// For PostgreSQL, whose epochs the caller reads from the database.
+    pub fn with_epochs_in_database() -> ReadCache {
+        ReadCache { shared: None, tokens: Mutex::default(), stream_counts: Mutex::default() }
     }
 
-    /// Ends the epoch of `topic`: call after a write that changes what its entries hold has
-    /// committed, before answering it.
-    pub fn end_epoch(&self, topic: Topic) {
-        self.epochs.counter(topic).fetch_add(1, Ordering::SeqCst);
+    /// The epochs now, if they live in shared memory (SQLite).
+    pub fn shared_epochs(&self) -> Option<Epochs> {
+        self.shared.as_ref().map(|shared| Epochs {
+            tokens: shared.counter(Topic::Tokens).load(Ordering::SeqCst),
+            streams: shared.counter(Topic::Streams).load(Ordering::SeqCst),
+        })
     }
 
-    pub fn token(&self, digest: &[u8; 32]) -> Option<CachedToken> {
-        let current = self.epoch(Topic::Tokens);
+    /// Ends the epoch of `topic` in shared memory (SQLite).
+    pub fn end_shared_epoch(&self, topic: Topic) {
+        if let Some(shared) = &self.shared {
+            shared.counter(topic).fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch.
+    pub fn token(&self, digest: &[u8; 32], epoch: u64) -> Option<CachedToken> {
         let tokens = lock(&self.tokens);
-        tokens.get(digest).filter(|entry| is_fresh(entry, current)).map(|entry| entry.value.clone())
+        tokens.get(digest).filter(|entry| is_fresh(entry, epoch)).map(|entry| entry.value.clone())
     }
 
+    /// Keeps a token read after the request saw `epoch`.
     pub fn put_token(&self, digest: [u8; 32], token: CachedToken, epoch: u64) {
         put(&mut lock(&self.tokens), digest, token, epoch);
     }
 
-    /// Records that a token's "last used" was written at `at`; answers false if another
-    /// request already recorded a use this recent (so only one of them writes).
+    /// Records that a token's "last used" is being written at `at`; answers false if another
+    /// request already did so this recently (so that only one of them writes).
     pub fn note_use(&self, digest: &[u8; 32], at: i64, resolution_ms: i64) -> bool {
         let mut tokens = lock(&self.tokens);
         match tokens.get_mut(digest) {
@@ -104,16 +134,17 @@ impl ReadCache {
         }
     }
 
-    pub fn stream_count(&self, user_id: &str, public_only: bool) -> Option<i64> {
-        let current = self.epoch(Topic::Streams);
+    /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.
+    pub fn stream_count(&self, user_id: &str, public_only: bool, epoch: u64) -> Option<i64> {
         let counts = lock(&self.stream_counts);
-        counts.get(user_id).filter(|entry| is_fresh(entry, current)).and_then(|entry| entry.value[public_only as usize])
+        counts.get(user_id).filter(|entry| is_fresh(entry, epoch)).and_then(|entry| entry.value[public_only as usize])
     }
 
+    /// Keeps a count read after the request saw `epoch`.
     pub fn put_stream_count(&self, user_id: &str, public_only: bool, count: i64, epoch: u64) {
         let mut counts = lock(&self.stream_counts);
         if let Some(entry) = counts.get_mut(user_id) {
-            if entry.epoch == epoch && entry.read_at.elapsed() < MAX_AGE {
+            if is_fresh(entry, epoch) {
                 entry.value[public_only as usize] = Some(count);
                 return;
             }

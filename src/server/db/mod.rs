@@ -19,7 +19,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{AppError, AppResult};
-pub use cache::{ReadCache, Topic};
+pub use cache::{Epochs, ReadCache, Topic};
 
 /// One folder per backend, kept in step (a test compares the migrated schemas).
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -47,7 +47,7 @@ pub enum DbPool {
     /// Writes and most reads go through the pool (each query on a blocking thread); the
     /// reads of every API request go through the cache, then `readers` on the calling thread.
     Sqlite(Pool<SqliteConn>, Arc<SqliteReaders>, Arc<ReadCache>),
-    Postgres(Pool<AsyncPgConnection>),
+    Postgres(Pool<AsyncPgConnection>, Arc<ReadCache>),
 }
 
 /// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
@@ -104,7 +104,7 @@ macro_rules! db_read {
             $crate::server::db::DbPool::Sqlite(_, readers, _) => {
                 readers.read(|c| diesel::RunQueryDsl::$method($query, c))
             }
-            pool @ $crate::server::db::DbPool::Postgres(_) => match pool.get().await {
+            pool @ $crate::server::db::DbPool::Postgres(..) => match pool.get().await {
                 Ok($crate::server::db::DbConn::Postgres(mut c)) => {
                     diesel_async::RunQueryDsl::$method($query, &mut *c).await.map_err($crate::error::AppError::from)
                 }
@@ -124,10 +124,40 @@ pub enum DbConn {
 
 impl DbConn {
     /// Call after a write that changes what `topic`'s cached entries hold has committed, and
-    /// before answering it (see [`cache`]).
-    pub fn end_epoch(&self, topic: Topic) {
-        if let DbConn::Sqlite(_, cache) = self {
-            cache.end_epoch(topic);
+    /// before answering it (see [`cache`]). If the database cannot take it, the other servers'
+    /// entries of `topic` expire by age instead ([`cache::MAX_AGE`]): logged, not an error,
+    /// since the write itself is done.
+    pub async fn end_epoch(&mut self, topic: Topic) {
+        match self {
+            DbConn::Sqlite(_, cache) => cache.end_shared_epoch(topic),
+            DbConn::Postgres(conn) => {
+                let next = match topic {
+                    Topic::Tokens => "nextval('cache_epoch_tokens')",
+                    Topic::Streams => "nextval('cache_epoch_streams')",
+                };
+                let ended = diesel_async::RunQueryDsl::execute(
+                    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(next)),
+                    &mut **conn,
+                )
+                .await;
+                if let Err(error) = ended {
+                    tracing::warn!(%error, ?topic, "could not end a cache epoch");
+                }
+            }
+        }
+    }
+}
+
+/// PostgreSQL's cache epochs, read like tables (see `migrations/postgres/*_cache_epochs`).
+mod epoch_sequences {
+    diesel::table! {
+        cache_epoch_tokens (last_value) {
+            last_value -> BigInt,
+        }
+    }
+    diesel::table! {
+        cache_epoch_streams (last_value) {
+            last_value -> BigInt,
         }
     }
 }
@@ -228,7 +258,7 @@ impl DbPool {
                     .build()
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
-                let cache = ReadCache::open(path)?;
+                let cache = ReadCache::beside_sqlite_file(path)?;
                 Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(cache)))
             }
             DatabaseUrl::Postgres(url) => {
@@ -236,7 +266,13 @@ impl DbPool {
                 tokio::task::spawn_blocking(move || migrate_postgres(&migrate_url))
                     .await
                     .map_err(|e| e.to_string())??;
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+                // No `SELECT 1` round trip per checkout either: a connection whose socket
+                // closed (a restarted server) is found broken when returned and dropped, so at
+                // most one query fails on it (503) before the pool reconnects.
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+                let cache = Arc::new(ReadCache::with_epochs_in_database());
                 let pool = Pool::builder(manager)
                     .max_size(16)
                     .runtime(Runtime::Tokio1)
@@ -245,16 +281,32 @@ impl DbPool {
                     .recycle_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                Ok(DbPool::Postgres(pool))
+                Ok(DbPool::Postgres(pool, cache))
             }
         }
     }
 
-    /// The in-memory cache of the API's hot path; none on PostgreSQL.
-    pub fn cache(&self) -> Option<&ReadCache> {
+    /// The in-memory cache of the API's hot path.
+    pub fn cache(&self) -> &ReadCache {
         match self {
-            DbPool::Sqlite(_, _, cache) => Some(cache),
-            DbPool::Postgres(_) => None,
+            DbPool::Sqlite(_, _, cache) | DbPool::Postgres(_, cache) => cache,
+        }
+    }
+
+    /// The cache's epochs now: read once when an API request starts (see [`cache`]).
+    pub async fn epochs(&self) -> AppResult<Epochs> {
+        use diesel::prelude::*;
+        use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
+        match self {
+            DbPool::Sqlite(_, _, cache) => cache.shared_epochs().ok_or(AppError::Internal),
+            DbPool::Postgres(..) => {
+                let query = diesel::select((
+                    tokens::table.select(tokens::last_value).single_value(),
+                    streams::table.select(streams::last_value).single_value(),
+                ));
+                let (tokens, streams): (Option<i64>, Option<i64>) = db_read!(self, get_result, query)?;
+                Ok(Epochs { tokens: tokens.unwrap_or_default() as u64, streams: streams.unwrap_or_default() as u64 })
+            }
         }
     }
 
@@ -262,7 +314,7 @@ impl DbPool {
     pub async fn get(&self) -> Result<DbConn, AppError> {
         let conn = match self {
             DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
-            DbPool::Postgres(pool) => pool.get().await.map(DbConn::Postgres),
+            DbPool::Postgres(pool, _) => pool.get().await.map(DbConn::Postgres),
         };
         conn.map_err(|error: PoolError| {
             tracing::warn!(%error, "no database connection");

@@ -6,7 +6,7 @@ use async_graphql::{
 
 use super::{db, page, require, to_api};
 use crate::scopes::{Scope, ScopeSet};
-use crate::server::db::{iso8601, models, DbPool};
+use crate::server::db::{iso8601, models, DbPool, Epochs};
 use crate::server::pagination::Page;
 use crate::server::streams::{self, Access};
 use crate::server::tokens;
@@ -118,7 +118,8 @@ impl StreamCollection {
         page: Page,
     ) -> async_graphql::Result<StreamCollection> {
         let pool = ctx.data_unchecked::<DbPool>();
-        let total_count = streams::count_for_user(pool, user_id, public_only).await.map_err(to_api)?;
+        let epochs = ctx.data_opt::<Epochs>();
+        let total_count = streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
         let wanted = ctx.look_ahead();
         if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
             return Ok(StreamCollection { total_count, page: None });

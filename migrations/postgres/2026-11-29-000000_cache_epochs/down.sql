@@ -1,0 +1,2 @@
+DROP SEQUENCE cache_epoch_streams;
+DROP SEQUENCE cache_epoch_tokens;
