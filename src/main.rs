@@ -35,7 +35,7 @@ async fn serve(config: Config) {
     }
     let addr = options.site_addr;
 
-    let db = DbPool::connect(&config.database_url)
+    let db = DbPool::connect_with_cache(&config.database_url, config.read_cache_entries)
         .await
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());

@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "BEARER_WINDOW_SECS", default_value_t = 60)]
     pub bearer_window_secs: u64,
 
+    /// Verified tokens (and users' stream counts) kept in memory for the API; 0 reads the
+    /// database on every request. Revocations are seen at once either way.
+    #[arg(long, env = "READ_CACHE_ENTRIES", default_value_t = crate::server::db::cache::DEFAULT_ENTRIES)]
+    pub read_cache_entries: usize,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info,speckle_tokens=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,

@@ -47,8 +47,9 @@ impl Epochs {
 /// An entry is read again after this long, whatever the epochs say: the bound on how long a
 /// change made behind the server's back (in the `sqlite3` shell) goes unseen.
 pub const MAX_AGE: Duration = Duration::from_secs(10);
-/// Entries per map; a full map is emptied (memory stays bounded, correctness is unaffected).
-const MAX_ENTRIES: usize = 10_000;
+/// Entries per map unless configured (`READ_CACHE_ENTRIES`); a full map is emptied (memory
+/// stays bounded, correctness is unaffected). About 10 MB at most.
+pub const DEFAULT_ENTRIES: usize = 10_000;
 
 /// What a cached answer depends on.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +78,8 @@ struct Entry<T> {
 pub struct ReadCache {
     /// SQLite's epochs; none on PostgreSQL, where they are sequences in the database.
     shared: Option<SharedEpochs>,
+    /// The most entries per map; 0 turns the cache off.
+    capacity: usize,
     tokens: Mutex<HashMap<[u8; 32], Entry<CachedToken>>>,
     /// By user id: the count of all their streams, and of their public ones.
     stream_counts: Mutex<HashMap<String, Entry<[Option<i64>; 2]>>>,
@@ -84,14 +87,14 @@ pub struct ReadCache {
 
 impl ReadCache {
     /// For the SQLite database at `db_path`: opens (or creates) its epochs file.
-    pub fn beside_sqlite_file(db_path: &str) -> Result<ReadCache, String> {
+    pub fn beside_sqlite_file(db_path: &str, capacity: usize) -> Result<ReadCache, String> {
         let shared = SharedEpochs::open(&format!("{db_path}-epochs"))?;
-        Ok(ReadCache { shared: Some(shared), tokens: Mutex::default(), stream_counts: Mutex::default() })
+        Ok(ReadCache { shared: Some(shared), capacity, tokens: Mutex::default(), stream_counts: Mutex::default() })
     }
 
     /// For PostgreSQL, whose epochs the caller reads from the database.
-    pub fn with_epochs_in_database() -> ReadCache {
-        ReadCache { shared: None, tokens: Mutex::default(), stream_counts: Mutex::default() }
+    pub fn with_epochs_in_database(capacity: usize) -> ReadCache {
+        ReadCache { shared: None, capacity, tokens: Mutex::default(), stream_counts: Mutex::default() }
     }
 
     /// The epochs now, if they live in shared memory (SQLite).
@@ -117,7 +120,7 @@ impl ReadCache {
 
     /// Keeps a token read after the request saw `epoch`.
     pub fn put_token(&self, digest: [u8; 32], token: CachedToken, epoch: u64) {
-        put(&mut lock(&self.tokens), digest, token, epoch);
+        put(&mut lock(&self.tokens), self.capacity, digest, token, epoch);
     }
 
     /// Records that a token's "last used" is being written at `at`; answers false if another
@@ -151,7 +154,7 @@ impl ReadCache {
         }
         let mut value = [None, None];
         value[public_only as usize] = Some(count);
-        put(&mut counts, user_id.to_owned(), value, epoch);
+        put(&mut counts, self.capacity, user_id.to_owned(), value, epoch);
     }
 }
 
@@ -165,8 +168,11 @@ fn is_fresh<T>(entry: &Entry<T>, current_epoch: u64) -> bool {
     entry.epoch == current_epoch && entry.read_at.elapsed() < MAX_AGE
 }
 
-fn put<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, key: K, value: T, epoch: u64) {
-    if map.len() >= MAX_ENTRIES {
+fn put<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, capacity: usize, key: K, value: T, epoch: u64) {
+    if capacity == 0 {
+        return;
+    }
+    if map.len() >= capacity {
         map.clear();
     }
     map.insert(key, Entry { value, epoch, read_at: Instant::now() });

@@ -221,8 +221,15 @@ impl std::str::FromStr for DatabaseUrl {
 }
 
 impl DbPool {
-    /// Creates the database file if needed, runs the embedded migrations, opens the pool.
+    /// Creates the database file if needed, runs the embedded migrations, opens the pool,
+    /// with a read cache of the default size.
     pub async fn connect(url: &DatabaseUrl) -> Result<DbPool, String> {
+        DbPool::connect_with_cache(url, cache::DEFAULT_ENTRIES).await
+    }
+
+    /// As [`DbPool::connect`], keeping at most `cache_entries` entries per map of the read
+    /// cache (0: read the database on every request).
+    pub async fn connect_with_cache(url: &DatabaseUrl, cache_entries: usize) -> Result<DbPool, String> {
         match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = std::path::Path::new(path).parent() {
@@ -258,7 +265,7 @@ impl DbPool {
                     .build()
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
-                let cache = ReadCache::beside_sqlite_file(path)?;
+                let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
                 Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(cache)))
             }
             DatabaseUrl::Postgres(url) => {
@@ -272,7 +279,7 @@ impl DbPool {
                 let mut config = ManagerConfig::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-                let cache = Arc::new(ReadCache::with_epochs_in_database());
+                let cache = Arc::new(ReadCache::with_epochs_in_database(cache_entries));
                 let pool = Pool::builder(manager)
                     .max_size(16)
                     .runtime(Runtime::Tokio1)
