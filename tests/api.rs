@@ -399,7 +399,9 @@ async fn sixty_commits_in_pages_of_25_none_missing_or_repeated_while_more_arrive
         for item in commits["items"].as_array().unwrap() {
             seen.push(item["id"].as_str().unwrap().to_owned());
             let created = item["createdAt"].as_str().unwrap();
-            times.push(time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).unwrap());
+            times.push(
+                time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).unwrap(),
+            );
         }
         pages += 1;
         // New commits keep arriving between pages; they are newer, so they never shift a page.
@@ -487,10 +489,16 @@ async fn stream_counts_follow_every_change_to_streams_and_roles() {
     let bob_token = bob.token(&["profile:read", "streams:read"]).await;
     let own_count = |token: String| {
         let app = &app;
-        async move { app.gql(Some(&token), "{ user { streams { totalCount } } }").await["data"]["user"]["streams"]["totalCount"].clone() }
+        async move {
+            app.gql(Some(&token), "{ user { streams { totalCount } } }").await["data"]["user"]["streams"]
+                ["totalCount"]
+                .clone()
+        }
     };
     let bobs_public = format!(r#"{{ user(id: "{}") {{ streams {{ totalCount }} }} }}"#, bob.id);
-    let bobs_public_count = || async { app.gql(Some(&alice_token), &bobs_public).await["data"]["user"]["streams"]["totalCount"].clone() };
+    let bobs_public_count = || async {
+        app.gql(Some(&alice_token), &bobs_public).await["data"]["user"]["streams"]["totalCount"].clone()
+    };
 
     assert_eq!(own_count(alice_token.clone()).await, 0);
     let stream = create_stream(&app, &alice_token, "Counted", false).await;

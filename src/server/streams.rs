@@ -5,11 +5,11 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use crate::{db_read, db_run};
 use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::server::db::schema::{commits, stream_acl, streams, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
 use crate::server::pagination::{Cursor, Page};
+use crate::{db_read, db_run};
 
 pub const MAX_STREAM_NAME_CHARS: usize = 512;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;

@@ -10,12 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{db_read, db_run};
 use crate::error::{bad_input, forbidden, not_found, AppResult};
 use crate::scopes::{Scope, ScopeSet};
-use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::cache::CachedToken;
+use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
+use crate::{db_read, db_run};
 
 /// Every token starts with this, so that secret scanners can recognise a leaked one.
 /// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
@@ -355,7 +355,8 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
                 models::User::as_select(),
             ))
     )?;
-    let Some((token_id, stored, scopes, expires_at, last_used_at, revoked_at, user)) = rows.into_iter().next()
+    let Some((token_id, stored, scopes, expires_at, last_used_at, revoked_at, user)) =
+        rows.into_iter().next()
     else {
         return Ok(None);
     };

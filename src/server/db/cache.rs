@@ -89,7 +89,12 @@ impl ReadCache {
     /// For the SQLite database at `db_path`: opens (or creates) its epochs file.
     pub fn beside_sqlite_file(db_path: &str, capacity: usize) -> Result<ReadCache, String> {
         let shared = SharedEpochs::open(&format!("{db_path}-epochs"))?;
-        Ok(ReadCache { shared: Some(shared), capacity, tokens: Mutex::default(), stream_counts: Mutex::default() })
+        Ok(ReadCache {
+            shared: Some(shared),
+            capacity,
+            tokens: Mutex::default(),
+            stream_counts: Mutex::default(),
+        })
     }
 
     /// For PostgreSQL, whose epochs the caller reads from the database.
@@ -140,7 +145,10 @@ impl ReadCache {
     /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.
     pub fn stream_count(&self, user_id: &str, public_only: bool, epoch: u64) -> Option<i64> {
         let counts = lock(&self.stream_counts);
-        counts.get(user_id).filter(|entry| is_fresh(entry, epoch)).and_then(|entry| entry.value[public_only as usize])
+        counts
+            .get(user_id)
+            .filter(|entry| is_fresh(entry, epoch))
+            .and_then(|entry| entry.value[public_only as usize])
     }
 
     /// Keeps a count read after the request saw `epoch`.
@@ -168,7 +176,13 @@ fn is_fresh<T>(entry: &Entry<T>, current_epoch: u64) -> bool {
     entry.epoch == current_epoch && entry.read_at.elapsed() < MAX_AGE
 }
 
-fn put<K: std::hash::Hash + Eq, T>(map: &mut HashMap<K, Entry<T>>, capacity: usize, key: K, value: T, epoch: u64) {
+fn put<K: std::hash::Hash + Eq, T>(
+    map: &mut HashMap<K, Entry<T>>,
+    capacity: usize,
+    key: K,
+    value: T,
+    epoch: u64,
+) {
     if capacity == 0 {
         return;
     }
@@ -194,7 +208,13 @@ impl SharedEpochs {
     fn open(path: &str) -> Result<SharedEpochs, String> {
         let len = (TOPICS * std::mem::size_of::<u64>()) as u64;
         let fail = |error: std::io::Error| format!("{path}: {error}");
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(fail)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(fail)?;
         // Growing a shorter file zero-fills it; setting the length it already has changes
         // nothing, so processes starting together cannot reset each other's counters.
         if file.metadata().map_err(fail)?.len() < len {

@@ -77,7 +77,10 @@ impl SqliteReaders {
     }
 
     /// Runs one read on a free connection (waiting for one only if all are busy).
-    pub fn read<T>(&self, query: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<T>) -> AppResult<T> {
+    pub fn read<T>(
+        &self,
+        query: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<T>,
+    ) -> AppResult<T> {
         let count = self.connections.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
@@ -106,7 +109,9 @@ macro_rules! db_read {
             }
             pool @ $crate::server::db::DbPool::Postgres(..) => match pool.get().await {
                 Ok($crate::server::db::DbConn::Postgres(mut c)) => {
-                    diesel_async::RunQueryDsl::$method($query, &mut *c).await.map_err($crate::error::AppError::from)
+                    diesel_async::RunQueryDsl::$method($query, &mut *c)
+                        .await
+                        .map_err($crate::error::AppError::from)
                 }
                 Ok(_) => Err($crate::error::AppError::Internal),
                 Err(error) => Err(error),
@@ -312,7 +317,10 @@ impl DbPool {
                     streams::table.select(streams::last_value).single_value(),
                 ));
                 let (tokens, streams): (Option<i64>, Option<i64>) = db_read!(self, get_result, query)?;
-                Ok(Epochs { tokens: tokens.unwrap_or_default() as u64, streams: streams.unwrap_or_default() as u64 })
+                Ok(Epochs {
+                    tokens: tokens.unwrap_or_default() as u64,
+                    streams: streams.unwrap_or_default() as u64,
+                })
             }
         }
     }

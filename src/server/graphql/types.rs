@@ -119,7 +119,8 @@ impl StreamCollection {
     ) -> async_graphql::Result<StreamCollection> {
         let pool = ctx.data_unchecked::<DbPool>();
         let epochs = ctx.data_opt::<Epochs>();
-        let total_count = streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
+        let total_count =
+            streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
         let wanted = ctx.look_ahead();
         if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
             return Ok(StreamCollection { total_count, page: None });
