@@ -307,7 +307,7 @@ pub async fn count_for_user(
     user_id: &str,
     public_only: bool,
 ) -> AppResult<i64> {
-    let epoch = epochs.map(|epochs| epochs.of(Topic::Streams));
+    let epoch = epochs.map(|epochs| epochs.streams);
     if let Some(count) = epoch.and_then(|epoch| db.cache().stream_count(user_id, public_only, epoch)) {
         return Ok(count);
     }

@@ -35,15 +35,6 @@ pub struct Epochs {
     pub streams: u64,
 }
 
-impl Epochs {
-    pub fn of(&self, topic: Topic) -> u64 {
-        match topic {
-            Topic::Tokens => self.tokens,
-            Topic::Streams => self.streams,
-        }
-    }
-}
-
 /// An entry is read again after this long, whatever the epochs say: the bound on how long a
 /// change made behind the server's back (in the `sqlite3` shell) goes unseen.
 pub const MAX_AGE: Duration = Duration::from_secs(10);

@@ -63,15 +63,7 @@ impl SqliteReaders {
     fn open(path: &str) -> Result<SqliteReaders, String> {
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let connections = (0..(2 * workers).max(4))
-            .map(|_| {
-                let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
-                diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
-                    .and_then(|()| {
-                        diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_READER_PRAGMAS)
-                    })
-                    .map_err(|e| e.to_string())?;
-                Ok(Mutex::new(conn))
-            })
+            .map(|_| Ok(Mutex::new(open_sqlite(path, &[SQLITE_PRAGMAS, SQLITE_READER_PRAGMAS])?)))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(SqliteReaders { connections: connections.into_boxed_slice(), next: AtomicUsize::new(0) })
     }
@@ -107,14 +99,11 @@ macro_rules! db_read {
             $crate::server::db::DbPool::Sqlite(_, readers, _) => {
                 readers.read(|c| diesel::RunQueryDsl::$method($query, c))
             }
-            pool @ $crate::server::db::DbPool::Postgres(..) => match pool.get().await {
-                Ok($crate::server::db::DbConn::Postgres(mut c)) => {
-                    diesel_async::RunQueryDsl::$method($query, &mut *c)
-                        .await
-                        .map_err($crate::error::AppError::from)
-                }
-                Ok(_) => Err($crate::error::AppError::Internal),
-                Err(error) => Err(error),
+            $crate::server::db::DbPool::Postgres(pool, _) => match pool.get().await {
+                Ok(mut c) => diesel_async::RunQueryDsl::$method($query, &mut *c)
+                    .await
+                    .map_err($crate::error::AppError::from),
+                Err(error) => Err($crate::server::db::no_connection(error)),
             },
         }
     };
@@ -331,11 +320,14 @@ impl DbPool {
             DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
             DbPool::Postgres(pool, _) => pool.get().await.map(DbConn::Postgres),
         };
-        conn.map_err(|error: PoolError| {
-            tracing::warn!(%error, "no database connection");
-            AppError::Unavailable
-        })
+        conn.map_err(no_connection)
     }
+}
+
+/// A pool that cannot hand out a connection in time: the database is unavailable (503).
+pub fn no_connection(error: PoolError) -> AppError {
+    tracing::warn!(%error, "no database connection");
+    AppError::Unavailable
 }
 
 fn migrate_postgres(url: &str) -> Result<(), String> {
@@ -346,11 +338,18 @@ fn migrate_postgres(url: &str) -> Result<(), String> {
 }
 
 fn migrate_sqlite(path: &str) -> Result<(), String> {
-    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
-    diesel::connection::SimpleConnection::batch_execute(&mut conn, SQLITE_PRAGMAS)
-        .map_err(|e| e.to_string())?;
+    let mut conn = open_sqlite(path, &[SQLITE_PRAGMAS])?;
     conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// A synchronous connection to the SQLite file at `path`, with `pragmas` run on it.
+fn open_sqlite(path: &str, pragmas: &[&str]) -> Result<SqliteConnection, String> {
+    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
+    for batch in pragmas {
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, batch).map_err(|e| e.to_string())?;
+    }
+    Ok(conn)
 }
 
 /// Now, in Unix milliseconds: how every time is stored.
