@@ -19,6 +19,9 @@ pub enum AppError {
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0} not found.")]
     NotFound(String),
+    /// A body or batch over a limit; the message says which.
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many failed attempts; retry after this many seconds.
     #[error("Too many failed attempts. Please wait {0} seconds and try again.")]
     RateLimited(u64),
@@ -46,6 +49,11 @@ pub fn not_found(what: &str) -> AppError {
     AppError::NotFound(what.to_owned())
 }
 
+/// Refuses a body or batch over a limit (413); the message names the limit.
+pub fn too_large(message: impl Into<String>) -> AppError {
+    AppError::TooLarge(message.into())
+}
+
 /// Refuses client input with a message saying what is wrong.
 pub fn bad_input(message: impl Into<String>) -> AppError {
     AppError::BadInput(message.into())
@@ -56,5 +64,75 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         AppError::Transport(value)
+    }
+}
+
+impl AppError {
+    /// The `extensions.code` of this error in a GraphQL answer (Speckle's codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
+            AppError::SignedOut => "UNAUTHENTICATED",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::Unavailable => "SERVICE_UNAVAILABLE",
+            AppError::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod http {
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    use super::AppError;
+
+    impl AppError {
+        /// The HTTP status of this error, wherever it is answered: the REST routes, the
+        /// server functions, and a GraphQL answer that could not be run (503).
+        pub fn status(&self) -> StatusCode {
+            match self {
+                AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
+                AppError::SignedOut => StatusCode::UNAUTHORIZED,
+                AppError::NotFound(_) => StatusCode::NOT_FOUND,
+                AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+                AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+                AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            }
+        }
+
+        /// `Retry-After` for errors that pass: a rate limit, an unavailable database.
+        pub fn retry_after(&self) -> Option<u64> {
+            match self {
+                AppError::RateLimited(seconds) => Some(*seconds),
+                AppError::Unavailable => Some(1),
+                _ => None,
+            }
+        }
+    }
+
+    impl IntoResponse for AppError {
+        /// The REST routes' error: the status, and the body of a GraphQL error
+        /// (`{"errors":[{"message","extensions":{"code"}}]}`), so a client reads both alike.
+        fn into_response(self) -> Response {
+            let body = serde_json::json!({ "errors": [{
+                "message": self.to_string(),
+                "extensions": { "code": self.code() },
+            }]});
+            let mut response = (self.status(), axum::Json(body)).into_response();
+            if let Some(seconds) = self.retry_after() {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            if matches!(self, AppError::SignedOut) {
+                // RFC 6750: a request without credentials is told which scheme to use.
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            response
+        }
     }
 }

@@ -12,14 +12,17 @@ pub enum Scope {
     UsersRead,
     TokensRead,
     TokensWrite,
+    /// Last, so that the bits of the others stay where they were.
+    ProfileWrite,
 }
 
 impl Scope {
     /// Every scope, in the order the UI lists them.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::StreamsRead,
         Scope::StreamsWrite,
         Scope::ProfileRead,
+        Scope::ProfileWrite,
         Scope::ProfileEmail,
         Scope::UsersRead,
         Scope::TokensRead,
@@ -32,6 +35,7 @@ impl Scope {
             Scope::StreamsRead => "streams:read",
             Scope::StreamsWrite => "streams:write",
             Scope::ProfileRead => "profile:read",
+            Scope::ProfileWrite => "profile:write",
             Scope::ProfileEmail => "profile:email",
             Scope::UsersRead => "users:read",
             Scope::TokensRead => "tokens:read",
@@ -49,6 +53,7 @@ impl Scope {
                 "Create, update and delete streams, share them with other users, and create commits."
             }
             Scope::ProfileRead => "Read your profile.",
+            Scope::ProfileWrite => "Update your name, bio, company and avatar.",
             Scope::ProfileEmail => "Read your email address.",
             Scope::UsersRead => "Read other users' public profiles.",
             Scope::TokensRead => "List your access tokens.",

@@ -29,6 +29,8 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("stream_acl".to_owned(), names(stream_acl::table.select(stream_acl::all_columns))),
         ("sessions".to_owned(), names(sessions::table.select(sessions::all_columns))),
         ("commits".to_owned(), names(commits::table.select(commits::all_columns))),
+        ("branches".to_owned(), names(branches::table.select(branches::all_columns))),
+        ("objects".to_owned(), names(objects::table.select(objects::all_columns))),
     ])
 }
 

@@ -356,15 +356,14 @@ async fn a_missing_scope_is_forbidden_and_named() {
         assert!(error["message"].as_str().unwrap().contains(scope), "{query}: {error}");
     }
     let (_, profile) = alice.create_token("Profile only", &["profile:read"], "90").await;
-    for (query, scope) in [
-        (DOCS_QUERY, "streams:read"),
-        ("{ user { email } }", "profile:email"),
-        ("{ user { apiTokens { id } } }", "tokens:read"),
-    ] {
+    for (query, scope) in [(DOCS_QUERY, "streams:read"), ("{ user { apiTokens { id } } }", "tokens:read")] {
         let error = &app.graphql(&profile, query).await.json()["errors"][0];
         assert_eq!(error["extensions"]["code"], "FORBIDDEN", "{query}");
         assert!(error["message"].as_str().unwrap().contains(scope), "{query}: {error}");
     }
+    // Without profile:email the email is redacted (null), as Speckle answers it.
+    let response = app.graphql(&profile, "{ user { email } }").await;
+    assert_eq!(response.json()["data"]["user"]["email"], serde_json::Value::Null);
     let (_, email) = alice.create_token("Email", &["profile:read", "profile:email"], "90").await;
     let response = app.graphql(&email, "{ user { email } }").await;
     assert_eq!(response.json()["data"]["user"]["email"], "alice@example.com");
@@ -402,7 +401,7 @@ async fn anonymous_requests_see_public_data_only() {
         app.graphql_with_header(None, "{ serverInfo { name version scopes { name description } } }").await;
     assert_eq!(response.status, StatusCode::OK);
     let scopes = &response.json()["data"]["serverInfo"]["scopes"];
-    assert_eq!(scopes.as_array().unwrap().len(), 7);
+    assert_eq!(scopes.as_array().unwrap().len(), 8);
     assert_eq!(scopes[0]["name"], "streams:read");
 
     let response = app.graphql_with_header(None, DOCS_QUERY).await;

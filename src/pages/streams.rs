@@ -4,7 +4,7 @@ use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::use_params_map;
 
 use crate::error::AppError;
-use crate::server_fns::streams::{get_stream, list_streams, StreamDetails, StreamRow};
+use crate::server_fns::streams::{get_stream, list_streams, BranchRow, StreamDetails, StreamRow};
 
 /// `/streams`: the streams the user can see, with their role: where a person sees in the
 /// browser what a script did with their token.
@@ -67,7 +67,7 @@ fn visibility(is_public: bool) -> &'static str {
     }
 }
 
-/// `/streams/<id>`: a stream's collaborators and commits.
+/// `/streams/<id>`: a stream's collaborators, branches with their commits, and objects.
 #[component]
 pub fn StreamPage() -> impl IntoView {
     let params = use_params_map();
@@ -91,43 +91,66 @@ pub fn StreamPage() -> impl IntoView {
 
 #[component]
 fn StreamView(stream: StreamDetails) -> impl IntoView {
+    let objects = match stream.object_count {
+        1 => "1 object".to_owned(),
+        n => format!("{n} objects"),
+    };
     view! {
         <Title text=format!("{} · Speckle Tokens", stream.name)/>
         <h1>{stream.name}</h1>
         <p>{stream.description}</p>
         <p>{visibility(stream.is_public)} ". Your role: " {stream.role.unwrap_or_else(|| "none (public stream)".into())}</p>
+        <p>"This stream holds " {objects} "."</p>
         <h2>"Collaborators"</h2>
         <ul>
             {stream.collaborators.into_iter().map(|(name, role)| view! { <li>{name} " – " {role}</li> }).collect_view()}
         </ul>
-        <h2>"Commits (" {stream.commit_count} ")"</h2>
-        {if stream.commits.is_empty() {
-            view! { <p>"No commits yet."</p> }.into_any()
-        } else {
-            view! {
-                <table>
-                    <thead>
-                        <tr>
-                            <th scope="col">"Message"</th>
-                            <th scope="col">"Branch"</th>
-                            <th scope="col">"Object"</th>
-                            <th scope="col">"Author"</th>
-                            <th scope="col">"Application"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {stream.commits.into_iter().map(|commit| view! {
+        <h2>"Branches"</h2>
+        {stream.branches.into_iter().map(|branch| view! { <BranchCommits branch/> }).collect_view()}
+    }
+}
+
+/// One branch and its latest commits: a table captioned by the branch's name.
+#[component]
+fn BranchCommits(branch: BranchRow) -> impl IntoView {
+    let heading_id = format!("branch-{}", branch.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    let commits = match branch.commit_count {
+        1 => "1 commit".to_owned(),
+        n => format!("{n} commits"),
+    };
+    view! {
+        <section aria-labelledby=heading_id.clone()>
+            <h3 id=heading_id.clone()>{branch.name.clone()} " (" {commits} ")"</h3>
+            {branch.description.map(|description| view! { <p>{description}</p> })}
+            {if branch.commits.is_empty() {
+                view! { <p>"No commits yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <caption class="visually-hidden">"Commits on " {branch.name}</caption>
+                        <thead>
                             <tr>
-                                <td>{commit.message}</td>
-                                <td>{commit.branch_name}</td>
-                                <td><code>{commit.referenced_object}</code></td>
-                                <td>{commit.author_name}</td>
-                                <td>{commit.source_application.unwrap_or_default()}</td>
+                                <th scope="col">"Message"</th>
+                                <th scope="col">"Author"</th>
+                                <th scope="col">"Application"</th>
+                                <th scope="col">"Time"</th>
+                                <th scope="col">"Object"</th>
                             </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            }.into_any()
-        }}
+                        </thead>
+                        <tbody>
+                            {branch.commits.into_iter().map(|commit| view! {
+                                <tr>
+                                    <td>{commit.message}</td>
+                                    <td>{commit.author_name}</td>
+                                    <td>{commit.source_application.unwrap_or_default()}</td>
+                                    <td><time datetime=commit.created_at.clone()>{commit.created_at.replace('T', " ").trim_end_matches('Z').chars().take(19).collect::<String>()} " UTC"</time></td>
+                                    <td><code>{commit.referenced_object}</code></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
     }
 }

@@ -1,23 +1,28 @@
 //! Everything that runs only on the server: state, router, API, domain and database.
+//!
+//! Three front doors over one house: the browser (Leptos pages and server functions), and,
+//! for scripts, `/graphql` and the object transport, both behind one bearer extractor
+//! ([`auth::bearer::BearerAuth`]). All of them call the domain modules (`tokens`, `users`,
+//! `streams`, `branches`, `objects`), which call `db`.
 
 pub mod auth;
+pub mod branches;
 pub mod config;
 pub mod db;
 pub mod graphql;
+mod middleware;
+pub mod objects;
 pub mod pagination;
 pub mod streams;
 pub mod tokens;
+pub mod transport;
 pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{FromRef, Request};
+use axum::http::{header, Method};
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
@@ -26,13 +31,11 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::{shell, App};
-use crate::error::AppError;
-use auth::bearer::{credentials, Credentials};
-use auth::session::{DbSessionStore, USER_ID_KEY};
-use auth::throttle::{client_ip, retry_after_secs, Throttles};
+use auth::session::DbSessionStore;
+use auth::throttle::Throttles;
 use db::DbPool;
 
 /// The largest request body we read (SPEC §6: bigger gets 413).
@@ -92,25 +95,24 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(require_sign_in))
-        .layer(middleware::from_fn(client_errors_are_4xx))
+        .layer(axum::middleware::from_fn(middleware::require_sign_in))
+        .layer(axum::middleware::from_fn(middleware::client_errors_are_4xx))
         .layer(sessions)
-        .layer(middleware::from_fn(auth::csrf::same_origin_only));
+        .layer(axum::middleware::from_fn(auth::csrf::same_origin_only))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
 
-    // Scripts call the API from other sites' pages; it never reads cookies, so any origin may.
-    let api_cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(3600));
-    let api = Router::new().route("/graphql", get(graphiql).post(graphql_api)).layer(api_cors);
+    let api = Router::new()
+        .route("/graphql", get(graphql::http::graphiql).post(graphql::http::graphql_api))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(api_cors());
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
+        // The object transport sets its own body limits: its batches are bigger.
+        .merge(transport::routes().layer(api_cors()))
         .merge(pages)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn(middleware::run_to_completion))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -127,184 +129,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs each request on a task of its own, so a client that hangs up cannot cancel it half
-/// way: database work always finishes and returns its connection to the pool in a clean state
-/// (diesel-async's SQLite wrapper panics on a connection whose query was cancelled), and
-/// nothing acknowledged is half done. A panic becomes a 500 instead of a dropped connection.
-async fn run_to_completion(request: Request, next: Next) -> Response {
-    match tokio::spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::error!(%error, "request task failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-/// Pages that need a signed-in user send a signed-out visitor to `/login`, server-side.
-async fn require_sign_in(session: Session, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let protected = path == "/profile" || path == "/streams" || path.starts_with("/streams/");
-    if protected && request.method() == Method::GET {
-        match session.get::<String>(USER_ID_KEY).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return Redirect::to(&format!("/login?next={path}")).into_response(),
-            Err(_) => return service_unavailable(),
-        }
-    }
-    next.run(request).await
-}
-
-/// Leptos answers 500 when a server function's arguments cannot be decoded (missing or
-/// malformed form fields): that is the client's mistake, so it becomes a 400. Our own errors
-/// already carry their status; a decoding failure is the only kind that is "Transport".
-async fn client_errors_are_4xx(request: Request, next: Next) -> Response {
-    let is_server_function = request.uri().path().starts_with("/api/");
-    let response = next.run(request).await;
-    if !is_server_function || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    if bytes.starts_with(br#"{"Transport""#) {
-        parts.status = StatusCode::BAD_REQUEST;
-    }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
-}
-
-/// `GET /graphql`: the GraphiQL explorer for a browser; queries must be POSTed.
-async fn graphiql(headers: axum::http::HeaderMap) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"));
-    if !wants_html {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "POST")],
-            "Send GraphQL queries with POST /graphql and Content-Type: application/json.",
-        )
-            .into_response();
-    }
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish()).into_response()
-}
-
-/// The content types `POST /graphql` reads.
-fn is_graphql_content_type(headers: &axum::http::HeaderMap) -> bool {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    matches!(essence.as_str(), "application/json" | "application/graphql")
-}
-
-/// `POST /graphql`: authenticate by bearer token only, then run the query. An address that
-/// keeps sending invalid tokens is told to wait (429) before any lookup.
-async fn graphql_api(State(state): State<AppState>, request: Request) -> Response {
-    let credentials = credentials(request.headers());
-    let ip = client_ip(request.extensions()).to_string();
-    if !matches!(credentials, Credentials::Anonymous) {
-        if let Some(wait) = state.throttles.bearer.blocked(&ip) {
-            return too_many_failures(wait);
-        }
-    }
-    let mut epochs = None;
-    let caller = match credentials {
-        Credentials::Anonymous => None,
-        Credentials::Invalid => {
-            state.throttles.bearer.record_failure(&ip);
-            return invalid_token();
-        }
-        Credentials::Token(token) => {
-            let verified = match state.db.epochs().await {
-                Ok(now) => {
-                    epochs = Some(now);
-                    tokens::authenticate(&state.db, &token, &now).await
-                }
-                Err(error) => Err(error),
-            };
-            match verified {
-                Ok(Some(caller)) => Some(caller),
-                Ok(None) => {
-                    state.throttles.bearer.record_failure(&ip);
-                    return invalid_token();
-                }
-                Err(AppError::Unavailable) => return service_unavailable(),
-                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
-    };
-    if !is_graphql_content_type(request.headers()) {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes Content-Type: application/json.")
-            .into_response();
-    }
-    let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-        request, &state,
-    )
-    .await
-    {
-        Ok(query) => query.into_inner(),
-        Err(rejection) => return rejection.into_response(),
-    };
-    let query = match caller {
-        Some(caller) => query.data(caller),
-        None => query,
-    };
-    let query = match epochs {
-        Some(epochs) => query.data(epochs),
-        None => query,
-    };
-    let mut response = state.schema.execute(query).await;
-    let verdict = graphql::code_engine_errors(&mut response);
-    let mut response = GraphQLResponse::from(response).into_response();
-    match verdict {
-        graphql::Verdict::Answered => {}
-        graphql::Verdict::Malformed => *response.status_mut() = StatusCode::BAD_REQUEST,
-        graphql::Verdict::Unavailable => {
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-    }
-    response
-}
-
-/// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.
-pub fn invalid_token() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [
-            (header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-        ],
-        r#"{"errors":[{"message":"Your token is not valid.","extensions":{"code":"UNAUTHENTICATED"}}]}"#,
-    )
-        .into_response()
-}
-
-fn too_many_failures(wait: Duration) -> Response {
-    let seconds = retry_after_secs(wait);
-    let body = serde_json::json!({ "errors": [{
-        "message": format!("Too many invalid tokens from your address. Retry after {seconds} seconds."),
-        "extensions": { "code": "RATE_LIMITED" },
-    }]});
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, seconds.to_string()), (header::CONTENT_TYPE, "application/json".to_owned())],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// 503 with `Retry-After`: the database is not answering; nothing was done.
-pub fn service_unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
-        "The database is not answering. Please retry.",
-    )
-        .into_response()
+/// Scripts call the bearer APIs from other sites' pages; those never read cookies, so any
+/// origin may.
+fn api_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(3600))
 }
 
 /// Deletes expired sessions every hour, for as long as the server runs.

@@ -6,15 +6,15 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
-use crate::server::db::schema::{commits, stream_acl, streams, users};
+use crate::server::db::schema::{branches, stream_acl, streams, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
-use crate::server::pagination::{Cursor, Page};
-use crate::{db_read, db_run};
+use crate::server::pagination::Page;
+use crate::{db_read, db_run, db_write};
 
 pub const MAX_STREAM_NAME_CHARS: usize = 512;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
-pub const MAX_COMMIT_MESSAGE_BYTES: usize = 64 * 1024;
-pub const MAX_REFERENCE_CHARS: usize = 512;
+/// The most characters a search may have.
+pub const MAX_SEARCH_CHARS: usize = 256;
 
 /// A collaborator's role on a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +63,19 @@ pub struct Access {
 }
 
 impl Access {
-    fn require_owner(&self, action: &str) -> AppResult<()> {
+    pub fn require_owner(&self, action: &str) -> AppResult<()> {
         if self.role == Some(Role::Owner) {
             return Ok(());
         }
         Err(forbidden(format!("Only an owner of the stream can {action}.")))
+    }
+
+    /// Owners and contributors write: commits, branches, objects.
+    pub fn require_write(&self, action: &str) -> AppResult<()> {
+        if self.role.is_some_and(Role::can_write) {
+            return Ok(());
+        }
+        Err(forbidden(format!("Only owners and contributors of the stream can {action}.")))
     }
 }
 
@@ -117,7 +125,7 @@ async fn role_of(conn: &mut DbConn, stream_id: &str, user_id: &str) -> AppResult
     Ok(role.as_deref().and_then(Role::from_stored))
 }
 
-/// Creates a stream owned by `owner_id`; answers its id.
+/// Creates a stream owned by `owner_id`, with its `main` branch; answers its id.
 pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> AppResult<String> {
     let now = now_millis();
     let stream = models::Stream {
@@ -133,19 +141,27 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
         user_id: owner_id.to_owned(),
         role: Role::Owner.name().to_owned(),
     };
-    let created = db_run!(conn, |c| {
+    let main = models::Branch {
+        id: new_id(),
+        stream_id: stream.id.clone(),
+        name: crate::server::branches::MAIN.to_owned(),
+        description: Some("default branch".to_owned()),
+        author_id: Some(owner_id.to_owned()),
+        created_at: now,
+        updated_at: now,
+    };
+    db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 diesel::insert_into(streams::table).values(&stream).execute(c).await?;
                 diesel::insert_into(stream_acl::table).values(&owner).execute(c).await?;
+                diesel::insert_into(branches::table).values(&main).execute(c).await?;
                 Ok(stream.id)
             }
             .scope_boxed()
         })
         .await
-    });
-    conn.end_epoch(Topic::Streams).await;
-    created
+    })
 }
 
 /// Changes a stream's name, description or visibility (owners only).
@@ -162,7 +178,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
         None => stream.description,
     };
     let is_public = input.is_public.unwrap_or(stream.is_public);
-    let updated = db_run!(conn, |c| {
+    db_write!(conn, Topic::Streams, |c| {
         diesel::update(streams::table.find(stream_id))
             .set((
                 streams::name.eq(&name),
@@ -172,18 +188,14 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
             ))
             .execute(c)
             .await
-    });
-    conn.end_epoch(Topic::Streams).await;
-    updated?;
+    })?;
     Ok(())
 }
 
-/// Deletes a stream with its commits and roles (owners only).
+/// Deletes a stream with its branches, commits, objects and roles (owners only).
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
-    let deleted = db_run!(conn, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await);
-    conn.end_epoch(Topic::Streams).await;
-    deleted?;
+    db_write!(conn, Topic::Streams, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await)?;
     Ok(())
 }
 
@@ -232,7 +244,7 @@ pub async fn grant(
         user_id: target_id.into(),
         role: role.name().into(),
     };
-    let granted = db_run!(conn, |c| {
+    db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
@@ -248,15 +260,13 @@ pub async fn grant(
             .scope_boxed()
         })
         .await
-    });
-    conn.end_epoch(Topic::Streams).await;
-    granted
+    })
 }
 
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
 pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
-    let revoked = db_run!(conn, |c| {
+    db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
                 keep_an_owner!(c, stream_id, Some(target_id));
@@ -270,19 +280,27 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
             .scope_boxed()
         })
         .await
-    });
-    conn.end_epoch(Topic::Streams).await;
-    revoked
+    })
 }
 
-/// The stream's collaborators: (user id, name, role), owners first.
-pub async fn collaborators(conn: &mut DbConn, stream_id: &str) -> AppResult<Vec<(String, String, String)>> {
+/// Someone on a stream, as its collaborator list shows them.
+#[derive(Clone, Debug, Queryable)]
+pub struct Collaborator {
+    pub id: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub avatar: Option<String>,
+    pub role: String,
+}
+
+/// The stream's collaborators, owners first.
+pub async fn collaborators(conn: &mut DbConn, stream_id: &str) -> AppResult<Vec<Collaborator>> {
     Ok(db_run!(conn, |c| {
         stream_acl::table
             .inner_join(users::table)
             .filter(stream_acl::stream_id.eq(stream_id))
             .order((stream_acl::role.asc(), users::name.asc()))
-            .select((users::id, users::name, stream_acl::role))
+            .select((users::id, users::name, users::company, users::avatar, stream_acl::role))
             .load(c)
             .await
     })?)
@@ -333,7 +351,6 @@ pub async fn page_for_user(
     page: &Page,
 ) -> AppResult<(Vec<(models::Stream, String)>, Option<String>)> {
     let visibility = is_public_values(public_only);
-    let after = &page.after;
     let rows: Vec<(models::Stream, String)> = db_read!(
         db,
         load,
@@ -341,96 +358,76 @@ pub async fn page_for_user(
             .inner_join(stream_acl::table)
             .filter(stream_acl::user_id.eq(user_id))
             .filter(streams::is_public.eq_any(visibility))
-            .filter(
-                streams::created_at
-                    .lt(after.created_at)
-                    .or(streams::created_at.eq(after.created_at).and(streams::id.lt(&after.id))),
-            )
+            .filter(streams::created_at.lt(page.bound()))
             .order((streams::created_at.desc(), streams::id.desc()))
             .limit(page.fetch())
             .select((models::Stream::as_select(), stream_acl::role))
     )?;
-    Ok(page.finish(rows, |(stream, _)| Cursor { created_at: stream.created_at, id: stream.id.clone() }))
+    Ok(page.finish(rows, |(stream, _)| stream.created_at))
 }
 
-/// What a client sends to create a commit.
-#[derive(Clone, Debug)]
-pub struct CommitInput {
-    pub branch_name: Option<String>,
-    pub object_id: String,
-    pub message: Option<String>,
-    pub source_application: Option<String>,
+diesel::define_sql_function! {
+    /// SQL's `lower()`: both backends have it.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// Creates a commit (owners and contributors); answers its id.
-pub async fn create_commit(
-    conn: &mut DbConn,
+/// What `streams(query: …)` looks for: the text anywhere in a stream's name or description
+/// (case-insensitive), or a stream's exact id.
+pub struct Search {
+    text: String,
+    pattern: String,
+}
+
+impl Search {
+    /// `None` for an empty query (no search: every stream).
+    pub fn new(query: Option<&str>) -> AppResult<Option<Search>> {
+        let Some(text) = query.map(str::trim).filter(|q| !q.is_empty()) else { return Ok(None) };
+        if text.chars().count() > MAX_SEARCH_CHARS {
+            return Err(bad_input(format!("query must be at most {MAX_SEARCH_CHARS} characters.")));
+        }
+        let escaped: String = text
+            .to_lowercase()
+            .chars()
+            .flat_map(|ch| match ch {
+                '%' | '_' | '\\' => vec!['\\', ch],
+                _ => vec![ch],
+            })
+            .collect();
+        Ok(Some(Search { text: text.to_owned(), pattern: format!("%{escaped}%") }))
+    }
+
+    /// A `LIKE` pattern (escaped with a backslash) of the lower-cased text.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+}
+
+/// The user's streams that match `search`, newest first: their total, and one page.
+pub async fn search_for_user(
+    db: &DbPool,
     user_id: &str,
-    stream_id: &str,
-    input: CommitInput,
-) -> AppResult<String> {
-    let access = readable(conn, stream_id, Some(user_id)).await?;
-    if !access.role.is_some_and(Role::can_write) {
-        return Err(forbidden("Only owners and contributors of the stream can create commits."));
-    }
-    let object_id = input.object_id.trim();
-    if object_id.is_empty() || object_id.chars().count() > MAX_REFERENCE_CHARS {
-        return Err(bad_input(format!("objectId must be 1 to {MAX_REFERENCE_CHARS} characters.")));
-    }
-    let branch_name = input.branch_name.as_deref().map(str::trim).filter(|b| !b.is_empty()).unwrap_or("main");
-    if branch_name.chars().count() > MAX_REFERENCE_CHARS {
-        return Err(bad_input(format!("branchName must be at most {MAX_REFERENCE_CHARS} characters.")));
-    }
-    let message = input.message.unwrap_or_default();
-    if message.len() > MAX_COMMIT_MESSAGE_BYTES {
-        return Err(bad_input("message must be at most 64 kB."));
-    }
-    if input.source_application.as_ref().is_some_and(|s| s.chars().count() > MAX_REFERENCE_CHARS) {
-        return Err(bad_input(format!(
-            "sourceApplication must be at most {MAX_REFERENCE_CHARS} characters."
-        )));
-    }
-    let commit = models::Commit {
-        id: new_id(),
-        stream_id: stream_id.to_owned(),
-        branch_name: branch_name.to_owned(),
-        referenced_object: object_id.to_owned(),
-        message,
-        source_application: input.source_application,
-        author_id: user_id.to_owned(),
-        created_at: now_millis(),
-    };
-    db_run!(conn, |c| diesel::insert_into(commits::table).values(&commit).execute(c).await)?;
-    Ok(commit.id)
-}
-
-pub async fn count_commits(conn: &mut DbConn, stream_id: &str) -> AppResult<i64> {
-    Ok(db_run!(conn, |c| {
-        commits::table.filter(commits::stream_id.eq(stream_id)).count().get_result(c).await
-    })?)
-}
-
-/// One page of a stream's commits with their authors' names, newest first.
-pub async fn page_of_commits(
-    conn: &mut DbConn,
-    stream_id: &str,
+    search: &Search,
     page: &Page,
-) -> AppResult<(Vec<(models::Commit, String)>, Option<String>)> {
-    let after = &page.after;
-    let rows: Vec<(models::Commit, String)> = db_run!(conn, |c| {
-        commits::table
-            .inner_join(users::table)
-            .filter(commits::stream_id.eq(stream_id))
-            .filter(
-                commits::created_at
-                    .lt(after.created_at)
-                    .or(commits::created_at.eq(after.created_at).and(commits::id.lt(&after.id))),
-            )
-            .order((commits::created_at.desc(), commits::id.desc()))
+) -> AppResult<(i64, Vec<(models::Stream, String)>, Option<String>)> {
+    let matching = || {
+        stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id)).filter(
+            lower(streams::name)
+                .like(&search.pattern)
+                .escape('\\')
+                .or(lower(streams::description).like(&search.pattern).escape('\\'))
+                .or(streams::id.eq(&search.text)),
+        )
+    };
+    let total: i64 = db_read!(db, get_result, matching().count())?;
+    let rows: Vec<(models::Stream, String)> = db_read!(
+        db,
+        load,
+        matching()
+            .filter(streams::created_at.lt(page.bound()))
+            .order((streams::created_at.desc(), streams::id.desc()))
             .limit(page.fetch())
-            .select((models::Commit::as_select(), users::name))
-            .load(c)
-            .await
-    })?;
-    Ok(page.finish(rows, |(commit, _)| Cursor { created_at: commit.created_at, id: commit.id.clone() }))
+            .select((models::Stream::as_select(), stream_acl::role))
+    )?;
+    let (rows, cursor) = page.finish(rows, |(stream, _)| stream.created_at);
+    Ok((total, rows, cursor))
 }

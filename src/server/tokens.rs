@@ -15,7 +15,7 @@ use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::cache::CachedToken;
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
-use crate::{db_read, db_run};
+use crate::{db_read, db_run, db_write};
 
 /// Every token starts with this, so that secret scanners can recognise a leaked one.
 /// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
@@ -133,6 +133,16 @@ pub struct Caller {
     pub token_id: String,
     pub scopes: ScopeSet,
     pub expires_at: Option<i64>,
+}
+
+impl Caller {
+    /// Refuses what the token's scopes do not allow, naming the missing scope.
+    pub fn require(&self, scope: Scope) -> AppResult<()> {
+        if self.scopes.contains(scope) {
+            return Ok(());
+        }
+        Err(forbidden(format!("Your token does not have the {} scope, which this needs.", scope.name())))
+    }
 }
 
 /// Trims and checks a token name; the error says what is wrong with it.
@@ -269,7 +279,7 @@ pub async fn list(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<models::Api
 /// "not found". The row stays, with the time of its revocation.
 pub async fn revoke(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResult<()> {
     let now = now_millis();
-    let updated = db_run!(conn, |c| {
+    let updated = db_write!(conn, Topic::Tokens, |c| {
         diesel::update(
             api_tokens::table
                 .filter(api_tokens::id.eq(token_id))
@@ -283,7 +293,6 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResu
     if updated == 0 {
         return Err(not_found("Token"));
     }
-    conn.end_epoch(Topic::Tokens).await;
     tracing::info!(token_id, user_id, "token revoked");
     Ok(())
 }

@@ -4,11 +4,13 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 
-use crate::db_run;
 use crate::error::{bad_input, not_found, AppResult};
 use crate::server::auth::password;
 use crate::server::db::schema::users;
-use crate::server::db::{models, new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, now_millis, DbConn, Topic};
+use crate::server::pagination::Page;
+use crate::server::streams::{lower, Search};
+use crate::{db_run, db_write};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -27,13 +29,7 @@ pub async fn sign_up(
     email: &str,
     password: SecretString,
 ) -> AppResult<models::User> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(bad_input("Enter your name."));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(bad_input(format!("The name must be at most {MAX_NAME_CHARS} characters.")));
-    }
+    let name = validate_name(name)?;
     let email = normalize_email(email);
     let looks_like_email = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !email.chars().any(char::is_whitespace)
@@ -46,7 +42,7 @@ pub async fn sign_up(
     let user = models::User {
         id: new_id(),
         suuid: new_id(),
-        name: name.to_owned(),
+        name,
         email,
         password_hash,
         bio: None,
@@ -62,6 +58,18 @@ pub async fn sign_up(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Trims a person's name and checks its length.
+fn validate_name(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(bad_input("Enter your name."));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(bad_input(format!("The name must be at most {MAX_NAME_CHARS} characters.")));
+    }
+    Ok(name.to_owned())
 }
 
 /// Checks an email and password; any mismatch is the same "Invalid email or password.".
@@ -97,4 +105,93 @@ pub async fn find(conn: &mut DbConn, user_id: &str) -> AppResult<Option<models::
 /// The user with this id, or "not found".
 pub async fn get(conn: &mut DbConn, user_id: &str) -> AppResult<models::User> {
     find(conn, user_id).await?.ok_or_else(|| not_found("User"))
+}
+
+pub const MAX_COMPANY_CHARS: usize = 200;
+pub const MAX_BIO_CHARS: usize = 2_000;
+/// An avatar is a URL, or an image as a `data:` URL, as Speckle's web app uploads them.
+pub const MAX_AVATAR_BYTES: usize = 256 * 1024;
+
+/// What a user may change of their own profile; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub bio: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Changes the user's own profile. The read cache holds users' rows with their tokens, so
+/// this ends the tokens' epoch.
+pub async fn update_profile(conn: &mut DbConn, user_id: &str, update: ProfileUpdate) -> AppResult<()> {
+    if update.name.is_none() && update.company.is_none() && update.bio.is_none() && update.avatar.is_none() {
+        return Err(bad_input("Give at least one of name, company, bio or avatar."));
+    }
+    let user = get(conn, user_id).await?;
+    let name = match update.name {
+        Some(name) => validate_name(&name)?,
+        None => user.name,
+    };
+    let within = |field: &str, value: Option<String>, max: usize| -> AppResult<Option<String>> {
+        match value {
+            Some(value) if value.chars().count() > max => {
+                Err(bad_input(format!("{field} must be at most {max} characters.")))
+            }
+            Some(value) => Ok(Some(value.trim().to_owned()).filter(|v| !v.is_empty())),
+            None => Ok(None),
+        }
+    };
+    let company = within("company", update.company, MAX_COMPANY_CHARS)?.or(user.company);
+    let bio = within("bio", update.bio, MAX_BIO_CHARS)?.or(user.bio);
+    let avatar = within("avatar", update.avatar, MAX_AVATAR_BYTES)?.or(user.avatar);
+    if avatar.as_ref().is_some_and(|a| a.len() > MAX_AVATAR_BYTES) {
+        return Err(bad_input(format!("avatar must be at most {} kB.", MAX_AVATAR_BYTES / 1024)));
+    }
+    db_write!(conn, Topic::Tokens, |c| {
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::name.eq(&name),
+                users::company.eq(&company),
+                users::bio.eq(&bio),
+                users::avatar.eq(&avatar),
+            ))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// The most characters a user search may have, and the fewest (as Speckle asks).
+pub const MIN_SEARCH_CHARS: usize = 3;
+
+/// Users whose name holds `query` (case-insensitive), or whose email is exactly `query`;
+/// with `email_only`, only the latter. Newest first, a page at a time.
+pub async fn search(
+    conn: &mut DbConn,
+    query: &str,
+    email_only: bool,
+    page: &Page,
+) -> AppResult<(Vec<models::User>, Option<String>)> {
+    let query = query.trim();
+    if query.chars().count() < MIN_SEARCH_CHARS {
+        return Err(bad_input(format!("query must be at least {MIN_SEARCH_CHARS} characters.")));
+    }
+    let Some(search) = Search::new(Some(query))? else { return Ok((Vec::new(), None)) };
+    let email = normalize_email(query);
+    let rows: Vec<models::User> = db_run!(conn, |c| {
+        let matching = if email_only {
+            users::table.filter(users::email.eq(&email)).into_boxed()
+        } else {
+            let by_name = lower(users::name).like(search.pattern()).escape('\\');
+            users::table.filter(by_name.or(users::email.eq(&email))).into_boxed()
+        };
+        matching
+            .filter(users::created_at.lt(page.bound()))
+            .order((users::created_at.desc(), users::id.desc()))
+            .limit(page.fetch())
+            .select(models::User::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(page.finish(rows, |user| user.created_at))
 }

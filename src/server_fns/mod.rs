@@ -69,22 +69,13 @@ pub(crate) mod session {
         if let Err(error) = &result {
             if !is_plain_form_post() {
                 if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-                    use axum::http::StatusCode;
-                    if let AppError::RateLimited(seconds) = error {
+                    if let Some(seconds) = error.retry_after() {
                         response.insert_header(
                             axum::http::header::RETRY_AFTER,
-                            axum::http::HeaderValue::from(*seconds),
+                            axum::http::HeaderValue::from(seconds),
                         );
                     }
-                    response.set_status(match error {
-                        AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
-                        AppError::SignedOut => StatusCode::UNAUTHORIZED,
-                        AppError::NotFound(_) => StatusCode::NOT_FOUND,
-                        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-                        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                        AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                        AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                    });
+                    response.set_status(error.status());
                 }
             }
         }

@@ -25,6 +25,15 @@ pub struct StreamDetails {
     pub role: Option<String>,
     /// (name, role)
     pub collaborators: Vec<(String, String)>,
+    pub object_count: i64,
+    pub branches: Vec<BranchRow>,
+}
+
+/// A branch with its latest commits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BranchRow {
+    pub name: String,
+    pub description: Option<String>,
     pub commit_count: i64,
     pub commits: Vec<CommitRow>,
 }
@@ -33,10 +42,11 @@ pub struct StreamDetails {
 pub struct CommitRow {
     pub id: String,
     pub message: String,
-    pub branch_name: String,
     pub referenced_object: String,
     pub author_name: String,
     pub source_application: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
 }
 
 /// The streams the user collaborates on, newest first (the first 100).
@@ -44,12 +54,11 @@ pub struct CommitRow {
 pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
     super::session::with_status(async move {
         use super::session::{require_user, state};
-        use crate::server::pagination::{Page, MAX_LIMIT};
+        use crate::server::pagination::Page;
         use crate::server::streams;
         let pool = state()?.db;
         let user = require_user(&mut pool.get().await?).await?;
-        let page = Page::new(Some(MAX_LIMIT), None)?;
-        let (rows, _) = streams::page_for_user(&pool, &user.id, false, &page).await?;
+        let (rows, _) = streams::page_for_user(&pool, &user.id, false, &Page::first_of_max()).await?;
         Ok(rows
             .into_iter()
             .map(|(stream, role)| StreamRow {
@@ -64,38 +73,52 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
     .await
 }
 
-/// A stream the user can read, with its collaborators and latest commits.
+/// A stream the user can read, with its collaborators, its branches (the first 100) with
+/// their latest commits (100 each), and how many objects it holds.
 #[server(endpoint = "get_stream")]
 pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
     super::session::with_status(async move {
         use super::session::{db, require_user};
-        use crate::server::pagination::{Page, MAX_LIMIT};
-        use crate::server::streams;
+        use crate::server::db::iso8601;
+        use crate::server::pagination::{Order, Page, MAX_LIMIT};
+        use crate::server::{branches, objects, streams};
         let mut conn = db().await?;
         let user = require_user(&mut conn).await?;
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
-        let commit_count = streams::count_commits(&mut conn, &id).await?;
-        let (commits, _) =
-            streams::page_of_commits(&mut conn, &id, &Page::new(Some(MAX_LIMIT), None)?).await?;
+        let object_count = objects::count(&mut conn, &id).await?;
+        let (_, rows, _) =
+            branches::page(&mut conn, &id, &Page::new(Some(MAX_LIMIT), None, Order::OldestFirst)?).await?;
+        let mut branch_rows = Vec::with_capacity(rows.len());
+        for branch in rows {
+            let commit_count = branches::count_commits(&mut conn, &id, Some(&branch.name)).await?;
+            let (commits, _) =
+                branches::page_of_commits(&mut conn, &id, Some(&branch.name), &Page::first_of_max()).await?;
+            branch_rows.push(BranchRow {
+                name: branch.name,
+                description: branch.description,
+                commit_count,
+                commits: commits
+                    .into_iter()
+                    .map(|view| CommitRow {
+                        id: view.commit.id,
+                        message: view.commit.message,
+                        referenced_object: view.commit.referenced_object,
+                        author_name: view.author_name,
+                        source_application: view.commit.source_application,
+                        created_at: iso8601(view.commit.created_at),
+                    })
+                    .collect(),
+            });
+        }
         Ok(StreamDetails {
             name: access.stream.name,
             description: access.stream.description,
             is_public: access.stream.is_public,
             role: access.role.map(|role| role.name().to_owned()),
-            collaborators: collaborators.into_iter().map(|(_, name, role)| (name, role)).collect(),
-            commit_count,
-            commits: commits
-                .into_iter()
-                .map(|(commit, author_name)| CommitRow {
-                    id: commit.id,
-                    message: commit.message,
-                    branch_name: commit.branch_name,
-                    referenced_object: commit.referenced_object,
-                    author_name,
-                    source_application: commit.source_application,
-                })
-                .collect(),
+            collaborators: collaborators.into_iter().map(|c| (c.name, c.role)).collect(),
+            object_count,
+            branches: branch_rows,
         })
     })
     .await

@@ -154,6 +154,19 @@ impl TestApp {
         self.send(from_client(request.body(Body::from(body)).unwrap(), client)).await
     }
 
+    /// `POST /graphql` with variables, as Speckle's clients send their queries; answers the
+    /// JSON (asserting HTTP 200).
+    pub async fn gql_vars(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
+        let response = self.send(from_client(request.body(Body::from(body)).unwrap(), DEFAULT_CLIENT)).await;
+        assert_eq!(response.status, StatusCode::OK, "{query}: {}", response.body);
+        response.json()
+    }
+
     /// `POST /graphql` as a script would: `Authorization: Bearer <token>`.
     pub async fn graphql(&self, token: &str, query: &str) -> TestResponse {
         self.graphql_with_header(Some(format!("Bearer {token}").as_bytes()), query).await
@@ -252,8 +265,16 @@ impl Browser<'_> {
 
 /// The `New token` form as the browser encodes it.
 pub fn token_form<'a>(name: &'a str, scopes: &[&'a str], expiration: &'a str) -> Vec<(&'a str, &'a str)> {
-    const KEYS: [&str; 7] =
-        ["scopes[0]", "scopes[1]", "scopes[2]", "scopes[3]", "scopes[4]", "scopes[5]", "scopes[6]"];
+    const KEYS: [&str; 8] = [
+        "scopes[0]",
+        "scopes[1]",
+        "scopes[2]",
+        "scopes[3]",
+        "scopes[4]",
+        "scopes[5]",
+        "scopes[6]",
+        "scopes[7]",
+    ];
     let mut form = vec![("name", name), ("expiration", expiration)];
     form.extend(scopes.iter().zip(KEYS).map(|(scope, key)| (key, *scope)));
     form
@@ -276,10 +297,11 @@ pub fn assert_invalid_token(response: &TestResponse) {
 }
 
 /// Every scope a personal token may hold.
-pub const ALL_SCOPES: [&str; 7] = [
+pub const ALL_SCOPES: [&str; 8] = [
     "streams:read",
     "streams:write",
     "profile:read",
+    "profile:write",
     "profile:email",
     "users:read",
     "tokens:read",

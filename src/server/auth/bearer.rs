@@ -1,8 +1,22 @@
-//! The `Authorization: Bearer …` header of API requests.
+//! Who an API request is, read from its `Authorization: Bearer …` header. Both bearer front
+//! doors (`/graphql` and the object transport) take [`BearerAuth`] as an extractor, so a token
+//! is checked in one place and refused with one answer (SPEC §6's 401). crates.io's
+//! `AuthCheck` is the model.
 
-use axum::http::{header::AUTHORIZATION, HeaderMap};
+use std::time::Duration;
 
-use crate::server::tokens::PlainToken;
+use axum::extract::FromRequestParts;
+use axum::http::header::{self, AUTHORIZATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{AppError, AppResult};
+use crate::scopes::Scope;
+use crate::server::auth::throttle::{client_ip, retry_after_secs};
+use crate::server::db::Epochs;
+use crate::server::tokens::{self, Caller, PlainToken};
+use crate::server::AppState;
 
 /// What an API request says about who it is.
 #[derive(Debug)]
@@ -32,4 +46,111 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
         Ok(token) => Credentials::Token(token),
         Err(_) => Credentials::Invalid,
     }
+}
+
+/// An API request's caller: a live token's, or nobody (no header at all: public data only).
+/// A header with a missing, malformed, unknown, revoked or expired token never gets this
+/// far: the extractor answers SPEC §6's 401 itself.
+pub struct BearerAuth {
+    caller: Option<Caller>,
+    /// The read cache's epochs as this request saw them when it started (token requests only).
+    pub epochs: Option<Epochs>,
+}
+
+impl BearerAuth {
+    /// The token's caller; `None` for an anonymous request.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
+    /// The caller, if the token holds `scope`: else `SignedOut` (anonymous, 401) or
+    /// `Forbidden` naming the scope (403).
+    pub fn require(&self, scope: Scope) -> AppResult<&Caller> {
+        let caller = self.caller.as_ref().ok_or(AppError::SignedOut)?;
+        caller.require(scope)?;
+        Ok(caller)
+    }
+}
+
+/// Why a request was refused before it ran.
+pub enum Rejection {
+    /// SPEC §6: the token in the header is not valid.
+    InvalidToken,
+    /// Too many invalid tokens from this address; retry after this long.
+    TooManyFailures(Duration),
+    /// The database did not answer.
+    Unavailable,
+    Internal,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::InvalidToken => invalid_token(),
+            Rejection::TooManyFailures(wait) => too_many_failures(wait),
+            Rejection::Unavailable => AppError::Unavailable.into_response(),
+            Rejection::Internal => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for BearerAuth {
+    type Rejection = Rejection;
+
+    /// Parses the header (no database work for a malformed token), then looks the token up.
+    /// An address that keeps sending invalid tokens is told to wait (429) before any lookup.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let credentials = credentials(&parts.headers);
+        if matches!(credentials, Credentials::Anonymous) {
+            return Ok(BearerAuth { caller: None, epochs: None });
+        }
+        let ip = client_ip(&parts.extensions).to_string();
+        if let Some(wait) = state.throttles.bearer.blocked(&ip) {
+            return Err(Rejection::TooManyFailures(wait));
+        }
+        let Credentials::Token(token) = credentials else {
+            state.throttles.bearer.record_failure(&ip);
+            return Err(Rejection::InvalidToken);
+        };
+        let verified = match state.db.epochs().await {
+            Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs).await.map(|c| (c, epochs)),
+            Err(error) => Err(error),
+        };
+        match verified {
+            Ok((Some(caller), epochs)) => Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs) }),
+            Ok((None, _)) => {
+                state.throttles.bearer.record_failure(&ip);
+                Err(Rejection::InvalidToken)
+            }
+            Err(AppError::Unavailable) => Err(Rejection::Unavailable),
+            Err(_) => Err(Rejection::Internal),
+        }
+    }
+}
+
+/// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.
+pub fn invalid_token() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#)),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        r#"{"errors":[{"message":"Your token is not valid.","extensions":{"code":"UNAUTHENTICATED"}}]}"#,
+    )
+        .into_response()
+}
+
+fn too_many_failures(wait: Duration) -> Response {
+    let seconds = retry_after_secs(wait);
+    let body = serde_json::json!({ "errors": [{
+        "message": format!("Too many invalid tokens from your address. Retry after {seconds} seconds."),
+        "extensions": { "code": "RATE_LIMITED" },
+    }]});
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string()), (header::CONTENT_TYPE, "application/json".to_owned())],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -175,6 +175,21 @@ macro_rules! db_run {
     };
 }
 
+/// Runs a write as [`db_run!`] does, then ends the epoch of `$topic` (see [`cache`]) before
+/// the caller can answer: every write that changes what the read cache holds (a token, a
+/// user's row, a stream or who is on it) goes through here, so none can forget it. The epoch
+/// ends whatever the write's outcome: a needless end costs a cache miss, a missing one a
+/// stale answer.
+#[macro_export]
+macro_rules! db_write {
+    ($db:expr, $topic:expr, |$conn:ident| $body:expr) => {{
+        let db: &mut $crate::server::db::DbConn = $db;
+        let result = $crate::db_run!(&mut *db, |$conn| $body);
+        db.end_epoch($topic).await;
+        result
+    }};
+}
+
 /// Where the database lives, parsed from `DATABASE_URL`.
 #[derive(Clone, PartialEq)]
 pub enum DatabaseUrl {

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, commits, stream_acl, streams, users};
+use super::schema::{api_tokens, branches, commits, stream_acl, streams, users};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -63,4 +63,19 @@ pub struct Commit {
     pub source_application: Option<String>,
     pub author_id: String,
     pub created_at: i64,
+    pub total_children_count: Option<i64>,
+    /// The ids of the parent commits, as a JSON array.
+    pub parents: Option<String>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = branches)]
+pub struct Branch {
+    pub id: String,
+    pub stream_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub author_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -67,13 +67,44 @@ diesel::table! {
         source_application -> Nullable<Text>,
         author_id -> Text,
         created_at -> BigInt,
+        total_children_count -> Nullable<BigInt>,
+        parents -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    branches (id) {
+        id -> Text,
+        stream_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        author_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    objects (stream_id, id) {
+        stream_id -> Text,
+        id -> Text,
+        speckle_type -> Nullable<Text>,
+        total_children_count -> BigInt,
+        size_bytes -> BigInt,
+        data -> Text,
+        created_at -> BigInt,
     }
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(branches -> streams (stream_id));
+diesel::joinable!(branches -> users (author_id));
+diesel::joinable!(objects -> streams (stream_id));
 diesel::joinable!(commits -> streams (stream_id));
 diesel::joinable!(commits -> users (author_id));
 diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, streams, stream_acl, sessions, commits);
+diesel::allow_tables_to_appear_in_same_query!(
+    users, api_tokens, streams, stream_acl, sessions, commits, branches, objects
+);

@@ -1,6 +1,7 @@
 //! The API: async-graphql objects that check scopes and call the domain. Names and shapes
 //! follow Speckle's public schema (SPEC §5).
 
+pub mod http;
 mod mutation;
 mod types;
 
@@ -9,13 +10,18 @@ use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, Schema}
 use crate::error::AppError;
 use crate::scopes::Scope;
 use crate::server::db::{DbConn, DbPool};
-use crate::server::pagination::Page;
+use crate::server::pagination::{Order, Page};
+use crate::server::streams::Search;
 use crate::server::tokens::Caller;
 use crate::server::{streams, users};
 pub use mutation::Mutation;
 pub use types::*;
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The version of Speckle's server whose (stream-era) API this one speaks, as
+/// `serverInfo.version` answers it: Speckle's clients enable methods by it.
+pub const SPECKLE_API_VERSION: &str = "2.17.0";
 
 /// Deepest query and largest complexity we answer; beyond them a query is refused.
 pub const MAX_DEPTH: usize = 12;
@@ -35,21 +41,9 @@ fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::E
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
 }
 
-/// The code of errors that mean "the database is down, retry"; the answer is then a 503.
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
-
-/// Our domain errors as API errors (`BAD_USER_INPUT`, `NOT_FOUND`, …).
+/// Our domain errors as API errors, with the code of [`AppError::code`].
 fn to_api(error: AppError) -> async_graphql::Error {
-    let code = match &error {
-        AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
-        AppError::SignedOut => "UNAUTHENTICATED",
-        AppError::NotFound(_) => "NOT_FOUND",
-        AppError::Forbidden(_) => "FORBIDDEN",
-        AppError::Unavailable => SERVICE_UNAVAILABLE,
-        AppError::RateLimited(_) => "RATE_LIMITED",
-        AppError::Internal => "INTERNAL_SERVER_ERROR",
-    };
-    api_error(code, error.to_string())
+    api_error(error.code(), error.to_string())
 }
 
 /// What the errors of an answer mean for its HTTP status.
@@ -74,7 +68,9 @@ pub fn code_engine_errors(response: &mut async_graphql::Response) -> Verdict {
                 extensions.set("code", "BAD_USER_INPUT");
                 engine_errors += 1;
             }
-            Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE => unavailable = true,
+            Some(async_graphql::Value::String(code)) if code == AppError::Unavailable.code() => {
+                unavailable = true
+            }
             Some(_) => {}
         }
     }
@@ -100,12 +96,7 @@ fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
 /// The caller, if the token holds `scope`; otherwise `FORBIDDEN` naming the scope.
 fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
     let caller = caller(ctx)?;
-    if !caller.scopes.contains(scope) {
-        return Err(api_error(
-            "FORBIDDEN",
-            format!("Your token does not have the {} scope, which this needs.", scope.name()),
-        ));
-    }
+    caller.require(scope).map_err(to_api)?;
     Ok(caller.clone())
 }
 
@@ -113,8 +104,9 @@ async fn db(ctx: &Context<'_>) -> async_graphql::Result<DbConn> {
     ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)
 }
 
+/// A page of a newest-first list.
 fn page(limit: Option<i32>, cursor: Option<String>) -> async_graphql::Result<Page> {
-    Page::new(limit, cursor.as_deref()).map_err(to_api)
+    Page::new(limit, cursor.as_deref(), Order::NewestFirst).map_err(to_api)
 }
 
 pub struct Query;
@@ -159,15 +151,67 @@ impl Query {
         Ok(Some(Stream::from(access)))
     }
 
-    /// The streams the token's user collaborates on (`streams:read`), newest first.
+    /// The streams the token's user collaborates on (`streams:read`), newest first; with a
+    /// `query`, those whose name or description holds it (or whose id it is).
     async fn streams(
         &self,
         ctx: &Context<'_>,
-        limit: Option<i32>,
+        query: Option<String>,
+        #[graphql(default = 25)] limit: Option<i32>,
         cursor: Option<String>,
-    ) -> async_graphql::Result<StreamCollection> {
+    ) -> async_graphql::Result<Option<UserStreamCollection>> {
         let caller = require(ctx, Scope::StreamsRead)?;
-        StreamCollection::for_user(ctx, &caller.user_id, false, page(limit, cursor)?).await
+        let page = page(limit, cursor)?;
+        let collection = match Search::new(query.as_deref()).map_err(to_api)? {
+            Some(search) => UserStreamCollection::search(ctx, &caller.user_id, &search, page).await?,
+            None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
+        };
+        Ok(Some(collection))
+    }
+
+    /// Users whose name holds `query`, or whose email is exactly `query` (`users:read`).
+    async fn user_search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        #[graphql(default_with = "Some(false)")] archived: Option<bool>,
+        #[graphql(default_with = "Some(false)")] email_only: Option<bool>,
+    ) -> async_graphql::Result<UserSearchResultCollection> {
+        require(ctx, Scope::UsersRead)?;
+        let _ = archived;
+        let page = page(Some(limit), cursor)?;
+        let (rows, cursor) = users::search(&mut db(ctx).await?, &query, email_only.unwrap_or(false), &page)
+            .await
+            .map_err(to_api)?;
+        Ok(UserSearchResultCollection { cursor, items: rows.into_iter().map(LimitedUser).collect() })
+    }
+
+    /// Invitations to streams: none here (streams are shared directly).
+    async fn stream_invites(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
+        caller(ctx)?;
+        Ok(Vec::new())
+    }
+
+    /// An invitation to a stream: none here.
+    async fn stream_invite(
+        &self,
+        ctx: &Context<'_>,
+        stream_id: String,
+        token: Option<String>,
+    ) -> async_graphql::Result<Option<PendingStreamCollaborator>> {
+        let _ = (stream_id, token);
+        caller(ctx)?;
+        Ok(None)
+    }
+
+    /// Apps registered on this server: none (tokens are personal).
+    async fn apps(&self) -> Option<Vec<Option<ServerAppListItem>>> {
+        Some(Vec::new())
     }
 
     /// This server and the scopes it knows; needs no token.

@@ -1,0 +1,75 @@
+//! `/graphql` over HTTP: GraphiQL for a browser, and the bearer-authenticated API.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::server::auth::bearer::BearerAuth;
+use crate::server::AppState;
+
+/// `GET /graphql`: the GraphiQL explorer for a browser; queries must be POSTed.
+pub async fn graphiql(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"));
+    if !wants_html {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "POST")],
+            "Send GraphQL queries with POST /graphql and Content-Type: application/json.",
+        )
+            .into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish()).into_response()
+}
+
+/// The content types `POST /graphql` reads.
+fn is_graphql_content_type(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "application/json" | "application/graphql")
+}
+
+/// `POST /graphql`: authenticated by bearer token only (never the session cookie), then run.
+pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, request: Request) -> Response {
+    if !is_graphql_content_type(request.headers()) {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes Content-Type: application/json.")
+            .into_response();
+    }
+    let query = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+        request, &state,
+    )
+    .await
+    {
+        Ok(query) => query.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let query = match auth.caller() {
+        Some(caller) => query.data(caller.clone()),
+        None => query,
+    };
+    let query = match auth.epochs {
+        Some(epochs) => query.data(epochs),
+        None => query,
+    };
+    let mut response = state.schema.execute(query).await;
+    let verdict = super::code_engine_errors(&mut response);
+    let mut response = GraphQLResponse::from(response).into_response();
+    match verdict {
+        super::Verdict::Answered => {}
+        super::Verdict::Malformed => *response.status_mut() = StatusCode::BAD_REQUEST,
+        super::Verdict::Unavailable => {
+            let unavailable = AppError::Unavailable;
+            *response.status_mut() = unavailable.status();
+            let retry = unavailable.retry_after().unwrap_or(1);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        }
+    }
+    response
+}
