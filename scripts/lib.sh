@@ -83,3 +83,56 @@ ensure_postgres() {
   PG_VERSION="$version"
   TEST_DATABASE_URL="postgres://speckle:speckle@127.0.0.1:5432/speckle"
 }
+
+# A virtualenv with the pinned stream-era specklepy (tests/specklepy/requirements.txt), outside
+# the checkout so fresh clones reuse it; rebuilt when the pins change.
+SPECKLEPY_VENV="$TOOLS_DIR/specklepy-venv"
+ensure_specklepy() {
+  local requirements=tests/specklepy/requirements.txt
+  if [ -x "$SPECKLEPY_VENV/bin/python" ] && cmp -s "$requirements" "$SPECKLEPY_VENV/requirements.txt"; then
+    return
+  fi
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+  say "installing specklepy (pinned, from PyPI) into $SPECKLEPY_VENV"
+  rm -rf "$SPECKLEPY_VENV"
+  python3 -m venv "$SPECKLEPY_VENV"
+  "$SPECKLEPY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$SPECKLEPY_VENV/requirements.txt"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts the release binary on the database $1 (a DATABASE_URL) at a free port, runs the
+# specklepy suite against it, and stops it.
+run_specklepy_suite() {
+  local database_url=$1 port workdir server status=0
+  port=$(free_port)
+  workdir=$(mktemp -d)
+  DATABASE_URL="$database_url" LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site \
+    LEPTOS_ENV=PROD RUST_LOG=warn target/release/speckle-tokens >"$workdir/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz')" 2>/dev/null && break
+    sleep 0.1
+  done
+  # specklepy keeps a local object cache and account files under this folder.
+  SPECKLE_USERDATA_PATH="$workdir" SPECKLE_URL="http://127.0.0.1:$port" \
+    "$SPECKLEPY_VENV/bin/python" tests/specklepy/test_specklepy.py || status=$?
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  if [ "$status" != 0 ]; then
+    echo "--- server log ---"; tail -n 50 "$workdir/server.log"
+  fi
+  rm -rf "$workdir"
+  return "$status"
+}
+
+# A new, empty database on the PostgreSQL server of TEST_DATABASE_URL; prints its URL. Its
+# name starts with speckle_test_, so ensure_postgres drops it on a later run.
+fresh_postgres_database() {
+  local name="speckle_test_specklepy_$$_$RANDOM"
+  psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE $name" >/dev/null
+  echo "${TEST_DATABASE_URL%/*}/$name"
+}

@@ -76,14 +76,16 @@ pub async fn page(
     Ok((total, rows, cursor))
 }
 
-/// The stream's branch called `name` (or, as Speckle also accepts, with that id).
+/// The stream's branch called `name` (names are stored lower-cased; branches made before
+/// that rule keep their case), or, as Speckle also accepts, with that id.
 pub async fn find(conn: &mut DbConn, stream_id: &str, name: &str) -> AppResult<Option<models::Branch>> {
-    let lowered = name.trim().to_lowercase();
+    let name = name.trim();
+    let lowered = name.to_lowercase();
     Ok(db_run!(conn, |c| {
         branches::table
             .filter(branches::stream_id.eq(stream_id))
-            .filter(branches::name.eq(&lowered).or(branches::id.eq(name)))
-            .order(branches::name.eq(&lowered).desc())
+            .filter(branches::name.eq(&lowered).or(branches::name.eq(name)).or(branches::id.eq(name)))
+            .order((branches::name.eq(&lowered).desc(), branches::name.eq(name).desc()))
             .select(models::Branch::as_select())
             .first(c)
             .await

@@ -1,0 +1,250 @@
+"""Speckle's own Python SDK (specklepy, stream era) against this server, as a user runs it.
+
+The server is already running at SPECKLE_URL (scripts/specklepy-test starts it on a fresh
+database). People and their tokens are made through the real web flow (sign-up, then the
+New token dialog's server function); everything after that goes through specklepy only.
+"""
+
+import os
+import re
+import unittest
+import uuid
+import warnings
+from urllib.parse import urlparse
+
+import requests
+from specklepy.api import operations
+from specklepy.api.client import SpeckleClient
+from specklepy.logging import metrics
+from specklepy.logging.exceptions import GraphQLException, SpeckleException
+from specklepy.objects import Base
+from specklepy.transports.memory import MemoryTransport
+from specklepy.transports.server import ServerTransport
+
+metrics.disable()  # no telemetry: nothing outside this machine is reachable
+# `object.get` answers one object with references to its children, which specklepy then looks
+# for in its local cache and warns about: that is the method's documented behaviour.
+warnings.filterwarnings("ignore", message="Could not find the referenced child object")
+
+URL = os.environ.get("SPECKLE_URL", "http://127.0.0.1:3000")
+HOST = urlparse(URL).netloc
+PASSWORD = "correct horse battery staple"
+EVERYTHING = [
+    "streams:read",
+    "streams:write",
+    "profile:read",
+    "profile:write",
+    "profile:email",
+    "users:read",
+    "tokens:read",
+    "tokens:write",
+]
+
+
+class Person:
+    """Someone who signed up in the browser and makes tokens in the New token dialog."""
+
+    def __init__(self, name):
+        self.name = name
+        self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        self.browser = requests.Session()
+        self.browser.headers.update({"Origin": URL, "Accept": "application/json"})
+        answer = self.browser.post(
+            f"{URL}/api/signup", data={"name": name, "email": self.email, "password": PASSWORD}
+        )
+        answer.raise_for_status()
+
+    def token(self, scopes, name="script", expiration="30"):
+        form = [("name", name), ("expiration", expiration)]
+        form += [(f"scopes[{i}]", scope) for i, scope in enumerate(scopes)]
+        answer = self.browser.post(f"{URL}/api/create_token", data=form)
+        answer.raise_for_status()
+        return answer.json()["secret"]
+
+    def client(self, scopes):
+        client = SpeckleClient(host=HOST, use_ssl=False)
+        client.authenticate_with_token(self.token(scopes))
+        return client
+
+
+def ok(result):
+    """specklepy answers errors as values: fail with them."""
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def a_tower(floors=12, number=0):
+    """A nested object with everything the serializer does: children, detached children,
+    a chunked list and a detached list. Towers of different numbers share no object."""
+    tower = Base()
+    tower.name = "Tower"
+    tower.number = number
+    tower.height = 48.5
+    tower.tags = ["concrete", "steel"]
+    tower["@chunked(100)"] = list(range(1000))
+    tower["@floors"] = []
+    for level in range(floors):
+        floor = Base(speckle_type="Objects.BuiltElements.Floor")
+        floor.level = level
+        floor.area = 100.0 + level
+        corners = [[0, 0], [10, 0], [10, 10], [0, 10]] + [[x / 8, 10.5] for x in range(160)]
+        floor["@outline"] = Base(points=corners, level=level, tower=number)
+        tower["@floors"].append(floor)
+    tower.core = Base(kind="core", walls=[Base(thickness=0.3 + i / 100, tower=number) for i in range(3)])
+    return tower
+
+
+class SpecklepyStreamEra(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.alice = Person("Alice")
+        cls.bob = Person("Bob")
+        cls.client = cls.alice.client(EVERYTHING)
+        cls.bob_client = cls.bob.client(["profile:read", "streams:read", "streams:write"])
+        cls.bob_id = ok(cls.bob_client.active_user.get()).id
+
+    def test_server_and_users(self):
+        info = ok(self.client.server.get())
+        self.assertEqual(info.name, "Speckle Tokens")
+        self.assertGreaterEqual(self.client.server.version()[:3], (2, 6, 4))
+        self.assertIn("streams:read", [scope["name"] for scope in info.scopes])
+        self.assertEqual(ok(self.client.server.apps()), [])
+
+        me = ok(self.client.active_user.get())
+        self.assertEqual((me.name, me.email), ("Alice", self.alice.email))
+        self.assertTrue(ok(self.client.active_user.update(bio="Builds towers", company="ACME")))
+        me = ok(self.client.active_user.get())
+        self.assertEqual((me.bio, me.company), ("Builds towers", "ACME"))
+
+        bob = ok(self.client.other_user.get(self.bob_id))
+        self.assertEqual(bob.name, "Bob")
+        found = ok(self.client.other_user.search("Bob"))
+        self.assertIn(self.bob_id, [user.id for user in found])
+        self.assertEqual(ok(self.client.active_user.get_all_pending_invites()), [])
+
+    def test_streams_sharing_and_search(self):
+        stream_id = ok(self.client.stream.create(name="Bridge", description="span", is_public=False))
+        stream = ok(self.client.stream.get(stream_id))
+        self.assertEqual((stream.name, stream.description, stream.isPublic), ("Bridge", "span", False))
+        self.assertEqual(stream.role, "stream:owner")
+        self.assertEqual([b.name for b in stream.branches.items], ["main"])
+        self.assertIn(stream_id, [s.id for s in ok(self.client.stream.list())])
+
+        self.assertTrue(ok(self.client.stream.update(stream_id, name="Bridge 2", is_public=True)))
+        self.assertEqual(ok(self.client.stream.get(stream_id)).name, "Bridge 2")
+        self.assertIn(stream_id, [s.id for s in ok(self.client.stream.search("bridge 2"))])
+
+        self.assertTrue(ok(self.client.stream.update_permission(stream_id, self.bob_id, "stream:contributor")))
+        roles = {c.id: c.role for c in ok(self.client.stream.get(stream_id)).collaborators}
+        self.assertEqual(roles[self.bob_id], "stream:contributor")
+        self.assertEqual(ok(self.bob_client.stream.get(stream_id)).role, "stream:contributor")
+        self.assertTrue(ok(self.client.stream.revoke_permission(stream_id, self.bob_id)))
+        self.assertEqual(ok(self.bob_client.stream.get(stream_id)).role, None)  # public: readable, no role
+
+        self.assertEqual(ok(self.client.stream.get_all_pending_invites(stream_id)), [])
+        self.assertEqual(ok(self.client.stream.activity(stream_id)).totalCount, 0)
+        self.assertTrue(ok(self.client.stream.delete(stream_id)))
+        self.assertIsInstance(self.client.stream.get(stream_id), GraphQLException)
+
+    def test_branches(self):
+        stream_id = ok(self.client.stream.create(name="Branchy"))
+        branch_id = ok(self.client.branch.create(stream_id, "Feature/Walls", "the walls"))
+        branch = ok(self.client.branch.get(stream_id, "feature/walls"))
+        self.assertEqual((branch.id, branch.name, branch.description), (branch_id, "feature/walls", "the walls"))
+        self.assertEqual(sorted(b.name for b in ok(self.client.branch.list(stream_id))), ["feature/walls", "main"])
+        self.assertTrue(ok(self.client.branch.update(stream_id, branch_id, name="feature/roof")))
+        self.assertEqual(ok(self.client.branch.get(stream_id, "feature/roof")).id, branch_id)
+        # Speckle's rules on names; main stays.
+        self.assertIsInstance(self.client.branch.create(stream_id, "#nope"), GraphQLException)
+        main = ok(self.client.branch.get(stream_id, "main"))
+        self.assertIsInstance(self.client.branch.delete(stream_id, main.id), GraphQLException)
+        self.assertTrue(ok(self.client.branch.delete(stream_id, branch_id)))
+        self.assertEqual([b.name for b in ok(self.client.branch.list(stream_id))], ["main"])
+
+    def test_send_commit_and_receive_an_equal_object(self):
+        stream_id = ok(self.client.stream.create(name="Objects", is_public=False))
+        tower = a_tower()
+        transport = ServerTransport(stream_id=stream_id, client=self.client)
+        object_id = operations.send(tower, [transport], use_default_cache=False)
+
+        commit_id = ok(
+            self.client.commit.create(stream_id, object_id, "main", message="First tower", source_application="pytest")
+        )
+        commit = ok(self.client.commit.get(stream_id, commit_id))
+        self.assertEqual((commit.referencedObject, commit.message, commit.branchName), (object_id, "First tower", "main"))
+        self.assertEqual(commit.authorName, "Alice")
+        self.assertEqual(commit.sourceApplication, "pytest")
+        self.assertGreater(commit.totalChildrenCount, 12)
+        self.assertEqual([c.id for c in ok(self.client.commit.list(stream_id))], [commit_id])
+        self.assertTrue(ok(self.client.commit.update(stream_id, commit_id, "First tower, revised")))
+        self.assertEqual(ok(self.client.commit.get(stream_id, commit_id)).message, "First tower, revised")
+        self.assertTrue(ok(self.client.commit.received(stream_id, commit_id)))
+
+        # Received into an empty local cache: every object comes from the server.
+        received = operations.receive(object_id, transport, local_transport=MemoryTransport())
+        self.assertEqual(received.get_id(decompose=True), object_id)
+        self.assertEqual(received.name, "Tower")
+        self.assertEqual(received["@chunked(100)"], list(range(1000)))
+        self.assertEqual([f.level for f in received["@floors"]], list(range(12)))
+        self.assertEqual(received["@floors"][3]["@outline"].points[2], [10, 10])
+        self.assertEqual(len(received.core.walls), 3)
+
+        # The same through a second client that only reads.
+        reader = self.alice.client(["streams:read", "profile:read"])
+        again = operations.receive(object_id, ServerTransport(stream_id, client=reader), MemoryTransport())
+        self.assertEqual(again.get_id(decompose=True), object_id)
+
+        fetched = ok(self.client.object.get(stream_id, object_id))
+        self.assertEqual(fetched.name, "Tower")
+        created = ok(self.client.object.create(stream_id, [{"id": "f" * 32, "speckle_type": "Base", "x": 1}]))
+        self.assertEqual(created, ["f" * 32])
+
+        branch = ok(self.client.branch.get(stream_id, "main"))
+        self.assertEqual([c.id for c in branch.commits.items], [commit_id])
+        self.assertTrue(ok(self.client.commit.delete(stream_id, commit_id)))
+        self.assertEqual(ok(self.client.commit.list(stream_id)), [])
+
+    def test_a_model_of_thousands_of_objects_in_several_batches(self):
+        stream_id = ok(self.client.stream.create(name="Campus", is_public=False))
+        campus = Base(name="Campus")
+        campus["@buildings"] = [a_tower(floors=100, number=n) for n in range(10)]  # about 2,000 objects, several MB
+        transport = ServerTransport(stream_id=stream_id, client=self.client)
+        object_id = operations.send(campus, [transport], use_default_cache=False)
+        self.assertTrue(ok(self.client.commit.create(stream_id, object_id, message="campus")))
+        received = operations.receive(object_id, transport, local_transport=MemoryTransport())
+        self.assertEqual(received.get_id(decompose=True), object_id)
+        self.assertEqual(len(received["@buildings"]), 10)
+        self.assertEqual(received["@buildings"][9]["@floors"][99].level, 99)
+        commit = ok(self.client.commit.list(stream_id))[0]
+        self.assertGreater(commit.totalChildrenCount, 2000)
+
+    def test_a_read_only_token_cannot_send(self):
+        stream_id = ok(self.client.stream.create(name="Guarded", is_public=False))
+        reader = self.alice.client(["streams:read", "profile:read"])
+        with self.assertRaises(Exception) as refused:
+            operations.send(a_tower(2), [ServerTransport(stream_id, client=reader)], use_default_cache=False)
+        self.assertRegex(str(refused.exception), r"403|Invalid credentials")
+        # A stranger to a private stream cannot read it either.
+        sent = operations.send(a_tower(2), [ServerTransport(stream_id, client=self.client)], use_default_cache=False)
+        stranger = ServerTransport(stream_id, client=self.bob_client)
+        with self.assertRaises(SpeckleException) as hidden:
+            operations.receive(sent, stranger, MemoryTransport())
+        self.assertIn("404", str(hidden.exception))
+
+    def test_tokens_made_and_revoked_through_the_client(self):
+        child = ok(self.client.server.create_token("child", ["profile:read", "streams:read"], 3_600_000))
+        self.assertTrue(re.fullmatch(r"spk_[A-Za-z0-9]{36}", child))
+        child_client = SpeckleClient(host=HOST, use_ssl=False)
+        child_client.authenticate_with_token(child)
+        self.assertEqual(ok(child_client.active_user.get()).name, "Alice")
+        self.assertTrue(ok(self.client.server.revoke_token(child)))
+        # Dead on the next request: the client cannot even sign in with it.
+        with self.assertRaises(Exception) as refused:
+            SpeckleClient(host=HOST, use_ssl=False).authenticate_with_token(child)
+        self.assertIn("Your token is not valid.", str(refused.exception))
+        self.assertIsInstance(child_client.stream.list(), SpeckleException)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

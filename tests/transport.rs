@@ -1,0 +1,425 @@
+//! The object transport (SPEC §7): diff, upload in batches (plain or gzipped), the object
+//! alone and with its closure in both of Speckle's formats, getobjects; limits, malformed
+//! batches, and who may read and write.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::io::Write;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::*;
+use serde_json::{json, Value};
+
+const BOUNDARY: &str = "speckle-test-boundary";
+
+/// A batch part of an upload: its content type and bytes.
+struct Part {
+    content_type: &'static str,
+    bytes: Vec<u8>,
+}
+
+fn plain(objects: &[Value]) -> Part {
+    Part { content_type: "application/json", bytes: serde_json::to_vec(objects).unwrap() }
+}
+
+fn gzipped(objects: &[Value]) -> Part {
+    Part { content_type: "application/gzip", bytes: gzip(&serde_json::to_vec(objects).unwrap()) }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+    decoder.write_all(bytes).unwrap();
+    String::from_utf8(decoder.finish().unwrap()).unwrap()
+}
+
+fn request(method: &str, path: &str, token: Option<&str>) -> axum::http::request::Builder {
+    let request = Request::builder().method(method).uri(path);
+    match token {
+        Some(token) => request.header(header::AUTHORIZATION, format!("Bearer {token}")),
+        None => request,
+    }
+}
+
+/// `POST /objects/:stream` with these parts, as specklepy's batch sender does.
+async fn upload(app: &TestApp, token: Option<&str>, stream: &str, parts: &[Part]) -> TestResponse {
+    let mut body = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        write!(
+            body,
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"batch-{i}\"; filename=\"batch-{i}\"\r\nContent-Type: {}\r\n\r\n",
+            part.content_type
+        )
+        .unwrap();
+        body.extend_from_slice(&part.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{BOUNDARY}--\r\n").unwrap();
+    let request = request("POST", &format!("/objects/{stream}"), token)
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from(body))
+        .unwrap();
+    app.send(request).await
+}
+
+/// A form naming objects, as specklepy posts to diff and getobjects.
+fn id_form(ids: &[&str]) -> String {
+    let list = serde_json::to_string(ids).unwrap();
+    form_urlencoded::Serializer::new(String::new()).append_pair("objects", &list).finish()
+}
+
+async fn post_ids(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    ids: &[&str],
+    accept: &str,
+) -> TestResponse {
+    let request = request("POST", path, token)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, accept)
+        .body(Body::from(id_form(ids)))
+        .unwrap();
+    app.send(request).await
+}
+
+async fn diff(app: &TestApp, token: Option<&str>, stream: &str, ids: &[&str]) -> TestResponse {
+    post_ids(app, token, &format!("/api/diff/{stream}"), ids, "application/json").await
+}
+
+async fn get(app: &TestApp, token: Option<&str>, path: &str, accept: &str) -> TestResponse {
+    app.send(request("GET", path, token).header(header::ACCEPT, accept).body(Body::empty()).unwrap()).await
+}
+
+/// A tree as specklepy sends it: `count` leaves under one root whose closure names them.
+fn tree(count: usize, tag: &str) -> (Value, Vec<Value>) {
+    let leaves: Vec<Value> = (0..count)
+        .map(|i| json!({ "id": format!("{tag}{i:031}"), "speckle_type": "Base", "i": i, "totalChildrenCount": 0 }))
+        .collect();
+    let closure: serde_json::Map<String, Value> =
+        leaves.iter().map(|leaf| (leaf["id"].as_str().unwrap().to_owned(), json!(1))).collect();
+    let root = json!({
+        "id": format!("{:0>32}", format!("{tag}root")),
+        "speckle_type": "Base",
+        "name": "root",
+        "@leaves": leaves.iter().map(|l| json!({ "referencedId": l["id"], "speckle_type": "reference" })).collect::<Vec<_>>(),
+        "__closure": closure,
+        "totalChildrenCount": count,
+    });
+    (root, leaves)
+}
+
+fn id(object: &Value) -> &str {
+    object["id"].as_str().unwrap()
+}
+
+async fn stream(app: &TestApp, token: &str, public: bool) -> String {
+    let answer = app
+        .gql_vars(
+            Some(token),
+            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+            json!({ "s": { "name": "Objects", "isPublic": public } }),
+        )
+        .await;
+    answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}
+
+#[tokio::test]
+async fn objects_go_up_in_batches_and_come_down_with_their_closure_in_both_formats() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let token = Some(token.as_str());
+    let stream = stream(&app, token.unwrap(), false).await;
+    let (root, leaves) = tree(300, "b");
+    let mut all: Vec<&str> = leaves.iter().map(id).collect();
+    all.push(id(&root));
+
+    // Nothing is there yet.
+    let answer = diff(&app, token, &stream, &all).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.json().as_object().unwrap().values().all(|held| held == false), "{}", answer.body);
+
+    // Three requests: a gzipped batch; a plain one and a gzipped one together; the root.
+    let response = upload(&app, token, &stream, &[gzipped(&leaves[..100])]).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let response = upload(&app, token, &stream, &[plain(&leaves[100..200]), gzipped(&leaves[200..])]).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    let response = upload(&app, token, &stream, &[gzipped(std::slice::from_ref(&root))]).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    // Sending again stores nothing twice.
+    assert_eq!(upload(&app, token, &stream, &[plain(&leaves[..10])]).await.status, StatusCode::CREATED);
+
+    let held = diff(&app, token, &stream, &all).await.json();
+    assert!(held.as_object().unwrap().values().all(|held| held == true), "{held}");
+    assert_eq!(held.as_object().unwrap().len(), 301);
+
+    // The object alone, as stored.
+    let single = get(&app, token, &format!("/objects/{stream}/{}/single", id(&root)), "text/plain").await;
+    assert_eq!(single.status, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<Value>(&single.body).unwrap(), root);
+
+    // With its closure, as a JSON array: the root first, then the descendants by id.
+    let mut sorted: Vec<&Value> = leaves.iter().collect();
+    sorted.sort_by_key(|leaf| id(leaf).to_owned());
+    let array = get(&app, token, &format!("/objects/{stream}/{}", id(&root)), "application/json").await;
+    assert_eq!(array.status, StatusCode::OK);
+    assert!(array.header("content-type").starts_with("application/json"));
+    let array = array.json();
+    let array = array.as_array().unwrap();
+    assert_eq!(array.len(), 301);
+    assert_eq!(array[0], root);
+    assert_eq!(array[1..].iter().collect::<Vec<_>>(), sorted);
+
+    // As lines of `id<TAB>json`, what Speckle's clients and viewer ask for.
+    let lines = get(&app, token, &format!("/objects/{stream}/{}", id(&root)), "text/plain").await;
+    assert!(lines.header("content-type").starts_with("text/plain"));
+    let lines: Vec<(&str, Value)> = lines
+        .body
+        .lines()
+        .map(|line| {
+            let (id, json) = line.split_once('\t').unwrap();
+            (id, serde_json::from_str(json).unwrap())
+        })
+        .collect();
+    assert_eq!(lines.len(), 301);
+    assert_eq!(lines[0], (id(&root), root.clone()));
+    assert!(lines[1..]
+        .iter()
+        .zip(&sorted)
+        .all(|((line_id, object), leaf)| line_id == &id(leaf) && &object == leaf));
+
+    // Compressed for a client that accepts gzip.
+    let request = request("GET", &format!("/objects/{stream}/{}", id(&root)), token)
+        .header(header::ACCEPT, "text/plain")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.headers.get("content-encoding").unwrap(), "gzip");
+    assert_eq!(gunzip(&response.bytes).lines().count(), 301);
+
+    // getobjects: exactly the ones asked for (and not the ones the stream lacks).
+    let wanted = [id(&leaves[7]), id(&leaves[250]), "0123456789abcdef0123456789abcdef"];
+    let some = post_ids(&app, token, &format!("/api/getobjects/{stream}"), &wanted, "text/plain").await;
+    assert_eq!(some.status, StatusCode::OK);
+    let mut ids: Vec<&str> = some.body.lines().map(|line| line.split('\t').next().unwrap()).collect();
+    ids.sort();
+    let mut expected = vec![id(&leaves[7]), id(&leaves[250])];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // Most of the stream at once (read by a scan rather than lookups): the same objects.
+    let many: Vec<&str> = leaves.iter().map(id).collect();
+    let most = post_ids(&app, token, &format!("/api/getobjects/{stream}"), &many, "application/json").await;
+    let most = most.json();
+    assert_eq!(most.as_array().unwrap().iter().collect::<Vec<_>>(), sorted);
+
+    // A commit on the root counts its children; GraphQL reads the object too.
+    let commit = app
+        .gql_vars(
+            token,
+            "mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }",
+            json!({ "c": { "streamId": stream, "branchName": "main", "objectId": id(&root), "message": "tree" } }),
+        )
+        .await;
+    let read = app
+        .gql_vars(
+            token,
+            "query($s: String!, $o: String!) { stream(id: $s) { commit { totalChildrenCount } object(id: $o) { id totalChildrenCount speckleType data children(limit: 5, select: [\"i\"]) { totalCount cursor objects { id data } } } } }",
+            json!({ "s": stream, "o": id(&root) }),
+        )
+        .await;
+    assert_eq!(outcome(&commit), "OK", "{commit}");
+    assert_eq!(read["data"]["stream"]["commit"]["totalChildrenCount"], 300, "{read}");
+    let object = &read["data"]["stream"]["object"];
+    assert_eq!(object["totalChildrenCount"], 300);
+    assert_eq!(object["data"], root);
+    assert_eq!(object["children"]["totalCount"], 300);
+    assert_eq!(object["children"]["objects"][0]["data"], json!({ "i": sorted[0]["i"] }));
+}
+
+#[tokio::test]
+async fn a_batch_over_the_limit_or_malformed_is_refused_and_none_of_it_is_stored() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let token = Some(token.as_str());
+    let stream = stream(&app, token.unwrap(), false).await;
+
+    // Over 10 MB uncompressed, though small on the wire: 413, and nothing of it stored.
+    let (_, big) = tree(5_000, "c");
+    let padded: Vec<Value> = big
+        .iter()
+        .map(|leaf| {
+            let mut leaf = leaf.clone();
+            leaf["padding"] = json!("x".repeat(2_200));
+            leaf
+        })
+        .collect();
+    let refused = upload(&app, token, &stream, &[gzipped(&padded)]).await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
+    assert!(refused.body.contains("10 MB"), "{}", refused.body);
+    let ids: Vec<&str> = big.iter().map(id).collect();
+    let held = diff(&app, token, &stream, &ids[..100]).await.json();
+    assert!(held.as_object().unwrap().values().all(|held| held == false));
+
+    // Malformed batches: 400 each, with a message.
+    let (_, small) = tree(3, "d");
+    let cases: Vec<(&str, Part)> = vec![
+        ("not JSON", Part { content_type: "application/json", bytes: b"[{\"id\": ".to_vec() }),
+        ("not an array", Part { content_type: "application/json", bytes: br#"{"id": "abc"}"#.to_vec() }),
+        ("not objects", Part { content_type: "application/json", bytes: b"[1, 2]".to_vec() }),
+        ("a bad id", Part { content_type: "application/json", bytes: br#"[{"id": "a\tb"}]"#.to_vec() }),
+        ("not gzip", Part { content_type: "application/gzip", bytes: b"plain text".to_vec() }),
+        ("a strange type", Part { content_type: "image/png", bytes: b"[]".to_vec() }),
+    ];
+    for (what, part) in cases {
+        let response = upload(&app, token, &stream, &[plain(&small), part]).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{what}: {}", response.body);
+        assert_eq!(outcome(&response.json()), "BAD_USER_INPUT", "{what}");
+    }
+    // The good batch before each bad one was stored (each batch is whole or nothing).
+    let small_ids: Vec<&str> = small.iter().map(id).collect();
+    let held = diff(&app, token, &stream, &small_ids).await.json();
+    assert!(held.as_object().unwrap().values().all(|held| held == true), "{held}");
+
+    // Not multipart at all, or empty.
+    let not_multipart = request("POST", &format!("/objects/{stream}"), token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("[]"))
+        .unwrap();
+    assert_eq!(app.send(not_multipart).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(upload(&app, token, &stream, &[]).await.status, StatusCode::BAD_REQUEST);
+    // A diff that is not a list of ids.
+    let bad_diff = request("POST", &format!("/api/diff/{stream}"), token)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("objects=nope"))
+        .unwrap();
+    let response = app.send(bad_diff).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(response.body.contains("objects"), "{}", response.body);
+}
+
+#[tokio::test]
+async fn roles_and_scopes_guard_the_transport_and_a_private_stream_is_404_to_others() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let mut contributor = TestUser::sign_up(&app, "Contributor").await;
+    let mut reviewer = TestUser::sign_up(&app, "Reviewer").await;
+    let mut stranger = TestUser::sign_up(&app, "Stranger").await;
+    let rw = ["streams:read", "streams:write"];
+    let owner_token = owner.token(&rw).await;
+    let private = stream(&app, &owner_token, false).await;
+    let public = stream(&app, &owner_token, true).await;
+    for (user, role) in [(&contributor.id, "stream:contributor"), (&reviewer.id, "stream:reviewer")] {
+        for stream in [&private, &public] {
+            let shared = app
+                .gql_vars(
+                    Some(&owner_token),
+                    "mutation($p: StreamUpdatePermissionInput!) { streamUpdatePermission(permissionParams: $p) }",
+                    json!({ "p": { "streamId": stream, "userId": user, "role": role } }),
+                )
+                .await;
+            assert_eq!(outcome(&shared), "OK", "{shared}");
+        }
+    }
+    let (root, leaves) = tree(2, "e");
+    let batch = || vec![plain(&leaves), plain(std::slice::from_ref(&root))];
+    for stream in [&private, &public] {
+        assert_eq!(upload(&app, Some(&owner_token), stream, &batch()).await.status, StatusCode::CREATED);
+    }
+
+    // Writing: streams:write and an owner's or contributor's role.
+    let contributor_token = contributor.token(&rw).await;
+    assert_eq!(upload(&app, Some(&contributor_token), &private, &batch()).await.status, StatusCode::CREATED);
+    let reviewer_token = reviewer.token(&rw).await;
+    let refused = upload(&app, Some(&reviewer_token), &private, &batch()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let read_only = owner.token(&["streams:read"]).await;
+    for response in [
+        upload(&app, Some(&read_only), &private, &batch()).await,
+        diff(&app, Some(&read_only), &private, &[id(&root)]).await,
+    ] {
+        assert_eq!(response.status, StatusCode::FORBIDDEN);
+        assert!(response.body.contains("streams:write"), "{}", response.body);
+    }
+    let stranger_token = stranger.token(&rw).await;
+    assert_eq!(upload(&app, Some(&stranger_token), &private, &batch()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(upload(&app, Some(&stranger_token), &public, &batch()).await.status, StatusCode::FORBIDDEN);
+    let anonymous = upload(&app, None, &public, &batch()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.header("www-authenticate"), "Bearer");
+
+    // Reading: streams:read and a role, or a public stream.
+    let paths = |stream: &str| {
+        [format!("/objects/{stream}/{}/single", id(&root)), format!("/objects/{stream}/{}", id(&root))]
+    };
+    let reviewer_reads = reviewer.token(&["streams:read"]).await;
+    let stranger_reads = stranger.token(&["streams:read"]).await;
+    let no_read_scope = owner.token(&["streams:write"]).await;
+    for path in paths(&private) {
+        assert_eq!(get(&app, Some(&reviewer_reads), &path, "text/plain").await.status, StatusCode::OK);
+        assert_eq!(get(&app, Some(&stranger_reads), &path, "text/plain").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(get(&app, None, &path, "text/plain").await.status, StatusCode::NOT_FOUND);
+        let scopeless = get(&app, Some(&no_read_scope), &path, "text/plain").await;
+        assert_eq!(scopeless.status, StatusCode::FORBIDDEN);
+        assert!(scopeless.body.contains("streams:read"), "{}", scopeless.body);
+    }
+    let hidden = post_ids(
+        &app,
+        Some(&stranger_reads),
+        &format!("/api/getobjects/{private}"),
+        &[id(&root)],
+        "text/plain",
+    )
+    .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    for path in paths(&public) {
+        for token in [None, Some(stranger_reads.as_str()), Some(no_read_scope.as_str())] {
+            assert_eq!(
+                get(&app, token, &path, "text/plain").await.status,
+                StatusCode::OK,
+                "{path} {token:?}"
+            );
+        }
+    }
+    // A missing object is 404 too.
+    let missing = get(
+        &app,
+        Some(&reviewer_reads),
+        &format!("/objects/{private}/{}/single", "f".repeat(32)),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // An invalid or revoked token gets SPEC §6's 401, as on /graphql.
+    assert_invalid_token(&get(&app, Some("spk_nonsense"), &paths(&public)[0], "text/plain").await);
+    let (doomed_id, doomed) = owner.browser.create_token("doomed", &rw, "30").await;
+    assert_eq!(get(&app, Some(&doomed), &paths(&private)[0], "text/plain").await.status, StatusCode::OK);
+    let revoked = owner.browser.call("revoke_token", &[("id", &doomed_id)]).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_invalid_token(&get(&app, Some(&doomed), &paths(&private)[0], "text/plain").await);
+    assert_invalid_token(&upload(&app, Some(&doomed), &private, &batch()).await);
+
+    // Deleting the stream deletes its objects.
+    let deleted = app
+        .gql_vars(
+            Some(&owner_token),
+            "mutation($id: String!) { streamDelete(id: $id) }",
+            json!({ "id": private }),
+        )
+        .await;
+    assert_eq!(outcome(&deleted), "OK");
+    let mut conn = app.state.db.get().await.unwrap();
+    let left = speckle_tokens::server::objects::count(&mut conn, &private).await.unwrap();
+    assert_eq!(left, 0);
+}
