@@ -1,8 +1,14 @@
-"""Drives the release server with wrk and prints the figures of issue 5 as a table.
+"""Drives the release server with wrk and prints the figures of issue 5 as a table, then
+measures the object transport (issue 8): sending and receiving 100,000 objects, against the
+database's own raw INSERT and SELECT of the same rows, and the server's memory while one
+client sends 200 MB.
 
-Everything compared is measured in the same run, against the same server.
+Everything compared is measured in the same run, against the same database.
 """
 
+import gzip
+import hashlib
+import http.client
 import json
 import os
 import re
@@ -17,6 +23,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target/release/speckle-tokens")
+BASELINE = os.path.join(ROOT, "target/release/examples/objects_baseline")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 64
 PORT = 3300
@@ -239,6 +246,163 @@ def bench(label, database_url, scripts):
     print(f"| peak memory (RSS) of the server | | | | | {rss:.0f} MB | goal ≤ 150 MB |")
 
 
+# ---- the object transport ----
+
+def leaf(i, padding=0):
+    """A small object as specklepy sends it (a point), with `padding` extra bytes of values."""
+    body = {"speckle_type": "Objects.Geometry.Point", "x": i * 0.5, "y": i % 977, "z": 1.25,
+            "units": "m", "applicationId": None, "totalChildrenCount": 0}
+    if padding:
+        body["values"] = [round(i / 7 + k, 3) for k in range(padding // 8)]
+    text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    body["id"] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return json.dumps(body, separators=(",", ":"))
+
+
+def model(count, padding=0):
+    """`count` leaves and a root whose closure names them all: (texts, root id), root last."""
+    leaves = [leaf(i, padding) for i in range(count)]
+    ids = [json.loads(text)["id"] for text in leaves]
+    root = {"speckle_type": "Base", "name": "bench", "@points": [{"referencedId": i, "speckle_type": "reference"} for i in ids],
+            "__closure": {i: 1 for i in ids}, "totalChildrenCount": count}
+    root["id"] = hashlib.sha256(json.dumps(root, sort_keys=True).encode()).hexdigest()[:32]
+    return leaves + [json.dumps(root, separators=(",", ":"))], root["id"]
+
+
+def batches(texts, size=1_000_000):
+    """The objects cut into JSON arrays of about `size` bytes, as specklepy's sender does."""
+    out, current, length = [], [], 0
+    for text in texts:
+        if current and length + len(text) > size:
+            out.append(current)
+            current, length = [], 0
+        current.append(text)
+        length += len(text)
+    out.append(current)
+    return out
+
+
+def prepared(texts):
+    """Each batch's ids (for the diff) and gzipped body (for the upload), made before timing."""
+    boundary = "bench-boundary"
+    requests = []
+    for batch in batches(texts):
+        ids = [json.loads(text)["id"] for text in batch]
+        gz = gzip.compress(("[" + ",".join(batch) + "]").encode(), compresslevel=1)
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"batch-1\"; filename=\"batch-1\"\r\n"
+                f"Content-Type: application/gzip\r\n\r\n").encode() + gz + f"\r\n--{boundary}--\r\n".encode()
+        diff = urllib.parse.urlencode({"objects": json.dumps(ids)}).encode()
+        requests.append((diff, body, f"multipart/form-data; boundary={boundary}"))
+    return requests
+
+
+def send(stream, token, requests, threads=4):
+    """Sends prepared batches from `threads` connections (specklepy uses 4); seconds taken."""
+    queue = list(requests)
+    lock = threading.Lock()
+    failures = []
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", PORT)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                diff, body, content_type = queue.pop()
+            auth = {"Authorization": f"Bearer {token}"}
+            connection.request("POST", f"/api/diff/{stream}", diff,
+                               dict(auth, **{"Content-Type": "application/x-www-form-urlencoded"}))
+            answer = connection.getresponse()
+            answer.read()
+            connection.request("POST", f"/objects/{stream}", body, dict(auth, **{"Content-Type": content_type}))
+            answer = connection.getresponse()
+            answer.read()
+            if answer.status != 201:
+                failures.append(answer.status)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for worker_thread in workers:
+        worker_thread.start()
+    for worker_thread in workers:
+        worker_thread.join()
+    if failures:
+        raise SystemExit(f"uploads failed: {failures[:5]}")
+    return time.perf_counter() - started
+
+
+def receive(stream, token, root, encoding):
+    """Downloads the root and its closure as lines (what Speckle's clients ask for); answers
+    (seconds, bytes on the wire, lines)."""
+    connection = http.client.HTTPConnection("127.0.0.1", PORT)
+    started = time.perf_counter()
+    connection.request("GET", f"/objects/{stream}/{root}",
+                       headers={"Authorization": f"Bearer {token}", "Accept": "text/plain", "Accept-Encoding": encoding})
+    answer = connection.getresponse()
+    body = answer.read()
+    seconds = time.perf_counter() - started
+    lines = (gzip.decompress(body) if answer.getheader("Content-Encoding") == "gzip" else body).count(b"\n")
+    return seconds, len(body), lines
+
+
+def bench_objects(label, database_url, work):
+    server = start_server(database_url)
+    try:
+        cookie = sign_up(f"objects-{time.time_ns()}@example.com")
+        token = create_token(cookie, ["streams:read", "streams:write"])
+        texts, root = model(100_000)
+        mb = sum(len(t) for t in texts) / 1e6
+        path = os.path.join(work, "objects.jsonl")
+        with open(path, "w") as f:
+            f.write("\n".join(texts))
+        baseline_url = f"sqlite://{work}/baseline.db" if database_url.startswith("sqlite") else database_url
+        baseline = json.loads(subprocess.run([BASELINE, baseline_url, path], capture_output=True, text=True,
+                                             check=True).stdout)
+
+        def stream(name):
+            query = 'mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }'
+            body = json.dumps({"query": query, "variables": {"s": {"name": name}}}).encode()
+            request = urllib.request.Request(f"{BASE}/graphql", data=body, method="POST", headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request) as answer:
+                return json.loads(answer.read())["data"]["streamCreate"]
+
+        target = stream("bench objects")
+        ingest = send(target, token, prepared(texts))
+        identity = receive(target, token, root, "identity")
+        compressed = receive(target, token, root, "gzip")
+        for seconds, _, lines in (identity, compressed):
+            assert lines == len(texts), (lines, len(texts))
+
+        big_texts, _ = model(200_000, padding=1000)
+        big_mb = sum(len(t) for t in big_texts) / 1e6
+        big = prepared(big_texts)
+        del big_texts
+        big_seconds = send(stream("bench 200 MB"), token, big)
+        rss = memory_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+
+    n = len(texts)
+    insert_rate, select_rate = n / baseline["insert_seconds"], n / baseline["select_seconds"]
+    print(f"\n### {label}: the object transport ({n:,} objects, {mb:.1f} MB of JSON)\n")
+    print("| measurement | objects/s | MB/s | seconds | ratio / note |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    print(f"| raw batched INSERT (driver only) | {insert_rate:,.0f} | {mb / baseline['insert_seconds']:.1f} | "
+          f"{baseline['insert_seconds']:.2f} | baseline |")
+    print(f"| send: diff + gzipped multipart, 4 connections | {n / ingest:,.0f} | {mb / ingest:.1f} | {ingest:.2f} | "
+          f"{(n / ingest) / insert_rate:.2f}× raw INSERT (goal ≥ 0.5) |")
+    print(f"| raw SELECT of the same rows (driver only) | {select_rate:,.0f} | {mb / baseline['select_seconds']:.1f} | "
+          f"{baseline['select_seconds']:.2f} | baseline |")
+    for name, (seconds, wire, _) in (("receive the closure as lines, uncompressed", identity),
+                                      ("receive the closure as lines, gzip", compressed)):
+        print(f"| {name} | {n / seconds:,.0f} | {mb / seconds:.1f} | {seconds:.2f} | "
+              f"{(n / seconds) / select_rate:.2f}× raw SELECT (goal ≥ 0.5); {wire / 1e6:.1f} MB on the wire |")
+    print(f"| send {big_mb:.0f} MB ({len(big)} batches, 4 connections) | {200_000 / big_seconds:,.0f} | "
+          f"{big_mb / big_seconds:.1f} | {big_seconds:.2f} | peak RSS of the server {rss:.0f} MB (goal ≤ 150 MB) |")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="speckle-bench-")
     scripts = {
@@ -277,10 +441,15 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
     }
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s on loopback")
-    bench("SQLite", f"sqlite://{work}/bench.db", scripts)
+    only_objects = "--objects" in sys.argv
+    if not only_objects:
+        bench("SQLite", f"sqlite://{work}/bench.db", scripts)
+    bench_objects("SQLite", f"sqlite://{work}/objects.db", work)
     postgres = os.environ.get("BENCH_POSTGRES_URL")
     if postgres:
-        bench("PostgreSQL", postgres, scripts)
+        if not only_objects:
+            bench("PostgreSQL", postgres, scripts)
+        bench_objects("PostgreSQL", postgres, work)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -25,6 +25,9 @@ pub enum AppError {
     /// Too many failed attempts; retry after this many seconds.
     #[error("Too many failed attempts. Please wait {0} seconds and try again.")]
     RateLimited(u64),
+    /// The server has no room for this now (too many uploads at once…); retry shortly.
+    #[error("The server is busy ({0}). Please retry in a moment.")]
+    Busy(String),
     /// The database is not answering (restarting, overloaded); the client should retry.
     #[error("The database is not answering. Please try again in a moment.")]
     Unavailable,
@@ -77,7 +80,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
             AppError::RateLimited(_) => "RATE_LIMITED",
-            AppError::Unavailable => "SERVICE_UNAVAILABLE",
+            AppError::Unavailable | AppError::Busy(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -101,7 +104,7 @@ mod http {
                 AppError::Forbidden(_) => StatusCode::FORBIDDEN,
                 AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                AppError::Unavailable | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
                 AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             }
         }
@@ -111,6 +114,7 @@ mod http {
             match self {
                 AppError::RateLimited(seconds) => Some(*seconds),
                 AppError::Unavailable => Some(1),
+                AppError::Busy(_) => Some(5),
                 _ => None,
             }
         }

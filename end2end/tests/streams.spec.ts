@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { createToken, graphql, hydrated, signUp } from './helpers';
 
-test('a stream created through the API with a dialog-made token shows on /streams', async ({ page, request }) => {
+test('objects sent and a commit made through the API with a dialog-made token show on the stream page', async ({ page, request }) => {
   await signUp(page);
   const { dialog, secret } = await createToken(page, 'Stream maker', ['streams:write']);
   await dialog.getByRole('button', { name: 'Done' }).click();
@@ -10,10 +10,20 @@ test('a stream created through the API with a dialog-made token shows on /stream
   const body = await created.json();
   expect(body.errors).toBeUndefined();
   const streamId: string = body.data.streamCreate;
+
+  // Two objects through the object transport, as Speckle's clients send them.
+  const child = { id: 'c'.repeat(32), speckle_type: 'Base', span: 42 };
+  const root = { id: 'r'.repeat(32), speckle_type: 'Base', name: 'deck', '@child': { referencedId: child.id }, __closure: { [child.id]: 1 } };
+  const upload = await request.post(`/objects/${streamId}`, {
+    headers: { Authorization: `Bearer ${secret}` },
+    multipart: { 'batch-1': { name: 'batch-1', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify([child, root])) } },
+  });
+  expect(upload.status()).toBe(201);
+
   const commit = await graphql(
     request,
     secret,
-    `mutation { commitCreate(commit: { streamId: "${streamId}", objectId: "abc123", message: "First upload", sourceApplication: "script" }) }`,
+    `mutation { commitCreate(commit: { streamId: "${streamId}", branchName: "main", objectId: "${root.id}", message: "First upload", sourceApplication: "script" }) }`,
   );
   expect((await commit.json()).errors).toBeUndefined();
 
@@ -23,5 +33,10 @@ test('a stream created through the API with a dialog-made token shows on /stream
   await expect(row).toContainText('stream:owner');
   await row.getByRole('link', { name: 'Bridge model' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Bridge model' })).toBeVisible();
-  await expect(page.getByRole('row', { name: /First upload/ })).toBeVisible();
+  await expect(page.getByText('This stream holds 2 objects.')).toBeVisible();
+  const main = page.getByRole('region', { name: /^main/ });
+  await expect(main.getByRole('heading', { level: 3 })).toHaveText('main (1 commit)');
+  const commitRow = main.getByRole('row', { name: /First upload/ });
+  await expect(commitRow).toContainText('script');
+  await expect(commitRow).toContainText(root.id);
 });

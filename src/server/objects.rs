@@ -288,15 +288,6 @@ impl Writer {
     }
 }
 
-/// Where a download reads its objects.
-enum Selection {
-    /// These ids (sorted), a chunk of them per query.
-    Ids(Vec<String>),
-    /// The stream's objects in id order, keeping those of these ids (sorted): when most of
-    /// the stream is wanted, a scan reads faster than as many lookups.
-    Scan(Vec<String>),
-}
-
 /// Streams `first` (if any), then the stream's objects with these ids, in id order, into
 /// the returned receiver, a few MB at a time. Ids the stream does not hold are left out.
 /// A client that hangs up ends the work at the next chunk.
@@ -304,13 +295,11 @@ pub fn download(
     db: DbPool,
     stream_id: String,
     first: Option<StoredObject>,
-    mut ids: Vec<String>,
+    ids: Vec<String>,
     format: Format,
 ) -> mpsc::Receiver<Result<Bytes, AppError>> {
     let (sender, receiver) = mpsc::channel(2);
     tokio::spawn(async move {
-        ids.sort_unstable();
-        ids.dedup();
         let mut writer = Writer::new(format);
         if let Some(first) = first {
             writer.object(&first.id, &first.data);
@@ -324,6 +313,75 @@ pub fn download(
     receiver
 }
 
+/// (id, data): the data only when small enough to read with others (see [`inline_data`]).
+type Row = (String, Option<String>);
+
+/// Where a download reads its objects, a chunk at a time.
+enum Selection {
+    /// These ids (sorted), a chunk of them per query.
+    Ids { ids: Vec<String>, next: usize },
+    /// The stream's objects in id order, after `after`, keeping those in `wanted` (sorted):
+    /// when most of a stream is wanted, a scan reads faster than as many lookups.
+    Scan { wanted: Vec<String>, after: String, done: bool },
+}
+
+impl Selection {
+    /// Scans when the ids name at least half of what the stream holds.
+    fn new(mut ids: Vec<String>, held: i64) -> Selection {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() as i64 * 2 >= held {
+            Selection::Scan { wanted: ids, after: String::new(), done: false }
+        } else {
+            Selection::Ids { ids, next: 0 }
+        }
+    }
+
+    /// The next chunk of wanted objects, in id order; `None` when there are no more.
+    async fn next_chunk(&mut self, conn: &mut DbConn, stream_id: &str) -> AppResult<Option<Vec<Row>>> {
+        match self {
+            Selection::Ids { ids, next } => {
+                if *next >= ids.len() {
+                    return Ok(None);
+                }
+                let chunk = &ids[*next..ids.len().min(*next + READ_ROWS)];
+                *next += chunk.len();
+                let rows = db_run!(conn, |c| {
+                    objects::table
+                        .filter(objects::stream_id.eq(stream_id))
+                        .filter(objects::id.eq_any(chunk))
+                        .order(objects::id)
+                        .select((objects::id, inline_data()))
+                        .load(c)
+                        .await
+                })?;
+                Ok(Some(rows))
+            }
+            Selection::Scan { wanted, after, done } => {
+                if *done {
+                    return Ok(None);
+                }
+                let mut rows: Vec<Row> = db_run!(conn, |c| {
+                    objects::table
+                        .filter(objects::stream_id.eq(stream_id))
+                        .filter(objects::id.gt(&*after))
+                        .order(objects::id)
+                        .limit(READ_ROWS as i64)
+                        .select((objects::id, inline_data()))
+                        .load(c)
+                        .await
+                })?;
+                *done = rows.len() < READ_ROWS;
+                if let Some((last, _)) = rows.last() {
+                    after.clone_from(last);
+                }
+                rows.retain(|(id, _)| wanted.binary_search(id).is_ok());
+                Ok(Some(rows))
+            }
+        }
+    }
+}
+
 async fn send_objects(
     db: &DbPool,
     stream_id: &str,
@@ -334,54 +392,15 @@ async fn send_objects(
     if ids.is_empty() {
         return Ok(());
     }
-    let held = count(&mut db.get().await?, stream_id).await?;
-    let selection = if ids.len() as i64 * 2 >= held { Selection::Scan(ids) } else { Selection::Ids(ids) };
-    let mut after = String::new();
-    let mut chunks = match &selection {
-        Selection::Ids(ids) => Some(ids.chunks(READ_ROWS)),
-        Selection::Scan(_) => None,
-    };
+    let mut selection = Selection::new(ids, count(&mut db.get().await?, stream_id).await?);
     loop {
-        // (id, data if small, size): small objects come with the query, big ones after it.
-        type Row = (String, Option<String>);
         let mut conn = db.get().await?;
-        let rows: Vec<Row> = match (&selection, chunks.as_mut()) {
-            (Selection::Ids(_), Some(chunks)) => {
-                let Some(chunk) = chunks.next() else { break };
-                db_run!(&mut conn, |c| {
-                    objects::table
-                        .filter(objects::stream_id.eq(stream_id))
-                        .filter(objects::id.eq_any(chunk))
-                        .order(objects::id)
-                        .select((objects::id, inline_data()))
-                        .load(c)
-                        .await
-                })?
-            }
-            _ => db_run!(&mut conn, |c| {
-                objects::table
-                    .filter(objects::stream_id.eq(stream_id))
-                    .filter(objects::id.gt(&after))
-                    .order(objects::id)
-                    .limit(READ_ROWS as i64)
-                    .select((objects::id, inline_data()))
-                    .load(c)
-                    .await
-            })?,
-        };
-        let scanned_all = matches!(selection, Selection::Scan(_)) && rows.len() < READ_ROWS;
-        if let Some((last, _)) = rows.last() {
-            after.clone_from(last);
-        }
+        let Some(rows) = selection.next_chunk(&mut conn, stream_id).await? else { return Ok(()) };
         for (id, data) in rows {
-            if let Selection::Scan(wanted) = &selection {
-                if wanted.binary_search(&id).is_err() {
-                    continue;
-                }
-            }
             match data {
                 Some(data) => writer.object(&id, &data),
                 None => {
+                    // A big object: read alone, and sent before the next is read.
                     let Some(big) = find(&mut conn, stream_id, &id).await? else { continue };
                     writer.object(&id, &big.data);
                     if sender.send(Ok(writer.take())).await.is_err() {
@@ -391,11 +410,10 @@ async fn send_objects(
             }
         }
         drop(conn);
-        if sender.send(Ok(writer.take())).await.is_err() || scanned_all {
+        if sender.send(Ok(writer.take())).await.is_err() {
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// An object's data when it is small enough to read with others; null when it is not.

@@ -3,6 +3,8 @@
 //! `streams:write` and an owner's or contributor's role; reading needs `streams:read` and a
 //! role, or a public stream. A private stream the caller cannot read is 404.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,6 +27,15 @@ use crate::server::AppState;
 /// The most bytes of a diff or download request: a form naming up to
 /// [`MAX_IDS_PER_REQUEST`] ids.
 const MAX_ID_LIST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Batches read and stored at once, by all uploads together: each holds up to
+/// [`MAX_BATCH_BYTES`] in memory while it is read, parsed and stored, so this bounds the
+/// memory uploads take (Speckle's clients send four at a time).
+static BATCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+/// How long a batch may wait for a slot before the upload is told to retry (503).
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+/// How long one batch may take to arrive: a client that trickles it holds a slot.
+const BATCH_ARRIVAL: Duration = Duration::from_secs(60);
 
 /// The transport's routes, each with its body limit. Uploads have none as a whole: they are
 /// read a batch at a time, and each batch is limited.
@@ -139,7 +150,13 @@ async fn upload(
         multipart.map_err(|_| bad_input("Send the objects as multipart/form-data, one batch per part."))?;
     let mut batches = 0;
     while let Some(part) = multipart.next_field().await.map_err(multipart_error)? {
-        let text = read_batch(part).await?;
+        let _slot = tokio::time::timeout(SLOT_WAIT, BATCH_SLOTS.acquire())
+            .await
+            .map_err(|_| AppError::Busy("too many uploads at once".into()))?
+            .map_err(|_| AppError::Internal)?;
+        let text = tokio::time::timeout(BATCH_ARRIVAL, read_batch(part)).await.map_err(|_| {
+            bad_input(format!("A batch must arrive within {} seconds.", BATCH_ARRIVAL.as_secs()))
+        })??;
         let batch = objects::parse_batch(&text)?;
         objects::store(&mut conn, &stream_id, &batch).await?;
         batches += 1;

@@ -25,6 +25,8 @@ metrics.disable()  # no telemetry: nothing outside this machine is reachable
 # `object.get` answers one object with references to its children, which specklepy then looks
 # for in its local cache and warns about: that is the method's documented behaviour.
 warnings.filterwarnings("ignore", message="Could not find the referenced child object")
+# The `user` resource is deprecated in specklepy, still shipped, and tested here too.
+warnings.filterwarnings("ignore", message="Call to deprecated method")
 
 URL = os.environ.get("SPECKLE_URL", "http://127.0.0.1:3000")
 HOST = urlparse(URL).netloc
@@ -122,6 +124,25 @@ class SpecklepyStreamEra(unittest.TestCase):
         found = ok(self.client.other_user.search("Bob"))
         self.assertIn(self.bob_id, [user.id for user in found])
         self.assertEqual(ok(self.client.active_user.get_all_pending_invites()), [])
+
+    def test_what_this_server_does_not_keep_answers_empty(self):
+        stream_id = ok(self.client.stream.create(name="Quiet"))
+        for activity in (
+            self.client.stream.activity(stream_id),
+            self.client.active_user.activity(),
+            self.client.other_user.activity(self.bob_id),
+            self.client.user.activity(),
+        ):
+            self.assertEqual((ok(activity).totalCount, ok(activity).items), (0, []))
+        self.assertIsNone(ok(self.client.active_user.get_pending_invite(stream_id)))
+        self.assertIsNone(ok(self.client.stream.favorite(stream_id)))
+        # Invitations are refused with a message saying how to share instead.
+        refused = self.client.stream.invite(stream_id, user_id=self.bob_id)
+        self.assertIsInstance(refused, GraphQLException)
+        self.assertIn("streamUpdatePermission", str(refused))
+        # The deprecated `user` resource asks the same of the same fields.
+        self.assertEqual(ok(self.client.user.get()).name, "Alice")
+        self.assertIn(self.bob_id, [u.id for u in ok(self.client.user.search("bob"))])
 
     def test_streams_sharing_and_search(self):
         stream_id = ok(self.client.stream.create(name="Bridge", description="span", is_public=False))
