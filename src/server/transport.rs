@@ -29,9 +29,10 @@ use crate::server::AppState;
 const MAX_ID_LIST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Batches read and stored at once, by all uploads together: each holds up to
-/// [`MAX_BATCH_BYTES`] in memory while it is read, parsed and stored, so this bounds the
-/// memory uploads take (Speckle's clients send four at a time).
-static BATCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+/// [`MAX_BATCH_BYTES`] in memory while it is read and parsed (briefly twice that, while its
+/// objects are copied out of the text for storing), so this bounds the memory uploads take.
+/// Speckle's clients send four at a time.
+static BATCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 /// How long a batch may wait for a slot before the upload is told to retry (503).
 const SLOT_WAIT: Duration = Duration::from_secs(30);
 /// How long one batch may take to arrive: a client that trickles it holds a slot.
@@ -157,8 +158,7 @@ async fn upload(
         let text = tokio::time::timeout(BATCH_ARRIVAL, read_batch(part)).await.map_err(|_| {
             bad_input(format!("A batch must arrive within {} seconds.", BATCH_ARRIVAL.as_secs()))
         })??;
-        let batch = objects::parse_batch(&text)?;
-        objects::store(&mut conn, &stream_id, &batch).await?;
+        objects::store_batch(&mut conn, &stream_id, text).await?;
         batches += 1;
     }
     if batches == 0 {

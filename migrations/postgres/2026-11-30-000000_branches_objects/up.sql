@@ -34,9 +34,10 @@ CREATE INDEX commits_branch_page ON commits (stream_id, branch_name, created_at,
 
 -- Objects, stored once per stream by id, as the client sent them (`data`, with its
 -- `__closure`: the ids of every descendant and their depth). Deleting a stream deletes them.
+-- Ids compare byte by byte ("C"): they are hashes, and the order of downloads is theirs.
 CREATE TABLE objects (
     stream_id TEXT NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
-    id TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
     speckle_type TEXT,
     total_children_count BIGINT NOT NULL,
     -- The length of `data` in bytes: downloads read big objects one at a time.

@@ -1,92 +1,24 @@
 //! The database: one pool over the backend chosen by `DATABASE_URL`, and the single place
-//! where backends differ. Every query is written once, inside [`db_run!`].
+//! where backends differ. Every query is written once, inside [`db_run!`]; the one write
+//! whose fastest form differs by backend is in `bulk`.
 
+mod bulk;
 pub mod cache;
 pub mod models;
+mod pool;
 pub mod schema;
+mod url;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
-use std::time::Duration;
+use std::sync::Arc;
 
-use deadpool::Runtime;
-use diesel::{Connection, SqliteConnection};
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::AsyncPgConnection;
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
+pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
-
-/// One folder per backend, kept in step (a test compares the migrated schemas).
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
-/// SQLite as diesel-async drives it: the synchronous connection on a blocking thread.
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-
-/// Run on every new SQLite connection: concurrent readers beside one writer (WAL), waits
-/// instead of "database is locked" errors, and foreign keys that hold.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
-
-/// How long a request waits for a connection (or for a new one to open) before it is
-/// answered 503: a down database must never hang a request.
-const POOL_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Read-only connections also set these: a reader never writes, and in WAL mode it never
-/// waits for a writer; it waits briefly only in rare cases (WAL recovery), then is a 503.
-const SQLITE_READER_PRAGMAS: &str = "PRAGMA query_only = ON; PRAGMA busy_timeout = 1000;";
-
-/// A pool of connections to one database.
-#[derive(Clone)]
-pub enum DbPool {
-    /// Writes and most reads go through the pool (each query on a blocking thread); the
-    /// reads of every API request go through the cache, then `readers` on the calling thread.
-    Sqlite(Pool<SqliteConn>, Arc<SqliteReaders>, Arc<ReadCache>),
-    Postgres(Pool<AsyncPgConnection>, Arc<ReadCache>),
-}
-
-/// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
-/// stream count): an indexed read from the page cache takes a few microseconds, less than
-/// the hop to a blocking thread and back that the pool needs, so it runs on the async worker
-/// itself. There are more connections than workers, so a reader is almost never waited for.
-pub struct SqliteReaders {
-    connections: Box<[Mutex<SqliteConnection>]>,
-    next: AtomicUsize,
-}
-
-impl SqliteReaders {
-    fn open(path: &str) -> Result<SqliteReaders, String> {
-        let workers = std::thread::available_parallelism().map_or(2, usize::from);
-        let connections = (0..(2 * workers).max(4))
-            .map(|_| Ok(Mutex::new(open_sqlite(path, &[SQLITE_PRAGMAS, SQLITE_READER_PRAGMAS])?)))
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(SqliteReaders { connections: connections.into_boxed_slice(), next: AtomicUsize::new(0) })
-    }
-
-    /// Runs one read on a free connection (waiting for one only if all are busy).
-    pub fn read<T>(
-        &self,
-        query: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<T>,
-    ) -> AppResult<T> {
-        let count = self.connections.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..count {
-            match self.connections[(start + offset) % count].try_lock() {
-                Ok(mut conn) => return Ok(query(&mut conn)?),
-                // A panic mid-read leaves nothing half done: statements reset when dropped.
-                Err(TryLockError::Poisoned(poisoned)) => return Ok(query(&mut poisoned.into_inner())?),
-                Err(TryLockError::WouldBlock) => {}
-            }
-        }
-        let mut conn = self.connections[start % count].lock().unwrap_or_else(|p| p.into_inner());
-        Ok(query(&mut conn)?)
-    }
-}
+pub use pool::{no_connection, sqlite_connection, DbPool, SqliteConn, SqliteReaders};
+pub use url::DatabaseUrl;
 
 /// Runs one read-only query of the API's hot path: `$method` (`load`, `get_result`) of
 /// diesel's `RunQueryDsl` on `$query`. On SQLite it runs on a reader, on the calling thread;
@@ -188,183 +120,6 @@ macro_rules! db_write {
         db.end_epoch($topic).await;
         result
     }};
-}
-
-/// Where the database lives, parsed from `DATABASE_URL`.
-#[derive(Clone, PartialEq)]
-pub enum DatabaseUrl {
-    /// A file path (`sqlite://data/app.db`, `sqlite:///var/lib/app.db`).
-    Sqlite(String),
-    /// A PostgreSQL connection URL (`postgres://user:password@host/db`).
-    Postgres(String),
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    /// Never prints a PostgreSQL password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{path}"),
-            DatabaseUrl::Postgres(_) => f.write_str("postgres://…"),
-        }
-    }
-}
-
-impl std::str::FromStr for DatabaseUrl {
-    type Err = String;
-
-    fn from_str(url: &str) -> Result<Self, Self::Err> {
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            if path.is_empty() {
-                return Err("DATABASE_URL names no SQLite file".into());
-            }
-            return Ok(DatabaseUrl::Sqlite(path.to_owned()));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
-        }
-        Err(format!(
-            "DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
-            url.split(':').next().unwrap_or_default()
-        ))
-    }
-}
-
-impl DbPool {
-    /// Creates the database file if needed, runs the embedded migrations, opens the pool,
-    /// with a read cache of the default size.
-    pub async fn connect(url: &DatabaseUrl) -> Result<DbPool, String> {
-        DbPool::connect_with_cache(url, cache::DEFAULT_ENTRIES).await
-    }
-
-    /// As [`DbPool::connect`], keeping at most `cache_entries` entries per map of the read
-    /// cache (0: read the database on every request).
-    pub async fn connect_with_cache(url: &DatabaseUrl, cache_entries: usize) -> Result<DbPool, String> {
-        match url {
-            DatabaseUrl::Sqlite(path) => {
-                if let Some(dir) = std::path::Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                    }
-                }
-                let migrate_path = path.clone();
-                tokio::task::spawn_blocking(move || migrate_sqlite(&migrate_path))
-                    .await
-                    .map_err(|e| e.to_string())??;
-
-                let mut config = ManagerConfig::default();
-                // A local file does not drop connections: skip the `SELECT 1` that the
-                // default check runs (through a blocking thread) on every checkout.
-                config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup = Box::new(|url| {
-                    Box::pin(async move {
-                        let mut conn = SqliteConn::establish(url).await?;
-                        conn.batch_execute(SQLITE_PRAGMAS)
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    })
-                });
-                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-                let pool = Pool::builder(manager)
-                    .max_size(8)
-                    .runtime(Runtime::Tokio1)
-                    .wait_timeout(Some(POOL_TIMEOUT))
-                    .create_timeout(Some(POOL_TIMEOUT))
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let readers = SqliteReaders::open(path)?;
-                let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
-                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(cache)))
-            }
-            DatabaseUrl::Postgres(url) => {
-                let migrate_url = url.clone();
-                tokio::task::spawn_blocking(move || migrate_postgres(&migrate_url))
-                    .await
-                    .map_err(|e| e.to_string())??;
-                // No `SELECT 1` round trip per checkout either: a connection whose socket
-                // closed (a restarted server) is found broken when returned and dropped, so at
-                // most one query fails on it (503) before the pool reconnects.
-                let mut config = ManagerConfig::default();
-                config.recycling_method = RecyclingMethod::Fast;
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-                let cache = Arc::new(ReadCache::with_epochs_in_database(cache_entries));
-                let pool = Pool::builder(manager)
-                    .max_size(16)
-                    .runtime(Runtime::Tokio1)
-                    .wait_timeout(Some(POOL_TIMEOUT))
-                    .create_timeout(Some(POOL_TIMEOUT))
-                    .recycle_timeout(Some(POOL_TIMEOUT))
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                Ok(DbPool::Postgres(pool, cache))
-            }
-        }
-    }
-
-    /// The in-memory cache of the API's hot path.
-    pub fn cache(&self) -> &ReadCache {
-        match self {
-            DbPool::Sqlite(_, _, cache) | DbPool::Postgres(_, cache) => cache,
-        }
-    }
-
-    /// The cache's epochs now: read once when an API request starts (see [`cache`]).
-    pub async fn epochs(&self) -> AppResult<Epochs> {
-        use diesel::prelude::*;
-        use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
-        match self {
-            DbPool::Sqlite(_, _, cache) => cache.shared_epochs().ok_or(AppError::Internal),
-            DbPool::Postgres(..) => {
-                let query = diesel::select((
-                    tokens::table.select(tokens::last_value).single_value(),
-                    streams::table.select(streams::last_value).single_value(),
-                ));
-                let (tokens, streams): (Option<i64>, Option<i64>) = db_read!(self, get_result, query)?;
-                Ok(Epochs {
-                    tokens: tokens.unwrap_or_default() as u64,
-                    streams: streams.unwrap_or_default() as u64,
-                })
-            }
-        }
-    }
-
-    /// Takes a connection from the pool; `Unavailable` if none can be had in time.
-    pub async fn get(&self) -> Result<DbConn, AppError> {
-        let conn = match self {
-            DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
-            DbPool::Postgres(pool, _) => pool.get().await.map(DbConn::Postgres),
-        };
-        conn.map_err(no_connection)
-    }
-}
-
-/// A pool that cannot hand out a connection in time: the database is unavailable (503).
-pub fn no_connection(error: PoolError) -> AppError {
-    tracing::warn!(%error, "no database connection");
-    AppError::Unavailable
-}
-
-fn migrate_postgres(url: &str) -> Result<(), String> {
-    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(url)
-        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-    conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-fn migrate_sqlite(path: &str) -> Result<(), String> {
-    let mut conn = open_sqlite(path, &[SQLITE_PRAGMAS])?;
-    conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-/// A synchronous connection to the SQLite file at `path`, with `pragmas` run on it.
-fn open_sqlite(path: &str, pragmas: &[&str]) -> Result<SqliteConnection, String> {
-    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("{path}: {e}"))?;
-    for batch in pragmas {
-        diesel::connection::SimpleConnection::batch_execute(&mut conn, batch).map_err(|e| e.to_string())?;
-    }
-    Ok(conn)
 }
 
 /// Now, in Unix milliseconds: how every time is stored.

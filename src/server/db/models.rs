@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, branches, commits, stream_acl, streams, users};
+use super::schema::{api_tokens, branches, commits, objects, stream_acl, streams, users};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -78,4 +78,17 @@ pub struct Branch {
     pub author_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An object to store, as the transport received it.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = objects, treat_none_as_null = true)]
+pub struct NewObject {
+    pub stream_id: String,
+    pub id: String,
+    pub speckle_type: Option<String>,
+    pub total_children_count: i64,
+    pub size_bytes: i64,
+    pub data: String,
+    pub created_at: i64,
 }

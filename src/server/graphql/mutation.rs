@@ -408,8 +408,9 @@ impl Mutation {
             .map(|text| objects::parse_object(text))
             .collect::<Result<_, AppError>>()
             .map_err(to_api)?;
-        objects::store(&mut conn, stream_id, &batch).await.map_err(to_api)?;
-        Ok(batch.into_iter().map(|object| object.id.into_owned()).collect())
+        let ids = batch.iter().map(|object| object.id.to_string()).collect();
+        objects::store(&mut conn, stream_id, batch).await.map_err(to_api)?;
+        Ok(ids)
     }
 
     /// Changes the token's user's profile (`profile:write`).
