@@ -111,7 +111,7 @@ async fn main() {
             let mut select_seconds = f64::INFINITY;
             for _ in 0..READS {
                 let started = Instant::now();
-                let read: Vec<(String, String)> = RunQueryDsl::load(select.clone(), &mut conn).await.unwrap();
+                let read: Vec<(String, String)> = RunQueryDsl::load(select, &mut conn).await.unwrap();
                 assert_eq!(read.len(), rows.len());
                 select_seconds = select_seconds.min(started.elapsed().as_secs_f64());
             }

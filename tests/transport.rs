@@ -137,8 +137,8 @@ async fn objects_go_up_in_batches_and_come_down_with_their_closure_in_both_forma
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;
     let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
     let token = Some(token.as_str());
-    let stream = stream(&app, token.unwrap(), false).await;
     let (root, leaves) = tree(300, "b");
     let mut all: Vec<&str> = leaves.iter().map(id).collect();
     all.push(id(&root));
@@ -251,8 +251,8 @@ async fn a_batch_over_the_limit_or_malformed_is_refused_and_none_of_it_is_stored
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;
     let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
     let token = Some(token.as_str());
-    let stream = stream(&app, token.unwrap(), false).await;
 
     // Over 10 MB uncompressed, though small on the wire: 413, and nothing of it stored.
     let (_, big) = tree(5_000, "c");
@@ -429,8 +429,8 @@ async fn big_and_small_objects_come_down_whole_and_in_id_order() {
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;
     let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
     let token = Some(token.as_str());
-    let stream = stream(&app, token.unwrap(), false).await;
     // Small ones read with their chunk, bigger ones after it, in groups of a few MB.
     let (root, mut leaves) = tree(40, "g");
     for (i, leaf) in leaves.iter_mut().enumerate() {

@@ -325,16 +325,22 @@ pub fn download(
 /// [`inline_data`]).
 type Row = (String, i64, Option<String>);
 
-/// Where a download reads its objects, a chunk at a time. Its reads go through `db_read!`:
-/// on SQLite a read-only connection on the calling thread, with no hop per query.
+/// Where a download reads its objects, a chunk at a time.
 enum Selection {
-    /// These ids (sorted), a chunk of them per query.
+    /// These ids (sorted), a chunk of them per query; `next` is the first not yet read.
     Ids { ids: Vec<String>, next: usize },
-    /// The stream's objects in id order, after `after`, keeping those in `wanted` (sorted;
-    /// `next` is the first not yet passed): when most of a stream is wanted, a scan reads
-    /// faster than as many lookups. Both backends order ids byte by byte (PostgreSQL's
-    /// column is `COLLATE "C"`), as Rust sorts them, so one walk matches the two lists.
+    /// The stream's objects in id order, keeping those in `wanted` (sorted; `next` is the
+    /// first not yet passed): when most of a stream is wanted, a scan reads faster than as
+    /// many lookups. Both backends order ids byte by byte (PostgreSQL's column is
+    /// `COLLATE "C"`), as Rust sorts them, so one walk matches the two lists.
     Scan { wanted: Vec<String>, next: usize, done: bool },
+}
+
+/// One chunk's query, owned so that it can run while the chunk before it is written out.
+enum Chunk {
+    Ids(Vec<String>),
+    /// Up to [`READ_ROWS`] objects from this id on.
+    From(String),
 }
 
 impl Selection {
@@ -349,57 +355,65 @@ impl Selection {
         }
     }
 
-    /// The next chunk of wanted objects, in id order; `None` when there are no more.
-    async fn next_chunk(&mut self, db: &DbPool, stream_id: &str) -> AppResult<Option<Vec<Row>>> {
+    /// The query of the next chunk; `None` when everything wanted was read.
+    fn next_chunk(&mut self) -> Option<Chunk> {
         match self {
             Selection::Ids { ids, next } => {
-                if *next >= ids.len() {
-                    return Ok(None);
-                }
-                let chunk = &ids[*next..ids.len().min(*next + READ_ROWS)];
+                let chunk = ids.get(*next..ids.len().min(*next + READ_ROWS)).filter(|c| !c.is_empty())?;
                 *next += chunk.len();
-                let rows = db_read!(
-                    db,
-                    load,
-                    objects::table
-                        .filter(objects::stream_id.eq(stream_id))
-                        .filter(objects::id.eq_any(chunk))
-                        .order(objects::id)
-                        .select((objects::id, objects::size_bytes, inline_data()))
-                )?;
-                Ok(Some(rows))
+                Some(Chunk::Ids(chunk.to_vec()))
             }
+            // What lies before the first wanted id not yet passed is not wanted.
             Selection::Scan { wanted, next, done } => {
-                if *done || *next >= wanted.len() {
-                    return Ok(None);
-                }
-                // From the first wanted id not yet passed: what lies before it is not wanted.
-                let from = &wanted[*next];
-                let mut rows: Vec<Row> = db_read!(
-                    db,
-                    load,
-                    objects::table
-                        .filter(objects::stream_id.eq(stream_id))
-                        .filter(objects::id.ge(from))
-                        .order(objects::id)
-                        .limit(READ_ROWS as i64)
-                        .select((objects::id, objects::size_bytes, inline_data()))
-                )?;
-                *done = rows.len() < READ_ROWS;
-                rows.retain(|(id, _, _)| {
-                    while wanted.get(*next).is_some_and(|w| w < id) {
-                        *next += 1;
-                    }
-                    wanted.get(*next) == Some(id)
-                });
-                // Every row kept matched `wanted[next]`; step past the last one.
-                if let Some((last, _, _)) = rows.last() {
-                    if wanted.get(*next) == Some(last) {
-                        *next += 1;
-                    }
-                }
-                Ok(Some(rows))
+                (!*done).then(|| wanted.get(*next)).flatten().map(|from| Chunk::From(from.clone()))
             }
+        }
+    }
+
+    /// Keeps the wanted rows of a chunk's answer, and moves past them.
+    fn accept(&mut self, mut rows: Vec<Row>) -> Vec<Row> {
+        if let Selection::Scan { wanted, next, done } = self {
+            *done = rows.len() < READ_ROWS;
+            rows.retain(|(id, _, _)| {
+                while wanted.get(*next).is_some_and(|w| w < id) {
+                    *next += 1;
+                }
+                wanted.get(*next) == Some(id)
+            });
+            // Every row kept matched `wanted[next]`; step past the last one.
+            if rows.last().is_some_and(|(last, _, _)| wanted.get(*next) == Some(last)) {
+                *next += 1;
+            }
+        }
+        rows
+    }
+}
+
+impl Chunk {
+    /// Reads the chunk through `db_read!`: on SQLite a read-only connection on the calling
+    /// thread, with no hop.
+    async fn read(self, db: DbPool, stream_id: String) -> AppResult<Vec<Row>> {
+        let stream_id = stream_id.as_str();
+        match self {
+            Chunk::Ids(ids) => db_read!(
+                &db,
+                load,
+                objects::table
+                    .filter(objects::stream_id.eq(stream_id))
+                    .filter(objects::id.eq_any(&ids))
+                    .order(objects::id)
+                    .select((objects::id, objects::size_bytes, inline_data()))
+            ),
+            Chunk::From(from) => db_read!(
+                &db,
+                load,
+                objects::table
+                    .filter(objects::stream_id.eq(stream_id))
+                    .filter(objects::id.ge(&from))
+                    .order(objects::id)
+                    .limit(READ_ROWS as i64)
+                    .select((objects::id, objects::size_bytes, inline_data()))
+            ),
         }
     }
 }
@@ -417,7 +431,12 @@ async fn send_objects(
     let held: i64 =
         db_read!(db, get_result, objects::table.filter(objects::stream_id.eq(stream_id)).count())?;
     let mut selection = Selection::new(ids, held);
-    while let Some(rows) = selection.next_chunk(db, stream_id).await? {
+    let read = |chunk: Chunk| tokio::spawn(chunk.read(db.clone(), stream_id.to_owned()));
+    let mut reading = selection.next_chunk().map(read);
+    while let Some(chunk) = reading.take() {
+        let rows = selection.accept(chunk.await.map_err(|_| AppError::Internal)??);
+        // The next chunk is read while this one is written out.
+        reading = selection.next_chunk().map(read);
         let mut big: Vec<(String, i64)> = Vec::new();
         for (id, size, data) in rows {
             match data {

@@ -178,7 +178,7 @@ async fn read_batch(mut part: axum::extract::multipart::Field<'_>) -> AppResult<
         part.content_type().map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     let mut text = match kind.as_deref() {
         Some("application/gzip" | "application/x-gzip") => {
-            Batch::Gzip(flate2::write::GzDecoder::new(Capped::default()))
+            Batch::Gzip(Box::new(flate2::write::GzDecoder::new(Capped::default())))
         }
         Some("application/json" | "text/plain" | "application/octet-stream") | None => {
             Batch::Plain(Capped::default())
@@ -199,7 +199,7 @@ async fn read_batch(mut part: axum::extract::multipart::Field<'_>) -> AppResult<
 /// A batch being read: plain, or gzipped (uncompressed as it arrives).
 enum Batch {
     Plain(Capped),
-    Gzip(flate2::write::GzDecoder<Capped>),
+    Gzip(Box<flate2::write::GzDecoder<Capped>>),
 }
 
 impl Batch {

@@ -137,7 +137,7 @@ impl Query {
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
         require(ctx, Scope::UsersRead)?;
         let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
-        Ok(Some(LimitedUser(user)))
+        Ok(Some(LimitedUser::new(user)))
     }
 
     /// A stream the caller can read (`streams:read`); anyone, even without a token, reads a
@@ -185,7 +185,7 @@ impl Query {
         let (rows, cursor) = users::search(&mut db(ctx).await?, &query, email_only.unwrap_or(false), &page)
             .await
             .map_err(to_api)?;
-        Ok(UserSearchResultCollection { cursor, items: rows.into_iter().map(LimitedUser).collect() })
+        Ok(UserSearchResultCollection { cursor, items: rows.into_iter().map(LimitedUser::new).collect() })
     }
 
     /// Invitations to streams: none here (streams are shared directly).

@@ -103,24 +103,21 @@ fn no_activity(limit: i32) -> async_graphql::Result<ActivityCollection> {
     Ok(ActivityCollection::default())
 }
 
-/// A user, as the token's owner (`own`) or as someone else (email never shown).
-pub struct User {
+/// Another user's public profile: what anyone with `users:read` may see of a user. A `User`
+/// has all of it too.
+pub struct LimitedUser {
     user: models::User,
     is_own: bool,
 }
 
-impl User {
-    pub fn own(user: models::User) -> Self {
-        User { user, is_own: true }
-    }
-
-    pub fn other(user: models::User) -> Self {
-        User { user, is_own: false }
+impl LimitedUser {
+    pub fn new(user: models::User) -> Self {
+        LimitedUser { user, is_own: false }
     }
 }
 
 #[Object]
-impl User {
+impl LimitedUser {
     async fn id(&self) -> ID {
         ID(self.user.id.clone())
     }
@@ -129,11 +126,6 @@ impl User {
     }
     async fn name(&self) -> &str {
         &self.user.name
-    }
-    /// Only the owner's own, with `profile:email`; null otherwise (as Speckle redacts it).
-    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        let allowed = self.is_own && caller(ctx).is_ok_and(|c| c.scopes.contains(Scope::ProfileEmail));
-        allowed.then_some(self.user.email.as_str())
     }
     async fn bio(&self) -> Option<&str> {
         self.user.bio.as_deref()
@@ -148,19 +140,9 @@ impl User {
     async fn verified(&self) -> Option<bool> {
         Some(false)
     }
-    /// Linked sign-in profiles: none here.
-    async fn profiles(&self) -> Option<JsonObject> {
-        None
-    }
     /// The server role.
     async fn role(&self) -> Option<&str> {
         Some(SERVER_ROLE)
-    }
-    async fn is_onboarding_finished(&self) -> Option<bool> {
-        self.is_own.then_some(true)
-    }
-    async fn created_at(&self) -> Option<DateTime> {
-        Some(DateTime(self.user.created_at))
     }
     /// The user's streams (`streams:read`): all of one's own, only public ones of others.
     async fn streams(
@@ -171,17 +153,6 @@ impl User {
     ) -> async_graphql::Result<UserStreamCollection> {
         require(ctx, Scope::StreamsRead)?;
         UserStreamCollection::for_user(ctx, &self.user.id, !self.is_own, page(Some(limit), cursor)?).await
-    }
-    /// Favourites are not kept here.
-    async fn favorite_streams(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
-        cursor: Option<String>,
-    ) -> async_graphql::Result<StreamCollection> {
-        require(ctx, Scope::StreamsRead)?;
-        page(Some(limit), cursor)?;
-        Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
     async fn total_owned_streams_favorites(&self) -> i32 {
         0
@@ -212,71 +183,62 @@ impl User {
         require(ctx, Scope::StreamsRead)?;
         no_activity(limit)
     }
-    /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
-    async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
-        require(ctx, Scope::TokensRead)?;
-        if !self.is_own {
-            return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
-        }
-        let rows = tokens::list(&mut db(ctx).await?, &self.user.id).await.map_err(to_api)?;
-        Ok(rows.into_iter().map(ApiToken).collect())
+}
+
+/// A user, as the token's owner (`own`) or as someone else (email never shown): the fields
+/// of [`LimitedUser`], and the account's own.
+pub struct User(LimitedUser);
+
+impl User {
+    pub fn own(user: models::User) -> Self {
+        User(LimitedUser { user, is_own: true })
+    }
+
+    pub fn other(user: models::User) -> Self {
+        User(LimitedUser::new(user))
     }
 }
 
-/// Another user's public profile.
-pub struct LimitedUser(pub models::User);
-
 #[Object]
-impl LimitedUser {
-    async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+impl User {
+    #[graphql(flatten)]
+    async fn profile(&self) -> &LimitedUser {
+        &self.0
     }
-    async fn suuid(&self) -> &str {
-        &self.0.suuid
+    /// Only the owner's own, with `profile:email`; null otherwise (as Speckle redacts it).
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let allowed = self.0.is_own && caller(ctx).is_ok_and(|c| c.scopes.contains(Scope::ProfileEmail));
+        allowed.then_some(self.0.user.email.as_str())
     }
-    async fn name(&self) -> &str {
-        &self.0.name
+    /// Linked sign-in profiles: none here.
+    async fn profiles(&self) -> Option<JsonObject> {
+        None
     }
-    async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
+    async fn is_onboarding_finished(&self) -> Option<bool> {
+        self.0.is_own.then_some(true)
     }
-    async fn company(&self) -> Option<&str> {
-        self.0.company.as_deref()
+    async fn created_at(&self) -> Option<DateTime> {
+        Some(DateTime(self.0.user.created_at))
     }
-    async fn avatar(&self) -> Option<&str> {
-        self.0.avatar.as_deref()
-    }
-    async fn verified(&self) -> Option<bool> {
-        Some(false)
-    }
-    async fn role(&self) -> Option<&str> {
-        Some(SERVER_ROLE)
-    }
-    /// The user's public streams (`streams:read`).
-    async fn streams(
+    /// Favourites are not kept here.
+    async fn favorite_streams(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 25)] limit: i32,
         cursor: Option<String>,
-    ) -> async_graphql::Result<UserStreamCollection> {
+    ) -> async_graphql::Result<StreamCollection> {
         require(ctx, Scope::StreamsRead)?;
-        UserStreamCollection::for_user(ctx, &self.0.id, true, page(Some(limit), cursor)?).await
+        page(Some(limit), cursor)?;
+        Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
-    async fn total_owned_streams_favorites(&self) -> i32 {
-        0
-    }
-    async fn activity(
-        &self,
-        ctx: &Context<'_>,
-        action_type: Option<String>,
-        after: Option<DateTime>,
-        before: Option<DateTime>,
-        cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
-    ) -> async_graphql::Result<ActivityCollection> {
-        let _ = (action_type, after, before, cursor);
-        require(ctx, Scope::UsersRead)?;
-        no_activity(limit)
+    /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
+    async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
+        require(ctx, Scope::TokensRead)?;
+        if !self.0.is_own {
+            return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
+        }
+        let rows = tokens::list(&mut db(ctx).await?, &self.0.user.id).await.map_err(to_api)?;
+        Ok(rows.into_iter().map(ApiToken).collect())
     }
 }
 
@@ -715,7 +677,7 @@ impl SpeckleObject {
     }
     /// The descendants its closure names, by id, down to `depth`; `select` picks fields
     /// (dotted paths) of each.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "the arguments of Speckle's Object.children")]
     async fn children(
         &self,
         ctx: &Context<'_>,
