@@ -58,17 +58,6 @@ pub struct ParsedObject<'a> {
     pub data: Cow<'a, str>,
 }
 
-impl ParsedObject<'_> {
-    fn into_owned(self) -> ParsedObject<'static> {
-        ParsedObject {
-            id: Cow::Owned(self.id.into_owned()),
-            speckle_type: self.speckle_type.map(|t| Cow::Owned(t.into_owned())),
-            total_children_count: self.total_children_count,
-            data: Cow::Owned(self.data.into_owned()),
-        }
-    }
-}
-
 /// What we read of an object before storing it; the rest stays as the client wrote it.
 #[derive(Deserialize)]
 struct Header<'a> {
@@ -134,8 +123,26 @@ pub fn parse_batch(text: &str) -> AppResult<Vec<ParsedObject<'_>>> {
 /// Stores objects in one transaction: all of them, or (on any error) none. An object the
 /// stream already holds is kept as it was: an id is a hash of the content.
 pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject<'_>>) -> AppResult<usize> {
+    let rows = rows(stream_id, objects);
+    let count = rows.len();
+    insert_objects(conn, rows).await?;
+    Ok(count)
+}
+
+/// Reads a batch (a JSON array of objects) and stores it (see [`store`]), letting go of its
+/// text before the objects are written.
+pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> AppResult<usize> {
+    let rows = rows(stream_id, parse_batch(&text)?);
+    drop(text);
+    let count = rows.len();
+    insert_objects(conn, rows).await?;
+    Ok(count)
+}
+
+/// The rows that store these objects, owning their text.
+fn rows(stream_id: &str, objects: Vec<ParsedObject<'_>>) -> Vec<models::NewObject> {
     let now = now_millis();
-    let rows: Vec<models::NewObject> = objects
+    objects
         .into_iter()
         .map(|object| models::NewObject {
             stream_id: stream_id.to_owned(),
@@ -146,19 +153,7 @@ pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject
             data: object.data.into_owned(),
             created_at: now,
         })
-        .collect();
-    let count = rows.len();
-    insert_objects(conn, rows).await?;
-    Ok(count)
-}
-
-/// Reads a batch (a JSON array of objects) and stores it (see [`store`]); its text is let go
-/// before the objects are written.
-pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> AppResult<usize> {
-    let objects = parse_batch(&text)?;
-    let owned: Vec<ParsedObject<'static>> = objects.into_iter().map(ParsedObject::into_owned).collect();
-    drop(text);
-    store(conn, stream_id, owned).await
+        .collect()
 }
 
 /// Which of `ids` the stream holds.

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{bad_input, forbidden, not_found, AppResult};
+use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::cache::CachedToken;
 use crate::server::db::schema::{api_tokens, users};
@@ -141,8 +141,13 @@ impl Caller {
         if self.scopes.contains(scope) {
             return Ok(());
         }
-        Err(forbidden(format!("Your token does not have the {} scope, which this needs.", scope.name())))
+        Err(missing_scope(scope))
     }
+}
+
+/// The refusal of a token without `scope` (403, `FORBIDDEN`), naming it.
+pub fn missing_scope(scope: Scope) -> AppError {
+    forbidden(format!("Your token does not have the {} scope, which this needs.", scope.name()))
 }
 
 /// Trims and checks a token name; the error says what is wrong with it.

@@ -22,6 +22,7 @@ use crate::server::auth::bearer::BearerAuth;
 use crate::server::db::DbConn;
 use crate::server::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST};
 use crate::server::streams::{self, Access};
+use crate::server::tokens::missing_scope;
 use crate::server::AppState;
 
 /// The most bytes of a diff or download request: a form naming up to
@@ -63,10 +64,7 @@ async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppR
     let reader = caller.filter(|caller| caller.scopes.contains(Scope::StreamsRead));
     let access = streams::readable(conn, stream_id, reader.map(|caller| caller.user_id.as_str())).await;
     match (access, caller) {
-        (Err(AppError::NotFound(_)), Some(caller)) if reader.is_none() => {
-            caller.require(Scope::StreamsRead)?;
-            Err(AppError::Internal)
-        }
+        (Err(AppError::NotFound(_)), Some(_)) if reader.is_none() => Err(missing_scope(Scope::StreamsRead)),
         (access, _) => access,
     }
 }
@@ -145,8 +143,8 @@ async fn upload(
     Path(stream_id): Path<String>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> AppResult<Response> {
-    let mut conn = state.db.get().await?;
-    writable(&mut conn, &auth, &stream_id).await?;
+    // A connection only while the database is used, never while the client sends.
+    writable(&mut state.db.get().await?, &auth, &stream_id).await?;
     let mut multipart =
         multipart.map_err(|_| bad_input("Send the objects as multipart/form-data, one batch per part."))?;
     let mut batches = 0;
@@ -158,7 +156,7 @@ async fn upload(
         let text = tokio::time::timeout(BATCH_ARRIVAL, read_batch(part)).await.map_err(|_| {
             bad_input(format!("A batch must arrive within {} seconds.", BATCH_ARRIVAL.as_secs()))
         })??;
-        objects::store_batch(&mut conn, &stream_id, text).await?;
+        objects::store_batch(&mut state.db.get().await?, &stream_id, text).await?;
         batches += 1;
     }
     if batches == 0 {
