@@ -150,8 +150,8 @@ async fn over_a_hundred_malformed_requests_each_get_a_clear_4xx_and_the_server_l
     // GraphQL that is too deep, too complex, unknown, mistyped, or a batch.
     let deep = format!(
         "{{ __schema {{ types {}name{} }} }}",
-        "{ fields { type { ofType ".repeat(4),
-        " } } }".repeat(4)
+        "{ fields { type { ofType ".repeat(6),
+        " } } }".repeat(6)
     );
     add("too deep".into(), post("/graphql", json, "", &graphql_body(&deep)));
     let wide: String =

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::limits;
 use crate::error::AppError;
 use crate::server::auth::bearer::BearerAuth;
 use crate::server::AppState;
@@ -58,7 +59,12 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         Some(epochs) => query.data(epochs),
         None => query,
     };
-    let mut response = state.schema.execute(query).await;
+    let budget = limits::Budget::new();
+    let mut response = state.schema.execute(query.data(budget.clone())).await;
+    if let Some(refusal) = budget.refusal() {
+        // Over a limit: the answer is the refusal alone, whatever was resolved before it.
+        return refusal.into_response();
+    }
     let verdict = super::code_engine_errors(&mut response);
     let mut response = GraphQLResponse::from(response).into_response();
     match verdict {

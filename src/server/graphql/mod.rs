@@ -2,6 +2,7 @@
 //! follow Speckle's public schema (SPEC §5).
 
 pub mod http;
+pub mod limits;
 mod mutation;
 mod types;
 
@@ -23,16 +24,14 @@ pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 /// `serverInfo.version` answers it: Speckle's clients enable methods by it.
 pub const SPECKLE_API_VERSION: &str = "2.17.0";
 
-/// Deepest query and largest complexity we answer; beyond them a query is refused.
-pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 2_000;
-
 /// Builds the schema; resolvers reach the database through `pool`.
 pub fn schema(pool: DbPool) -> ApiSchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .data(pool)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .limit_depth(limits::MAX_DEPTH)
+        .limit_complexity(limits::MAX_COMPLEXITY)
+        .limit_directives(limits::MAX_DIRECTIVES)
+        .extension(limits::Limits)
         .finish()
 }
 
@@ -100,8 +99,20 @@ fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
     Ok(caller.clone())
 }
 
+/// A database connection, counted against the request's budget.
 async fn db(ctx: &Context<'_>) -> async_graphql::Result<DbConn> {
+    if let Some(budget) = limits::budget(ctx) {
+        budget.charge_query().map_err(to_api)?;
+    }
     ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)
+}
+
+/// Counts bytes read from the database (objects) against the request's budget.
+fn charge_read(ctx: &Context<'_>, bytes: usize) -> async_graphql::Result<()> {
+    match limits::budget(ctx) {
+        Some(budget) => budget.charge_bytes(bytes).map_err(to_api),
+        None => Ok(()),
+    }
 }
 
 /// A page of a newest-first list.
@@ -153,6 +164,7 @@ impl Query {
 
     /// The streams the token's user collaborates on (`streams:read`), newest first; with a
     /// `query`, those whose name or description holds it (or whose id it is).
+    #[graphql(complexity = "limits::paged(limit.unwrap_or(25), child_complexity)")]
     async fn streams(
         &self,
         ctx: &Context<'_>,
@@ -170,6 +182,7 @@ impl Query {
     }
 
     /// Users whose name holds `query`, or whose email is exactly `query` (`users:read`).
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn user_search(
         &self,
         ctx: &Context<'_>,

@@ -7,7 +7,7 @@ use async_graphql::{
     Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value, ID,
 };
 
-use super::{caller, db, page, require, to_api};
+use super::{caller, charge_read, db, limits, page, require, to_api};
 use crate::error::{bad_input, not_found};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::branches::{self, CommitView};
@@ -145,6 +145,7 @@ impl LimitedUser {
         Some(SERVER_ROLE)
     }
     /// The user's streams (`streams:read`): all of one's own, only public ones of others.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn streams(
         &self,
         ctx: &Context<'_>,
@@ -157,6 +158,7 @@ impl LimitedUser {
     async fn total_owned_streams_favorites(&self) -> i32 {
         0
     }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
         ctx: &Context<'_>,
@@ -170,6 +172,7 @@ impl LimitedUser {
         require(ctx, Scope::UsersRead)?;
         no_activity(limit)
     }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -221,6 +224,7 @@ impl User {
         Some(DateTime(self.0.user.created_at))
     }
     /// Favourites are not kept here.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn favorite_streams(
         &self,
         ctx: &Context<'_>,
@@ -232,6 +236,7 @@ impl User {
         Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
+    #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
         require(ctx, Scope::TokensRead)?;
         if !self.0.is_own {
@@ -387,6 +392,7 @@ impl Stream {
     async fn updated_at(&self) -> DateTime {
         DateTime(self.stream.updated_at)
     }
+    #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
     async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StreamCollaborator>> {
         let rows = streams::collaborators(&mut db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
         Ok(rows
@@ -418,6 +424,7 @@ impl Stream {
         0
     }
     /// The stream's commits on every branch, newest first.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn commits(
         &self,
         ctx: &Context<'_>,
@@ -434,6 +441,7 @@ impl Stream {
         Ok(found.map(|view| Commit::new(view, &self.stream)))
     }
     /// The stream's branches, oldest first.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn branches(
         &self,
         ctx: &Context<'_>,
@@ -459,8 +467,10 @@ impl Stream {
     /// One of the stream's objects.
     async fn object(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<SpeckleObject>> {
         let found = objects::find(&mut db(ctx).await?, &self.stream.id, &id).await.map_err(to_api)?;
+        charge_read(ctx, found.as_ref().map_or(0, |object| object.data.len()))?;
         Ok(found.map(|object| SpeckleObject { object, stream_id: self.stream.id.clone() }))
     }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
         action_type: Option<String>,
@@ -508,6 +518,7 @@ impl Branch {
         Ok(found.map(|user| if own { User::own(user) } else { User::other(user) }))
     }
     /// The branch's commits, newest first.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn commits(
         &self,
         ctx: &Context<'_>,
@@ -516,6 +527,7 @@ impl Branch {
     ) -> async_graphql::Result<Option<CommitCollection>> {
         CommitCollection::of(ctx, &self.stream, Some(&self.branch.name), limit, cursor).await.map(Some)
     }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
         action_type: Option<String>,
@@ -628,6 +640,7 @@ impl Commit {
     async fn comment_count(&self) -> i32 {
         0
     }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
         action_type: Option<String>,
@@ -678,6 +691,7 @@ impl SpeckleObject {
     /// The descendants its closure names, by id, down to `depth`; `select` picks fields
     /// (dotted paths) of each.
     #[expect(clippy::too_many_arguments, reason = "the arguments of Speckle's Object.children")]
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn children(
         &self,
         ctx: &Context<'_>,
@@ -704,6 +718,7 @@ impl SpeckleObject {
         let mut children = Vec::with_capacity(page.len());
         for id in &page {
             if let Some(mut object) = objects::find(&mut conn, &self.stream_id, id).await.map_err(to_api)? {
+                charge_read(ctx, object.data.len())?;
                 if let Some(fields) = &select {
                     object.data = picked(&object.data, fields.iter().flatten())?.to_string();
                 }

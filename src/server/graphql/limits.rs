@@ -1,0 +1,338 @@
+//! What one GraphQL request may cost, so that no query, signed in or anonymous, can make the
+//! server read or answer more than a bounded amount.
+//!
+//! Four fences, from the cheapest to check to the last resort:
+//! 1. the document as written: root fields, mutations and aliases are counted as it is parsed;
+//! 2. its cost before anything runs: a list costs its `limit` times what each item holds
+//!    ([`paged`]), nesting depth and directives per field are capped (async-graphql's limits);
+//! 3. while it runs, a [`Budget`] per request: database checkouts, and the bytes of every
+//!    value answered (or object read), each with a cap;
+//! 4. all requests together hold at most [`ALL_ANSWERS_BYTES`] of answers: past that a request
+//!    is told to retry (503) rather than the server growing.
+//!
+//! A refused query is answered `400` with `BAD_USER_INPUT` and a message that names the limit.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, NextValidation, ResolveInfo,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Positioned, ServerError, ServerResult, ValidationResult, Value, Variables};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::error::{bad_input, AppError};
+
+/// Deepest nesting answered. GraphiQL's introspection query nests `ofType` nine levels under
+/// `__schema { types { fields { type` : 14 levels.
+pub const MAX_DEPTH: usize = 16;
+/// The most a query may cost, each list counting its `limit` times its items' cost: a
+/// hundred streams with a dozen fields each cost about 1,300; specklepy's largest query
+/// (a stream with 10 branches of 10 commits) about 1,100.
+pub const MAX_COMPLEXITY: usize = 20_000;
+/// Root fields in one operation, and of them mutations (run one after another).
+pub const MAX_ROOT_FIELDS: usize = 20;
+pub const MAX_MUTATIONS: usize = 10;
+/// Aliased fields in one document.
+pub const MAX_ALIASES: usize = 50;
+/// Directives on one field.
+pub const MAX_DIRECTIVES: usize = 4;
+/// Database checkouts one request may start.
+pub const MAX_QUERIES: u32 = 500;
+/// Bytes one answer may hold (counting objects read to answer it).
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes all answers being built at once may hold.
+pub const ALL_ANSWERS_BYTES: usize = 128 * 1024 * 1024;
+
+/// Answers take room from the shared pool in chunks; each request's first chunk is free, so
+/// small answers never touch the pool.
+const CHUNK_BYTES: usize = 256 * 1024;
+static ANSWER_POOL: Semaphore = Semaphore::const_new(ALL_ANSWERS_BYTES / CHUNK_BYTES);
+
+/// The cost of a list field: its items' cost times the items it may hold, plus its own.
+pub fn paged(limit: i32, child_complexity: usize) -> usize {
+    1 + limit.clamp(1, 1000) as usize * child_complexity
+}
+
+/// The cost of a list field without a `limit`, counted as if it held this many.
+pub const UNPAGED_ITEMS: usize = 10;
+
+/// What one request has spent; shared by its resolvers and the handler that answers it.
+#[derive(Default)]
+pub struct Budget {
+    bytes: AtomicUsize,
+    queries: AtomicU32,
+    held: Mutex<Option<SemaphorePermit<'static>>>,
+    refused: AtomicBool,
+    refusal: Mutex<Option<AppError>>,
+}
+
+impl Budget {
+    pub fn new() -> Arc<Budget> {
+        Arc::new(Budget::default())
+    }
+
+    /// Counts one database checkout.
+    pub fn charge_query(&self) -> Result<(), AppError> {
+        if self.queries.fetch_add(1, Ordering::Relaxed) >= MAX_QUERIES {
+            return Err(self.refuse(bad_input(format!(
+                "The query would need more than {MAX_QUERIES} database reads: ask for fewer items \
+                 (smaller limits) or fewer nested lists."
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Counts bytes answered (or read to answer).
+    pub fn charge_bytes(&self, bytes: usize) -> Result<(), AppError> {
+        let before = self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let after = before.saturating_add(bytes);
+        if after > MAX_ANSWER_BYTES {
+            return Err(self.refuse(bad_input(format!(
+                "The answer would be larger than {} MiB: ask for fewer items (smaller limits) or \
+                 fewer fields.",
+                MAX_ANSWER_BYTES / (1024 * 1024)
+            ))));
+        }
+        let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).saturating_sub(1);
+        let more = chunks(after) - chunks(before);
+        if more > 0 {
+            let Ok(permit) = ANSWER_POOL.try_acquire_many(more as u32) else {
+                return Err(self.refuse(AppError::Busy("too many large answers at once".into())));
+            };
+            let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match held.as_mut() {
+                Some(held) => held.merge(permit),
+                None => *held = Some(permit),
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the request was refused, if it was: it is then answered with this error alone.
+    pub fn refusal(&self) -> Option<AppError> {
+        if !self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn refuse(&self, error: AppError) -> AppError {
+        let mut refusal = self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.refused.store(true, Ordering::Relaxed);
+        refusal.get_or_insert(error).clone()
+    }
+}
+
+/// The request's budget, if it is run by our HTTP handler.
+pub fn budget<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Arc<Budget>> {
+    ctx.data_opt::<Arc<Budget>>()
+}
+
+/// The extension that keeps fences 1 and 3.
+pub struct Limits;
+
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(Limits)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for Limits {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        check_document(&document).map_err(|message| ServerError::new(message, None))?;
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| errors.into_iter().map(explain_limit).collect())
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let Some(budget) = ctx.data_opt::<Arc<Budget>>() else { return next.run(ctx, info).await };
+        if let Some(refusal) = budget.refusal() {
+            // Refused already: nothing more runs; the handler answers the refusal alone.
+            return Err(ServerError::new(refusal.to_string(), None));
+        }
+        let leaf = is_leaf(info.return_type);
+        let value = next.run(ctx, info).await?;
+        if let Some(value) = &value {
+            if leaf {
+                budget
+                    .charge_bytes(size_of_value(value))
+                    .map_err(|e| ServerError::new(e.to_string(), None))?;
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// Rewrites async-graphql's terse limit errors into ones that say what to change.
+fn explain_limit(mut error: ServerError) -> ServerError {
+    match error.message.as_str() {
+        "Query is too complex." => {
+            error.message = format!(
+                "The query costs more than {MAX_COMPLEXITY}: every list multiplies the cost of \
+                 its items by its limit. Ask for fewer items (smaller limits) or fewer fields."
+            )
+        }
+        "Query is nested too deep." => {
+            error.message = format!("The query nests fields more than {MAX_DEPTH} levels deep.")
+        }
+        _ => {}
+    }
+    error
+}
+
+/// Scalars and lists of scalars: their values are what an answer is made of; an object's
+/// value is made of its fields', already counted.
+fn is_leaf(return_type: &str) -> bool {
+    let name = return_type.trim_matches(|c| matches!(c, '[' | ']' | '!'));
+    matches!(name, "String" | "ID" | "Int" | "Float" | "Boolean" | "DateTime" | "JSONObject" | "BigInt")
+}
+
+/// About how many bytes a value takes in the JSON answer.
+fn size_of_value(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Boolean(_) => 5,
+        Value::Number(_) | Value::Enum(_) => 20,
+        Value::String(text) => text.len() + 2,
+        Value::Binary(bytes) => bytes.len() * 2,
+        Value::List(items) => 2 + items.iter().map(size_of_value).sum::<usize>(),
+        Value::Object(fields) => {
+            2 + fields.iter().map(|(name, value)| name.len() + 4 + size_of_value(value)).sum::<usize>()
+        }
+    }
+}
+
+/// Fence 1: root fields, mutations and aliases, counted as written.
+fn check_document(document: &ExecutableDocument) -> Result<(), String> {
+    for (_, operation) in document.operations.iter() {
+        let roots = root_fields(document, &operation.node.selection_set, &mut HashSet::new());
+        if roots > MAX_ROOT_FIELDS {
+            return Err(format!(
+                "An operation may have at most {MAX_ROOT_FIELDS} root fields; it has {roots}."
+            ));
+        }
+        if operation.node.ty == OperationType::Mutation && roots > MAX_MUTATIONS {
+            return Err(format!("A request may run at most {MAX_MUTATIONS} mutations; it has {roots}."));
+        }
+    }
+    let mut aliases = 0;
+    for (_, operation) in document.operations.iter() {
+        aliases += count_aliases(&operation.node.selection_set);
+    }
+    for fragment in document.fragments.values() {
+        aliases += count_aliases(&fragment.node.selection_set);
+    }
+    if aliases > MAX_ALIASES {
+        return Err(format!("A query may alias at most {MAX_ALIASES} fields; it aliases {aliases}."));
+    }
+    Ok(())
+}
+
+/// The fields at the top of a selection, fragments spread in (each fragment once).
+fn root_fields<'a>(
+    document: &'a ExecutableDocument,
+    selection_set: &'a Positioned<SelectionSet>,
+    spread: &mut HashSet<&'a str>,
+) -> usize {
+    selection_set
+        .node
+        .items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                root_fields(document, &fragment.node.selection_set, spread)
+            }
+            Selection::FragmentSpread(spread_of) => {
+                let name = spread_of.node.fragment_name.node.as_str();
+                match document.fragments.get(name) {
+                    Some(fragment) if spread.insert(name) => {
+                        root_fields(document, &fragment.node.selection_set, spread)
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .sum()
+}
+
+fn count_aliases(selection_set: &Positioned<SelectionSet>) -> usize {
+    selection_set
+        .node
+        .items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some()) + count_aliases(&field.node.selection_set)
+            }
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_over_its_cap_is_refused_and_remembered() {
+        let budget = Budget::new();
+        assert!(budget.charge_bytes(MAX_ANSWER_BYTES).is_ok());
+        assert!(budget.charge_bytes(1).is_err());
+        assert!(matches!(budget.refusal(), Some(AppError::BadInput(message)) if message.contains("MiB")));
+    }
+
+    #[test]
+    fn database_reads_are_capped() {
+        let budget = Budget::new();
+        for _ in 0..MAX_QUERIES {
+            budget.charge_query().unwrap();
+        }
+        assert!(budget.charge_query().is_err());
+    }
+
+    #[test]
+    fn room_taken_from_the_pool_is_given_back() {
+        let available = ANSWER_POOL.available_permits();
+        let budget = Budget::new();
+        budget.charge_bytes(4 * CHUNK_BYTES).unwrap();
+        assert_eq!(ANSWER_POOL.available_permits(), available - 3);
+        drop(budget);
+        assert_eq!(ANSWER_POOL.available_permits(), available);
+    }
+
+    #[test]
+    fn documents_are_counted_as_written() {
+        let parse = |query: &str| async_graphql::parser::parse_query(query).unwrap();
+        let wide: String = (0..=MAX_ROOT_FIELDS).map(|i| format!("a{i}: serverInfo {{ name }} ")).collect();
+        assert!(check_document(&parse(&format!("{{ {wide} }}"))).unwrap_err().contains("root fields"));
+        let spread = "query { ...F } fragment F on Query { serverInfo { name } }";
+        assert!(check_document(&parse(spread)).is_ok());
+        let aliased: String = (0..=MAX_ALIASES).map(|i| format!("n{i}: name ")).collect();
+        let query = format!("{{ serverInfo {{ {aliased} }} }}");
+        assert!(check_document(&parse(&query)).unwrap_err().contains("alias"));
+    }
+}

@@ -1,0 +1,163 @@
+//! What one GraphQL request may cost: a query that would make the server read or answer too
+//! much is refused up front (or as soon as it is over a cap) with a 400 that names the limit,
+//! and queries within the caps, GraphiQL's introspection among them, are answered.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{TestApp, TestUser};
+use serde_json::{json, Value};
+
+/// A public stream with `commits` commits whose messages are 60 kB each; answers its id.
+async fn stream_with_big_commits(app: &TestApp, writer: &str, commits: usize) -> String {
+    let answer = app
+        .gql_vars(
+            Some(writer),
+            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+            json!({ "s": { "name": "Big", "isPublic": true } }),
+        )
+        .await;
+    let stream = answer["data"]["streamCreate"].as_str().unwrap().to_owned();
+    let message = "m".repeat(60_000);
+    for _ in 0..commits {
+        let answer = app
+            .gql_vars(
+                Some(writer),
+                "mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }",
+                json!({ "c": { "streamId": stream, "objectId": "0123456789abcdef", "message": message } }),
+            )
+            .await;
+        assert!(answer["data"]["commitCreate"].is_string(), "{answer}");
+    }
+    stream
+}
+
+fn aliased(count: usize, field: &str) -> String {
+    (0..count).map(|i| format!("a{i}: {field} ")).collect()
+}
+
+fn assert_refused(response: &common::TestResponse, says: &str) {
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+    let answer = response.json();
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    let message = answer["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{message}");
+    assert!(answer.get("data").is_none_or(Value::is_null), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_amplification_query_is_refused_and_a_large_honest_one_answered() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["streams:write", "streams:read"]).await;
+    let stream = stream_with_big_commits(&app, &writer, 100).await;
+    let commits = format!(r#"stream(id: "{stream}") {{ commits(limit: 100) {{ items {{ message }} }} }}"#);
+
+    // The attack as reported: 400 aliases of a stream's 100 commits of 60 kB (2.4 GB).
+    let attack = app.graphql_with_header(None, &format!("{{ {} }}", aliased(400, &commits))).await;
+    assert_refused(&attack, "root fields");
+
+    // Within the document's caps, 20 of them would still answer 120 MB: refused as it grows.
+    let within = app.graphql_with_header(None, &format!("{{ {} }}", aliased(20, &commits))).await;
+    assert_refused(&within, "MiB");
+
+    // Two of them (12 MB) are an honest, large answer.
+    let honest = app.graphql_with_header(None, &format!("{{ {} }}", aliased(2, &commits))).await;
+    assert_eq!(honest.status, StatusCode::OK);
+    let answer = honest.json();
+    assert!(answer.get("errors").is_none(), "{}", &honest.body[..200]);
+    assert_eq!(answer["data"]["a1"]["commits"]["items"].as_array().unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn a_list_costs_its_limit_times_its_items() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let reader = owner.token(&["streams:read"]).await;
+    let nested = "{ streams(limit: 100) { items { commits(limit: 100) { items { id message } } } } }";
+    assert_refused(&app.graphql(&reader, nested).await, "costs more than 20000");
+    let fine = "{ streams(limit: 100) { items { commits(limit: 10) { items { id message } } } } }";
+    assert_eq!(app.graphql(&reader, fine).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn database_reads_per_request_are_capped() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["streams:write", "streams:read"]).await;
+    let stream = stream_with_big_commits(&app, &writer, 0).await;
+    for batch in 0..10 {
+        let creates: String = (0..10)
+            .map(|i| {
+                format!(r#"b{i}: branchCreate(branch: {{ streamId: "{stream}", name: "b{batch}-{i}" }}) "#)
+            })
+            .collect();
+        let answer = app.gql(Some(&writer), &format!("mutation {{ {creates} }}")).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    // Each of 100 branches' commits is a read: 20 × 101 reads.
+    let per_branch = format!(
+        r#"stream(id: "{stream}") {{ branches(limit: 100) {{ items {{ commits(limit: 1) {{ totalCount }} }} }} }}"#
+    );
+    let many = app.graphql(&writer, &format!("{{ {} }}", aliased(20, &per_branch))).await;
+    assert_refused(&many, "database reads");
+    let one = app.graphql(&writer, &format!("{{ {per_branch} }}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+}
+
+#[tokio::test]
+async fn mutations_per_request_are_capped() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["streams:write"]).await;
+    let creates = aliased(11, r#"streamCreate(stream: { name: "x" })"#);
+    assert_refused(&app.graphql(&writer, &format!("mutation {{ {creates} }}")).await, "10 mutations");
+    let reader = owner.token(&["streams:read"]).await;
+    let count = app.gql(Some(&reader), "{ streams { totalCount } }").await;
+    assert_eq!(count["data"]["streams"]["totalCount"], 0, "nothing of a refused request ran");
+}
+
+#[tokio::test]
+async fn graphiqls_introspection_query_is_answered() {
+    let app = TestApp::new().await;
+    let answer = app.gql(None, INTROSPECTION).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let types = answer["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Stream"));
+}
+
+#[tokio::test]
+async fn too_deep_and_too_many_aliases_say_which_limit() {
+    let app = TestApp::new().await;
+    let deep = format!("{{ __schema {{ types {}name{} }} }}", "{ fields { type ".repeat(8), " } }".repeat(8));
+    assert_refused(&app.graphql_with_header(None, &deep).await, "levels deep");
+    let names = format!("{{ serverInfo {{ {} }} }}", aliased(51, "name"));
+    assert_refused(&app.graphql_with_header(None, &names).await, "alias at most 50");
+}
+
+/// graphql-js's `getIntrospectionQuery()` as GraphiQL sends it, with `ofType` nine deep.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}
+"#;
