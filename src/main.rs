@@ -48,7 +48,9 @@ async fn serve(config: Config) {
         .await
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());
-    let app = router(AppState::new(db, options, config.secure_cookies, config.throttles()));
+    let state = AppState::new(db, options, config.secure_cookies, config.throttles())
+        .with_trusted_proxies(config.trusted_proxies.clone());
+    let app = router(state);
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await

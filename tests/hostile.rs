@@ -420,7 +420,7 @@ async fn repeated_failed_sign_ins_are_slowed_per_email_and_address() {
 }
 
 #[tokio::test]
-async fn a_flood_of_invalid_tokens_is_slowed_per_address() {
+async fn a_flood_of_invalid_tokens_is_slowed_per_address_but_a_valid_token_always_passes() {
     let app = TestApp::new().await;
     let mut alice = app.browser();
     alice.sign_up("Alice", "alice@example.com").await;
@@ -432,16 +432,19 @@ async fn a_flood_of_invalid_tokens_is_slowed_per_address() {
         let response = app.graphql_from(attacker, Some(&bearer(&guess)), "{ activeUser { name } }").await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    let response = app.graphql_from(attacker, Some(&bearer(&token)), "{ activeUser { name } }").await;
+    let response = app.graphql_from(attacker, Some(&bearer(&guess)), "{ activeUser { name } }").await;
     assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(response.header("retry-after").parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)));
     assert_eq!(response.json()["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // A valid token from the same address (a colleague behind the same NAT) is served.
+    let response = app.graphql_from(attacker, Some(&bearer(&token)), "{ activeUser { name } }").await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     // Anonymous requests and other addresses go on.
     assert_eq!(app.graphql_from(attacker, None, "{ serverInfo { name } }").await.status, StatusCode::OK);
     let other: SocketAddr = "10.4.4.4:5000".parse().unwrap();
     assert_eq!(
-        app.graphql_from(other, Some(&bearer(&token)), "{ activeUser { name } }").await.status,
-        StatusCode::OK
+        app.graphql_from(other, Some(&bearer(&guess)), "{ activeUser { name } }").await.status,
+        StatusCode::UNAUTHORIZED
     );
 }
 
@@ -449,10 +452,8 @@ async fn a_flood_of_invalid_tokens_is_slowed_per_address() {
 async fn a_token_revoked_under_64_connections_is_refused_by_every_later_request() {
     // A revoked token still in use fails on every request; the brute-force limit would turn
     // those 401s into 429s after a hundred, so it is out of the way here.
-    let throttles = Throttles {
-        sign_in: FailureThrottle::new(10, Duration::from_secs(900)),
-        bearer: FailureThrottle::new(u32::MAX, Duration::from_secs(60)),
-    };
+    let throttles =
+        Throttles { bearer: FailureThrottle::new(u32::MAX, Duration::from_secs(60)), ..Default::default() };
     let app = TestApp::with_throttles(throttles).await;
     let addr = app.listen().await;
     let mut alice = app.browser();
@@ -623,4 +624,81 @@ async fn wait_for_health(base: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the server did not start");
+}
+
+#[tokio::test]
+async fn after_sign_in_the_browser_stays_on_this_site_and_no_next_is_a_5xx() {
+    let app = TestApp::new().await;
+    app.browser().sign_up("Alice", "alice@example.com").await;
+    let cases = [
+        ("/streams", "/streams"),
+        ("/\t/evil.example", "/profile"),
+        ("/\n", "/profile"),
+        ("/\r\nSet-Cookie: x=1", "/profile"),
+        ("//evil.example", "/profile"),
+        ("https://evil.example/", "/profile"),
+    ];
+    for (next, lands) in cases {
+        for no_js in [true, false] {
+            let mut browser = app.browser();
+            let form = [("email", "alice@example.com"), ("password", PASSWORD), ("next", next)];
+            let response = if no_js {
+                let response = browser.submit_form("login", &form).await;
+                assert!(response.status.is_redirection(), "{next:?}: {} {}", response.status, response.body);
+                assert_eq!(response.header("location"), lands, "{next:?}");
+                response
+            } else {
+                let response = browser.call("login", &form).await;
+                assert!(response.status.is_success(), "{next:?}: {}", response.body);
+                assert_eq!(response.json(), serde_json::json!(lands), "{next:?}");
+                response
+            };
+            assert!(response.status.as_u16() < 500);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_failed_sign_ins_with_fresh_emails_is_stopped_per_address() {
+    let app = TestApp::new().await;
+    app.browser().sign_up("Alice", "alice@example.com").await;
+    let mut attacker = app.browser();
+    attacker.client = "10.5.5.5:5000".parse().unwrap();
+    for i in 0..50 {
+        let email = format!("victim{i}@example.com");
+        let response = attacker.call("login", &[("email", &email), ("password", "wrong password")]).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
+    }
+    let response = attacker.call("login", &[("email", "fresh@example.com"), ("password", "guess")]).await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.header("retry-after").parse::<u64>().is_ok_and(|s| (1..=900).contains(&s)));
+    // A megabyte of email is refused before any work, and is no bigger a key than any other.
+    let mut elsewhere = app.browser();
+    elsewhere.client = "10.6.6.6:5000".parse().unwrap();
+    let huge = format!("{}@example.com", "a".repeat(1024 * 1024 - 20));
+    let response = elsewhere.call("login", &[("email", &huge), ("password", "whatever")]).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    let response = elsewhere.call("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
+    assert!(response.status.is_success(), "{}", response.body);
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_address() {
+    let throttles =
+        Throttles { sign_up: FailureThrottle::new(3, Duration::from_secs(3600)), ..Default::default() };
+    let app = TestApp::with_throttles(throttles).await;
+    for i in 0..3 {
+        app.browser().sign_up("Someone", &format!("someone{i}@example.com")).await;
+    }
+    // Mistakes in the form do not count; the fourth account does.
+    let mut browser = app.browser();
+    let short =
+        browser.call("signup", &[("name", "X"), ("email", "x@example.com"), ("password", "short")]).await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    let form = [("name", "X"), ("email", "x@example.com"), ("password", PASSWORD)];
+    let response = browser.call("signup", &form).await;
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS, "{}", response.body);
+    let mut elsewhere = app.browser();
+    elsewhere.client = "10.7.7.7:5000".parse().unwrap();
+    assert!(elsewhere.call("signup", &form).await.status.is_success());
 }

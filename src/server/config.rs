@@ -30,6 +30,19 @@ pub struct Config {
     #[arg(long, env = "SIGN_IN_WINDOW_SECS", default_value_t = 900)]
     pub sign_in_window_secs: u64,
 
+    /// Failed sign-ins from one address, whatever the emails, before it must wait (429).
+    #[arg(long, env = "MAX_FAILED_SIGN_INS_PER_ADDRESS", default_value_t = 50)]
+    pub max_failed_sign_ins_per_address: u32,
+
+    /// Accounts one address may make in an hour.
+    #[arg(long, env = "MAX_SIGN_UPS_PER_HOUR", default_value_t = 100)]
+    pub max_sign_ups_per_hour: u32,
+
+    /// Our reverse proxies, as comma-separated CIDRs or addresses (`10.0.0.0/8,::1`): only
+    /// from these are `Forwarded` and `X-Forwarded-For` believed. Empty: none.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::server::auth::client::TrustedProxies,
+
     /// Failed bearer checks from one address before it must wait (429).
     #[arg(long, env = "MAX_FAILED_BEARER", default_value_t = 100)]
     pub max_failed_bearer: u32,
@@ -53,15 +66,16 @@ impl Config {
     pub fn throttles(&self) -> crate::server::auth::throttle::Throttles {
         use crate::server::auth::throttle::{FailureThrottle, Throttles};
         use std::time::Duration;
+        let sign_in_window = Duration::from_secs(self.sign_in_window_secs);
         Throttles {
-            sign_in: FailureThrottle::new(
-                self.max_failed_sign_ins,
-                Duration::from_secs(self.sign_in_window_secs),
-            ),
+            sign_in: FailureThrottle::new(self.max_failed_sign_ins, sign_in_window),
+            sign_in_address: FailureThrottle::new(self.max_failed_sign_ins_per_address, sign_in_window),
+            sign_up: FailureThrottle::new(self.max_sign_ups_per_hour, Duration::from_secs(3600)),
             bearer: FailureThrottle::new(
                 self.max_failed_bearer,
                 Duration::from_secs(self.bearer_window_secs),
             ),
+            ..Throttles::default()
         }
     }
 }

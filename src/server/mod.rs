@@ -34,6 +34,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::app::{shell, App};
+use auth::client::TrustedProxies;
 use auth::session::DbSessionStore;
 use auth::throttle::Throttles;
 use db::DbPool;
@@ -51,6 +52,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub secure_cookies: bool,
     pub throttles: Arc<Throttles>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -67,7 +69,20 @@ impl AppState {
         throttles: Throttles,
     ) -> Self {
         let schema = graphql::schema(db.clone());
-        AppState { db, schema, leptos_options, secure_cookies, throttles: Arc::new(throttles) }
+        AppState {
+            db,
+            schema,
+            leptos_options,
+            secure_cookies,
+            throttles: Arc::new(throttles),
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
+
+    /// Believes `Forwarded` / `X-Forwarded-For` from these proxies (none by default).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 }
 
@@ -113,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         .merge(transport::routes().layer(api_cors()))
         .merge(pages)
         .layer(axum::middleware::from_fn(middleware::run_to_completion))
+        .layer(axum::middleware::from_fn({
+            let proxies = state.trusted_proxies.clone();
+            move |request, next| auth::client::settle(proxies.clone(), request, next)
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {

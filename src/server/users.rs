@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::error::{bad_input, not_found, AppResult};
 use crate::server::auth::password;
 use crate::server::db::schema::users;
-use crate::server::db::{models, new_id, now_millis, DbConn, Topic};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
 use crate::server::pagination::Page;
 use crate::server::streams::{lower, Search};
 use crate::{db_run, db_write};
@@ -22,14 +22,13 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Creates an account; the password is hashed with argon2id.
-pub async fn sign_up(
-    conn: &mut DbConn,
-    name: &str,
-    email: &str,
-    password: SecretString,
-) -> AppResult<models::User> {
+/// Checks what a sign-up form holds, without any costly work: the name, an email-like
+/// email, the password's length. Answers the trimmed name and normalized email.
+pub fn validate_sign_up(name: &str, email: &str, password: &SecretString) -> AppResult<(String, String)> {
     let name = validate_name(name)?;
+    if email.len() > 4 * MAX_EMAIL_CHARS {
+        return Err(bad_input("Enter a valid email address."));
+    }
     let email = normalize_email(email);
     let looks_like_email = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !email.chars().any(char::is_whitespace)
@@ -37,8 +36,21 @@ pub async fn sign_up(
     if !looks_like_email || email.chars().count() > MAX_EMAIL_CHARS {
         return Err(bad_input("Enter a valid email address."));
     }
-    password::validate_new(&password)?;
+    password::validate_new(password)?;
+    Ok((name, email))
+}
+
+/// Creates an account; the password is hashed with argon2id before a database connection is
+/// taken, so hashing never holds one.
+pub async fn sign_up(
+    pool: &DbPool,
+    name: &str,
+    email: &str,
+    password: SecretString,
+) -> AppResult<models::User> {
+    let (name, email) = validate_sign_up(name, email, &password)?;
     let password_hash = password::hash(password).await?;
+    let conn = &mut pool.get().await?;
     let user = models::User {
         id: new_id(),
         suuid: new_id(),
@@ -73,11 +85,16 @@ fn validate_name(name: &str) -> AppResult<String> {
 }
 
 /// Checks an email and password; any mismatch is the same "Invalid email or password.".
-pub async fn sign_in(conn: &mut DbConn, email: &str, password: SecretString) -> AppResult<models::User> {
-    let user = find_by_email(conn, &normalize_email(email)).await?;
+/// An email longer than any account's is refused before any work.
+/// The connection is given back before the password is checked.
+pub async fn sign_in(pool: &DbPool, email: &str, password: SecretString) -> AppResult<models::User> {
+    if email.len() > 4 * MAX_EMAIL_CHARS {
+        return Err(bad_input(INVALID_CREDENTIALS));
+    }
+    let user = find_by_email(&mut pool.get().await?, &normalize_email(email)).await?;
     // An unknown email still costs one verification, so timing tells nothing.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(password, stored).await;
+    let verified = password::verify(password, stored).await?;
     match user {
         Some(user) if verified => Ok(user),
         _ => Err(bad_input(INVALID_CREDENTIALS)),

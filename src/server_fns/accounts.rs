@@ -13,13 +13,21 @@ pub struct SignedInUser {
     pub email: String,
 }
 
-/// Where to go after signing in: a local path only, never another site.
+/// Where to go after signing in: a path on this site, else `/profile`.
+///
+/// A browser resolves a `Location` that starts with one `/` (then neither `/` nor `\\`)
+/// against our own origin, unless it first drops characters it ignores in URLs (tabs, line
+/// breaks: `/\t/evil.example` becomes `//evil.example`). So only visible ASCII is accepted,
+/// which also keeps the header valid.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
-        }
-        _ => "/profile".to_owned(),
+    const FALLBACK: &str = "/profile";
+    let Some(path) = next else { return FALLBACK.to_owned() };
+    let visible_ascii = path.bytes().all(|b| b.is_ascii_graphic());
+    let local = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    if visible_ascii && local && path.len() <= 2048 {
+        path.to_owned()
+    } else {
+        FALLBACK.to_owned()
     }
 }
 
@@ -38,10 +46,26 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
 #[server(endpoint = "signup")]
 pub async fn signup(name: String, email: String, password: String) -> Result<String, AppError> {
     super::session::with_status(async move {
-        use super::session::db;
+        use super::session::{client_ip, state};
+        use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
-        let user = users::sign_up(&mut db().await?, &name, &email, password.into()).await?;
-        start_session(&user.id, "/profile").await
+        let password = password.into();
+        // Mistakes in the form cost nothing; each attempt after that counts against the
+        // address, and hashes in the address's lane.
+        users::validate_sign_up(&name, &email, &password)?;
+        let address = client_ip().to_string();
+        let state = state()?;
+        let throttles = &state.throttles;
+        throttles.sign_up.begin(&[&address]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        let made = async {
+            let _lane = throttles.lanes.enter(client_ip()).await?;
+            users::sign_up(&state.db, &name, &email, password).await
+        }
+        .await;
+        if made.is_err() {
+            throttles.sign_up.forgive(&[&address]);
+        }
+        start_session(&made?.id, "/profile").await
     })
     .await
 }
@@ -49,19 +73,33 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<String, AppError> {
     super::session::with_status(async move {
-        use super::session::{client_ip, db, state};
+        use super::session::{client_ip, state};
         use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
-        // Failures are counted per address and email: one attacker cannot lock anyone out
-        // from elsewhere, and guessing one account's password gets slow.
-        let key = format!("{}|{}", client_ip(), users::normalize_email(&email));
-        let throttle = &state()?.throttles.sign_in;
-        if let Some(wait) = throttle.blocked(&key) {
+        // Failures are counted per address and email (guessing one account's password gets
+        // slow, and no one can lock anyone out from elsewhere) and per address whatever the
+        // email (a flood of fresh emails stops too). Each attempt counts before it is made,
+        // and is forgiven if it succeeds.
+        let address = client_ip().to_string();
+        let email_key: String = email.chars().take(users::MAX_EMAIL_CHARS + 1).collect();
+        let email_key = users::normalize_email(&email_key);
+        let keys: [&[&str]; 2] = [&[&address], &[&address, &email_key]];
+        let state = state()?;
+        let throttles = &state.throttles;
+        let [by_address, by_account] = [&throttles.sign_in_address, &throttles.sign_in];
+        by_address.begin(keys[0]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        if let Err(wait) = by_account.begin(keys[1]) {
+            by_address.forgive(keys[0]);
             return Err(AppError::RateLimited(retry_after_secs(wait)));
         }
-        let signed_in = users::sign_in(&mut db().await?, &email, password.into()).await;
-        if matches!(signed_in, Err(AppError::BadInput(_))) {
-            throttle.record_failure(&key);
+        let signed_in = async {
+            let _lane = throttles.lanes.enter(client_ip()).await?;
+            users::sign_in(&state.db, &email, password.into()).await
+        }
+        .await;
+        if !matches!(signed_in, Err(AppError::BadInput(_))) {
+            by_address.forgive(keys[0]);
+            by_account.forgive(keys[1]);
         }
         start_session(&signed_in?.id, &safe_next(next.as_deref())).await
     })
@@ -96,4 +134,31 @@ fn go_to(path: &str) -> String {
         leptos_axum::redirect(path);
     }
     path.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for local in ["/profile", "/streams/abc?x=1#y", "/%2F%2Fevil.example", "/.//evil.example"] {
+            assert_eq!(safe_next(Some(local)), local);
+        }
+        for away in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n",
+            "/\r\n/evil.example",
+            " /evil",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/caf\u{e9}",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(away)), "/profile", "{away:?}");
+        }
+        assert_eq!(safe_next(None), "/profile");
+    }
 }

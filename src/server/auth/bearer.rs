@@ -98,30 +98,30 @@ impl FromRequestParts<AppState> for BearerAuth {
     type Rejection = Rejection;
 
     /// Parses the header (no database work for a malformed token), then looks the token up.
-    /// An address that keeps sending invalid tokens is told to wait (429) before any lookup.
+    /// Only failures count against an address; once it has too many, its invalid tokens are
+    /// told to wait (429), while a valid token from it is always served.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credentials = credentials(&parts.headers);
         if matches!(credentials, Credentials::Anonymous) {
             return Ok(BearerAuth { caller: None, epochs: None });
         }
         let ip = client_ip(&parts.extensions).to_string();
-        if let Some(wait) = state.throttles.bearer.blocked(&ip) {
-            return Err(Rejection::TooManyFailures(wait));
-        }
-        let Credentials::Token(token) = credentials else {
-            state.throttles.bearer.record_failure(&ip);
-            return Err(Rejection::InvalidToken);
+        let throttle = &state.throttles.bearer;
+        let failed = || match throttle.blocked(&[&ip]) {
+            Some(wait) => Rejection::TooManyFailures(wait),
+            None => {
+                throttle.record_failure(&[&ip]);
+                Rejection::InvalidToken
+            }
         };
+        let Credentials::Token(token) = credentials else { return Err(failed()) };
         let verified = match state.db.epochs().await {
             Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs).await.map(|c| (c, epochs)),
             Err(error) => Err(error),
         };
         match verified {
             Ok((Some(caller), epochs)) => Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs) }),
-            Ok((None, _)) => {
-                state.throttles.bearer.record_failure(&ip);
-                Err(Rejection::InvalidToken)
-            }
+            Ok((None, _)) => Err(failed()),
             Err(AppError::Unavailable) => Err(Rejection::Unavailable),
             Err(_) => Err(Rejection::Internal),
         }

@@ -1,6 +1,7 @@
 //! Who is calling: bearer tokens for the API, sessions for the browser.
 
 pub mod bearer;
+pub mod client;
 pub mod csrf;
 pub mod password;
 pub mod session;

@@ -29,23 +29,28 @@ pub fn validate_new(password: &SecretString) -> AppResult<()> {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Hashes waiting for the hashing thread; past this, a sign-in or sign-up is told to retry
+/// (503) at once rather than wait behind a flood. About half a second of work.
+pub const HASHING_QUEUE: usize = 8;
+
 /// One thread, at the lowest priority, hashes every password in turn. Each hash takes 19 MiB
 /// and a core for ~60 ms: a storm of sign-ins queues here, holds one buffer's worth of memory
 /// (spread over many threads, each thread's allocator would keep its own), and leaves the
 /// other cores to the API.
-static HASHING_THREAD: std::sync::LazyLock<std::sync::mpsc::Sender<Job>> = std::sync::LazyLock::new(|| {
-    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-    let spawned = std::thread::Builder::new().name("password-hashing".into()).spawn(move || {
-        lower_this_threads_priority();
-        for job in queue {
-            job();
+static HASHING_THREAD: std::sync::LazyLock<std::sync::mpsc::SyncSender<Job>> =
+    std::sync::LazyLock::new(|| {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(HASHING_QUEUE);
+        let spawned = std::thread::Builder::new().name("password-hashing".into()).spawn(move || {
+            lower_this_threads_priority();
+            for job in queue {
+                job();
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the password hashing thread");
         }
+        jobs
     });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the password hashing thread");
-    }
-    jobs
-});
 
 fn lower_this_threads_priority() {
     // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling thread's nice
@@ -62,7 +67,10 @@ async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 
     let job: Job = Box::new(move || {
         let _ = answer.send(work());
     });
-    HASHING_THREAD.send(job).map_err(|_| AppError::Internal)?;
+    HASHING_THREAD.try_send(job).map_err(|error| match error {
+        std::sync::mpsc::TrySendError::Full(_) => AppError::Busy("too many sign-ins at once".into()),
+        std::sync::mpsc::TrySendError::Disconnected(_) => AppError::Internal,
+    })?;
     answered.await.map_err(|_| AppError::Internal)
 }
 
@@ -81,16 +89,18 @@ pub async fn hash(password: SecretString) -> AppResult<String> {
 
 /// Verifies a password against a stored hash, on the hashing thread. With no stored hash
 /// (unknown email) it still does the same work, so timing does not tell which emails exist.
-pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
-    let too_long = password.expose_secret().chars().count() > MAX_PASSWORD_CHARS;
+/// A password longer than any we accept is refused without hashing (its length is no
+/// secret). Errs only if the hashing queue is full.
+pub async fn verify(password: SecretString, stored: Option<String>) -> AppResult<bool> {
+    if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
+        return Ok(false);
+    }
     on_hashing_thread(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&stored) else { return false };
-        let ok = argon2id().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
-        ok && !too_long
+        argon2id().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok()
     })
     .await
-    .unwrap_or(false)
 }
 
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

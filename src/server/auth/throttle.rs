@@ -1,23 +1,49 @@
-//! Brute-force protection: failures are counted per key (an address, or an address and an
-//! email) in fixed windows, and a key that reached its limit is refused until its window ends.
+//! Brute-force and flood protection, per client address (IPv6 grouped by /64).
+//!
+//! - [`FailureThrottle`]: failures counted per key in fixed windows; a key that reached its
+//!   limit is refused until its window ends. Keys are stored as 16-byte digests, so a 1 MB
+//!   email costs 16 bytes, and the map holds at most [`MAX_KEYS`], dropping the oldest.
+//! - [`AddressLanes`]: each address may have two sign-ins or sign-ups hashing at once; the
+//!   rest of its requests wait in its own lane, so a flood from one address cannot fill the
+//!   shared hashing queue that everyone else needs.
+//!
 //! The counts live in this server's memory: with several servers each enforces its own limit
 //! (documented in the README), which still caps an attacker at limit × servers per window.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
 use axum::http::Extensions;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Keys kept before expired ones are swept, so an attacker cannot grow the map forever.
-const SWEEP_ABOVE: usize = 100_000;
+use crate::error::AppError;
+use crate::server::auth::client::ClientAddress;
+
+/// The most keys one throttle remembers; past it, the oldest windows are forgotten.
+pub const MAX_KEYS: usize = 100_000;
+
+type Key = [u8; 16];
+
+/// A key as it is stored: the first 16 bytes of the SHA-256 of its parts.
+fn key_of(parts: &[&str]) -> Key {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
 
 pub struct FailureThrottle {
     limit: u32,
     window: Duration,
-    entries: Mutex<HashMap<String, Window>>,
+    entries: Mutex<HashMap<Key, Window>>,
 }
 
 struct Window {
@@ -31,25 +57,102 @@ impl FailureThrottle {
     }
 
     /// How long the key must wait, if it has used up its failures in this window.
-    pub fn blocked(&self, key: &str) -> Option<Duration> {
+    pub fn blocked(&self, key: &[&str]) -> Option<Duration> {
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let window = entries.get(key)?;
+        let window = entries.get(&key_of(key))?;
         let elapsed = window.started.elapsed();
         (window.failures >= self.limit && elapsed < self.window).then(|| self.window - elapsed)
     }
 
     /// Counts one failure for the key.
-    pub fn record_failure(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= SWEEP_ABOVE {
-            let window = self.window;
-            entries.retain(|_, w| w.started.elapsed() < window);
+    pub fn record_failure(&self, key: &[&str]) {
+        self.add(key_of(key), 1);
+    }
+
+    /// Counts an attempt as a failure before it is made (so a burst of concurrent attempts
+    /// cannot overshoot the limit), or says how long to wait. [`FailureThrottle::forgive`]
+    /// takes it back if the attempt succeeds.
+    pub fn begin(&self, key: &[&str]) -> Result<(), Duration> {
+        if let Some(wait) = self.blocked(key) {
+            return Err(wait);
         }
-        let window = entries.entry(key.to_owned()).or_insert(Window { started: Instant::now(), failures: 0 });
+        self.record_failure(key);
+        Ok(())
+    }
+
+    /// Takes back one failure counted by [`FailureThrottle::begin`].
+    pub fn forgive(&self, key: &[&str]) {
+        self.add(key_of(key), -1);
+    }
+
+    fn add(&self, key: Key, change: i32) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_KEYS && !entries.contains_key(&key) {
+            self.forget_oldest(&mut entries);
+        }
+        let window = entries.entry(key).or_insert(Window { started: Instant::now(), failures: 0 });
         if window.started.elapsed() >= self.window {
             *window = Window { started: Instant::now(), failures: 0 };
         }
-        window.failures = window.failures.saturating_add(1);
+        window.failures = window.failures.saturating_add_signed(change);
+    }
+
+    /// Drops ended windows, and if that is not enough, the oldest tenth.
+    fn forget_oldest(&self, entries: &mut HashMap<Key, Window>) {
+        entries.retain(|_, w| w.started.elapsed() < self.window);
+        if entries.len() < MAX_KEYS {
+            return;
+        }
+        let mut starts: Vec<Instant> = entries.values().map(|w| w.started).collect();
+        let tenth = starts.len() / 10;
+        let (_, cutoff, _) = starts.select_nth_unstable(tenth);
+        let cutoff = *cutoff;
+        entries.retain(|_, w| w.started > cutoff);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+}
+
+/// Per-address lanes into the password hashing queue.
+pub struct AddressLanes {
+    lanes: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+/// Sign-ins or sign-ups of one address hashing at once.
+const PER_ADDRESS: usize = 2;
+/// Requests of one address waiting for its lane; past it, the address is told to slow down.
+const WAITING_PER_ADDRESS: usize = 16;
+/// The longest a request waits in its lane.
+const LANE_WAIT: Duration = Duration::from_secs(10);
+
+/// A place in an address's lane; given back when dropped.
+pub struct LanePass {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AddressLanes {
+    fn new() -> Self {
+        AddressLanes { lanes: Mutex::new(HashMap::new()) }
+    }
+
+    /// Waits for a place in the address's lane.
+    pub async fn enter(&self, address: IpAddr) -> Result<LanePass, AppError> {
+        let lane = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Lanes nobody holds or waits for are dropped as others are made.
+            lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
+            lanes.entry(address).or_insert_with(|| Arc::new(Semaphore::new(PER_ADDRESS))).clone()
+        };
+        if Arc::strong_count(&lane) > 1 + PER_ADDRESS + WAITING_PER_ADDRESS {
+            return Err(AppError::RateLimited(1));
+        }
+        match tokio::time::timeout(LANE_WAIT, lane.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(LanePass { _permit: permit }),
+            _ => Err(AppError::Busy("too many sign-ins from your address at once".into())),
+        }
     }
 }
 
@@ -57,27 +160,41 @@ impl FailureThrottle {
 pub struct Throttles {
     /// Failed sign-ins per (address, email).
     pub sign_in: FailureThrottle,
+    /// Failed sign-ins per address, whatever the email.
+    pub sign_in_address: FailureThrottle,
+    /// Accounts made per address.
+    pub sign_up: FailureThrottle,
     /// Failed bearer checks per address.
     pub bearer: FailureThrottle,
+    /// Per-address lanes into password hashing.
+    pub lanes: AddressLanes,
 }
 
 impl Default for Throttles {
-    /// 10 failed sign-ins per email and address in 15 minutes; 100 failed bearer checks per
-    /// address in a minute.
+    /// 10 failed sign-ins per email and address in 15 minutes, 50 per address; 100 sign-ups
+    /// per address an hour; 100 failed bearer checks per address in a minute.
     fn default() -> Self {
         Throttles {
             sign_in: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
+            sign_in_address: FailureThrottle::new(50, Duration::from_secs(15 * 60)),
+            sign_up: FailureThrottle::new(100, Duration::from_secs(3600)),
             bearer: FailureThrottle::new(100, Duration::from_secs(60)),
+            lanes: AddressLanes::new(),
         }
     }
 }
 
-/// The client's address, as the listener saw it (requests without one share one key).
+/// The client's address as the throttles count it: the address [`ClientAddress`] settled on
+/// (or the listener's), with IPv6 grouped by /64, since one host holds a whole /64.
 pub fn client_ip(extensions: &Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    let address = ClientAddress::of(extensions);
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            IpAddr::from([segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0])
+        }
+        v4 => v4,
+    }
 }
 
 /// Whole seconds to wait, rounded up, for a `Retry-After` header.
@@ -93,21 +210,58 @@ mod tests {
     fn blocks_after_the_limit_and_only_that_key() {
         let throttle = FailureThrottle::new(3, Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(throttle.blocked("a").is_none());
-            throttle.record_failure("a");
+            assert!(throttle.blocked(&["a"]).is_none());
+            throttle.record_failure(&["a"]);
         }
-        assert!(throttle.blocked("a").is_some_and(|wait| wait <= Duration::from_secs(60)));
-        assert!(throttle.blocked("b").is_none());
+        assert!(throttle.blocked(&["a"]).is_some_and(|wait| wait <= Duration::from_secs(60)));
+        assert!(throttle.blocked(&["b"]).is_none());
+        assert!(throttle.blocked(&["a", ""]).is_none(), "parts are not run together");
     }
 
     #[test]
     fn a_new_window_starts_afresh() {
         let throttle = FailureThrottle::new(1, Duration::from_millis(20));
-        throttle.record_failure("a");
-        assert!(throttle.blocked("a").is_some());
+        throttle.record_failure(&["a"]);
+        assert!(throttle.blocked(&["a"]).is_some());
         std::thread::sleep(Duration::from_millis(25));
-        assert!(throttle.blocked("a").is_none());
-        throttle.record_failure("a");
-        assert!(throttle.blocked("a").is_some());
+        assert!(throttle.blocked(&["a"]).is_none());
+        throttle.record_failure(&["a"]);
+        assert!(throttle.blocked(&["a"]).is_some());
+    }
+
+    #[test]
+    fn an_attempt_is_counted_before_it_is_made_and_forgiven_if_it_succeeds() {
+        let throttle = FailureThrottle::new(2, Duration::from_secs(60));
+        throttle.begin(&["a"]).unwrap();
+        throttle.begin(&["a"]).unwrap();
+        assert!(throttle.begin(&["a"]).is_err(), "two in flight used the limit up");
+        throttle.forgive(&["a"]);
+        assert!(throttle.begin(&["a"]).is_ok());
+    }
+
+    #[test]
+    fn keys_are_bounded_in_size_and_count() {
+        let throttle = FailureThrottle::new(1, Duration::from_secs(60));
+        let huge = "x".repeat(1024 * 1024);
+        throttle.record_failure(&["1.2.3.4", &huge]);
+        assert!(throttle.blocked(&["1.2.3.4", &huge]).is_some());
+        for i in 0..MAX_KEYS + 10 {
+            throttle.record_failure(&[&i.to_string()]);
+        }
+        assert!(throttle.len() <= MAX_KEYS);
+        assert!(throttle.blocked(&[&(MAX_KEYS + 9).to_string()]).is_some(), "the newest are kept");
+    }
+
+    #[tokio::test]
+    async fn an_address_hashes_two_at_a_time_and_queues_a_few_more() {
+        let lanes = AddressLanes::new();
+        let address: IpAddr = "10.0.0.1".parse().unwrap();
+        let first = lanes.enter(address).await.unwrap();
+        let _second = lanes.enter(address).await.unwrap();
+        let third = tokio::time::timeout(Duration::from_millis(50), lanes.enter(address)).await;
+        assert!(third.is_err(), "the third waits");
+        assert!(lanes.enter("10.0.0.2".parse().unwrap()).await.is_ok(), "others do not");
+        drop(first);
+        assert!(lanes.enter(address).await.is_ok());
     }
 }
