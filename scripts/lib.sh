@@ -55,9 +55,30 @@ ensure_browser_tools() {
   fi
 }
 
+# GraphiQL (GET /graphql) is served from our own origin: its pinned files (scripts/graphiql)
+# are installed from npm and copied into public/graphiql, which the build copies into the site.
+ensure_graphiql_assets() {
+  local dir=scripts/graphiql out=public/graphiql
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"; then
+    say "installing GraphiQL's pinned files (npm ci)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+    cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"
+  fi
+  local graphiql react
+  graphiql=$(node -p "require('./$dir/node_modules/graphiql/package.json').version")
+  react=$(node -p "require('./$dir/node_modules/react/package.json').version")
+  rm -rf "$out" && mkdir -p "$out"
+  cp "$dir/node_modules/graphiql/graphiql.min.js" "$out/graphiql-$graphiql.min.js"
+  cp "$dir/node_modules/graphiql/graphiql.min.css" "$out/graphiql-$graphiql.min.css"
+  cp "$dir/node_modules/react/umd/react.production.min.js" "$out/react-$react.min.js"
+  cp "$dir/node_modules/react-dom/umd/react-dom.production.min.js" "$out/react-dom-$react.min.js"
+}
+
 build_release() {
+  ensure_graphiql_assets
   say "building the release (server + WASM)"
-  cargo leptos build --release
+  # --precompress: .br and .gz beside every static file, served to browsers that take them.
+  cargo leptos build --release --precompress
 }
 
 # Installs and starts Debian's PostgreSQL when missing, with a role and database for the

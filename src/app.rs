@@ -1,7 +1,7 @@
 //! The HTML shell, the routes and the header shared by every page.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
@@ -10,6 +10,8 @@ use crate::pages::{HomePage, LoginPage, ProfilePage, SignupPage, StreamPage, Str
 use crate::server_fns::accounts::{current_user, Login, Logout, SignedInUser, Signup};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::headers::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -17,6 +19,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -49,7 +52,6 @@ pub fn App() -> impl IntoView {
     provide_context(Auth { login, signup, logout, user });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/speckle-tokens.css"/>
         <Title text="Speckle Tokens"/>
         <Router>
             <Header/>

@@ -43,6 +43,10 @@ async fn serve(config: Config) {
         options.site_addr = listen;
     }
     let addr = options.site_addr;
+    // A release build (`hash-files`) leaves the names of /pkg's files beside the binary.
+    let hash_file =
+        std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(&*options.hash_file)));
+    options.hash_files = hash_file.is_some_and(|file| file.exists());
 
     let db = DbPool::connect_with_cache(&config.database_url, config.read_cache_entries)
         .await

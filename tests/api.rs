@@ -403,6 +403,13 @@ async fn minting_tokens_through_the_api() {
     let tokens = listed["data"]["user"]["apiTokens"].as_array().unwrap().clone();
     assert!(tokens.iter().all(|t| t["expiresAt"].is_string()), "{listed}");
 
+    // A parent that never expires cannot mint a child that lives past any date we can write.
+    let (_, forever) =
+        alice.browser.create_token("forever", &["tokens:write", "profile:read"], "never").await;
+    let answer = app.gql(Some(&forever), &mint(r#""profile:read""#, ", lifespan: 9007199254740991")).await;
+    assert_eq!(outcome(&answer), "BAD_USER_INPUT", "{answer}");
+    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("200 years"), "{answer}");
+
     // Revoke by the token itself, then by id; never someone else's.
     let revoke = |token: &str| format!(r#"mutation {{ apiTokenRevoke(token: "{token}") }}"#);
     assert_eq!(outcome(&app.gql(Some(&parent), &revoke(&child)).await), "OK");

@@ -189,3 +189,42 @@ async fn several_servers_over_one_database_share_sessions_tokens_and_revocations
     assert_eq!(response.status, axum::http::StatusCode::OK, "{}", response.body);
     assert_invalid_token(&first.graphql(&secret, "{ activeUser { name } }").await);
 }
+
+#[tokio::test]
+async fn a_revocation_whose_epoch_cannot_end_is_not_reported_done_and_leaves_no_stale_token() {
+    let Some(url) = postgres_url() else {
+        eprintln!("PostgreSQL only: SQLite's epochs are counters in a mapped file, which cannot fail");
+        return;
+    };
+    let app = TestApp::new().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let (id, secret) = alice.create_token("Leaked", &["profile:read"], "30").await;
+    // Used, so this server holds it as verified in memory.
+    assert_eq!(outcome(&app.gql(Some(&secret), "{ activeUser { name } }").await), "OK");
+
+    // The epoch's sequence cannot be advanced while the revocation commits.
+    let database = test_database_of(&app, &url);
+    let sql = |statement: String| {
+        let database = database.clone();
+        async move {
+            use diesel_async::AsyncConnection;
+            let mut conn = diesel_async::AsyncPgConnection::establish(&database).await.unwrap();
+            diesel::sql_query(statement).execute(&mut conn).await.unwrap();
+        }
+    };
+    sql("REVOKE USAGE, UPDATE ON SEQUENCE cache_epoch_tokens FROM PUBLIC, CURRENT_USER".into()).await;
+    let response = alice.call("revoke_token", &[("id", &id)]).await;
+    sql("GRANT USAGE, SELECT, UPDATE ON SEQUENCE cache_epoch_tokens TO CURRENT_USER".into()).await;
+    assert_eq!(response.status, axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}", response.body);
+    // The token is gone anyway: this server dropped what it held.
+    assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
+}
+
+/// The URL of the test's own PostgreSQL database.
+fn test_database_of(app: &TestApp, base: &str) -> String {
+    match &app.url {
+        DatabaseUrl::Postgres(url) => url.clone(),
+        DatabaseUrl::Sqlite(_) => base.to_owned(),
+    }
+}

@@ -275,7 +275,7 @@ async fn an_expired_token_is_refused_like_a_revoked_one() {
             .await
     })
     .unwrap();
-    conn.end_epoch(Topic::Tokens).await;
+    conn.end_epoch(Topic::Tokens).await.unwrap();
     assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
     assert_eq!(alice.list_tokens().await.json()[0]["expires"], "Expired");
 }

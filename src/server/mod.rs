@@ -10,6 +10,7 @@ pub mod branches;
 pub mod config;
 pub mod db;
 pub mod graphql;
+pub mod headers;
 mod middleware;
 pub mod objects;
 pub mod pagination;
@@ -121,9 +122,13 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(api_cors());
 
+    let options = &state.leptos_options;
+    let static_files = headers::static_files(&options.site_root, &options.site_pkg_dir, options.hash_files);
+
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
+        .merge(static_files)
         // The object transport sets its own body limits: its batches are bigger.
         .merge(transport::routes().layer(api_cors()))
         .merge(pages)
@@ -131,6 +136,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn({
             let proxies = state.trusted_proxies.clone();
             move |request, next| auth::client::settle(proxies.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn({
+            let secure = state.secure_cookies;
+            move |request, next| headers::security_headers(secure, request, next)
         }))
         .layer(
             TraceLayer::new_for_http()

@@ -228,6 +228,10 @@ async fn count_live(conn: &mut DbConn, user_id: &str, now: i64) -> AppResult<i64
     })?)
 }
 
+/// The longest lifespan a token made through the API may ask for: 200 years (specklepy asks
+/// for 100 by default). Longer would overflow dates.
+pub const MAX_LIFESPAN_MS: i64 = 200 * 365 * 24 * 3600 * 1000;
+
 /// Creates a token through the API for the caller's user: its scopes a subset of the
 /// calling token's, never `tokens:write`, and it never outlives the calling token.
 pub async fn create_child(
@@ -253,6 +257,12 @@ pub async fn create_child(
     let expires_at = match (lifespan_ms, parent.expires_at) {
         (Some(ms), _) if ms <= 0 => {
             return Err(bad_input("lifespan must be a positive number of milliseconds."));
+        }
+        (Some(ms), _) if ms > MAX_LIFESPAN_MS => {
+            return Err(bad_input(format!(
+                "lifespan must be at most {MAX_LIFESPAN_MS} milliseconds (200 years); leave it out for \
+                 a token that lives as long as yours."
+            )));
         }
         (Some(ms), parent_expiry) => {
             let expires_at = now.saturating_add(ms);
@@ -340,7 +350,14 @@ pub async fn authenticate(db: &DbPool, token: &PlainToken, epochs: &Epochs) -> A
     }
     let stale = known.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS);
     if stale && cache.note_use(&key, now, LAST_USED_RESOLUTION_MS) {
-        touch_last_used(&mut db.get().await?, &known.caller.token_id, now).await?;
+        // "Last used" is a courtesy: failing to write it never fails the request.
+        let touched = match db.get().await {
+            Ok(mut conn) => touch_last_used(&mut conn, &known.caller.token_id, now).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = touched {
+            tracing::warn!(%error, "could not record a token's last use");
+        }
     }
     Ok(Some(known.caller))
 }

@@ -28,7 +28,7 @@ pub async fn insert_objects(conn: &mut DbConn, rows: Vec<models::NewObject>) -> 
             };
             pooled.spawn_blocking(insert).await.map_err(AppError::from)
         }
-        DbConn::Postgres(pooled) => {
+        DbConn::Postgres(pooled, _) => {
             use diesel_async::scoped_futures::ScopedFutureExt;
             use diesel_async::{AsyncConnection, RunQueryDsl};
             let rows = &rows;

@@ -108,6 +108,12 @@ impl ReadCache {
         }
     }
 
+    /// Forgets every entry (when an epoch could not be ended).
+    pub fn clear(&self) {
+        lock(&self.tokens).clear();
+        lock(&self.stream_counts).clear();
+    }
+
     /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch.
     pub fn token(&self, digest: &[u8; 32], epoch: u64) -> Option<CachedToken> {
         let tokens = lock(&self.tokens);
@@ -206,12 +212,21 @@ impl SharedEpochs {
             .truncate(false)
             .open(path)
             .map_err(fail)?;
-        // Growing a shorter file zero-fills it; setting the length it already has changes
-        // nothing, so processes starting together cannot reset each other's counters.
-        if file.metadata().map_err(fail)?.len() < len {
-            file.set_len(len).map_err(fail)?;
+        // A new (empty) file is grown, zero-filled; setting the length it already has changes
+        // nothing, so processes starting together cannot reset each other's counters. Any
+        // other length is not our file, or a damaged one: mapping it could fault (SIGBUS) or
+        // reset the counters under running servers, so it is an error.
+        match file.metadata().map_err(fail)?.len() {
+            0 => file.set_len(len).map_err(fail)?,
+            found if found == len => {}
+            found => {
+                return Err(format!(
+                    "{path} has {found} bytes where {len} were expected: it is damaged or not ours. \
+                     Stop every server on this database, delete it, and start again."
+                ))
+            }
         }
-        // SAFETY: the file is ours (beside the database) and at least `len` bytes long. Other
+        // SAFETY: the file is ours (beside the database) and exactly `len` bytes long. Other
         // processes change it while it is mapped, but only through atomic operations, which
         // is what a shared mapping of the same page is for.
         let mut map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(fail)?;
@@ -223,5 +238,26 @@ impl SharedEpochs {
         // SAFETY: the mapping is page-aligned (so each u64 is aligned), holds TOPICS counters,
         // and outlives the returned reference, which borrows `self`.
         unsafe { &*self.counters.add(topic as usize) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epochs_file_of_the_wrong_length_is_an_error_not_a_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db-epochs");
+        let path = path.to_str().unwrap();
+        let fresh = SharedEpochs::open(path).unwrap();
+        fresh.counter(Topic::Tokens).fetch_add(3, std::sync::atomic::Ordering::SeqCst);
+        drop(fresh);
+        let reopened = SharedEpochs::open(path).unwrap();
+        assert_eq!(reopened.counter(Topic::Tokens).load(std::sync::atomic::Ordering::SeqCst), 3);
+        drop(reopened);
+        std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(5).unwrap();
+        let error = SharedEpochs::open(path).err().unwrap();
+        assert!(error.contains("5 bytes"), "{error}");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::AsyncPgConnection;
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
 pub use pool::{no_connection, sqlite_connection, DbPool, SqliteConn, SqliteReaders};
@@ -45,34 +45,50 @@ macro_rules! db_read {
 pub enum DbConn {
     /// With the pool's cache, whose epochs the writes on this connection end.
     Sqlite(Object<SqliteConn>, Arc<ReadCache>),
-    Postgres(Object<AsyncPgConnection>),
+    Postgres(Object<AsyncPgConnection>, Arc<ReadCache>),
 }
 
 impl DbConn {
     /// Call after a write that changes what `topic`'s cached entries hold has committed, and
-    /// before answering it (see [`cache`]). If the database cannot take it, the other servers'
-    /// entries of `topic` expire by age instead ([`cache::MAX_AGE`]): logged, not an error,
-    /// since the write itself is done.
-    pub async fn end_epoch(&mut self, topic: Topic) {
+    /// before answering it (see [`cache`]). On PostgreSQL the epoch is a sequence: if it
+    /// cannot be advanced after a few tries, this server's own entries are dropped and the
+    /// write is answered as not done (503): the client retries, and until then the other
+    /// servers' entries expire by age ([`cache::MAX_AGE`]).
+    pub async fn end_epoch(&mut self, topic: Topic) -> AppResult<()> {
         match self {
-            DbConn::Sqlite(_, cache) => cache.end_shared_epoch(topic),
-            DbConn::Postgres(conn) => {
+            DbConn::Sqlite(_, cache) => {
+                cache.end_shared_epoch(topic);
+                Ok(())
+            }
+            DbConn::Postgres(conn, cache) => {
                 let next = match topic {
                     Topic::Tokens => "nextval('cache_epoch_tokens')",
                     Topic::Streams => "nextval('cache_epoch_streams')",
                 };
-                let ended = diesel_async::RunQueryDsl::execute(
-                    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(next)),
-                    &mut **conn,
-                )
-                .await;
-                if let Err(error) = ended {
-                    tracing::warn!(%error, ?topic, "could not end a cache epoch");
+                let mut failure = None;
+                for _ in 0..EPOCH_TRIES {
+                    let ended = diesel_async::RunQueryDsl::execute(
+                        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(next)),
+                        &mut **conn,
+                    )
+                    .await;
+                    match ended {
+                        Ok(_) => return Ok(()),
+                        Err(error) => failure = Some(error),
+                    }
                 }
+                if let Some(error) = failure {
+                    tracing::error!(%error, ?topic, "could not end a cache epoch; dropping this server's cache");
+                }
+                cache.clear();
+                Err(AppError::Unavailable)
             }
         }
     }
 }
+
+/// How often ending an epoch is tried before the write is answered as not done.
+const EPOCH_TRIES: usize = 3;
 
 /// PostgreSQL's cache epochs, read like tables (see `migrations/postgres/*_cache_epochs`).
 mod epoch_sequences {
@@ -99,7 +115,7 @@ macro_rules! db_run {
                 let $conn = &mut **pooled;
                 $body
             }
-            $crate::server::db::DbConn::Postgres(pooled) => {
+            $crate::server::db::DbConn::Postgres(pooled, _) => {
                 let $conn = &mut **pooled;
                 $body
             }
@@ -116,9 +132,11 @@ macro_rules! db_run {
 macro_rules! db_write {
     ($db:expr, $topic:expr, |$conn:ident| $body:expr) => {{
         let db: &mut $crate::server::db::DbConn = $db;
-        let result = $crate::db_run!(&mut *db, |$conn| $body);
-        db.end_epoch($topic).await;
-        result
+        let result = $crate::db_run!(&mut *db, |$conn| $body).map_err($crate::error::AppError::from);
+        match db.end_epoch($topic).await {
+            Ok(()) => result,
+            Err(error) => result.and(Err(error)),
+        }
     }};
 }
 

@@ -4,7 +4,8 @@ use diesel::prelude::*;
 
 use super::schema::{api_tokens, branches, commits, objects, stream_acl, streams, users};
 
-#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+/// A user row. Its `Debug` leaves the password hash out, so no log can print it.
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -16,6 +17,39 @@ pub struct User {
     pub company: Option<String>,
     pub avatar: Option<String>,
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("suuid", &self.suuid)
+            .field("name", &self.name)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_users_debug_never_prints_the_password_hash() {
+        let user = super::User {
+            id: "u".into(),
+            suuid: "s".into(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            password_hash: "$argon2id$v=19$secret-hash".into(),
+            bio: None,
+            company: None,
+            avatar: None,
+            created_at: 0,
+        };
+        let printed = format!("{user:?}");
+        assert!(!printed.contains("argon2") && printed.contains("redacted"), "{printed}");
+    }
 }
 
 /// A token row. The digest is deliberately absent: nothing outside the bearer check reads it.

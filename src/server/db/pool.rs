@@ -189,7 +189,7 @@ impl DbPool {
     pub async fn get(&self) -> Result<DbConn, AppError> {
         let conn = match self {
             DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
-            DbPool::Postgres(pool, _) => pool.get().await.map(DbConn::Postgres),
+            DbPool::Postgres(pool, cache) => pool.get().await.map(|c| DbConn::Postgres(c, cache.clone())),
         };
         conn.map_err(no_connection)
     }

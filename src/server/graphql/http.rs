@@ -1,6 +1,5 @@
 //! `/graphql` over HTTP: GraphiQL for a browser, and the bearer-authenticated API.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -9,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::limits;
 use crate::error::AppError;
 use crate::server::auth::bearer::BearerAuth;
-use crate::server::AppState;
+use crate::server::{headers, AppState};
 
 /// `GET /graphql`: the GraphiQL explorer for a browser; queries must be POSTed.
 pub async fn graphiql(headers: HeaderMap) -> Response {
@@ -25,8 +24,33 @@ pub async fn graphiql(headers: HeaderMap) -> Response {
         )
             .into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Speckle Tokens API").finish()).into_response()
+    let html = format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Speckle Tokens API</title>
+<link rel="stylesheet" href="/graphiql/graphiql-{GRAPHIQL_VERSION}.min.css">
+<style>body {{ margin: 0; }} #graphiql {{ height: 100vh; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading the GraphQL explorer…</div>
+<script src="/graphiql/react-{REACT_VERSION}.min.js"></script>
+<script src="/graphiql/react-dom-{REACT_VERSION}.min.js"></script>
+<script src="/graphiql/graphiql-{GRAPHIQL_VERSION}.min.js"></script>
+<script src="/explorer.js"></script>
+</body>
+</html>
+"#
+    );
+    ([(header::CONTENT_SECURITY_POLICY, headers::GRAPHIQL_POLICY)], Html(html)).into_response()
 }
+
+/// The versions of GraphiQL and React served from `/graphiql` (pinned in
+/// `scripts/graphiql/package.json`, copied there by the build).
+pub const GRAPHIQL_VERSION: &str = "3.8.3";
+pub const REACT_VERSION: &str = "18.3.1";
 
 /// The content types `POST /graphql` reads.
 fn is_graphql_content_type(headers: &HeaderMap) -> bool {
@@ -78,4 +102,15 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_versions_served_are_the_versions_pinned() {
+        let pinned = include_str!("../../../scripts/graphiql/package.json");
+        assert!(pinned.contains(&format!(r#""graphiql": "{}""#, super::GRAPHIQL_VERSION)));
+        assert!(pinned.contains(&format!(r#""react": "{}""#, super::REACT_VERSION)));
+        assert!(pinned.contains(&format!(r#""react-dom": "{}""#, super::REACT_VERSION)));
+    }
 }
