@@ -605,3 +605,24 @@ async fn stream_counts_follow_every_change_to_streams_and_roles() {
     assert_eq!(outcome(&app.gql(Some(&alice_token), &delete).await), "OK");
     assert_eq!(own_count(alice_token.clone()).await, 0);
 }
+
+#[tokio::test]
+async fn another_users_streams_show_the_callers_role_not_theirs() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let mut carol = TestUser::sign_up(&app, "Carol").await;
+    let alice_writes = alice.token(&["streams:write", "streams:read"]).await;
+    let stream = create_stream(&app, &alice_writes, "Shared", true).await;
+    share(&app, &alice_writes, &stream, &bob.id, "stream:reviewer").await;
+
+    let query = "query($id: String!) { otherUser(id: $id) { streams { items { id role } } } }";
+    let id = serde_json::json!({ "id": alice.id });
+    let bob_reads = bob.token(&["users:read", "streams:read"]).await;
+    let as_bob = app.gql_vars(Some(&bob_reads), query, id.clone()).await;
+    assert_eq!(as_bob["data"]["otherUser"]["streams"]["items"][0]["role"], "stream:reviewer", "{as_bob}");
+    let carol_reads = carol.token(&["users:read", "streams:read"]).await;
+    let as_carol = app.gql_vars(Some(&carol_reads), query, id).await;
+    assert_eq!(as_carol["data"]["otherUser"]["streams"]["items"][0]["id"], stream.as_str(), "{as_carol}");
+    assert!(as_carol["data"]["otherUser"]["streams"]["items"][0]["role"].is_null(), "{as_carol}");
+}

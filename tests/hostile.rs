@@ -702,3 +702,24 @@ async fn sign_ups_are_limited_per_address() {
     elsewhere.client = "10.7.7.7:5000".parse().unwrap();
     assert!(elsewhere.call("signup", &form).await.status.is_success());
 }
+
+#[tokio::test]
+async fn a_session_signed_out_elsewhere_is_never_written_back() {
+    use speckle_tokens::server::auth::session::DbSessionStore;
+    use tower_sessions::session::Record;
+    use tower_sessions::SessionStore;
+    let app = TestApp::new().await;
+    let store = DbSessionStore::new(app.state.db.clone());
+    let mut record = Record {
+        id: Default::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store.create(&mut record).await.unwrap();
+    // A request loaded the session; meanwhile the user signed out (deleted it) in another tab.
+    let loaded = store.load(&record.id).await.unwrap().unwrap();
+    store.delete(&record.id).await.unwrap();
+    // The slow request ends and saves what it loaded: the session stays gone.
+    store.save(&loaded).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_none());
+}

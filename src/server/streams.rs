@@ -366,6 +366,23 @@ pub async fn page_for_user(
     Ok(page.finish(rows, |(stream, _)| stream.created_at))
 }
 
+/// `user_id`'s role on each of these streams that they are on, by stream id.
+pub async fn roles_on(
+    conn: &mut DbConn,
+    user_id: &str,
+    stream_ids: &[&str],
+) -> AppResult<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> = db_run!(conn, |c| {
+        stream_acl::table
+            .filter(stream_acl::user_id.eq(user_id))
+            .filter(stream_acl::stream_id.eq_any(stream_ids))
+            .select((stream_acl::stream_id, stream_acl::role))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
 diesel::define_sql_function! {
     /// SQL's `lower()`: both backends have it.
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;

@@ -97,19 +97,15 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that exists; never brings back one deleted meanwhile (a request
+    /// that loaded it before a sign-out elsewhere must not sign the user in again). New
+    /// sessions go through `create`.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
         let data = serde_json::to_string(&record.data).map_err(encode)?;
         let expires_at = expiry_millis(record);
         db_run!(&mut conn, |c| {
-            diesel::insert_into(sessions::table)
-                .values((
-                    sessions::id.eq(row_key(&record.id)),
-                    sessions::data.eq(&data),
-                    sessions::expires_at.eq(expires_at),
-                ))
-                .on_conflict(sessions::id)
-                .do_update()
+            diesel::update(sessions::table.find(row_key(&record.id)))
                 .set((sessions::data.eq(&data), sessions::expires_at.eq(expires_at)))
                 .execute(c)
                 .await

@@ -278,7 +278,17 @@ impl UserStreamCollection {
         }
         let (rows, cursor) =
             streams::page_for_user(pool, user_id, public_only, &page).await.map_err(to_api)?;
-        Ok(UserStreamCollection { total_count, page: Some((Stream::with_roles(rows), cursor)) })
+        let mut items = Stream::with_roles(rows);
+        if public_only {
+            // Another user's list: each stream's `role` is the caller's own on it, if any.
+            let viewer = caller(ctx)?.user_id.clone();
+            let ids: Vec<&str> = items.iter().map(|item| item.stream.id.as_str()).collect();
+            let mut roles = streams::roles_on(&mut db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
+            for item in &mut items {
+                item.role = roles.remove(&item.stream.id);
+            }
+        }
+        Ok(UserStreamCollection { total_count, page: Some((items, cursor)) })
     }
 
     /// The user's streams that match a search.
