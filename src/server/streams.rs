@@ -164,6 +164,35 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
     })
 }
 
+/// Takes the stream row's write lock, before anything is read in a write's transaction:
+/// SQLite then never has to upgrade a read lock (no "database is locked" under concurrent
+/// writers), and PostgreSQL serialises concurrent changes of one stream on that row.
+macro_rules! lock_stream {
+    ($c:ident, $stream_id:expr) => {
+        diesel::update(streams::table.find($stream_id))
+            .set(streams::updated_at.eq(now_millis()))
+            .execute($c)
+            .await?
+    };
+}
+
+/// Checks, inside the write's transaction, that `$user_id` is still an owner: a role taken
+/// away after the first check (and before this write) is seen here. A macro, like
+/// `keep_an_owner!`, because it runs on the backend connection of a `db_run!`.
+macro_rules! still_owner {
+    ($c:ident, $stream_id:expr, $user_id:expr, $action:expr) => {{
+        let role: Option<String> = stream_acl::table
+            .find(($stream_id, $user_id))
+            .select(stream_acl::role)
+            .first($c)
+            .await
+            .optional()?;
+        if role.as_deref() != Some(Role::Owner.name()) {
+            return Err(forbidden(format!("Only an owner of the stream can {}.", $action)));
+        }
+    }};
+}
+
 /// Changes a stream's name, description or visibility (owners only).
 pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: StreamInput) -> AppResult<()> {
     let access = readable(conn, stream_id, Some(user_id)).await?;
@@ -179,38 +208,48 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
     };
     let is_public = input.is_public.unwrap_or(stream.is_public);
     db_write!(conn, Topic::Streams, |c| {
-        diesel::update(streams::table.find(stream_id))
-            .set((
-                streams::name.eq(&name),
-                streams::description.eq(&description),
-                streams::is_public.eq(is_public),
-                streams::updated_at.eq(now_millis()),
-            ))
-            .execute(c)
-            .await
-    })?;
-    Ok(())
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                diesel::update(streams::table.find(stream_id))
+                    .set((
+                        streams::name.eq(&name),
+                        streams::description.eq(&description),
+                        streams::is_public.eq(is_public),
+                        streams::updated_at.eq(now_millis()),
+                    ))
+                    .execute(c)
+                    .await?;
+                still_owner!(c, stream_id, user_id, "update it");
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Deletes a stream with its branches, commits, objects and roles (owners only).
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
-    db_write!(conn, Topic::Streams, |c| diesel::delete(streams::table.find(stream_id)).execute(c).await)?;
-    Ok(())
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "delete it");
+                diesel::delete(streams::table.find(stream_id)).execute(c).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Refuses to take the owner role from `$losing` (the user about to lose it, if any) when
-/// they are the stream's only owner.
-/// A macro, not a function: it runs on the backend connection inside a `db_run!` transaction.
-/// It first writes to the stream's row, which takes the write lock before the read: SQLite
-/// never has to upgrade a read lock (no "database is locked" under concurrent writers), and
-/// PostgreSQL serialises concurrent role changes of one stream on that row.
+/// they are the stream's only owner. A macro, not a function: it runs on the backend
+/// connection inside a `db_run!` transaction, after [`lock_stream!`].
 macro_rules! keep_an_owner {
     ($c:ident, $stream_id:expr, $losing:expr) => {{
-        diesel::update(streams::table.find($stream_id))
-            .set(streams::updated_at.eq(now_millis()))
-            .execute($c)
-            .await?;
         let owners: Vec<String> = stream_acl::table
             .filter(stream_acl::stream_id.eq($stream_id))
             .filter(stream_acl::role.eq(Role::Owner.name()))
@@ -247,6 +286,8 @@ pub async fn grant(
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "share it");
                 keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
                 diesel::insert_into(stream_acl::table)
                     .values(&row)
@@ -269,6 +310,8 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "change who it is shared with");
                 keep_an_owner!(c, stream_id, Some(target_id));
                 let removed =
                     diesel::delete(stream_acl::table.find((stream_id, target_id))).execute(c).await?;
