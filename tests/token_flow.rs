@@ -178,8 +178,13 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
     assert_eq!(response.header("location"), "/profile");
     assert!(!response.body.contains("spk_"));
 
+    // Between the two, the database holds the secret only sealed.
+    let sessions = sessions_data(&app).await;
+    assert!(!sessions.contains("spk_"), "{sessions}");
+
     let page = alice.get("/profile").await;
     let secret = extract_secret(&page.body).expect("the secret is shown after the redirect");
+    assert!(!sessions_data(&app).await.contains(&secret));
     assert!(page.body.contains("Your new token"), "{}", page.body);
     app.graphql(&secret, "{ activeUser { name } }").await.json()["data"]["activeUser"]["name"]
         .as_str()
@@ -200,6 +205,18 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
         "in the open dialog"
     );
     assert_eq!(alice.list_tokens().await.json().as_array().unwrap().len(), 1);
+}
+
+/// Everything the sessions table holds, as text.
+async fn sessions_data(app: &TestApp) -> String {
+    use diesel_async::RunQueryDsl;
+    use speckle_tokens::db_run;
+    use speckle_tokens::server::db::schema::sessions;
+    let mut conn = app.state.db.get().await.unwrap();
+    let rows: Vec<String> =
+        db_run!(&mut conn, |c| { diesel::QueryDsl::select(sessions::table, sessions::data).load(c).await })
+            .unwrap();
+    rows.join("\n")
 }
 
 fn extract_secret(html: &str) -> Option<String> {

@@ -94,13 +94,21 @@ pub async fn create_token(
             },
         };
         let (row, secret) = tokens::create(&mut conn, &user.id, &name, scopes, expires_at).await?;
-        let new_token = NewToken { id: row.id, name: row.name, secret: secret.expose_secret().to_owned() };
         if is_plain_form_post() {
-            session().await?.insert(NEW_TOKEN_KEY, &new_token).await.map_err(session_error)?;
+            // Sealed in the session, its pad in a cookie: never in the database in the clear.
+            use crate::server::auth::handover;
+            let (sealed, pad) = handover::seal(row.id, row.name, secret.expose_secret());
+            session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
+            let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
+            if let (Some(response), Ok(cookie)) =
+                (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
+            {
+                response.append_header(axum::http::header::SET_COOKIE, cookie);
+            }
             leptos_axum::redirect("/profile");
             return Ok(None);
         }
-        Ok(Some(new_token))
+        Ok(Some(NewToken { id: row.id, name: row.name, secret: secret.expose_secret().to_owned() }))
     })
     .await
 }
@@ -110,7 +118,16 @@ pub async fn create_token(
 pub async fn take_new_token() -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{session, session_error};
-        session().await?.remove::<NewToken>(NEW_TOKEN_KEY).await.map_err(session_error)
+        use crate::server::auth::handover;
+        let Some(sealed) =
+            session().await?.remove::<handover::Sealed>(NEW_TOKEN_KEY).await.map_err(session_error)?
+        else {
+            return Ok(None);
+        };
+        let pad =
+            use_context::<axum::http::request::Parts>().and_then(|parts| handover::pad_from(&parts.headers));
+        let secret = pad.and_then(|pad| handover::open(&sealed, &pad));
+        Ok(secret.map(|secret| NewToken { id: sealed.id, name: sealed.name, secret }))
     })
     .await
 }

@@ -204,14 +204,18 @@ pub struct Browser<'a> {
 
 impl Browser<'_> {
     fn remember_cookie(&mut self, response: &TestResponse) {
+        // One `Cookie` header of every cookie kept, as a browser sends it (paths ignored).
         for value in response.headers.get_all(header::SET_COOKIE) {
             let value = value.to_str().unwrap();
-            let pair = value.split(';').next().unwrap().to_owned();
-            if value.contains("Max-Age=0") || value.contains("max-age=0") {
-                self.cookie = None;
-            } else {
-                self.cookie = Some(pair);
+            let pair = value.split(';').next().unwrap().trim().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            let mut pairs: Vec<String> =
+                self.cookie.take().map(|c| c.split("; ").map(str::to_owned).collect()).unwrap_or_default();
+            pairs.retain(|kept| kept.split('=').next() != Some(name.as_str()));
+            if !value.to_ascii_lowercase().contains("max-age=0") {
+                pairs.push(pair);
             }
+            self.cookie = (!pairs.is_empty()).then(|| pairs.join("; "));
         }
     }
 
