@@ -61,12 +61,21 @@ async fn serve(config: Config) {
         .unwrap_or_else(|error| exit(&format!("cannot listen on {addr}: {error}")));
     tracing::info!("listening on http://{addr}");
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminated => {}
+        }
     };
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        exit(&format!("server error: {error}"));
-    }
+    speckle_tokens::server::listen::serve(listener, app, config.connection_limits(), shutdown).await;
 }
 
 fn exit(message: &str) -> ! {

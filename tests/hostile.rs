@@ -723,3 +723,61 @@ async fn a_session_signed_out_elsewhere_is_never_written_back() {
     store.save(&loaded).await.unwrap();
     assert!(store.load(&record.id).await.unwrap().is_none());
 }
+
+/// Reads from the socket until it closes or `within` passes; true if it closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    read.is_ok()
+}
+
+#[tokio::test]
+async fn slow_or_idle_clients_are_let_go_and_connections_are_capped() {
+    use speckle_tokens::server::listen::ConnectionLimits;
+    let app = TestApp::new().await;
+    let limits = ConnectionLimits {
+        max_connections: 4,
+        header_timeout: Duration::from_millis(500),
+        body_idle_timeout: Duration::from_millis(500),
+    };
+    let addr = app.listen_with(limits).await;
+
+    // Headers that never end (slowloris): the connection is closed.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").await.unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)).await, "headers must come in time");
+
+    // A body that stops half way: refused, never a hang.
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":";
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), trickle.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
+
+    // Four idle connections fill the listener; a fifth is closed at once, and once they are
+    // let go (their headers never came) the server answers again.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut fifth, Duration::from_millis(400)).await, "over the cap");
+    for mut connection in idle {
+        assert!(closed_within(&mut connection, Duration::from_secs(5)).await);
+    }
+    assert_eq!(
+        raw(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await,
+        200
+    );
+}

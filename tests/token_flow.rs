@@ -214,7 +214,7 @@ async fn sessions_data(app: &TestApp) -> String {
     use speckle_tokens::server::db::schema::sessions;
     let mut conn = app.state.db.get().await.unwrap();
     let rows: Vec<String> =
-        db_run!(&mut conn, |c| { diesel::QueryDsl::select(sessions::table, sessions::data).load(c).await })
+        db_run!(&mut conn, |c| diesel::QueryDsl::select(sessions::table, sessions::data).load(c).await)
             .unwrap();
     rows.join("\n")
 }

@@ -43,6 +43,18 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: crate::server::auth::client::TrustedProxies,
 
+    /// Connections open at once; past it a new one is closed at once.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body may pause between two pieces.
+    #[arg(long, env = "BODY_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_idle_timeout_secs: u64,
+
     /// Failed bearer checks from one address before it must wait (429).
     #[arg(long, env = "MAX_FAILED_BEARER", default_value_t = 100)]
     pub max_failed_bearer: u32,
@@ -62,6 +74,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// How patient the listener is with clients.
+    pub fn connection_limits(&self) -> crate::server::listen::ConnectionLimits {
+        use std::time::Duration;
+        crate::server::listen::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_idle_timeout: Duration::from_secs(self.body_idle_timeout_secs.max(1)),
+        }
+    }
+
     /// This server's brute-force limits.
     pub fn throttles(&self) -> crate::server::auth::throttle::Throttles {
         use crate::server::auth::throttle::{FailureThrottle, Throttles};

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod graphql;
 pub mod headers;
+pub mod listen;
 mod middleware;
 pub mod objects;
 pub mod pagination;

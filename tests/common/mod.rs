@@ -108,10 +108,18 @@ impl TestApp {
 
     /// Serves the app on a real loopback listener, as the binary does; answers its address.
     pub async fn listen(&self) -> std::net::SocketAddr {
+        self.listen_with(Default::default()).await
+    }
+
+    /// As [`TestApp::listen`], with the listener's limits given.
+    pub async fn listen_with(
+        &self,
+        limits: speckle_tokens::server::listen::ConnectionLimits,
+    ) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let service = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        let router = self.router.clone();
+        tokio::spawn(speckle_tokens::server::listen::serve(listener, router, limits, std::future::pending()));
         addr
     }
 
