@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -416,6 +417,152 @@ def bench_objects(label, database_url, work):
           f"{big_mb / big_seconds:.1f} | {big_seconds:.2f} | peak RSS of the server {rss:.0f} MB (goal ≤ 150 MB) |")
 
 
+# ---- hostile load (issue 9) ----
+
+def graphql_json(token, query, variables=None):
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{BASE}/graphql", data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
+
+
+def sign_in_flood(seconds, attackers=32):
+    """`attackers` clients post failed sign-ins with fresh emails from one address (through a
+    trusted proxy's X-Forwarded-For) while a real user signs in from another every 0.2 s.
+    Answers (the real user's latencies in ms and statuses, the flood's statuses)."""
+    stop = time.monotonic() + seconds
+    flood, real, latencies = {}, {}, []
+    lock = threading.Lock()
+
+    def post(fields, address):
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        connection.request("POST", "/api/login", urllib.parse.urlencode(fields),
+                           {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": address})
+        answer = connection.getresponse()
+        answer.read()
+        connection.close()
+        return answer.status
+
+    def attacker(n):
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            status = post({"email": f"victim-{n}-{i}-{time.time_ns()}@example.com", "password": "guess"},
+                          "203.0.113.9")
+            with lock:
+                flood[status] = flood.get(status, 0) + 1
+
+    def real_user():
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            status = post({"email": "bench@example.com", "password": PASSWORD}, "198.51.100.7")
+            with lock:
+                latencies.append((time.monotonic() - started) * 1000)
+                real[status] = real.get(status, 0) + 1
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=attacker, args=(n,)) for n in range(attackers)]
+    threads.append(threading.Thread(target=real_user))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, real, flood
+
+
+def huge_emails(seconds, clients=8):
+    """Failed sign-ins with 1 MB emails from ever new addresses: answers the count sent."""
+    stop = time.monotonic() + seconds
+    sent = [0]
+    email = "a" * (1024 * 1024 - 100) + "@example.com"
+    body = urllib.parse.urlencode({"email": email, "password": "guess"})
+
+    def client(n):
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            connection.request("POST", "/api/login", body, {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Forwarded-For": f"10.{n}.{i // 256 % 256}.{i % 256}"})
+            connection.getresponse().read()
+            connection.close()
+            sent[0] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sent[0]
+
+
+def bench_hostile(label, database_url, work, scripts):
+    server = start_server(database_url, TRUSTED_PROXIES="127.0.0.1")
+    lines = []
+    try:
+        cookie = sign_up("bench@example.com")
+        token = create_token(cookie, ["streams:write", "streams:read"])
+        _, answer = graphql_json(token, "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+                                 {"s": {"name": "Big", "isPublic": True}})
+        stream = json.loads(answer)["data"]["streamCreate"]
+        message = "m" * 60_000
+        for _ in range(100):
+            graphql_json(token, "mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }",
+                         {"c": {"streamId": stream, "objectId": "0" * 32, "message": message}})
+        commits = f'stream(id: "{stream}") {{ commits(limit: 100) {{ items {{ message }} }} }}'
+        for aliases in (400, 20):
+            query = "{ " + " ".join(f"a{i}: {commits}" for i in range(aliases)) + " }"
+            status, answer = graphql_json(None, query)
+            message_of = json.loads(answer)["errors"][0]["message"] if status != 200 else "answered"
+            run = wrk("/graphql", scripts["json"], {"BODY": json.dumps({"query": query})},
+                      seconds=min(SECONDS, 10), connections=16)
+            lines.append(f"| anonymous: {aliases} aliases × 100 commits of 60 kB ({len(query) // 1000} kB query) "
+                         f"| {run['rps']:,.0f} | {run['p99']:.2f} | {status}: {message_of[:70]}… "
+                         f"| {memory_mb(server.pid):.0f} MB |")
+        two = "{ " + " ".join(f"a{i}: {commits}" for i in range(2)) + " }"
+        status, answer = graphql_json(None, two)
+        run = wrk("/graphql", scripts["json"], {"BODY": json.dumps({"query": two})},
+                  seconds=min(SECONDS, 10), connections=16)
+        lines.append(f"| anonymous: 2 aliases (an honest 12 MB answer) | {run['rps']:,.0f} | {run['p99']:.2f} "
+                     f"| {status}, {len(answer) / 1e6:.1f} MB | {memory_mb(server.pid):.0f} MB |")
+
+        latencies, real, flood = sign_in_flood(30)
+        lines.append(f"| sign-in flood: 32 clients, fresh emails, one address, 30 s | "
+                     f"{sum(flood.values()) / 30:,.0f} | | flood answers {dict(sorted(flood.items()))} "
+                     f"| {memory_mb(server.pid):.0f} MB |")
+        lines.append(f"| a real user signing in meanwhile, from another address | {len(latencies) / 30:.1f} "
+                     f"| {percentile(latencies, 99):.0f} | p50 {percentile(latencies, 50):.0f} ms, "
+                     f"max {max(latencies):.0f} ms, answers {dict(sorted(real.items()))} (goal p99 ≤ 1,000 ms) "
+                     f"| {memory_mb(server.pid):.0f} MB |")
+        before = memory_mb(server.pid, "VmRSS")
+        sent = huge_emails(10)
+        after = memory_mb(server.pid, "VmRSS")
+        lines.append(f"| 1 MB emails from new addresses, 8 clients, 10 s | {sent / 10:,.0f} | | "
+                     f"RSS {before:.0f} → {after:.0f} MB | {memory_mb(server.pid):.0f} MB |")
+        peak = memory_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\n### {label}: hostile load\n")
+    print("| attack | requests/s | p99 ms | answer | peak RSS so far |")
+    print("| --- | ---: | ---: | --- | ---: |")
+    for line in lines:
+        print(line)
+    print(f"| peak memory (RSS) of the server | | | | {peak:.0f} MB (goal ≤ 150 MB) |")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="speckle-bench-")
     scripts = {
@@ -424,6 +571,11 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 wrk.body = '{"query":"' .. os.getenv("QUERY") .. '"}'
+"""),
+        "json": lua_script(work, "json.lua", """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = os.getenv("BODY")
 """),
         "anonymous": lua_script(work, "anonymous.lua", """
 wrk.method = "POST"
@@ -455,9 +607,15 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s on loopback")
     only_objects = "--objects" in sys.argv
+    if "--hostile" in sys.argv:
+        bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if not only_objects:
         bench("SQLite", f"sqlite://{work}/bench.db", scripts)
     bench_objects("SQLite", f"sqlite://{work}/objects.db", work)
+    if not only_objects:
+        bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
     postgres = os.environ.get("BENCH_POSTGRES_URL")
     if postgres:
         if not only_objects:

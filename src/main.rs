@@ -47,6 +47,14 @@ async fn serve(config: Config) {
     let hash_file =
         std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(&*options.hash_file)));
     options.hash_files = hash_file.is_some_and(|file| file.exists());
+    let plain_js = format!("{}/{}/{}.js", options.site_root, options.site_pkg_dir, options.output_name);
+    if !options.hash_files && !std::path::Path::new(&plain_js).exists() {
+        tracing::error!(
+            "no {} beside the binary and no {plain_js}: pages will not hydrate. Keep the binary \
+             and the hash.txt the build wrote beside it together.",
+            options.hash_file
+        );
+    }
 
     let db = DbPool::connect_with_cache(&config.database_url, config.read_cache_entries)
         .await

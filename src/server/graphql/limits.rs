@@ -6,7 +6,7 @@
 //! 2. its cost before anything runs: a list costs its `limit` times what each item holds
 //!    ([`paged`]), nesting depth and directives per field are capped (async-graphql's limits);
 //! 3. while it runs, a [`Budget`] per request: database checkouts, and the bytes of every
-//!    value answered (or object read), each with a cap;
+//!    row read and value answered, each with a cap;
 //! 4. all requests together hold at most [`ALL_ANSWERS_BYTES`] of answers: past that a request
 //!    is told to retry (503) rather than the server growing.
 //!
@@ -41,10 +41,13 @@ pub const MAX_ALIASES: usize = 50;
 pub const MAX_DIRECTIVES: usize = 4;
 /// Database checkouts one request may start.
 pub const MAX_QUERIES: u32 = 500;
-/// Bytes one answer may hold (counting objects read to answer it).
-pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
-/// Bytes all answers being built at once may hold.
-pub const ALL_ANSWERS_BYTES: usize = 128 * 1024 * 1024;
+/// Bytes one request may read and answer: the rows it reads (commit messages, avatars,
+/// objects…) and the values it answers each count, so an answer of about 16 MiB fits.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes all answers being built at once may hold. What is counted (rows read, values
+/// answered) lives about twice over at its peak (the answer is serialized before the rows
+/// and values are let go), so this keeps the server well under 150 MB.
+pub const ALL_ANSWERS_BYTES: usize = 48 * 1024 * 1024;
 
 /// Answers take room from the shared pool in chunks; each request's first chunk is free, so
 /// small answers never touch the pool.
@@ -91,8 +94,8 @@ impl Budget {
         let after = before.saturating_add(bytes);
         if after > MAX_ANSWER_BYTES {
             return Err(self.refuse(bad_input(format!(
-                "The answer would be larger than {} MiB: ask for fewer items (smaller limits) or \
-                 fewer fields.",
+                "The query would read and answer more than {} MiB: ask for fewer items (smaller \
+                 limits) or fewer fields.",
                 MAX_ANSWER_BYTES / (1024 * 1024)
             ))));
         }
@@ -124,6 +127,12 @@ impl Budget {
         self.refused.store(true, Ordering::Relaxed);
         refusal.get_or_insert(error).clone()
     }
+}
+
+/// About how many bytes rows take once read, for [`Budget::charge_bytes`]: the text they
+/// carry (messages, avatars, bios, object data) and a little for the rest.
+pub fn row_bytes<'a>(texts: impl IntoIterator<Item = Option<&'a str>>) -> usize {
+    texts.into_iter().map(|text| text.map_or(0, str::len) + 32).sum()
 }
 
 /// The request's budget, if it is run by our HTTP handler.

@@ -132,6 +132,7 @@ impl Query {
             Some(id) if id != own_id => {
                 require(ctx, Scope::UsersRead)?;
                 let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+                charge_read(ctx, types::user_bytes(&user))?;
                 Ok(Some(User::other(user)))
             }
             _ => self.active_user(ctx).await,
@@ -148,6 +149,7 @@ impl Query {
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
         require(ctx, Scope::UsersRead)?;
         let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+        charge_read(ctx, types::user_bytes(&user))?;
         Ok(Some(LimitedUser::new(user)))
     }
 
@@ -198,6 +200,7 @@ impl Query {
         let (rows, cursor) = users::search(&mut db(ctx).await?, &query, email_only.unwrap_or(false), &page)
             .await
             .map_err(to_api)?;
+        charge_read(ctx, rows.iter().map(types::user_bytes).sum())?;
         Ok(UserSearchResultCollection { cursor, items: rows.into_iter().map(LimitedUser::new).collect() })
     }
 

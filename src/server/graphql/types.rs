@@ -103,6 +103,20 @@ fn no_activity(limit: i32) -> async_graphql::Result<ActivityCollection> {
     Ok(ActivityCollection::default())
 }
 
+/// What a commit read to answer weighs (its author's avatar comes with it).
+fn commit_bytes(view: &CommitView) -> usize {
+    limits::row_bytes([
+        Some(view.commit.message.as_str()),
+        view.author_avatar.as_deref(),
+        Some(&view.author_name),
+    ])
+}
+
+/// What a user read to answer weighs.
+pub(super) fn user_bytes(user: &models::User) -> usize {
+    limits::row_bytes([Some(user.name.as_str()), user.bio.as_deref(), user.avatar.as_deref()])
+}
+
 /// Another user's public profile: what anyone with `users:read` may see of a user. A `User`
 /// has all of it too.
 pub struct LimitedUser {
@@ -405,6 +419,10 @@ impl Stream {
     #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
     async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StreamCollaborator>> {
         let rows = streams::collaborators(&mut db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
+        charge_read(
+            ctx,
+            rows.iter().map(|row| limits::row_bytes([Some(row.name.as_str()), row.avatar.as_deref()])).sum(),
+        )?;
         Ok(rows
             .into_iter()
             .map(|c| StreamCollaborator {
@@ -448,6 +466,7 @@ impl Stream {
         let found = branches::find_commit(&mut db(ctx).await?, &self.stream.id, id.as_deref())
             .await
             .map_err(to_api)?;
+        charge_read(ctx, found.as_ref().map_or(0, commit_bytes))?;
         Ok(found.map(|view| Commit::new(view, &self.stream)))
     }
     /// The stream's branches, oldest first.
@@ -524,6 +543,7 @@ impl Branch {
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(author_id) = &self.branch.author_id else { return Ok(None) };
         let found = crate::server::users::find(&mut db(ctx).await?, author_id).await.map_err(to_api)?;
+        charge_read(ctx, found.as_ref().map_or(0, user_bytes))?;
         let own = caller(ctx).is_ok_and(|c| &c.user_id == author_id);
         Ok(found.map(|user| if own { User::own(user) } else { User::other(user) }))
     }
@@ -572,6 +592,7 @@ impl CommitCollection {
         let total_count = branches::count_commits(&mut conn, &stream.id, branch).await.map_err(to_api)?;
         let (rows, cursor) =
             branches::page_of_commits(&mut conn, &stream.id, branch, &page).await.map_err(to_api)?;
+        charge_read(ctx, rows.iter().map(commit_bytes).sum())?;
         let items = rows.into_iter().map(|view| Commit::new(view, stream)).collect();
         Ok(CommitCollection { total_count, cursor, items: Some(items) })
     }
