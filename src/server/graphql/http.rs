@@ -1,6 +1,7 @@
 //! `/graphql` over HTTP: GraphiQL for a browser, and the bearer-authenticated API.
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLRequest;
+use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -90,7 +91,14 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         return refusal.into_response();
     }
     let verdict = super::code_engine_errors(&mut response);
-    let mut response = GraphQLResponse::from(response).into_response();
+    let Ok(json) = serde_json::to_vec(&response) else { return AppError::Internal.into_response() };
+    drop(response);
+    // The answer as sent counts too, and its room is held until it has gone out.
+    if let Err(refusal) = budget.charge_bytes(json.len()) {
+        return refusal.into_response();
+    }
+    let body = Body::new(Holding { body: Body::from(json), _held: budget });
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     match verdict {
         super::Verdict::Answered => {}
         super::Verdict::Malformed => *response.status_mut() = StatusCode::BAD_REQUEST,
@@ -102,6 +110,32 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         }
     }
     response
+}
+
+/// A body that keeps `_held` (a request's budget) until it has been sent.
+struct Holding<T> {
+    body: Body,
+    _held: T,
+}
+
+impl<T: Unpin + Send + 'static> axum::body::HttpBody for Holding<T> {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 #[cfg(test)]

@@ -41,13 +41,12 @@ pub const MAX_ALIASES: usize = 50;
 pub const MAX_DIRECTIVES: usize = 4;
 /// Database checkouts one request may start.
 pub const MAX_QUERIES: u32 = 500;
-/// Bytes one request may read and answer: the rows it reads (commit messages, avatars,
-/// objects…) and the values it answers each count, so an answer of about 16 MiB fits.
-pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-/// Bytes all answers being built at once may hold. What is counted (rows read, values
-/// answered) lives about twice over at its peak (the answer is serialized before the rows
-/// and values are let go), so this keeps the server well under 150 MB.
-pub const ALL_ANSWERS_BYTES: usize = 48 * 1024 * 1024;
+/// Bytes one request may hold: the rows it reads (commit messages, avatars, objects…), the
+/// values it answers, and the answer as sent each count, so an answer of about 16 MiB fits.
+pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+/// Bytes all requests may hold at once, counted as above; the room is given back once an
+/// answer has been sent.
+pub const ALL_ANSWERS_BYTES: usize = 64 * 1024 * 1024;
 
 /// Answers take room from the shared pool in chunks; each request's first chunk is free, so
 /// small answers never touch the pool.
@@ -70,6 +69,8 @@ pub struct Budget {
     held: Mutex<Option<SemaphorePermit<'static>>>,
     refused: AtomicBool,
     refusal: Mutex<Option<AppError>>,
+    /// Whose turn it is at the database: a request reads with one connection at a time.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Budget {
@@ -86,6 +87,13 @@ impl Budget {
             ))));
         }
         Ok(())
+    }
+
+    /// Waits for this request's turn at the database: its resolvers read one after another,
+    /// each charging what it read before the next starts, and the request never holds more
+    /// than one pooled connection (the rest of the pool stays with everyone else).
+    pub async fn take_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.turn.clone().lock_owned().await
     }
 
     /// Counts bytes answered (or read to answer).

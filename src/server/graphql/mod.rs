@@ -99,12 +99,36 @@ fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
     Ok(caller.clone())
 }
 
-/// A database connection, counted against the request's budget.
-async fn db(ctx: &Context<'_>) -> async_graphql::Result<DbConn> {
-    if let Some(budget) = limits::budget(ctx) {
-        budget.charge_query().map_err(to_api)?;
+/// A database connection, counted against the request's budget, held in the request's turn.
+async fn db(ctx: &Context<'_>) -> async_graphql::Result<RequestConn> {
+    let turn = match limits::budget(ctx) {
+        Some(budget) => {
+            budget.charge_query().map_err(to_api)?;
+            Some(budget.take_turn().await)
+        }
+        None => None,
+    };
+    let conn = ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)?;
+    Ok(RequestConn { conn, _turn: turn })
+}
+
+/// A pooled connection used in this request's turn (see [`limits::Budget::take_turn`]).
+struct RequestConn {
+    conn: DbConn,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for RequestConn {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        &self.conn
     }
-    ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)
+}
+
+impl std::ops::DerefMut for RequestConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
 }
 
 /// Counts bytes read from the database (objects) against the request's budget.
@@ -131,7 +155,7 @@ impl Query {
         match id {
             Some(id) if id != own_id => {
                 require(ctx, Scope::UsersRead)?;
-                let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+                let user = users::get(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
                 charge_read(ctx, types::user_bytes(&user))?;
                 Ok(Some(User::other(user)))
             }
@@ -148,7 +172,7 @@ impl Query {
     /// Another user's public profile (`users:read`).
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
         require(ctx, Scope::UsersRead)?;
-        let user = users::get(&mut db(ctx).await?, &id).await.map_err(to_api)?;
+        let user = users::get(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
         charge_read(ctx, types::user_bytes(&user))?;
         Ok(Some(LimitedUser::new(user)))
     }
@@ -160,7 +184,8 @@ impl Query {
             Some(_) => Some(require(ctx, Scope::StreamsRead)?.user_id),
             None => None,
         };
-        let access = streams::readable(&mut db(ctx).await?, &id, user_id.as_deref()).await.map_err(to_api)?;
+        let access =
+            streams::readable(&mut *db(ctx).await?, &id, user_id.as_deref()).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
     }
 
@@ -197,7 +222,7 @@ impl Query {
         require(ctx, Scope::UsersRead)?;
         let _ = archived;
         let page = page(Some(limit), cursor)?;
-        let (rows, cursor) = users::search(&mut db(ctx).await?, &query, email_only.unwrap_or(false), &page)
+        let (rows, cursor) = users::search(&mut *db(ctx).await?, &query, email_only.unwrap_or(false), &page)
             .await
             .map_err(to_api)?;
         charge_read(ctx, rows.iter().map(types::user_bytes).sum())?;

@@ -177,14 +177,14 @@ impl Mutation {
         let _ = (stream.is_discoverable, stream.allow_public_comments);
         let input =
             StreamInput { name: stream.name, description: stream.description, is_public: stream.is_public };
-        streams::update(&mut db(ctx).await?, &caller.user_id, &stream.id, input).await.map_err(to_api)?;
+        streams::update(&mut *db(ctx).await?, &caller.user_id, &stream.id, input).await.map_err(to_api)?;
         Ok(true)
     }
 
     /// Deletes a stream with everything in it (owners).
     async fn stream_delete(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        streams::delete(&mut db(ctx).await?, &caller.user_id, &id).await.map_err(to_api)?;
+        streams::delete(&mut *db(ctx).await?, &caller.user_id, &id).await.map_err(to_api)?;
         Ok(true)
     }
 
@@ -197,7 +197,7 @@ impl Mutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let role = Role::parse(&permission_params.role).map_err(to_api)?;
         let p = permission_params;
-        streams::grant(&mut db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id, role)
+        streams::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id, role)
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -211,7 +211,7 @@ impl Mutation {
     ) -> async_graphql::Result<Option<bool>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let p = permission_params;
-        streams::revoke(&mut db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id)
+        streams::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id)
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -226,7 +226,7 @@ impl Mutation {
     ) -> async_graphql::Result<Option<Stream>> {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = favorited;
-        streams::readable(&mut db(ctx).await?, &stream_id, Some(&caller.user_id)).await.map_err(to_api)?;
+        streams::readable(&mut *db(ctx).await?, &stream_id, Some(&caller.user_id)).await.map_err(to_api)?;
         Ok(None)
     }
 
@@ -270,7 +270,7 @@ impl Mutation {
     ) -> async_graphql::Result<String> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         branches::create(
-            &mut db(ctx).await?,
+            &mut *db(ctx).await?,
             &caller.user_id,
             &branch.stream_id,
             &branch.name,
@@ -289,7 +289,7 @@ impl Mutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let b = branch;
         branches::update(
-            &mut db(ctx).await?,
+            &mut *db(ctx).await?,
             &caller.user_id,
             &b.stream_id,
             &b.id,
@@ -308,7 +308,7 @@ impl Mutation {
         branch: BranchDeleteInput,
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        branches::delete(&mut db(ctx).await?, &caller.user_id, &branch.stream_id, &branch.id)
+        branches::delete(&mut *db(ctx).await?, &caller.user_id, &branch.stream_id, &branch.id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -331,7 +331,7 @@ impl Mutation {
             total_children_count: commit.total_children_count.map(i64::from),
             parents,
         };
-        branches::create_commit(&mut db(ctx).await?, &caller.user_id, &commit.stream_id, input)
+        branches::create_commit(&mut *db(ctx).await?, &caller.user_id, &commit.stream_id, input)
             .await
             .map_err(to_api)
     }
@@ -345,7 +345,7 @@ impl Mutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let c = commit;
         branches::update_commit(
-            &mut db(ctx).await?,
+            &mut *db(ctx).await?,
             &caller.user_id,
             &c.stream_id,
             &c.id,
@@ -365,7 +365,7 @@ impl Mutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = (input.source_application, input.message);
-        branches::received(&mut db(ctx).await?, &caller.user_id, &input.stream_id, &input.commit_id)
+        branches::received(&mut *db(ctx).await?, &caller.user_id, &input.stream_id, &input.commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -378,7 +378,7 @@ impl Mutation {
         commit: CommitDeleteInput,
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        branches::delete_commit(&mut db(ctx).await?, &caller.user_id, &commit.stream_id, &commit.id)
+        branches::delete_commit(&mut *db(ctx).await?, &caller.user_id, &commit.stream_id, &commit.id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -418,7 +418,7 @@ impl Mutation {
         let caller = require(ctx, Scope::ProfileWrite)?;
         let update =
             ProfileUpdate { name: user.name, company: user.company, bio: user.bio, avatar: user.avatar };
-        users::update_profile(&mut db(ctx).await?, &caller.user_id, update).await.map_err(to_api)?;
+        users::update_profile(&mut *db(ctx).await?, &caller.user_id, update).await.map_err(to_api)?;
         Ok(true)
     }
 
@@ -432,7 +432,7 @@ impl Mutation {
         let scopes = ScopeSet::try_from(token.scopes)
             .map_err(|unknown| to_api(bad_input(format!("scopes: there is no scope called {unknown:?}."))))?;
         let lifespan = token.lifespan.map(|BigInt(ms)| ms);
-        let (_, secret) = tokens::create_child(&mut db(ctx).await?, &caller, &token.name, scopes, lifespan)
+        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, &caller, &token.name, scopes, lifespan)
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())

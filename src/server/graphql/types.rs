@@ -256,7 +256,7 @@ impl User {
         if !self.0.is_own {
             return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
         }
-        let rows = tokens::list(&mut db(ctx).await?, &self.0.user.id).await.map_err(to_api)?;
+        let rows = tokens::list(&mut *db(ctx).await?, &self.0.user.id).await.map_err(to_api)?;
         Ok(rows.into_iter().map(ApiToken).collect())
     }
 }
@@ -297,7 +297,7 @@ impl UserStreamCollection {
             // Another user's list: each stream's `role` is the caller's own on it, if any.
             let viewer = caller(ctx)?.user_id.clone();
             let ids: Vec<&str> = items.iter().map(|item| item.stream.id.as_str()).collect();
-            let mut roles = streams::roles_on(&mut db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
+            let mut roles = streams::roles_on(&mut *db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
             for item in &mut items {
                 item.role = roles.remove(&item.stream.id);
             }
@@ -418,7 +418,7 @@ impl Stream {
     }
     #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
     async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StreamCollaborator>> {
-        let rows = streams::collaborators(&mut db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
+        let rows = streams::collaborators(&mut *db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
         charge_read(
             ctx,
             rows.iter().map(|row| limits::row_bytes([Some(row.name.as_str()), row.avatar.as_deref()])).sum(),
@@ -463,7 +463,7 @@ impl Stream {
     }
     /// The commit with this id; with none, the latest.
     async fn commit(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<Commit>> {
-        let found = branches::find_commit(&mut db(ctx).await?, &self.stream.id, id.as_deref())
+        let found = branches::find_commit(&mut *db(ctx).await?, &self.stream.id, id.as_deref())
             .await
             .map_err(to_api)?;
         charge_read(ctx, found.as_ref().map_or(0, commit_bytes))?;
@@ -479,7 +479,7 @@ impl Stream {
     ) -> async_graphql::Result<Option<BranchCollection>> {
         let page = Page::new(Some(limit), cursor.as_deref(), Order::OldestFirst).map_err(to_api)?;
         let (total_count, rows, cursor) =
-            branches::page(&mut db(ctx).await?, &self.stream.id, &page).await.map_err(to_api)?;
+            branches::page(&mut *db(ctx).await?, &self.stream.id, &page).await.map_err(to_api)?;
         let items = rows.into_iter().map(|branch| Branch { branch, stream: self.stream.clone() }).collect();
         Ok(Some(BranchCollection { total_count, cursor, items: Some(items) }))
     }
@@ -490,12 +490,12 @@ impl Stream {
         #[graphql(default_with = "Some(branches::MAIN.to_owned())")] name: Option<String>,
     ) -> async_graphql::Result<Option<Branch>> {
         let name = name.unwrap_or_else(|| branches::MAIN.to_owned());
-        let found = branches::find(&mut db(ctx).await?, &self.stream.id, &name).await.map_err(to_api)?;
+        let found = branches::find(&mut *db(ctx).await?, &self.stream.id, &name).await.map_err(to_api)?;
         Ok(found.map(|branch| Branch { branch, stream: self.stream.clone() }))
     }
     /// One of the stream's objects.
     async fn object(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<SpeckleObject>> {
-        let found = objects::find(&mut db(ctx).await?, &self.stream.id, &id).await.map_err(to_api)?;
+        let found = objects::find(&mut *db(ctx).await?, &self.stream.id, &id).await.map_err(to_api)?;
         charge_read(ctx, found.as_ref().map_or(0, |object| object.data.len()))?;
         Ok(found.map(|object| SpeckleObject { object, stream_id: self.stream.id.clone() }))
     }
@@ -542,7 +542,7 @@ impl Branch {
     /// Who made the branch (their public profile).
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(author_id) = &self.branch.author_id else { return Ok(None) };
-        let found = crate::server::users::find(&mut db(ctx).await?, author_id).await.map_err(to_api)?;
+        let found = crate::server::users::find(&mut *db(ctx).await?, author_id).await.map_err(to_api)?;
         charge_read(ctx, found.as_ref().map_or(0, user_bytes))?;
         let own = caller(ctx).is_ok_and(|c| &c.user_id == author_id);
         Ok(found.map(|user| if own { User::own(user) } else { User::other(user) }))
@@ -631,7 +631,7 @@ impl Commit {
     }
     async fn branch(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Branch>> {
         let name = &self.view.commit.branch_name;
-        let found = branches::find(&mut db(ctx).await?, &self.stream.id, name).await.map_err(to_api)?;
+        let found = branches::find(&mut *db(ctx).await?, &self.stream.id, name).await.map_err(to_api)?;
         Ok(found.map(|branch| Branch { branch, stream: self.stream.clone() }))
     }
     async fn parents(&self) -> Option<Vec<Option<String>>> {
@@ -663,7 +663,7 @@ impl Commit {
             Ok(_) => Some(require(ctx, Scope::StreamsRead)?.user_id),
             Err(_) => None,
         };
-        let access = streams::readable(&mut db(ctx).await?, &self.stream.id, user_id.as_deref())
+        let access = streams::readable(&mut *db(ctx).await?, &self.stream.id, user_id.as_deref())
             .await
             .map_err(to_api)?;
         Ok(Stream::from(access))
