@@ -46,7 +46,7 @@ pub const MAX_QUERIES: u32 = 500;
 pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
 /// Bytes all requests may hold at once, counted as above; the room is given back once an
 /// answer has been sent.
-pub const ALL_ANSWERS_BYTES: usize = 64 * 1024 * 1024;
+pub const ALL_ANSWERS_BYTES: usize = 48 * 1024 * 1024;
 
 /// Answers take room from the shared pool in chunks; each request's first chunk is free, so
 /// small answers never touch the pool.
@@ -122,6 +122,20 @@ impl Budget {
         Ok(())
     }
 
+    /// Gives back bytes charged in advance that a read did not use.
+    pub fn refund(&self, bytes: usize) {
+        let before = self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let after = before.saturating_sub(bytes);
+        let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).saturating_sub(1);
+        let fewer = chunks(before) - chunks(after);
+        if fewer > 0 {
+            let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(held) = held.as_mut() {
+                drop(held.split(fewer));
+            }
+        }
+    }
+
     /// Why the request was refused, if it was: it is then answered with this error alone.
     pub fn refusal(&self) -> Option<AppError> {
         if !self.refused.load(Ordering::Relaxed) {
@@ -141,6 +155,30 @@ impl Budget {
 /// carry (messages, avatars, bios, object data) and a little for the rest.
 pub fn row_bytes<'a>(texts: impl IntoIterator<Item = Option<&'a str>>) -> usize {
     texts.into_iter().map(|text| text.map_or(0, str::len) + 32).sum()
+}
+
+/// Charges `estimate` bytes before a read runs (so that reads running at once, in all
+/// requests, cannot together pass the caps), runs it, and then settles on what the rows
+/// read weigh (`weigh`): the difference is charged or given back.
+pub async fn read_within<T, F>(
+    ctx: &async_graphql::Context<'_>,
+    estimate: usize,
+    read: F,
+    weigh: impl FnOnce(&T) -> usize,
+) -> async_graphql::Result<T>
+where
+    F: std::future::Future<Output = async_graphql::Result<T>>,
+{
+    let Some(budget) = budget(ctx) else { return read.await };
+    budget.charge_bytes(estimate).map_err(super::to_api)?;
+    let rows = read.await?;
+    let weight = weigh(&rows);
+    if weight > estimate {
+        budget.charge_bytes(weight - estimate).map_err(super::to_api)?;
+    } else {
+        budget.refund(estimate - weight);
+    }
+    Ok(rows)
 }
 
 /// The request's budget, if it is run by our HTTP handler.
@@ -320,6 +358,17 @@ mod tests {
         assert!(budget.charge_bytes(MAX_ANSWER_BYTES).is_ok());
         assert!(budget.charge_bytes(1).is_err());
         assert!(matches!(budget.refusal(), Some(AppError::BadInput(message)) if message.contains("MiB")));
+    }
+
+    #[test]
+    fn room_charged_in_advance_and_not_used_is_given_back() {
+        let available = ANSWER_POOL.available_permits();
+        let budget = Budget::new();
+        budget.charge_bytes(8 * CHUNK_BYTES).unwrap();
+        budget.refund(6 * CHUNK_BYTES);
+        assert_eq!(ANSWER_POOL.available_permits(), available - 1);
+        budget.charge_bytes(MAX_ANSWER_BYTES - 2 * CHUNK_BYTES).unwrap();
+        assert!(budget.charge_bytes(1).is_err(), "what was given back can be charged again, no more");
     }
 
     #[test]

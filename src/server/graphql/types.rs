@@ -590,9 +590,12 @@ impl CommitCollection {
         let page = page(Some(limit), cursor)?;
         let mut conn = db(ctx).await?;
         let total_count = branches::count_commits(&mut conn, &stream.id, branch).await.map_err(to_api)?;
+        // Room for a page of the longest messages is taken before it is read.
+        let estimate = limit.clamp(0, 100) as usize * (branches::MAX_COMMIT_MESSAGE_BYTES + 1024);
+        let read =
+            async { branches::page_of_commits(&mut conn, &stream.id, branch, &page).await.map_err(to_api) };
         let (rows, cursor) =
-            branches::page_of_commits(&mut conn, &stream.id, branch, &page).await.map_err(to_api)?;
-        charge_read(ctx, rows.iter().map(commit_bytes).sum())?;
+            limits::read_within(ctx, estimate, read, |(rows, _)| rows.iter().map(commit_bytes).sum()).await?;
         let items = rows.into_iter().map(|view| Commit::new(view, stream)).collect();
         Ok(CommitCollection { total_count, cursor, items: Some(items) })
     }
