@@ -42,11 +42,13 @@ pub const MAX_DIRECTIVES: usize = 4;
 /// Database checkouts one request may start.
 pub const MAX_QUERIES: u32 = 500;
 /// Bytes one request may hold: the rows it reads (commit messages, avatars, objects…), the
-/// values it answers, and the answer as sent each count, so an answer of about 16 MiB fits.
-pub const MAX_ANSWER_BYTES: usize = 48 * 1024 * 1024;
+/// values it answers, and the answer as sent each count, so an answer of about 10 MiB fits.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes all requests may hold at once, counted as above; the room is given back once an
-/// answer has been sent.
-pub const ALL_ANSWERS_BYTES: usize = 48 * 1024 * 1024;
+/// answer has been sent. Measured, a request holds about 1.7 times what it counts (the
+/// answer is built and serialized in pieces the allocator keeps apart), so this keeps the
+/// server near 150 MB whatever the load.
+pub const ALL_ANSWERS_BYTES: usize = 32 * 1024 * 1024;
 
 /// Answers take room from the shared pool in chunks; each request's first chunk is free, so
 /// small answers never touch the pool.
