@@ -5,12 +5,12 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db_run;
 use crate::error::{bad_input, forbidden, not_found, AppResult};
 use crate::server::db::schema::{branches, commits, objects, users};
-use crate::server::db::{models, new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool};
 use crate::server::pagination::Page;
 use crate::server::streams::{self, Access, Role};
+use crate::{db_read, db_run};
 
 /// The branch every stream has, the default of commits, which cannot be deleted or renamed.
 pub const MAIN: &str = "main";
@@ -310,23 +310,27 @@ pub async fn count_commits(conn: &mut DbConn, stream_id: &str, branch: Option<&s
 }
 
 /// One page of the stream's commits (or one branch's), with their authors, newest first.
+/// Read on SQLite's readers, on the calling thread (see `db_read!`): a page can carry
+/// megabytes of messages, and memory allocated and freed on the same busy threads is
+/// returned at once, where a pooled connection's blocking thread would keep it.
 pub async fn page_of_commits(
-    conn: &mut DbConn,
+    db: &DbPool,
     stream_id: &str,
     branch: Option<&str>,
     page: &Page,
 ) -> AppResult<(Vec<CommitView>, Option<String>)> {
-    let rows: Vec<CommitView> = db_run!(conn, |c| {
+    let rows: Vec<CommitView> = db_read!(db, load, {
         let newest_first = commits::table
             .inner_join(users::table)
             .filter(commits::stream_id.eq(stream_id))
             .filter(commits::created_at.lt(page.bound()))
             .order((commits::created_at.desc(), commits::id.desc()))
             .limit(page.fetch())
-            .select((models::Commit::as_select(), users::name, users::avatar));
+            .select((models::Commit::as_select(), users::name, users::avatar))
+            .into_boxed();
         match branch {
-            Some(branch) => newest_first.filter(commits::branch_name.eq(branch)).load(c).await,
-            None => newest_first.load(c).await,
+            Some(branch) => newest_first.filter(commits::branch_name.eq(branch)),
+            None => newest_first,
         }
     })?;
     Ok(page.finish(rows, |view| view.commit.created_at))

@@ -92,8 +92,13 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         let mut branch_rows = Vec::with_capacity(rows.len());
         for branch in rows {
             let commit_count = branches::count_commits(&mut conn, &id, Some(&branch.name)).await?;
-            let (commits, _) =
-                branches::page_of_commits(&mut conn, &id, Some(&branch.name), &Page::first_of_max()).await?;
+            let (commits, _) = branches::page_of_commits(
+                &super::session::state()?.db,
+                &id,
+                Some(&branch.name),
+                &Page::first_of_max(),
+            )
+            .await?;
             branch_rows.push(BranchRow {
                 name: branch.name,
                 description: branch.description,

@@ -592,8 +592,10 @@ impl CommitCollection {
         let total_count = branches::count_commits(&mut conn, &stream.id, branch).await.map_err(to_api)?;
         // Room for a page of the longest messages is taken before it is read.
         let estimate = limit.clamp(0, 100) as usize * (branches::MAX_COMMIT_MESSAGE_BYTES + 1024);
-        let read =
-            async { branches::page_of_commits(&mut conn, &stream.id, branch, &page).await.map_err(to_api) };
+        let read = async {
+            let pool = ctx.data_unchecked::<DbPool>();
+            branches::page_of_commits(pool, &stream.id, branch, &page).await.map_err(to_api)
+        };
         let (rows, cursor) =
             limits::read_within(ctx, estimate, read, |(rows, _)| rows.iter().map(commit_bytes).sum()).await?;
         let items = rows.into_iter().map(|view| Commit::new(view, stream)).collect();
