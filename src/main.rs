@@ -61,7 +61,7 @@ async fn serve(config: Config) {
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());
     let state = AppState::new(db, options, config.secure_cookies, config.throttles())
-        .with_trusted_proxies(config.trusted_proxies.clone());
+        .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header));
     let app = router(state);
 
     let listener = tokio::net::TcpListener::bind(addr)

@@ -77,10 +77,13 @@ async fn a_list_costs_its_limit_times_its_items() {
     let app = TestApp::new().await;
     let mut owner = TestUser::sign_up(&app, "Owner").await;
     let reader = owner.token(&["streams:read"]).await;
-    let nested = "{ streams(limit: 100) { items { commits(limit: 100) { items { id message } } } } }";
-    assert_refused(&app.graphql(&reader, nested).await, "costs more than 20000");
-    let fine = "{ streams(limit: 100) { items { commits(limit: 10) { items { id message } } } } }";
-    assert_eq!(app.graphql(&reader, fine).await.status, StatusCode::OK);
+    let commit = "id message authorName authorId createdAt referencedObject";
+    let nested =
+        format!("{{ streams(limit: 100) {{ items {{ commits(limit: 100) {{ items {{ {commit} }} }} }} }} }}");
+    assert_refused(&app.graphql(&reader, &nested).await, "costs more than 50000");
+    let fine =
+        format!("{{ streams(limit: 100) {{ items {{ commits(limit: 10) {{ items {{ {commit} }} }} }} }} }}");
+    assert_eq!(app.graphql(&reader, &fine).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -98,7 +101,7 @@ async fn database_reads_per_request_are_capped() {
         let answer = app.gql(Some(&writer), &format!("mutation {{ {creates} }}")).await;
         assert!(answer.get("errors").is_none(), "{answer}");
     }
-    // Each of 100 branches' commits is a read: 20 × 101 reads.
+    // Each of 100 branches' commits is two reads (count, page): 20 × 202 reads.
     let per_branch = format!(
         r#"stream(id: "{stream}") {{ branches(limit: 100) {{ items {{ commits(limit: 1) {{ totalCount }} }} }} }}"#
     );

@@ -43,6 +43,10 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: crate::server::auth::client::TrustedProxies,
 
+    /// The header those proxies write the client's address into; the other is ignored.
+    #[arg(long, env = "FORWARDED_HEADER", value_enum, default_value = "x-forwarded-for")]
+    pub forwarded_header: crate::server::auth::client::ForwardingHeader,
+
     /// Connections open at once; past it a new one is closed at once.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,

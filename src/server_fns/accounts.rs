@@ -51,7 +51,7 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
         use crate::server::users;
         let password = password.into();
         // Mistakes in the form cost nothing; each attempt after that counts against the
-        // address, and hashes in the address's lane.
+        // address (made accounts and taken emails alike), and hashes in the address's lane.
         users::validate_sign_up(&name, &email, &password)?;
         let address = client_ip().to_string();
         let state = state()?;
@@ -62,7 +62,12 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
             users::sign_up(&state.db, &name, &email, password).await
         }
         .await;
-        if made.is_err() {
+        // Only our own trouble is forgiven: an email that is taken still counts, so sign-up
+        // cannot be used to test which emails have accounts any faster than sign-in.
+        if matches!(
+            made,
+            Err(AppError::Busy(_) | AppError::Unavailable | AppError::Internal | AppError::RateLimited(_))
+        ) {
             throttles.sign_up.forgive(&[&address]);
         }
         start_session(&made?.id, "/profile").await

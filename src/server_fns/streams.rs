@@ -89,16 +89,18 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         let object_count = objects::count(&mut conn, &id).await?;
         let (_, rows, _) =
             branches::page(&mut conn, &id, &Page::new(Some(MAX_LIMIT), None, Order::OldestFirst)?).await?;
-        let mut branch_rows = Vec::with_capacity(rows.len());
+        let mut counted = Vec::with_capacity(rows.len());
         for branch in rows {
             let commit_count = branches::count_commits(&mut conn, &id, Some(&branch.name)).await?;
-            let (commits, _) = branches::page_of_commits(
-                &super::session::state()?.db,
-                &id,
-                Some(&branch.name),
-                &Page::first_of_max(),
-            )
-            .await?;
+            counted.push((branch, commit_count));
+        }
+        // Pages of commits are read on the pool's readers: this connection goes back first.
+        drop(conn);
+        let pool = &super::session::state()?.db;
+        let mut branch_rows = Vec::with_capacity(counted.len());
+        for (branch, commit_count) in counted {
+            let (commits, _) =
+                branches::page_of_commits(pool, &id, Some(&branch.name), &Page::first_of_max()).await?;
             branch_rows.push(BranchRow {
                 name: branch.name,
                 description: branch.description,

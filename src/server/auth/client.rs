@@ -14,9 +14,20 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-/// The networks of our own reverse proxies.
+/// The networks of our own reverse proxies, and the one header they set.
 #[derive(Clone, Debug, Default)]
-pub struct TrustedProxies(Arc<Vec<IpNet>>);
+pub struct TrustedProxies(Arc<Vec<IpNet>>, ForwardingHeader);
+
+/// Which header our proxies write the client's address into. Only that one is read: a
+/// proxy passes the other through as the client sent it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …`.
+    Forwarded,
+}
 
 impl FromStr for TrustedProxies {
     type Err = String;
@@ -34,11 +45,16 @@ impl FromStr for TrustedProxies {
             };
             networks.push(network);
         }
-        Ok(TrustedProxies(Arc::new(networks)))
+        Ok(TrustedProxies(Arc::new(networks), ForwardingHeader::default()))
     }
 }
 
 impl TrustedProxies {
+    /// Reads the client's address from `header` (the one the proxies set).
+    pub fn reading(self, header: ForwardingHeader) -> Self {
+        TrustedProxies(self.0, header)
+    }
+
     fn trusts(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
@@ -51,7 +67,7 @@ impl TrustedProxies {
         }
         let mut client = peer;
         // The nearest hop is last; each trusted hop vouches for the one before it.
-        for hop in forwarded_for(headers).iter().rev() {
+        for hop in forwarded_for(headers, self.1).iter().rev() {
             let Some(address) = hop else { break };
             client = *address;
             if !self.trusts(client) {
@@ -62,29 +78,32 @@ impl TrustedProxies {
     }
 }
 
-/// The hops a request passed, oldest first: `Forwarded`'s `for=` if it has any, else
-/// `X-Forwarded-For`. A hop that is not an address (`unknown`, an obfuscated name, garbage)
-/// is `None`, and stops the walk there.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<Option<IpAddr>> = headers
-        .get_all("forwarded")
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("").split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                name.trim().eq_ignore_ascii_case("for").then(|| parse_node(value.trim().trim_matches('"')))
-            })
-        })
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded;
-    }
+/// The hops a request passed, oldest first, as `header` lists them. Each element is decoded
+/// on its own; one that is not an address (`unknown`, an obfuscated name, bytes that are not
+/// text, a `Forwarded` element without `for=`) is `None`, and stops the walk there.
+fn forwarded_for(headers: &HeaderMap, header: ForwardingHeader) -> Vec<Option<IpAddr>> {
+    let name = match header {
+        ForwardingHeader::XForwardedFor => "x-forwarded-for",
+        ForwardingHeader::Forwarded => "forwarded",
+    };
     headers
-        .get_all("x-forwarded-for")
+        .get_all(name)
         .iter()
-        .flat_map(|value| value.to_str().unwrap_or("").split(','))
-        .map(|hop| parse_node(hop.trim()))
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .map(|element| {
+            let element = std::str::from_utf8(element).ok()?.trim();
+            match header {
+                ForwardingHeader::XForwardedFor => parse_node(element),
+                ForwardingHeader::Forwarded => element.split(';').find_map(|pair| {
+                    let (name, value) = pair.trim().split_once('=')?;
+                    if name.trim().eq_ignore_ascii_case("for") {
+                        parse_node(value.trim().trim_matches('"'))
+                    } else {
+                        None
+                    }
+                }),
+            }
+        })
         .collect()
 }
 
@@ -127,6 +146,14 @@ pub async fn settle(proxies: TrustedProxies, mut request: Request, next: Next) -
 mod tests {
     use super::*;
 
+    #[test]
+    fn bytes_that_are_not_text_end_the_walk_at_their_element() {
+        let proxies: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let mut map = HeaderMap::new();
+        map.append("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff, 198.51.100.7").unwrap());
+        assert_eq!(proxies.client(ip("10.0.0.2"), &map), ip("198.51.100.7"));
+    }
+
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
@@ -154,12 +181,23 @@ mod tests {
         // The client forged its first entry; our proxies appended the rest.
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")]);
         assert_eq!(proxies.client(ip("10.0.0.2"), &chain), ip("198.51.100.7"));
-        let forwarded = headers(&[("forwarded", r#"for=6.6.6.6, for="[2001:db8::1]:4711";proto=https"#)]);
-        assert_eq!(proxies.client(ip("192.168.1.1"), &forwarded), ip("2001:db8::1"));
-        let unknown = headers(&[("forwarded", "for=unknown")]);
-        assert_eq!(proxies.client(ip("10.0.0.2"), &unknown), ip("10.0.0.2"));
         let garbage = headers(&[("x-forwarded-for", "not an address")]);
         assert_eq!(proxies.client(ip("10.0.0.2"), &garbage), ip("10.0.0.2"));
+        // A `Forwarded` the client sent through an X-Forwarded-For proxy is not read.
+        let both = headers(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "198.51.100.7")]);
+        assert_eq!(proxies.client(ip("10.0.0.2"), &both), ip("198.51.100.7"));
+
+        let rfc = proxies.clone().reading(ForwardingHeader::Forwarded);
+        let forwarded = headers(&[("forwarded", r#"for=6.6.6.6, for="[2001:db8::1]:4711";proto=https"#)]);
+        assert_eq!(rfc.client(ip("192.168.1.1"), &forwarded), ip("2001:db8::1"));
+        let unknown = headers(&[("forwarded", "for=unknown")]);
+        assert_eq!(rfc.client(ip("10.0.0.2"), &unknown), ip("10.0.0.2"));
+        let no_for = headers(&[("forwarded", "for=6.6.6.6, proto=https")]);
+        assert_eq!(
+            rfc.client(ip("10.0.0.2"), &no_for),
+            ip("10.0.0.2"),
+            "an element without for= stops the walk"
+        );
     }
 
     #[test]

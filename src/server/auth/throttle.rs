@@ -73,10 +73,15 @@ impl FailureThrottle {
     /// cannot overshoot the limit), or says how long to wait. [`FailureThrottle::forgive`]
     /// takes it back if the attempt succeeds.
     pub fn begin(&self, key: &[&str]) -> Result<(), Duration> {
-        if let Some(wait) = self.blocked(key) {
-            return Err(wait);
+        let key = key_of(key);
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(window) = entries.get(&key) {
+            let elapsed = window.started.elapsed();
+            if window.failures >= self.limit && elapsed < self.window {
+                return Err(self.window - elapsed);
+            }
         }
-        self.record_failure(key);
+        self.count(&mut entries, key, 1);
         Ok(())
     }
 
@@ -87,8 +92,12 @@ impl FailureThrottle {
 
     fn add(&self, key: Key, change: i32) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.count(&mut entries, key, change);
+    }
+
+    fn count(&self, entries: &mut HashMap<Key, Window>, key: Key, change: i32) {
         if entries.len() >= MAX_KEYS && !entries.contains_key(&key) {
-            self.forget_oldest(&mut entries);
+            self.forget_oldest(entries);
         }
         let window = entries.entry(key).or_insert(Window { started: Instant::now(), failures: 0 });
         if window.started.elapsed() >= self.window {

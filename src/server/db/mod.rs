@@ -51,9 +51,11 @@ pub enum DbConn {
 impl DbConn {
     /// Call after a write that changes what `topic`'s cached entries hold has committed, and
     /// before answering it (see [`cache`]). On PostgreSQL the epoch is a sequence: if it
-    /// cannot be advanced after a few tries, this server's own entries are dropped and the
-    /// write is answered as not done (503): the client retries, and until then the other
-    /// servers' entries expire by age ([`cache::MAX_AGE`]).
+    /// cannot be advanced after a few tries (with a short wait between), this server's own
+    /// entries are dropped and the write is answered 503 rather than success: it is done, but
+    /// the other servers may serve what it changed until their entries expire by age
+    /// ([`cache::MAX_AGE`]), so the client must not take it as settled (retrying a
+    /// revocation is harmless).
     pub async fn end_epoch(&mut self, topic: Topic) -> AppResult<()> {
         match self {
             DbConn::Sqlite(_, cache) => {
@@ -66,7 +68,10 @@ impl DbConn {
                     Topic::Streams => "nextval('cache_epoch_streams')",
                 };
                 let mut failure = None;
-                for _ in 0..EPOCH_TRIES {
+                for attempt in 0..EPOCH_TRIES {
+                    if attempt > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    }
                     let ended = diesel_async::RunQueryDsl::execute(
                         diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(next)),
                         &mut **conn,

@@ -86,18 +86,27 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
     };
     let budget = limits::Budget::new();
     let mut response = state.schema.execute(query.data(budget.clone())).await;
-    if let Some(refusal) = budget.refusal() {
+    let refusal = budget.refusal();
+    if let (Some(refusal), false) = (&refusal, budget.mutates()) {
         // Over a limit: the answer is the refusal alone, whatever was resolved before it.
-        return refusal.into_response();
+        return refusal.clone().into_response();
     }
     let verdict = super::code_engine_errors(&mut response);
+    if let Some(refusal) = refusal {
+        // What a mutation did is never hidden (nor turned into a "retry" that would do it
+        // twice): its answer stays, with the refusal beside it.
+        let mut error = async_graphql::ServerError::new(refusal.to_string(), None);
+        error.extensions.get_or_insert_with(Default::default).set("code", refusal.code());
+        response.errors.push(error);
+    }
     let Ok(json) = serde_json::to_vec(&response) else { return AppError::Internal.into_response() };
     drop(response);
     // The answer as sent counts too, and its room is held until it has gone out.
-    if let Err(refusal) = budget.charge_bytes(json.len()) {
+    let charged = budget.charge_bytes(json.len());
+    if let (Err(refusal), false) = (charged, budget.mutates()) {
         return refusal.into_response();
     }
-    let body = Body::new(Holding { body: Body::from(json), _held: budget });
+    let body = Body::new(Holding::new(json.into(), budget));
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     match verdict {
         super::Verdict::Answered => {}
@@ -112,10 +121,25 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
     response
 }
 
-/// A body that keeps `_held` (a request's budget) until it has been sent.
+/// An answer sent in frames of [`FRAME_BYTES`], keeping `_held` (the request's budget, and
+/// with it the answer's room in the shared pool) until the last frame has been taken: hyper
+/// asks for the next frame only once it has written the last, so the room is held while the
+/// answer goes out. A client that reads for longer than [`SENDING_DEADLINE`] is cut off, so
+/// a slow reader cannot keep that room.
 struct Holding<T> {
-    body: Body,
+    bytes: axum::body::Bytes,
+    sent: usize,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     _held: T,
+}
+
+const FRAME_BYTES: usize = 64 * 1024;
+const SENDING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl<T> Holding<T> {
+    fn new(bytes: axum::body::Bytes, held: T) -> Self {
+        Holding { bytes, sent: 0, deadline: Box::pin(tokio::time::sleep(SENDING_DEADLINE)), _held: held }
+    }
 }
 
 impl<T: Unpin + Send + 'static> axum::body::HttpBody for Holding<T> {
@@ -126,15 +150,26 @@ impl<T: Unpin + Send + 'static> axum::body::HttpBody for Holding<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        use std::future::Future;
+        if self.sent >= self.bytes.len() {
+            return std::task::Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "the client read too slowly");
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(late))));
+        }
+        let end = (self.sent + FRAME_BYTES).min(self.bytes.len());
+        let frame = self.bytes.slice(self.sent..end);
+        self.sent = end;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(frame))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.sent >= self.bytes.len()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        http_body::SizeHint::with_exact((self.bytes.len() - self.sent) as u64)
     }
 }
 

@@ -29,9 +29,9 @@ use crate::error::{bad_input, AppError};
 /// `__schema { types { fields { type` : 14 levels.
 pub const MAX_DEPTH: usize = 16;
 /// The most a query may cost, each list counting its `limit` times its items' cost: a
-/// hundred streams with a dozen fields each cost about 1,300; specklepy's largest query
-/// (a stream with 10 branches of 10 commits) about 1,100.
-pub const MAX_COMPLEXITY: usize = 20_000;
+/// hundred streams with a dozen fields each cost about 1,300; specklepy's largest query (its
+/// stream search: 25 streams, each with 10 branches of 10 commits) about 26,000.
+pub const MAX_COMPLEXITY: usize = 50_000;
 /// Root fields in one operation, and of them mutations (run one after another).
 pub const MAX_ROOT_FIELDS: usize = 20;
 pub const MAX_MUTATIONS: usize = 10;
@@ -39,8 +39,9 @@ pub const MAX_MUTATIONS: usize = 10;
 pub const MAX_ALIASES: usize = 50;
 /// Directives on one field.
 pub const MAX_DIRECTIVES: usize = 4;
-/// Database checkouts one request may start.
-pub const MAX_QUERIES: u32 = 500;
+/// Database reads one request may start (specklepy's stream search of 25 streams with 10
+/// branches each needs about 560).
+pub const MAX_QUERIES: u32 = 2_000;
 /// Bytes one request may hold: the rows it reads (commit messages, avatars, objects…), the
 /// values it answers, and the answer as sent each count, so an answer of about 10 MiB fits.
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
@@ -57,7 +58,12 @@ static ANSWER_POOL: Semaphore = Semaphore::const_new(ALL_ANSWERS_BYTES / CHUNK_B
 
 /// The cost of a list field: its items' cost times the items it may hold, plus its own.
 pub fn paged(limit: i32, child_complexity: usize) -> usize {
-    1 + limit.clamp(1, 1000) as usize * child_complexity
+    (limit.clamp(1, 1000) as usize).saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// The cost of a list field without a `limit`: [`UNPAGED_ITEMS`] times its items' cost.
+pub fn unpaged(child_complexity: usize) -> usize {
+    UNPAGED_ITEMS.saturating_mul(child_complexity).saturating_add(1)
 }
 
 /// The cost of a list field without a `limit`, counted as if it held this many.
@@ -73,6 +79,8 @@ pub struct Budget {
     refusal: Mutex<Option<AppError>>,
     /// Whose turn it is at the database: a request reads with one connection at a time.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The document holds a mutation: what it did must never be hidden by a refusal.
+    mutates: AtomicBool,
 }
 
 impl Budget {
@@ -138,6 +146,11 @@ impl Budget {
         }
     }
 
+    /// Whether the request's document holds a mutation.
+    pub fn mutates(&self) -> bool {
+        self.mutates.load(Ordering::Relaxed)
+    }
+
     /// Why the request was refused, if it was: it is then answered with this error alone.
     pub fn refusal(&self) -> Option<AppError> {
         if !self.refused.load(Ordering::Relaxed) {
@@ -173,7 +186,13 @@ where
 {
     let Some(budget) = budget(ctx) else { return read.await };
     budget.charge_bytes(estimate).map_err(super::to_api)?;
-    let rows = read.await?;
+    let rows = match read.await {
+        Ok(rows) => rows,
+        Err(error) => {
+            budget.refund(estimate);
+            return Err(error);
+        }
+    };
     let weight = weigh(&rows);
     if weight > estimate {
         budget.charge_bytes(weight - estimate).map_err(super::to_api)?;
@@ -208,6 +227,10 @@ impl Extension for Limits {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         check_document(&document).map_err(|message| ServerError::new(message, None))?;
+        if let Some(budget) = ctx.data_opt::<Arc<Budget>>() {
+            let mutates = document.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
+            budget.mutates.store(mutates, Ordering::Relaxed);
+        }
         Ok(document)
     }
 
@@ -354,8 +377,12 @@ fn count_aliases(selection_set: &Positioned<SelectionSet>) -> usize {
 mod tests {
     use super::*;
 
+    /// The tests that take room from the one shared pool run one at a time.
+    static POOL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn an_answer_over_its_cap_is_refused_and_remembered() {
+        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let budget = Budget::new();
         assert!(budget.charge_bytes(MAX_ANSWER_BYTES).is_ok());
         assert!(budget.charge_bytes(1).is_err());
@@ -364,6 +391,7 @@ mod tests {
 
     #[test]
     fn room_charged_in_advance_and_not_used_is_given_back() {
+        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let available = ANSWER_POOL.available_permits();
         let budget = Budget::new();
         budget.charge_bytes(8 * CHUNK_BYTES).unwrap();
@@ -384,6 +412,7 @@ mod tests {
 
     #[test]
     fn room_taken_from_the_pool_is_given_back() {
+        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let available = ANSWER_POOL.available_permits();
         let budget = Budget::new();
         budget.charge_bytes(4 * CHUNK_BYTES).unwrap();

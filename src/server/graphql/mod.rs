@@ -99,15 +99,21 @@ fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
     Ok(caller.clone())
 }
 
-/// A database connection, counted against the request's budget, held in the request's turn.
-async fn db(ctx: &Context<'_>) -> async_graphql::Result<RequestConn> {
-    let turn = match limits::budget(ctx) {
+/// This request's turn at the database, counted as one read, for reads that go to the pool
+/// themselves (`db_read!`); none outside our HTTP handler.
+async fn turn(ctx: &Context<'_>) -> async_graphql::Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+    match limits::budget(ctx) {
         Some(budget) => {
             budget.charge_query().map_err(to_api)?;
-            Some(budget.take_turn().await)
+            Ok(Some(budget.take_turn().await))
         }
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+/// A database connection, counted against the request's budget, held in the request's turn.
+async fn db(ctx: &Context<'_>) -> async_graphql::Result<RequestConn> {
+    let turn = turn(ctx).await?;
     let conn = ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)?;
     Ok(RequestConn { conn, _turn: turn })
 }

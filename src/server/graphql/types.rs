@@ -7,7 +7,7 @@ use async_graphql::{
     Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value, ID,
 };
 
-use super::{caller, charge_read, db, limits, page, require, to_api};
+use super::{caller, charge_read, db, limits, page, require, to_api, turn};
 use crate::error::{bad_input, not_found};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::branches::{self, CommitView};
@@ -250,7 +250,7 @@ impl User {
         Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
-    #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
+    #[graphql(complexity = "limits::unpaged(child_complexity)")]
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
         require(ctx, Scope::TokensRead)?;
         if !self.0.is_own {
@@ -284,6 +284,7 @@ impl UserStreamCollection {
     ) -> async_graphql::Result<UserStreamCollection> {
         let pool = ctx.data_unchecked::<DbPool>();
         let epochs = ctx.data_opt::<Epochs>();
+        let in_turn = turn(ctx).await?;
         let total_count =
             streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
         let wanted = ctx.look_ahead();
@@ -293,6 +294,7 @@ impl UserStreamCollection {
         let (rows, cursor) =
             streams::page_for_user(pool, user_id, public_only, &page).await.map_err(to_api)?;
         let mut items = Stream::with_roles(rows);
+        drop(in_turn);
         if public_only {
             // Another user's list: each stream's `role` is the caller's own on it, if any.
             let viewer = caller(ctx)?.user_id.clone();
@@ -313,6 +315,7 @@ impl UserStreamCollection {
         page: Page,
     ) -> async_graphql::Result<UserStreamCollection> {
         let pool = ctx.data_unchecked::<DbPool>();
+        let _turn = turn(ctx).await?;
         let (total_count, rows, cursor) =
             streams::search_for_user(pool, user_id, search, &page).await.map_err(to_api)?;
         Ok(UserStreamCollection { total_count, page: Some((Stream::with_roles(rows), cursor)) })
@@ -416,7 +419,7 @@ impl Stream {
     async fn updated_at(&self) -> DateTime {
         DateTime(self.stream.updated_at)
     }
-    #[graphql(complexity = "1 + limits::UNPAGED_ITEMS * child_complexity")]
+    #[graphql(complexity = "limits::unpaged(child_complexity)")]
     async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StreamCollaborator>> {
         let rows = streams::collaborators(&mut *db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
         charge_read(
@@ -588,9 +591,11 @@ impl CommitCollection {
         cursor: Option<String>,
     ) -> async_graphql::Result<CommitCollection> {
         let page = page(Some(limit), cursor)?;
-        let mut conn = db(ctx).await?;
-        let total_count = branches::count_commits(&mut conn, &stream.id, branch).await.map_err(to_api)?;
-        // Room for a page of the longest messages is taken before it is read.
+        let total_count =
+            branches::count_commits(&mut *db(ctx).await?, &stream.id, branch).await.map_err(to_api)?;
+        // Read on the pool's readers, in this request's turn, with room for a page of the
+        // longest messages taken before it is read.
+        let _turn = turn(ctx).await?;
         let estimate = limit.clamp(0, 100) as usize * (branches::MAX_COMMIT_MESSAGE_BYTES + 1024);
         let read = async {
             let pool = ctx.data_unchecked::<DbPool>();
