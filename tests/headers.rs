@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 fn assert_hardened(response: &TestResponse, what: &str) {
     assert_eq!(response.header("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(response.header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(response.header("referrer-policy"), "same-origin", "{what}");
     assert!(response.header("content-security-policy").contains("frame-ancestors 'none'"), "{what}");
 }
 

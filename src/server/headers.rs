@@ -49,14 +49,16 @@ pub fn set_page_policy() {
     }
 }
 
-/// On every answer: no MIME sniffing, no referrer, no framing, a policy that allows nothing
+/// On every answer: no MIME sniffing, no referrer to other sites (`same-origin`: with
+/// `no-referrer` browsers send `Origin: null` on our own form posts, which the CSRF check
+/// refuses), no framing, a policy that allows nothing
 /// unless the answer set its own, and `no-store` unless it said how to cache (pages and API
 /// answers can carry secrets: a new token, a session). With TLS in front (`secure`), HSTS.
 pub async fn security_headers(secure: bool, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(NOTHING));
     headers.entry(CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
