@@ -261,6 +261,19 @@ mod tests {
         assert!(throttle.blocked(&[&(MAX_KEYS + 9).to_string()]).is_some(), "the newest are kept");
     }
 
+    #[test]
+    fn ipv6_addresses_are_counted_by_their_64_bit_prefix() {
+        use crate::server::auth::client::ClientAddress;
+        let of = |address: &str| {
+            let mut extensions = Extensions::new();
+            extensions.insert(ClientAddress(address.parse().unwrap()));
+            client_ip(&extensions)
+        };
+        assert_eq!(of("2001:db8:1:2:aaaa::1"), of("2001:db8:1:2:bbbb::9"), "one host's /64");
+        assert_ne!(of("2001:db8:1:2::1"), of("2001:db8:1:3::1"));
+        assert_eq!(of("::ffff:192.0.2.7"), "192.0.2.7".parse::<IpAddr>().unwrap(), "mapped IPv4 is IPv4");
+    }
+
     #[tokio::test]
     async fn an_address_hashes_two_at_a_time_and_queues_a_few_more() {
         let lanes = AddressLanes::new();
