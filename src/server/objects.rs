@@ -102,7 +102,7 @@ pub fn parse_object(raw: &str) -> AppResult<ParsedObject<'_>> {
         Some(id) => (id, Cow::Borrowed(raw)),
         None => {
             let digest = Sha256::digest(raw.as_bytes());
-            let id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            let id = hex::encode(&digest[..16]);
             let body = raw.trim_start().strip_prefix('{').unwrap_or_default().trim_start();
             let separator = if body.starts_with('}') { "" } else { "," };
             let data = format!("{{\"id\":\"{id}\"{separator}{body}");

@@ -67,7 +67,7 @@ impl Access {
         if self.role == Some(Role::Owner) {
             return Ok(());
         }
-        Err(forbidden(format!("Only an owner of the stream can {action}.")))
+        Err(not_an_owner(action))
     }
 
     /// Owners and contributors write: commits, branches, objects.
@@ -77,6 +77,11 @@ impl Access {
         }
         Err(forbidden(format!("Only owners and contributors of the stream can {action}.")))
     }
+}
+
+/// The refusal of a stream action only owners may take.
+fn not_an_owner(action: &str) -> AppError {
+    forbidden(format!("Only an owner of the stream can {action}."))
 }
 
 /// What a client sends to create or update a stream.
@@ -188,7 +193,7 @@ macro_rules! still_owner {
             .await
             .optional()?;
         if role.as_deref() != Some(Role::Owner.name()) {
-            return Err(forbidden(format!("Only an owner of the stream can {}.", $action)));
+            return Err(not_an_owner($action));
         }
     }};
 }

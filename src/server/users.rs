@@ -22,11 +22,16 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Longer than any email we accept, whatever its characters: refused before any other work.
+fn beyond_any_email(email: &str) -> bool {
+    email.len() > 4 * MAX_EMAIL_CHARS
+}
+
 /// Checks what a sign-up form holds, without any costly work: the name, an email-like
 /// email, the password's length. Answers the trimmed name and normalized email.
 pub fn validate_sign_up(name: &str, email: &str, password: &SecretString) -> AppResult<(String, String)> {
     let name = validate_name(name)?;
-    if email.len() > 4 * MAX_EMAIL_CHARS {
+    if beyond_any_email(email) {
         return Err(bad_input("Enter a valid email address."));
     }
     let email = normalize_email(email);
@@ -88,7 +93,7 @@ fn validate_name(name: &str) -> AppResult<String> {
 /// An email longer than any account's is refused before any work.
 /// The connection is given back before the password is checked.
 pub async fn sign_in(pool: &DbPool, email: &str, password: SecretString) -> AppResult<models::User> {
-    if email.len() > 4 * MAX_EMAIL_CHARS {
+    if beyond_any_email(email) {
         return Err(bad_input(INVALID_CREDENTIALS));
     }
     let user = find_by_email(&mut pool.get().await?, &normalize_email(email)).await?;

@@ -53,12 +53,13 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
         // Mistakes in the form cost nothing; each attempt after that counts against the
         // address (made accounts and taken emails alike), and hashes in the address's lane.
         users::validate_sign_up(&name, &email, &password)?;
-        let address = client_ip().to_string();
+        let ip = client_ip();
+        let address = ip.to_string();
         let state = state()?;
         let throttles = &state.throttles;
         throttles.sign_up.begin(&[&address]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
         let made = async {
-            let _lane = throttles.lanes.enter(client_ip()).await?;
+            let _lane = throttles.lanes.enter(ip).await?;
             users::sign_up(&state.db, &name, &email, password).await
         }
         .await;
@@ -85,7 +86,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         // slow, and no one can lock anyone out from elsewhere) and per address whatever the
         // email (a flood of fresh emails stops too). Each attempt counts before it is made,
         // and is forgiven if it succeeds.
-        let address = client_ip().to_string();
+        let ip = client_ip();
+        let address = ip.to_string();
         let email_key: String = email.chars().take(users::MAX_EMAIL_CHARS + 1).collect();
         let email_key = users::normalize_email(&email_key);
         let keys: [&[&str]; 2] = [&[&address], &[&address, &email_key]];
@@ -98,7 +100,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             return Err(AppError::RateLimited(retry_after_secs(wait)));
         }
         let signed_in = async {
-            let _lane = throttles.lanes.enter(client_ip()).await?;
+            let _lane = throttles.lanes.enter(ip).await?;
             users::sign_in(&state.db, &email, password.into()).await
         }
         .await;

@@ -25,24 +25,13 @@ pub struct Sealed {
     expires_at: i64,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
 /// Seals `secret`: what the session keeps, and the pad for the cookie.
 pub fn seal(id: String, name: String, secret: &str) -> (Sealed, String) {
     let mut pad = vec![0u8; secret.len()];
     rand::rngs::OsRng.fill_bytes(&mut pad);
     let sealed: Vec<u8> = secret.bytes().zip(&pad).map(|(s, p)| s ^ p).collect();
     let expires_at = now_millis() + LIFE_SECS * 1000;
-    (Sealed { id, name, sealed: hex(&sealed), expires_at }, hex(&pad))
+    (Sealed { id, name, sealed: hex::encode(sealed), expires_at }, hex::encode(pad))
 }
 
 /// The secret, if the pad fits and the hand-over has not expired.
@@ -50,7 +39,7 @@ pub fn open(sealed: &Sealed, pad: &str) -> Option<String> {
     if now_millis() >= sealed.expires_at {
         return None;
     }
-    let (sealed_bytes, pad) = (unhex(&sealed.sealed)?, unhex(pad)?);
+    let (sealed_bytes, pad) = (hex::decode(&sealed.sealed).ok()?, hex::decode(pad).ok()?);
     if sealed_bytes.len() != pad.len() {
         return None;
     }
@@ -81,7 +70,7 @@ mod tests {
     fn only_the_pad_opens_the_seal_and_neither_alone_holds_the_secret() {
         let secret = "spk_abcdefghijklmnopqrstuvwxyz0123456789";
         let (sealed, pad) = seal("id".into(), "name".into(), secret);
-        assert!(!sealed.sealed.contains(&hex(secret.as_bytes())));
+        assert!(!sealed.sealed.contains(&hex::encode(secret)));
         assert_eq!(open(&sealed, &pad).as_deref(), Some(secret));
         let (_, other_pad) = seal("id".into(), "name".into(), secret);
         assert_ne!(open(&sealed, &other_pad).as_deref(), Some(secret));

@@ -36,7 +36,7 @@ impl std::fmt::Debug for DbSessionStore {
 }
 
 fn row_key(id: &Id) -> String {
-    Sha256::digest(id.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
 /// What the store says when the database is not answering, so callers can answer 503.

@@ -59,7 +59,11 @@ impl FailureThrottle {
     /// How long the key must wait, if it has used up its failures in this window.
     pub fn blocked(&self, key: &[&str]) -> Option<Duration> {
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let window = entries.get(&key_of(key))?;
+        self.wait(entries.get(&key_of(key))?)
+    }
+
+    /// How long a key with this window must still wait, if it used up its failures.
+    fn wait(&self, window: &Window) -> Option<Duration> {
         let elapsed = window.started.elapsed();
         (window.failures >= self.limit && elapsed < self.window).then(|| self.window - elapsed)
     }
@@ -75,11 +79,8 @@ impl FailureThrottle {
     pub fn begin(&self, key: &[&str]) -> Result<(), Duration> {
         let key = key_of(key);
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(window) = entries.get(&key) {
-            let elapsed = window.started.elapsed();
-            if window.failures >= self.limit && elapsed < self.window {
-                return Err(self.window - elapsed);
-            }
+        if let Some(wait) = entries.get(&key).and_then(|window| self.wait(window)) {
+            return Err(wait);
         }
         self.count(&mut entries, key, 1);
         Ok(())

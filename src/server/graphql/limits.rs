@@ -56,6 +56,11 @@ pub const ALL_ANSWERS_BYTES: usize = 32 * 1024 * 1024;
 const CHUNK_BYTES: usize = 256 * 1024;
 static ANSWER_POOL: Semaphore = Semaphore::const_new(ALL_ANSWERS_BYTES / CHUNK_BYTES);
 
+/// The pool's chunks a request holding `bytes` takes (its first chunk is free).
+fn pool_chunks(bytes: usize) -> usize {
+    bytes.div_ceil(CHUNK_BYTES).saturating_sub(1)
+}
+
 /// The cost of a list field: its items' cost times the items it may hold, plus its own.
 pub fn paged(limit: i32, child_complexity: usize) -> usize {
     (limit.clamp(1, 1000) as usize).saturating_mul(child_complexity).saturating_add(1)
@@ -117,8 +122,7 @@ impl Budget {
                 MAX_ANSWER_BYTES / (1024 * 1024)
             ))));
         }
-        let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).saturating_sub(1);
-        let more = chunks(after) - chunks(before);
+        let more = pool_chunks(after) - pool_chunks(before);
         if more > 0 {
             let Ok(permit) = ANSWER_POOL.try_acquire_many(more as u32) else {
                 return Err(self.refuse(AppError::Busy("too many large answers at once".into())));
@@ -136,8 +140,7 @@ impl Budget {
     pub fn refund(&self, bytes: usize) {
         let before = self.bytes.fetch_sub(bytes, Ordering::Relaxed);
         let after = before.saturating_sub(bytes);
-        let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).saturating_sub(1);
-        let fewer = chunks(before) - chunks(after);
+        let fewer = pool_chunks(before) - pool_chunks(after);
         if fewer > 0 {
             let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(held) = held.as_mut() {
