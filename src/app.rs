@@ -6,7 +6,9 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::error::AppError;
-use crate::pages::{HomePage, LoginPage, ProfilePage, SignupPage, StreamPage, StreamsPage};
+use crate::pages::{
+    HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, StreamPage, StreamsPage, TokenActivityPage,
+};
 use crate::server_fns::accounts::{current_user, Login, Logout, SignedInUser, Signup};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -63,6 +65,11 @@ pub fn App() -> impl IntoView {
                     // Async: the page may hand over a just-created token through the session,
                     // and the session is saved only once the whole page is rendered.
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("profile"), StaticSegment("security")) view=SecurityPage/>
+                    <Route
+                        path=(StaticSegment("profile"), StaticSegment("tokens"), ParamSegment("id"))
+                        view=TokenActivityPage
+                    />
                     <Route path=StaticSegment("streams") view=StreamsPage/>
                     <Route path=(StaticSegment("streams"), ParamSegment("id")) view=StreamPage/>
                 </Routes>

@@ -4,6 +4,8 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+use crate::scopes::{Scope, ScopeSet};
+
 /// What went wrong, in words the user can act on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
@@ -16,6 +18,9 @@ pub enum AppError {
     /// The caller may see the thing but not do this to it; the message says why.
     #[error("{0}")]
     Forbidden(String),
+    /// The token lacks a scope this needs (FORBIDDEN, with both scope lists beside it).
+    #[error("Your token does not have the {} scope, which this needs.", needed.name())]
+    MissingScope { needed: Scope, held: ScopeSet },
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0} not found.")]
     NotFound(String),
@@ -71,13 +76,24 @@ impl FromServerFnError for AppError {
 }
 
 impl AppError {
+    /// SPEC §8's scope diagnostics: for a missing scope, the scopes it needs and the scopes
+    /// the token holds, by name.
+    pub fn scope_diagnostics(&self) -> Option<(Vec<&'static str>, Vec<&'static str>)> {
+        match self {
+            AppError::MissingScope { needed, held } => {
+                Some((vec![needed.name()], held.iter().map(Scope::name).collect()))
+            }
+            _ => None,
+        }
+    }
+
     /// The `extensions.code` of this error in a GraphQL answer (Speckle's codes).
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
             AppError::SignedOut => "UNAUTHENTICATED",
             AppError::NotFound(_) => "NOT_FOUND",
-            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Forbidden(_) | AppError::MissingScope { .. } => "FORBIDDEN",
             AppError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Unavailable | AppError::Busy(_) => "SERVICE_UNAVAILABLE",
@@ -101,7 +117,7 @@ mod http {
                 AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
                 AppError::SignedOut => StatusCode::UNAUTHORIZED,
                 AppError::NotFound(_) => StatusCode::NOT_FOUND,
-                AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+                AppError::Forbidden(_) | AppError::MissingScope { .. } => StatusCode::FORBIDDEN,
                 AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AppError::Unavailable | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -124,11 +140,21 @@ mod http {
         /// The REST routes' error: the status, and the body of a GraphQL error
         /// (`{"errors":[{"message","extensions":{"code"}}]}`), so a client reads both alike.
         fn into_response(self) -> Response {
+            let mut extensions = serde_json::json!({ "code": self.code() });
+            if let Some((required, held)) = self.scope_diagnostics() {
+                extensions["requiredScopes"] = required.clone().into();
+                extensions["tokenScopes"] = held.into();
+            }
             let body = serde_json::json!({ "errors": [{
                 "message": self.to_string(),
-                "extensions": { "code": self.code() },
+                "extensions": extensions,
             }]});
+            let accepted = self.scope_diagnostics().map(|(required, _)| required.join(", "));
             let mut response = (self.status(), axum::Json(body)).into_response();
+            if let Some(accepted) = accepted.and_then(|a| HeaderValue::from_str(&a).ok()) {
+                // SPEC §8, as GitHub names it: the scopes that would have been accepted.
+                response.headers_mut().insert("x-accepted-oauth-scopes", accepted);
+            }
             if let Some(seconds) = self.retry_after() {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }

@@ -432,15 +432,13 @@ async fn at_most_500_live_tokens_per_user() {
     let mut conn = app.state.db.get().await.unwrap();
     let live_now = 2; // "whoami" and the parent
     for _ in live_now..500 {
-        speckle_tokens::server::tokens::create(
-            &mut conn,
-            &alice.id,
-            "bulk",
-            speckle_tokens::scopes::ScopeSet::from_names("profile:read").unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
+        let new = speckle_tokens::server::tokens::NewToken {
+            name: "bulk",
+            description: None,
+            scopes: speckle_tokens::scopes::ScopeSet::from_names("profile:read").unwrap(),
+            expires_at: None,
+        };
+        speckle_tokens::server::tokens::create(&mut conn, &alice.id, new, &Default::default()).await.unwrap();
     }
     let answer = app
         .gql(

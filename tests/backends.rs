@@ -31,6 +31,10 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("commits".to_owned(), names(commits::table.select(commits::all_columns))),
         ("branches".to_owned(), names(branches::table.select(branches::all_columns))),
         ("objects".to_owned(), names(objects::table.select(objects::all_columns))),
+        ("security_events".to_owned(), names(security_events::table.select(security_events::all_columns))),
+        ("token_addresses".to_owned(), names(token_addresses::table.select(token_addresses::all_columns))),
+        ("mail_outbox".to_owned(), names(mail_outbox::table.select(mail_outbox::all_columns))),
+        ("expiry_notices".to_owned(), names(expiry_notices::table.select(expiry_notices::all_columns))),
     ])
 }
 

@@ -783,12 +783,6 @@ async fn slow_or_idle_clients_are_let_go_and_connections_are_capped() {
 }
 
 /// Runs SQL on the test's SQLite database (these tests arrange failures with triggers).
-async fn sqlite_exec(app: &TestApp, sql: &str) {
-    use diesel_async::RunQueryDsl;
-    let mut conn = app.state.db.get().await.unwrap();
-    speckle_tokens::db_run!(&mut conn, |c| diesel::sql_query(sql).execute(c).await).unwrap();
-}
-
 #[tokio::test]
 async fn a_failed_last_used_write_never_fails_the_request() {
     if postgres_url().is_some() {
@@ -797,7 +791,7 @@ async fn a_failed_last_used_write_never_fails_the_request() {
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;
     let token = alice.token(&["profile:read"]).await;
-    sqlite_exec(
+    exec_sql(
         &app,
         "CREATE TRIGGER no_last_used BEFORE UPDATE OF last_used_at ON api_tokens \
          BEGIN SELECT RAISE(ABORT, 'disk full'); END",
@@ -825,7 +819,7 @@ async fn an_owner_demoted_while_deleting_cannot_delete() {
     let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
     // Her role is taken away after the first check, inside the write's transaction, the
     // moment the stream row is touched: as another owner's change committing in between would.
-    sqlite_exec(
+    exec_sql(
         &app,
         "CREATE TRIGGER demote AFTER UPDATE ON streams \
          BEGIN DELETE FROM stream_acl WHERE stream_id = NEW.id; END",
@@ -834,7 +828,7 @@ async fn an_owner_demoted_while_deleting_cannot_delete() {
     let delete = "mutation($id: String!) { streamDelete(id: $id) }";
     let answer = app.gql_vars(Some(&writer), delete, serde_json::json!({ "id": stream })).await;
     assert_eq!(outcome(&answer), "FORBIDDEN", "{answer}");
-    sqlite_exec(&app, "DROP TRIGGER demote").await;
+    exec_sql(&app, "DROP TRIGGER demote").await;
     let still = app
         .gql_vars(
             Some(&writer),

@@ -125,7 +125,7 @@ async fn create_use_list_and_revoke_a_token() {
     assert_eq!(response.status, StatusCode::OK);
 
     let list = alice.list_tokens().await;
-    let rows = list.json();
+    let rows = list.json()["rows"].clone();
     let row = &rows[0];
     assert_eq!(row["id"], id.as_str());
     assert_eq!(row["name"], "CI script");
@@ -137,7 +137,7 @@ async fn create_use_list_and_revoke_a_token() {
     let response = alice.call("revoke_token", &[("id", &id)]).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_invalid_token(&app.graphql(&secret, DOCS_QUERY).await);
-    assert_eq!(alice.list_tokens().await.json(), serde_json::json!([]));
+    assert_eq!(alice.list_tokens().await.json()["rows"], serde_json::json!([]));
     // Revoking again is "not found": it is no longer live.
     assert_eq!(alice.call("revoke_token", &[("id", &id)]).await.status, StatusCode::NOT_FOUND);
 }
@@ -204,7 +204,7 @@ async fn without_javascript_the_form_post_shows_the_secret_once_after_the_redire
         page.body.contains(r#"<dialog aria-labelledby="new-token-title" aria-modal="true" open"#),
         "in the open dialog"
     );
-    assert_eq!(alice.list_tokens().await.json().as_array().unwrap().len(), 1);
+    assert_eq!(alice.list_tokens().await.json()["rows"].as_array().unwrap().len(), 1);
 }
 
 /// Everything the sessions table holds, as text.
@@ -241,7 +241,7 @@ async fn invalid_input_creates_nothing() {
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.body);
         assert!(response.body.contains(message), "{message}: {}", response.body);
     }
-    assert_eq!(alice.list_tokens().await.json(), serde_json::json!([]));
+    assert_eq!(alice.list_tokens().await.json()["rows"], serde_json::json!([]));
     // A name of exactly 100 characters after trimming is fine.
     let name = format!("  {}  ", "n".repeat(100));
     alice.create_token(&name, &["profile:read"], "7").await;
@@ -267,7 +267,7 @@ async fn one_user_cannot_list_or_revoke_another_users_token() {
     let mut bob = app.browser();
     bob.sign_up("Bob", "bob@example.com").await;
 
-    assert_eq!(bob.list_tokens().await.json(), serde_json::json!([]));
+    assert_eq!(bob.list_tokens().await.json()["rows"], serde_json::json!([]));
     let response = bob.call("revoke_token", &[("id", &alice_token_id)]).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
     assert!(response.body.contains("NotFound"), "{}", response.body);
@@ -294,7 +294,7 @@ async fn an_expired_token_is_refused_like_a_revoked_one() {
     .unwrap();
     conn.end_epoch(Topic::Tokens).await.unwrap();
     assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
-    assert_eq!(alice.list_tokens().await.json()[0]["expires"], "Expired");
+    assert_eq!(alice.list_tokens().await.json()["rows"][0]["expires"], "Expired");
 }
 
 #[tokio::test]
@@ -306,7 +306,8 @@ async fn a_token_that_expires_while_cached_is_refused_at_once() {
     let user_id: String = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
     let soon = now_millis() + 1_500;
     let scopes = ScopeSet::from_names("profile:read").unwrap();
-    let (_, secret) = tokens::create(&mut conn, &user_id, "Brief", scopes, Some(soon)).await.unwrap();
+    let new = tokens::NewToken { name: "Brief", description: None, scopes, expires_at: Some(soon) };
+    let (_, secret) = tokens::create(&mut conn, &user_id, new, &Default::default()).await.unwrap();
     let secret = secret.expose_secret().to_owned();
     // Used, so known to the cache, with nothing written since.
     assert_eq!(app.graphql(&secret, "{ activeUser { name } }").await.status, StatusCode::OK);

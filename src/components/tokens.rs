@@ -1,4 +1,5 @@
-//! "Your Apps": the token list, the `New token` dialog and the revoke confirmation.
+//! "Your Apps": the expiry notice, the token list, and the dialogs that create, regenerate,
+//! edit and revoke tokens.
 
 use leptos::html::Dialog;
 use leptos::prelude::*;
@@ -8,8 +9,8 @@ use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated};
 use crate::pages::action_error;
 use crate::scopes::Scope;
 use crate::server_fns::tokens::{
-    list_tokens, take_new_token, CreateToken, NewToken, RevokeToken, TokenRow, DEFAULT_EXPIRATION,
-    EXPIRATIONS,
+    list_tokens, take_new_token, CreateToken, NewToken, RegenerateToken, RevokeToken, TokenPage, TokenRow,
+    UpdateToken, DEFAULT_EXPIRATION, EXPIRATIONS, FILTER_FROM, SORTS,
 };
 
 /// A token created by a plain form post (JavaScript off), handed over once through the
@@ -20,13 +21,36 @@ pub fn flashed_token() -> FlashedToken {
     Resource::new(|| (), |_| take_new_token())
 }
 
+/// A row's target for a dialog: (id, name, description).
+type Target = RwSignal<Option<(String, String, String)>>;
+
 /// The section of `/profile` with the user's personal access tokens.
 #[component]
 pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
-    let revoke_target = RwSignal::new(None::<(String, String)>);
+    let regenerate = ServerAction::<RegenerateToken>::new();
+    let update = ServerAction::<UpdateToken>::new();
+    let query = use_query_map();
+    let tokens = Resource::new(
+        move || {
+            let q = query.get();
+            (
+                (
+                    create.version().get(),
+                    revoke.version().get(),
+                    regenerate.version().get(),
+                    update.version().get(),
+                ),
+                q.get("q").unwrap_or_default(),
+                q.get("sort").unwrap_or_default(),
+                q.get("page").and_then(|page| page.parse().ok()).unwrap_or(1),
+            )
+        },
+        |(_, filter, sort, page)| list_tokens(filter, sort, page),
+    );
+    let targets =
+        Targets { revoke: RwSignal::new(None), regenerate: RwSignal::new(None), edit: RwSignal::new(None) };
 
     view! {
         <section class="your-apps" aria-labelledby="your-apps-title">
@@ -45,23 +69,113 @@ pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
             <Transition fallback=|| view! { <p>"Loading your tokens…"</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
-                        Ok(rows) => view! { <TokenList rows revoke_target/> }.into_any(),
+                        Ok(page) => view! {
+                            <ExpiryNotice rows=page.expiring.clone() targets/>
+                            <TokenList page targets/>
+                        }.into_any(),
                         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
                     }
                 })}
             </Transition>
-            <RevokeDialog revoke target=revoke_target/>
+            <RevokeDialog revoke target=targets.revoke/>
+            <RegenerateDialog regenerate target=targets.regenerate/>
+            <EditDialog update target=targets.edit/>
         </section>
     }
 }
 
-/// One row per live token: name, scopes, last characters, dates, and `Revoke <name>`.
+/// Which row each dialog acts on.
+#[derive(Clone, Copy)]
+struct Targets {
+    revoke: Target,
+    regenerate: Target,
+    edit: Target,
+}
+
+/// SPEC §8: tokens expiring within 7 days (or expired in the last 7), each with its
+/// `Regenerate <name>` button.
 #[component]
-fn TokenList(rows: Vec<TokenRow>, revoke_target: RwSignal<Option<(String, String)>>) -> impl IntoView {
-    if rows.is_empty() {
+fn ExpiryNotice(rows: Vec<TokenRow>, targets: Targets) -> impl IntoView {
+    (!rows.is_empty()).then(|| {
+        view! {
+            <div class="expiry-notice" role="status">
+                <p><strong>"Tokens about to expire"</strong></p>
+                <ul>
+                    {rows.into_iter().map(|row| {
+                        let when = if row.expired {
+                            format!("expired ({})", row.expires_exact.clone().unwrap_or_default())
+                        } else {
+                            row.expires.to_lowercase()
+                        };
+                        view! {
+                            <li>
+                                "“" {row.name.clone()} "” " {when} ". "
+                                <RowButton row action="regenerate" label="Regenerate" target=targets.regenerate/>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+    })
+}
+
+/// A row's button that opens a dialog: with JavaScript it sets the dialog's target; without,
+/// it loads `/profile?<action>=<id>`, which renders that dialog open.
+#[component]
+fn RowButton(row: TokenRow, action: &'static str, label: &'static str, target: Target) -> impl IntoView {
+    let accessible = format!("{label} {}", row.name);
+    let chosen = (row.id.clone(), row.name.clone(), row.description.clone().unwrap_or_default());
+    let ask = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        target.set(Some(chosen.clone()));
+    };
+    view! {
+        <form method="get" action="/profile" class="inline">
+            <input type="hidden" name=action value=row.id/>
+            <input type="hidden" name="name" value=row.name/>
+            <button type="submit" class=(action == "revoke").then_some("danger") aria-label=accessible on:click=ask>
+                {label}
+            </button>
+        </form>
+    }
+}
+
+/// The list: filter (past 10 tokens), order, one page of rows, and the pages.
+#[component]
+fn TokenList(page: TokenPage, targets: Targets) -> impl IntoView {
+    if page.held == 0 {
         return view! { <p>"You have no tokens yet."</p> }.into_any();
     }
+    let query = use_query_map();
+    let filter = query.with_untracked(|q| q.get("q").unwrap_or_default());
+    let sort = query.with_untracked(|q| q.get("sort").unwrap_or_default());
+    let link = {
+        let (filter, sort) = (filter.clone(), sort.clone());
+        move |page: usize| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("q", &filter)
+                .append_pair("sort", &sort)
+                .append_pair("page", &page.to_string())
+                .finish();
+            format!("/profile?{query}")
+        }
+    };
     view! {
+        <leptos_router::components::Form method="GET" action="/profile" attr:class="list-controls">
+            {(page.held > FILTER_FROM).then(|| view! {
+                <label for="token-filter">"Filter tokens"</label>
+                <input id="token-filter" type="search" name="q" value=filter.clone() placeholder="Name contains…"/>
+            })}
+            <label for="token-sort">"Sort by"</label>
+            <select id="token-sort" name="sort">
+                {SORTS.into_iter().map(|(value, label)| view! {
+                    <option value=value selected=value == sort || (sort.is_empty() && value == "created")>{label}</option>
+                }).collect_view()}
+            </select>
+            <button type="submit">"Apply"</button>
+        </leptos_router::components::Form>
+        {(page.rows.is_empty()).then(|| view! { <p>"No token matches."</p> })}
         <table class="tokens">
             <caption class="visually-hidden">"Your personal access tokens"</caption>
             <thead>
@@ -76,36 +190,45 @@ fn TokenList(rows: Vec<TokenRow>, revoke_target: RwSignal<Option<(String, String
                 </tr>
             </thead>
             <tbody>
-                {rows.into_iter().map(|row| view! { <TokenListRow row revoke_target/> }).collect_view()}
+                {page.rows.into_iter().map(|row| view! { <TokenListRow row targets/> }).collect_view()}
             </tbody>
         </table>
+        {(page.pages > 1).then(|| view! {
+            <nav class="pages" aria-label="Token pages">
+                {(page.page > 1).then(|| view! { <a href=link(page.page - 1)>"Previous page"</a> })}
+                <span>{format!("Page {} of {} ({} tokens)", page.page, page.pages, page.total)}</span>
+                {(page.page < page.pages).then(|| view! { <a href=link(page.page + 1)>"Next page"</a> })}
+            </nav>
+        })}
     }
     .into_any()
 }
 
 #[component]
-fn TokenListRow(row: TokenRow, revoke_target: RwSignal<Option<(String, String)>>) -> impl IntoView {
-    let label = format!("Revoke {}", row.name);
-    let target = (row.id.clone(), row.name.clone());
-    // Without JavaScript the button loads /profile?revoke=… which renders the confirmation.
-    let ask = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        revoke_target.set(Some(target.clone()));
-    };
+fn TokenListRow(row: TokenRow, targets: Targets) -> impl IntoView {
+    let expires_class = if row.expired || row.expires_soon { "expires-soon" } else { "" };
     view! {
         <tr>
-            <td>{row.name.clone()}</td>
-            <td>{row.scopes.join(", ")}</td>
-            <td><code>"…"{row.last_chars}</code></td>
-            <td>{row.created}</td>
-            <td>{row.last_used}</td>
-            <td>{row.expires}</td>
             <td>
-                <form method="get" action="/profile">
-                    <input type="hidden" name="revoke" value=row.id/>
-                    <input type="hidden" name="name" value=row.name/>
-                    <button type="submit" class="danger" aria-label=label on:click=ask>"Revoke"</button>
-                </form>
+                <a href=format!("/profile/tokens/{}", row.id)>{row.name.clone()}</a>
+                {row.description.clone().map(|description| view! { <p class="hint description">{description}</p> })}
+            </td>
+            <td>{row.scopes.join(", ")}</td>
+            <td><code>"…"{row.last_chars.clone()}</code></td>
+            <td><time datetime=row.created_exact.clone() title=row.created_exact.clone()>{row.created.clone()}</time></td>
+            <td>
+                {match row.last_used_ago.clone() {
+                    Some(ago) => view! { <time title=row.last_used.clone()>{ago}</time> }.into_any(),
+                    None => view! { <span>{row.last_used.clone()}</span> }.into_any(),
+                }}
+            </td>
+            <td class=expires_class>
+                <time title=row.expires_exact.clone().unwrap_or_default()>{row.expires.clone()}</time>
+            </td>
+            <td class="actions">
+                <RowButton row=row.clone() action="edit" label="Edit" target=targets.edit/>
+                <RowButton row=row.clone() action="regenerate" label="Regenerate" target=targets.regenerate/>
+                <RowButton row action="revoke" label="Revoke" target=targets.revoke/>
             </td>
         </tr>
     }
@@ -167,6 +290,8 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
                 aria-required="true"
                 autofocus
             />
+            <label for="token-description">"Description (optional)"</label>
+            <textarea id="token-description" name="description" maxlength="500" rows="2"></textarea>
             <fieldset class="scopes">
                 <legend>"Scopes"</legend>
                 {Scope::ALL
@@ -194,15 +319,7 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
                     })
                     .collect_view()}
             </fieldset>
-            <label for="token-expiration">"Expiration"</label>
-            <select id="token-expiration" name="expiration">
-                {EXPIRATIONS
-                    .into_iter()
-                    .map(|(value, label)| view! {
-                        <option value=value selected=value == DEFAULT_EXPIRATION>{label}</option>
-                    })
-                    .collect_view()}
-            </select>
+            <ExpirationSelect id="token-expiration"/>
             {action_error(create.value())}
             <button type="submit">"Create token"</button>
         </ActionForm>
@@ -258,28 +375,133 @@ fn FlashedSecret(token: NewToken) -> impl IntoView {
     }
 }
 
-/// Asks before revoking: scripts using the token stop working at once.
+/// The `Expiration` select, 90 days chosen.
 #[component]
-fn RevokeDialog(
-    revoke: ServerAction<RevokeToken>,
-    target: RwSignal<Option<(String, String)>>,
-) -> impl IntoView {
-    let dialog = NodeRef::<Dialog>::new();
+fn ExpirationSelect(id: &'static str) -> impl IntoView {
+    view! {
+        <label for=id>"Expiration"</label>
+        <select id=id name="expiration">
+            {EXPIRATIONS
+                .into_iter()
+                .map(|(value, label)| view! { <option value=value selected=value == DEFAULT_EXPIRATION>{label}</option> })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// A dialog acting on one row: opens when the row asks (or, without JavaScript, when the page
+/// was loaded with `?<param>=<id>`), and closes once its action succeeds.
+fn row_dialog<A>(
+    dialog: NodeRef<Dialog>,
+    target: Target,
+    param: &'static str,
+    action: ServerAction<A>,
+) -> bool
+where
+    A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    A::Output: Clone + Send + Sync + 'static,
+    A::Error: Clone + Send + Sync + 'static,
+{
     let query = use_query_map();
-    let from_query =
-        query.with_untracked(|q| q.get("revoke").map(|id| (id, q.get("name").unwrap_or_default())));
+    let from_query = query.with_untracked(|q| {
+        q.get(param)
+            .map(|id| (id, q.get("name").unwrap_or_default(), q.get("description").unwrap_or_default()))
+    });
     let rendered_open = from_query.is_some();
     if from_query.is_some() {
         target.set(from_query);
     }
     upgrade_to_modal_when_hydrated(dialog, rendered_open);
-
-    // Opens whenever a row asks; closes once the revocation is done.
     Effect::new(move |_| {
         if target.get().is_some() {
             open_modal(dialog);
         }
     });
+    let _ = action;
+    rendered_open
+}
+
+/// Regenerates a token: a new secret with the same name, scopes and description, shown once;
+/// the old one works until the new one is first used, or for 24 hours.
+#[component]
+fn RegenerateDialog(regenerate: ServerAction<RegenerateToken>, target: Target) -> impl IntoView {
+    let dialog = NodeRef::<Dialog>::new();
+    let rendered_open = row_dialog(dialog, target, "regenerate", regenerate);
+    let name = move || target.get().map(|(_, name, _)| name).unwrap_or_default();
+    let id = move || target.get().map(|(id, _, _)| id).unwrap_or_default();
+    let forget = move |_| {
+        target.set(None);
+        regenerate.value().set(None);
+    };
+    view! {
+        <dialog node_ref=dialog aria-labelledby="regenerate-title" aria-modal="true" open=rendered_open on:close=forget>
+            <h2 id="regenerate-title">"Regenerate " {name}</h2>
+            {move || match regenerate.value().get() {
+                Some(Ok(Some(token))) => view! { <ShowSecret token dialog/> }.into_any(),
+                _ => view! {
+                    <p>
+                        "A new token replaces this one, with the same name, scopes and description. "
+                        "The old token keeps working until the new one is first used, or for 24 hours, "
+                        "so you can update your scripts without breaking them."
+                    </p>
+                    <ActionForm action=regenerate attr:class="stacked">
+                        <input type="hidden" name="id" value=id/>
+                        <ExpirationSelect id="regenerate-expiration"/>
+                        {action_error(regenerate.value())}
+                        <button type="submit">"Regenerate"</button>
+                    </ActionForm>
+                    <form method="get" action="/profile">
+                        <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
+                    </form>
+                }.into_any(),
+            }}
+        </dialog>
+    }
+}
+
+/// Renames a token and edits its description, without regenerating it.
+#[component]
+fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoView {
+    let dialog = NodeRef::<Dialog>::new();
+    let rendered_open = row_dialog(dialog, target, "edit", update);
+    Effect::new(move |previous: Option<usize>| {
+        let version = update.version().get();
+        if previous.is_some_and(|p| p != version) && matches!(update.value().get_untracked(), Some(Ok(()))) {
+            close(dialog);
+        }
+        version
+    });
+    let field = move |i: usize| {
+        move || {
+            target.get().map(|(id, name, description)| [id, name, description][i].clone()).unwrap_or_default()
+        }
+    };
+    view! {
+        <dialog node_ref=dialog aria-labelledby="edit-title" aria-modal="true" open=rendered_open
+            on:close=move |_| { target.set(None); update.value().set(None); }>
+            <h2 id="edit-title">"Edit " {field(1)}</h2>
+            <ActionForm action=update attr:class="stacked">
+                <input type="hidden" name="id" prop:value=field(0)/>
+                <label for="edit-name">"Name"</label>
+                <input id="edit-name" name="name" type="text" maxlength="100" prop:value=field(1)/>
+                <label for="edit-description">"Description (optional)"</label>
+                <textarea id="edit-description" name="description" maxlength="500" rows="3" prop:value=field(2)></textarea>
+                {action_error(update.value())}
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            <form method="get" action="/profile">
+                <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
+            </form>
+        </dialog>
+    }
+}
+
+/// Asks before revoking: scripts using the token stop working at once.
+#[component]
+fn RevokeDialog(revoke: ServerAction<RevokeToken>, target: Target) -> impl IntoView {
+    let dialog = NodeRef::<Dialog>::new();
+    let rendered_open = row_dialog(dialog, target, "revoke", revoke);
+    // Closes once the revocation is done.
     Effect::new(move |previous: Option<usize>| {
         let version = revoke.version().get();
         if previous.is_some_and(|p| p != version) && matches!(revoke.value().get_untracked(), Some(Ok(()))) {
@@ -287,8 +509,8 @@ fn RevokeDialog(
         }
         version
     });
-    let name = move || target.get().map(|(_, name)| name).unwrap_or_default();
-    let id = move || target.get().map(|(id, _)| id).unwrap_or_default();
+    let name = move || target.get().map(|(_, name, _)| name).unwrap_or_default();
+    let id = move || target.get().map(|(id, _, _)| id).unwrap_or_default();
 
     view! {
         <dialog

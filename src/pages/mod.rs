@@ -1,10 +1,12 @@
 //! One module per page of SPEC §2.
 
+mod activity;
 mod auth;
 mod home;
 mod profile;
 mod streams;
 
+pub use activity::{SecurityPage, TokenActivityPage};
 pub use auth::{LoginPage, SignupPage};
 pub use home::HomePage;
 pub use profile::ProfilePage;

@@ -24,6 +24,7 @@ pub fn ProfilePage() -> impl IntoView {
                             <dt>"Email"</dt>
                             <dd>{user.email}</dd>
                         </dl>
+                        <p><a href="/profile/security">"Security log"</a>": what happened to your tokens and your account."</p>
                         <YourApps flashed/>
                     }.into_any(),
                     _ => view! { <Redirect path="/login?next=/profile"/> }.into_any(),

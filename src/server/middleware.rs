@@ -28,7 +28,10 @@ pub async fn run_to_completion(request: Request, next: Next) -> Response {
 /// Pages that need a signed-in user send a signed-out visitor to `/login`, server-side.
 pub async fn require_sign_in(session: Session, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let protected = path == "/profile" || path == "/streams" || path.starts_with("/streams/");
+    let protected = path == "/profile"
+        || path.starts_with("/profile/")
+        || path == "/streams"
+        || path.starts_with("/streams/");
     if protected && request.method() == Method::GET {
         match session.get::<String>(USER_ID_KEY).await {
             Ok(Some(_)) => {}

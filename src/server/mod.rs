@@ -5,6 +5,7 @@
 //! ([`auth::bearer::BearerAuth`]). All of them call the domain modules (`tokens`, `users`,
 //! `streams`, `branches`, `objects`), which call `db`.
 
+pub mod activity;
 pub mod auth;
 pub mod branches;
 pub mod config;
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/graphql", get(graphql::http::graphiql).post(graphql::http::graphql_api))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(auth::bearer::token_headers))
         .layer(api_cors());
 
     let options = &state.leptos_options;
@@ -131,7 +133,11 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(static_files)
         // The object transport sets its own body limits: its batches are bigger.
-        .merge(transport::routes().layer(api_cors()))
+        .merge(
+            transport::routes()
+                .layer(axum::middleware::from_fn(auth::bearer::token_headers))
+                .layer(api_cors()),
+        )
         .merge(pages)
         .layer(axum::middleware::from_fn(middleware::run_to_completion))
         .layer(axum::middleware::from_fn({
@@ -165,6 +171,7 @@ fn api_cors() -> CorsLayer {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers(auth::bearer::EXPOSED_HEADERS.map(header::HeaderName::from_static))
         .max_age(Duration::from_secs(3600))
 }
 

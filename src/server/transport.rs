@@ -22,7 +22,6 @@ use crate::server::auth::bearer::BearerAuth;
 use crate::server::db::DbConn;
 use crate::server::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST};
 use crate::server::streams::{self, Access};
-use crate::server::tokens::missing_scope;
 use crate::server::AppState;
 
 /// The most bytes of a diff or download request: a form naming up to
@@ -64,7 +63,9 @@ async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppR
     let reader = caller.filter(|caller| caller.scopes.contains(Scope::StreamsRead));
     let access = streams::readable(conn, stream_id, reader.map(|caller| caller.user_id.as_str())).await;
     match (access, caller) {
-        (Err(AppError::NotFound(_)), Some(_)) if reader.is_none() => Err(missing_scope(Scope::StreamsRead)),
+        (Err(AppError::NotFound(_)), Some(caller)) if reader.is_none() => {
+            Err(AppError::MissingScope { needed: Scope::StreamsRead, held: caller.scopes })
+        }
         (access, _) => access,
     }
 }

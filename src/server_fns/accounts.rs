@@ -108,9 +108,32 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             by_address.forgive(keys[0]);
             by_account.forgive(keys[1]);
         }
-        start_session(&signed_in?.id, &safe_next(next.as_deref())).await
+        let user = signed_in?;
+        record_sign_in(&state, &user.id).await;
+        start_session(&user.id, &safe_next(next.as_deref())).await
     })
     .await
+}
+
+/// A sign-in is an event of `/profile/security`; failing to record it never fails it.
+#[cfg(feature = "ssr")]
+async fn record_sign_in(state: &crate::server::AppState, user_id: &str) {
+    use crate::server::activity::{self, event, EventKind};
+    let event = event(
+        user_id,
+        None,
+        EventKind::SignedIn,
+        None,
+        &super::session::seen(),
+        crate::server::db::now_millis(),
+    );
+    let recorded = match state.db.get().await {
+        Ok(mut conn) => activity::record(&mut conn, event).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "could not record a sign-in");
+    }
 }
 
 #[server(endpoint = "logout")]

@@ -2,6 +2,7 @@
 //! the session, call the domain in `server/`, shape the answer for the page.
 
 pub mod accounts;
+pub mod activity;
 pub mod streams;
 pub mod tokens;
 
@@ -87,6 +88,13 @@ pub(crate) mod session {
         leptos::prelude::use_context::<axum::http::request::Parts>()
             .map(|parts| crate::server::auth::throttle::client_ip(&parts.extensions))
             .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// Where this request came from, for the events it records.
+    pub fn seen() -> crate::server::activity::Seen {
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .map(|parts| crate::server::activity::Seen::of(&parts))
+            .unwrap_or_default()
     }
 
     pub fn session_error(error: tower_sessions::session::Error) -> AppError {

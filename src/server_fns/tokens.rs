@@ -5,18 +5,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// One live token as the list shows it; dates are already words, so the server and the
-/// browser render the same text.
+/// One live token as the list shows it; times are already words (relative, with the exact
+/// time beside), so the server and the browser render the same text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
+    pub description: Option<String>,
     pub scopes: Vec<String>,
     pub last_chars: String,
+    /// "3 days ago", and the exact time for its title.
     pub created: String,
+    pub created_exact: String,
+    /// "Never used", or the exact time of the last use; and how long ago.
     pub last_used: String,
+    pub last_used_ago: Option<String>,
+    /// "Never", "Expired", "Expires in 5 days" (within a week) or a date; and the exact time.
     pub expires: String,
+    pub expires_exact: Option<String>,
+    /// Expires within 7 days (and has not yet).
+    pub expires_soon: bool,
+    pub expired: bool,
 }
+
+/// One page of the list, and the tokens the expiry notice names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenPage {
+    pub rows: Vec<TokenRow>,
+    /// Tokens matching the filter, on every page.
+    pub total: usize,
+    /// Tokens the user holds, whatever the filter.
+    pub held: usize,
+    /// 1-based.
+    pub page: usize,
+    pub pages: usize,
+    /// Live tokens expiring within 7 days, and tokens expired in the last 7 days.
+    pub expiring: Vec<TokenRow>,
+}
+
+/// Rows per page of the list.
+pub const TOKENS_PER_PAGE: usize = 50;
+/// The list offers its filter box past this many tokens.
+pub const FILTER_FROM: usize = 10;
+
+/// The order of the list: newest first, or by last use.
+pub const SORTS: [(&str, &str); 2] = [("created", "Newest first"), ("last_used", "Recently used first")];
 
 /// A token just created: the one time its secret is shown.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -37,8 +70,13 @@ pub const EXPIRATIONS: [(&str, &str); 5] =
     [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "No expiration")];
 pub const DEFAULT_EXPIRATION: &str = "90";
 
+/// The user's tokens: filtered by name (`filter`), sorted (`sort`: see [`SORTS`]), one page.
 #[server(endpoint = "list_tokens")]
-pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
+pub async fn list_tokens(
+    #[server(default)] filter: String,
+    #[server(default)] sort: String,
+    #[server(default)] page: usize,
+) -> Result<TokenPage, AppError> {
     super::session::with_status(async move {
         use super::session::{db, require_user};
         use crate::server::db::now_millis;
@@ -46,23 +84,32 @@ pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
         let mut conn = db().await?;
         let user = require_user(&mut conn).await?;
         let now = now_millis();
-        let rows = tokens::list(&mut conn, &user.id).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| TokenRow {
-                scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-                created: display::date(row.created_at),
-                last_used: row.last_used_at.map_or("Never used".to_owned(), display::date_time),
-                expires: match row.expires_at {
-                    None => "Never".to_owned(),
-                    Some(at) if at <= now => "Expired".to_owned(),
-                    Some(at) => display::date(at),
-                },
-                id: row.id,
-                name: row.name,
-                last_chars: row.last_chars,
-            })
-            .collect())
+        let mut all = tokens::list(&mut conn, &user.id).await?;
+        let held = all.len();
+        let week = 7 * display::DAY_MS;
+        let expiring = all
+            .iter()
+            .filter(|row| row.expires_at.is_some_and(|at| at > now - week && at <= now + week))
+            .map(|row| display::row(row, now))
+            .collect();
+        let filter = filter.trim().to_lowercase();
+        if !filter.is_empty() {
+            all.retain(|row| row.name.to_lowercase().contains(&filter));
+        }
+        if sort == "last_used" {
+            // Stable: tokens never used keep their newest-first order, after the used ones.
+            all.sort_by_key(|row| std::cmp::Reverse(row.last_used_at.unwrap_or(i64::MIN)));
+        }
+        let total = all.len();
+        let pages = total.div_ceil(TOKENS_PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        let rows = all
+            .iter()
+            .skip((page - 1) * TOKENS_PER_PAGE)
+            .take(TOKENS_PER_PAGE)
+            .map(|row| display::row(row, now))
+            .collect();
+        Ok(TokenPage { rows, total, held, page, pages, expiring })
     })
     .await
 }
@@ -72,43 +119,102 @@ pub async fn list_tokens() -> Result<Vec<TokenRow>, AppError> {
 #[server(endpoint = "create_token")]
 pub async fn create_token(
     name: String,
+    #[server(default)] description: String,
     #[server(default)] scopes: Vec<String>,
     expiration: String,
 ) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user, session, session_error};
+        use super::session::{db, require_user, seen};
         use crate::error::bad_input;
         use crate::scopes::ScopeSet;
-        use crate::server::db::now_millis;
         use crate::server::tokens;
 
         let mut conn = db().await?;
         let user = require_user(&mut conn).await?;
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
-        let expires_at = match expiration.as_str() {
-            "never" => None,
-            days => match days.parse::<i64>() {
-                Ok(days @ (7 | 30 | 90 | 365)) => Some(now_millis() + days * 24 * 3600 * 1000),
-                _ => return Err(bad_input("Choose an expiration from the list.")),
-            },
-        };
-        let (row, secret) = tokens::create(&mut conn, &user.id, &name, scopes, expires_at).await?;
-        if is_plain_form_post() {
-            // Sealed in the session, its pad in a cookie: never in the database in the clear.
-            use crate::server::auth::handover;
-            let (sealed, pad) = handover::seal(row.id, row.name, secret.expose_secret());
-            session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
-            let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
-            if let (Some(response), Ok(cookie)) =
-                (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
-            {
-                response.append_header(axum::http::header::SET_COOKIE, cookie);
-            }
-            leptos_axum::redirect("/profile");
-            return Ok(None);
+        let expires_at = chosen_expiry(&expiration)?;
+        let new = tokens::NewToken { name: &name, description: Some(&description), scopes, expires_at };
+        let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen()).await?;
+        hand_over(row, secret).await
+    })
+    .await
+}
+
+/// The `Expiration` select's choice as a time.
+#[cfg(feature = "ssr")]
+fn chosen_expiry(expiration: &str) -> Result<Option<i64>, AppError> {
+    use crate::server::db::now_millis;
+    match expiration {
+        "never" => Ok(None),
+        days => match days.parse::<i64>() {
+            Ok(days @ (7 | 30 | 90 | 365)) => Ok(Some(now_millis() + days * 24 * 3600 * 1000)),
+            _ => Err(crate::error::bad_input("Choose an expiration from the list.")),
+        },
+    }
+}
+
+/// Shows a new secret once: in the answer with JavaScript; a plain form post gets it once
+/// through the session (`take_new_token`) and a redirect to `/profile`.
+#[cfg(feature = "ssr")]
+async fn hand_over(
+    row: crate::server::db::models::ApiToken,
+    secret: crate::server::tokens::PlainToken,
+) -> Result<Option<NewToken>, AppError> {
+    use super::session::{is_plain_form_post, session, session_error};
+    if is_plain_form_post() {
+        // Sealed in the session, its pad in a cookie: never in the database in the clear.
+        use crate::server::auth::handover;
+        let (sealed, pad) = handover::seal(row.id, row.name, secret.expose_secret());
+        session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
+        let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
+        if let (Some(response), Ok(cookie)) = (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
+        {
+            response.append_header(axum::http::header::SET_COOKIE, cookie);
         }
-        Ok(Some(NewToken { id: row.id, name: row.name, secret: secret.expose_secret().to_owned() }))
+        leptos_axum::redirect("/profile");
+        return Ok(None);
+    }
+    Ok(Some(NewToken { id: row.id, name: row.name, secret: secret.expose_secret().to_owned() }))
+}
+
+/// Regenerates a token (SPEC §8): a new secret, shown once as at creation, with the same name,
+/// scopes and description; the old one works until the new one is first used, or 24 hours.
+#[server(endpoint = "regenerate_token")]
+pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<NewToken>, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, require_user, seen};
+        use crate::server::tokens::{self, Expiry, Rotation, DEFAULT_GRACE_MS};
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        let expiry = match chosen_expiry(&expiration)? {
+            Some(at) => Expiry::At(at),
+            None => Expiry::Never,
+        };
+        let rotation = Rotation { token_id: &id, expiry, grace_ms: DEFAULT_GRACE_MS, by: None };
+        let (row, secret) = tokens::rotate(&mut conn, &user.id, rotation, &seen()).await?;
+        hand_over(row, secret).await
+    })
+    .await
+}
+
+/// Renames a token and sets its description.
+#[server(endpoint = "update_token")]
+pub async fn update_token(
+    id: String,
+    name: String,
+    #[server(default)] description: String,
+) -> Result<(), AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, is_plain_form_post, require_user};
+        use crate::server::tokens;
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        tokens::update(&mut conn, &user.id, &id, &name, Some(&description)).await?;
+        if is_plain_form_post() {
+            leptos_axum::redirect("/profile");
+        }
+        Ok(())
     })
     .await
 }
@@ -138,11 +244,12 @@ const NEW_TOKEN_KEY: &str = "new_token";
 #[server(endpoint = "revoke_token")]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user};
+        use super::session::{db, is_plain_form_post, require_user, seen};
+        use crate::server::activity::Revoker;
         use crate::server::tokens;
         let mut conn = db().await?;
         let user = require_user(&mut conn).await?;
-        tokens::revoke(&mut conn, &user.id, &id).await?;
+        tokens::revoke(&mut conn, &user.id, &id, Revoker::Owner, &seen()).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }
@@ -152,9 +259,74 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
 }
 
 #[cfg(feature = "ssr")]
-mod display {
+pub(crate) mod display {
     use time::macros::format_description;
     use time::OffsetDateTime;
+
+    use super::TokenRow;
+    use crate::server::db::models::ApiToken;
+
+    pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
+    /// A token as the list shows it, at `now`.
+    pub fn row(row: &ApiToken, now: i64) -> TokenRow {
+        let expired = row.expires_at.is_some_and(|at| at <= now);
+        let expires_soon = !expired && row.expires_at.is_some_and(|at| at <= now + 7 * DAY_MS);
+        TokenRow {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            description: row.description.clone(),
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            last_chars: row.last_chars.clone(),
+            created: ago(row.created_at, now),
+            created_exact: date_time(row.created_at),
+            last_used: row.last_used_at.map_or("Never used".to_owned(), date_time),
+            last_used_ago: row.last_used_at.map(|at| ago(at, now)),
+            expires: match row.expires_at {
+                None => "Never".to_owned(),
+                Some(_) if expired => "Expired".to_owned(),
+                Some(at) if expires_soon => format!("Expires {}", ahead(at, now)),
+                Some(at) => date(at),
+            },
+            expires_exact: row.expires_at.map(date_time),
+            expires_soon,
+            expired,
+        }
+    }
+
+    /// "just now", "3 minutes ago", "5 days ago"…
+    pub fn ago(at: i64, now: i64) -> String {
+        match span(now.saturating_sub(at)) {
+            None => "just now".to_owned(),
+            Some(span) => format!("{span} ago"),
+        }
+    }
+
+    /// "in 5 days", "in 3 hours", "in less than a minute".
+    pub fn ahead(at: i64, now: i64) -> String {
+        match span(at.saturating_sub(now)) {
+            None => "in less than a minute".to_owned(),
+            Some(span) => format!("in {span}"),
+        }
+    }
+
+    /// A duration in its largest whole unit; none under a minute.
+    fn span(ms: i64) -> Option<String> {
+        const UNITS: [(i64, &str); 6] = [
+            (365 * DAY_MS, "year"),
+            (30 * DAY_MS, "month"),
+            (DAY_MS, "day"),
+            (3600 * 1000, "hour"),
+            (60 * 1000, "minute"),
+            (i64::MAX, ""),
+        ];
+        let (size, unit) = UNITS.into_iter().find(|(size, _)| ms >= *size)?;
+        if unit.is_empty() {
+            return None;
+        }
+        let count = ms / size;
+        Some(format!("{count} {unit}{}", if count == 1 { "" } else { "s" }))
+    }
 
     fn at(millis: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)

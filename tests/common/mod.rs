@@ -367,3 +367,10 @@ impl TestApp {
 pub fn outcome(answer: &Value) -> String {
     answer["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK").to_owned()
 }
+
+/// Runs raw SQL on the test's database (triggers, clock changes a test arranges).
+pub async fn exec_sql(app: &TestApp, sql: &str) -> usize {
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.state.db.get().await.unwrap();
+    speckle_tokens::db_run!(&mut conn, |c| diesel::sql_query(sql).execute(c).await).unwrap()
+}

@@ -3,6 +3,7 @@
 //! is checked in one place and refused with one answer (SPEC §6's 401). crates.io's
 //! `AuthCheck` is the model.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -13,8 +14,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{AppError, AppResult};
 use crate::scopes::Scope;
+use crate::scopes::ScopeSet;
+use crate::server::activity::Seen;
 use crate::server::auth::throttle::{client_ip, retry_after_secs};
-use crate::server::db::Epochs;
+use crate::server::db::{iso8601, Epochs};
 use crate::server::tokens::{self, Caller, PlainToken};
 use crate::server::AppState;
 
@@ -55,6 +58,8 @@ pub struct BearerAuth {
     caller: Option<Caller>,
     /// The read cache's epochs as this request saw them when it started (token requests only).
     pub epochs: Option<Epochs>,
+    /// Where the request came from, for the events it records.
+    pub seen: Seen,
 }
 
 impl BearerAuth {
@@ -103,8 +108,9 @@ impl FromRequestParts<AppState> for BearerAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credentials = credentials(&parts.headers);
         if matches!(credentials, Credentials::Anonymous) {
-            return Ok(BearerAuth { caller: None, epochs: None });
+            return Ok(BearerAuth { caller: None, epochs: None, seen: Seen::default() });
         }
+        let seen = Seen::of(parts);
         let ip = client_ip(&parts.extensions).to_string();
         let throttle = &state.throttles.bearer;
         let failed = || match throttle.blocked(&[&ip]) {
@@ -116,11 +122,16 @@ impl FromRequestParts<AppState> for BearerAuth {
         };
         let Credentials::Token(token) = credentials else { return Err(failed()) };
         let verified = match state.db.epochs().await {
-            Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs).await.map(|c| (c, epochs)),
+            Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs, &seen).await.map(|c| (c, epochs)),
             Err(error) => Err(error),
         };
         match verified {
-            Ok((Some(caller), epochs)) => Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs) }),
+            Ok((Some(caller), epochs)) => {
+                if let Some(slot) = parts.extensions.get::<TokenHeaders>() {
+                    slot.fill(&caller);
+                }
+                Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen })
+            }
             Ok((None, _)) => Err(failed()),
             Err(AppError::Unavailable) => Err(Rejection::Unavailable),
             Err(_) => Err(Rejection::Internal),
@@ -154,3 +165,45 @@ fn too_many_failures(wait: Duration) -> Response {
     )
         .into_response()
 }
+
+/// What every bearer-authenticated answer says about its token (SPEC §8): `Token-Expiration`
+/// when it expires, `X-OAuth-Scopes` what it holds. The layer puts an empty slot in the
+/// request; [`BearerAuth`] fills it once the token is verified; the layer writes the headers.
+#[derive(Clone, Default)]
+pub struct TokenHeaders(Arc<Mutex<Option<Shown>>>);
+
+/// What the headers say: when the token dies, and its scopes.
+type Shown = (Option<i64>, ScopeSet);
+
+impl TokenHeaders {
+    fn fill(&self, caller: &Caller) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((caller.dies_at(), caller.scopes));
+    }
+
+    fn take(&self) -> Option<Shown> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+}
+
+/// The layer of the bearer routes that writes [`TokenHeaders`] on their answers.
+pub async fn token_headers(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let slot = TokenHeaders::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some((dies_at, scopes)) = slot.take() {
+        let headers = response.headers_mut();
+        if let Some(at) = dies_at.and_then(|at| HeaderValue::from_str(&iso8601(at)).ok()) {
+            headers.insert("token-expiration", at);
+        }
+        let names: Vec<&str> = scopes.iter().map(Scope::name).collect();
+        if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
+            headers.insert("x-oauth-scopes", value);
+        }
+    }
+    response
+}
+
+/// The headers a script may read from another site's page (CORS).
+pub const EXPOSED_HEADERS: [&str; 4] =
+    ["token-expiration", "x-oauth-scopes", "x-accepted-oauth-scopes", "retry-after"];

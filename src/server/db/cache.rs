@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -58,6 +59,21 @@ const TOPICS: usize = 2;
 pub struct CachedToken {
     pub caller: Caller,
     pub last_used_at: Option<i64>,
+    /// The addresses whose use this server noted, and when (a few; bounded).
+    pub addresses: Vec<(IpAddr, i64)>,
+}
+
+/// The most addresses noted per cached token: a token used from more is checked against the
+/// database at most once a minute per address.
+const NOTED_ADDRESSES: usize = 8;
+
+/// What a use of a token should record now.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UseNote {
+    /// "Last used" is a minute old (or never written).
+    pub last_used: bool,
+    /// The address was not noted in the last minute.
+    pub address: bool,
 }
 
 struct Entry<T> {
@@ -125,18 +141,46 @@ impl ReadCache {
         put(&mut lock(&self.tokens), self.capacity, digest, token, epoch);
     }
 
-    /// Records that a token's "last used" is being written at `at`; answers false if another
-    /// request already did so this recently (so that only one of them writes).
-    pub fn note_use(&self, digest: &[u8; 32], at: i64, resolution_ms: i64) -> bool {
+    /// Notes a use of a token at `at` from `ip`: answers what is due to be recorded ("last
+    /// used", once per `resolution_ms`; the address, once per `resolution_ms` per address),
+    /// and marks it as recorded, so that only one of several concurrent requests writes.
+    /// For a token not (or no longer) cached, `last_used_at` is what the request read.
+    pub fn note_use(
+        &self,
+        digest: &[u8; 32],
+        at: i64,
+        resolution_ms: i64,
+        ip: Option<IpAddr>,
+        last_used_at: Option<i64>,
+    ) -> UseNote {
+        let stale = |last: Option<i64>| last.is_none_or(|last| at - last >= resolution_ms);
         let mut tokens = lock(&self.tokens);
-        match tokens.get_mut(digest) {
-            Some(entry) if entry.value.last_used_at.is_some_and(|last| at - last < resolution_ms) => false,
-            Some(entry) => {
-                entry.value.last_used_at = Some(at);
-                true
-            }
-            None => true,
+        let Some(entry) = tokens.get_mut(digest) else {
+            return UseNote { last_used: stale(last_used_at), address: ip.is_some() };
+        };
+        let token = &mut entry.value;
+        let last_used = stale(token.last_used_at);
+        if last_used {
+            token.last_used_at = Some(at);
         }
+        let address = match ip {
+            None => false,
+            Some(ip) => match token.addresses.iter_mut().find(|(known, _)| *known == ip) {
+                Some((_, noted)) if at - *noted < resolution_ms => false,
+                Some((_, noted)) => {
+                    *noted = at;
+                    true
+                }
+                None => {
+                    if token.addresses.len() >= NOTED_ADDRESSES {
+                        token.addresses.remove(0);
+                    }
+                    token.addresses.push((ip, at));
+                    true
+                }
+            },
+        };
+        UseNote { last_used, address }
     }
 
     /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.

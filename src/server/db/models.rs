@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, branches, commits, objects, stream_acl, streams, users};
+use super::schema::{api_tokens, branches, commits, objects, security_events, stream_acl, streams, users};
 
 /// A user row. Its `Debug` leaves the password hash out, so no log can print it.
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -65,6 +65,44 @@ pub struct ApiToken {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub description: Option<String>,
+    pub parent_id: Option<String>,
+    pub family_id: Option<String>,
+    pub replaces: Option<String>,
+    /// Set once the token is regenerated: it dies then (or when its successor is first used).
+    pub grace_until: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+impl ApiToken {
+    /// When the token stops working by the clock: its expiry, or the end of its grace
+    /// period once regenerated, whichever is first.
+    pub fn dies_at(&self) -> Option<i64> {
+        earliest(self.expires_at, self.grace_until)
+    }
+}
+
+/// The earlier of two optional times (`None` is never).
+pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Something that happened to a user's tokens or account (`/profile/security`).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = security_events, treat_none_as_null = true)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub user_id: String,
+    pub token_id: Option<String>,
+    pub kind: String,
+    pub detail: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: i64,
+    pub once_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

@@ -27,6 +27,57 @@ diesel::table! {
         expires_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        description -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        family_id -> Nullable<Text>,
+        replaces -> Nullable<Text>,
+        grace_until -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    security_events (id) {
+        id -> Text,
+        user_id -> Text,
+        token_id -> Nullable<Text>,
+        kind -> Text,
+        detail -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        at -> BigInt,
+        once_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    token_addresses (token_id, ip) {
+        token_id -> Text,
+        ip -> Text,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        user_id -> Text,
+        once_key -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> BigInt,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    expiry_notices (token_id, stage) {
+        token_id -> Text,
+        stage -> Text,
+        mail_id -> Text,
     }
 }
 
@@ -97,6 +148,10 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(security_events -> users (user_id));
+diesel::joinable!(token_addresses -> api_tokens (token_id));
+diesel::joinable!(mail_outbox -> users (user_id));
+diesel::joinable!(expiry_notices -> api_tokens (token_id));
 diesel::joinable!(branches -> streams (stream_id));
 diesel::joinable!(branches -> users (author_id));
 diesel::joinable!(objects -> streams (stream_id));
@@ -106,5 +161,16 @@ diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    users, api_tokens, streams, stream_acl, sessions, commits, branches, objects
+    users,
+    api_tokens,
+    streams,
+    stream_acl,
+    sessions,
+    commits,
+    branches,
+    objects,
+    security_events,
+    token_addresses,
+    mail_outbox,
+    expiry_notices
 );

@@ -53,6 +53,27 @@ pub async fn graphiql(headers: HeaderMap) -> Response {
 pub const GRAPHIQL_VERSION: &str = "3.8.3";
 pub const REACT_VERSION: &str = "18.3.1";
 
+/// SPEC §8: the scopes that would have been accepted, when a field was refused for a missing
+/// scope (as GitHub's `X-Accepted-OAuth-Scopes`).
+fn accepted_scopes(response: &async_graphql::Response) -> Option<String> {
+    let mut names: Vec<String> = Vec::new();
+    for error in &response.errors {
+        let Some(async_graphql::Value::List(required)) =
+            error.extensions.as_ref().and_then(|extensions| extensions.get("requiredScopes"))
+        else {
+            continue;
+        };
+        for name in required {
+            if let async_graphql::Value::String(name) = name {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
 /// The content types `POST /graphql` reads.
 fn is_graphql_content_type(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
@@ -84,6 +105,7 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         Some(epochs) => query.data(epochs),
         None => query,
     };
+    let query = query.data(auth.seen);
     let budget = limits::Budget::new();
     let mut response = state.schema.execute(query.data(budget.clone())).await;
     let refusal = budget.refusal();
@@ -99,6 +121,7 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
         error.extensions.get_or_insert_with(Default::default).set("code", refusal.code());
         response.errors.push(error);
     }
+    let accepted = accepted_scopes(&response);
     let Ok(json) = serde_json::to_vec(&response) else { return AppError::Internal.into_response() };
     drop(response);
     // The answer as sent counts too, and its room is held until it has gone out.
@@ -108,6 +131,9 @@ pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, reques
     }
     let body = Body::new(Holding::new(json.into(), budget));
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(accepted) = accepted.and_then(|accepted| HeaderValue::from_str(&accepted).ok()) {
+        response.headers_mut().insert("x-accepted-oauth-scopes", accepted);
+    }
     match verdict {
         super::Verdict::Answered => {}
         super::Verdict::Malformed => *response.status_mut() = StatusCode::BAD_REQUEST,

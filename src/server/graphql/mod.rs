@@ -41,8 +41,15 @@ fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::E
 }
 
 /// Our domain errors as API errors, with the code of [`AppError::code`].
+/// A missing scope also carries `requiredScopes` and `tokenScopes` (SPEC §8).
 fn to_api(error: AppError) -> async_graphql::Error {
-    api_error(error.code(), error.to_string())
+    let diagnostics = error.scope_diagnostics();
+    api_error(error.code(), error.to_string()).extend_with(|_, e| {
+        if let Some((required, held)) = diagnostics {
+            e.set("requiredScopes", required.into_iter().map(async_graphql::Value::from).collect::<Vec<_>>());
+            e.set("tokenScopes", held.into_iter().map(async_graphql::Value::from).collect::<Vec<_>>());
+        }
+    })
 }
 
 /// What the errors of an answer mean for its HTTP status.

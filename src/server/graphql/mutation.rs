@@ -6,7 +6,9 @@ use async_graphql::{Context, InputObject, Object};
 use super::{db, require, to_api, BigInt, JsonObject, Stream};
 use crate::error::{bad_input, AppError};
 use crate::scopes::{Scope, ScopeSet};
+use crate::server::activity::{Revoker, Seen};
 use crate::server::branches::{self, CommitInput};
+use crate::server::db::now_millis;
 use crate::server::objects;
 use crate::server::streams::{self, Role, StreamInput};
 use crate::server::tokens::{self, PlainToken};
@@ -134,6 +136,20 @@ pub struct ApiTokenCreateInput {
     scopes: Vec<String>,
     /// Milliseconds; omitted: as long as the token that creates it.
     lifespan: Option<BigInt>,
+    /// At most 500 characters.
+    description: Option<String>,
+}
+
+/// SPEC §8's regeneration.
+#[derive(InputObject)]
+pub struct ApiTokenRotateInput {
+    /// The id of the token to regenerate (one of the caller's own).
+    id: String,
+    /// Milliseconds; omitted: as long as the old token was given.
+    lifespan: Option<BigInt>,
+    /// How long the old token keeps working unless the new one is used first: 24 hours when
+    /// omitted, 0 for not at all, at most 7 days.
+    grace_period_seconds: Option<i32>,
 }
 
 /// Invitations are not a feature here: streams are shared directly.
@@ -144,6 +160,11 @@ fn no_invites() -> async_graphql::Error {
 }
 
 pub struct Mutation;
+
+/// Where the request came from, for the events a mutation records.
+fn seen(ctx: &Context<'_>) -> Seen {
+    ctx.data_opt::<Seen>().cloned().unwrap_or_default()
+}
 
 #[Object]
 impl Mutation {
@@ -432,21 +453,55 @@ impl Mutation {
         let scopes = ScopeSet::try_from(token.scopes)
             .map_err(|unknown| to_api(bad_input(format!("scopes: there is no scope called {unknown:?}."))))?;
         let lifespan = token.lifespan.map(|BigInt(ms)| ms);
-        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, &caller, &token.name, scopes, lifespan)
+        let new = tokens::NewToken {
+            name: &token.name,
+            description: token.description.as_deref(),
+            scopes,
+            expires_at: None,
+        };
+        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, &caller, new, lifespan, &seen(ctx))
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())
     }
 
-    /// Revokes one of the caller's tokens, given by id or by the token itself.
+    /// Revokes one of the caller's tokens, given by id or by the token itself, with every
+    /// token it minted.
     async fn api_token_revoke(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::TokensWrite)?;
         let mut conn = db(ctx).await?;
+        let revoker = Revoker::Token(caller.token_name.clone());
+        let seen = seen(ctx);
         let revoked = match PlainToken::parse(token.trim()) {
-            Ok(secret) => tokens::revoke_by_secret(&mut conn, &caller.user_id, &secret).await,
-            Err(_) => tokens::revoke(&mut conn, &caller.user_id, token.trim()).await,
+            Ok(secret) => tokens::revoke_by_secret(&mut conn, &caller.user_id, &secret, revoker, &seen).await,
+            Err(_) => tokens::revoke(&mut conn, &caller.user_id, token.trim(), revoker, &seen).await,
         };
         revoked.map_err(to_api)?;
         Ok(true)
+    }
+
+    /// Regenerates one of the caller's tokens (SPEC §8); answers the new secret, shown this
+    /// once. The old one works until the new one is first used or the grace period ends.
+    async fn api_token_rotate(
+        &self,
+        ctx: &Context<'_>,
+        token: ApiTokenRotateInput,
+    ) -> async_graphql::Result<String> {
+        let caller = require(ctx, Scope::TokensWrite)?;
+        let expiry = match token.lifespan {
+            Some(BigInt(ms)) => {
+                tokens::Expiry::At(tokens::lifespan_expiry(ms, now_millis()).map_err(to_api)?)
+            }
+            None => tokens::Expiry::AsBefore,
+        };
+        let grace_ms = match token.grace_period_seconds {
+            Some(seconds) => i64::from(seconds) * 1000,
+            None => tokens::DEFAULT_GRACE_MS,
+        };
+        let rotation = tokens::Rotation { token_id: token.id.trim(), expiry, grace_ms, by: Some(&caller) };
+        let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx))
+            .await
+            .map_err(to_api)?;
+        Ok(secret.expose_secret().to_owned())
     }
 }

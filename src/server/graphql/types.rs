@@ -10,6 +10,7 @@ use async_graphql::{
 use super::{caller, charge_read, db, limits, page, require, to_api, turn};
 use crate::error::{bad_input, not_found};
 use crate::scopes::{Scope, ScopeSet};
+use crate::server::activity;
 use crate::server::branches::{self, CommitView};
 use crate::server::db::{iso8601, models, DbPool, Epochs};
 use crate::server::objects::{self, StoredObject};
@@ -839,6 +840,69 @@ impl ApiToken {
     async fn last_used(&self) -> Option<DateTime> {
         self.0.last_used_at.map(DateTime)
     }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// What happened to the token, newest first (SPEC §8).
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+    ) -> async_graphql::Result<Vec<ApiTokenEvent>> {
+        require(ctx, Scope::TokensRead)?;
+        if !(1..=100).contains(&limit) {
+            return Err(to_api(bad_input("limit must be between 1 and 100.")));
+        }
+        let events =
+            activity::page(&mut *db(ctx).await?, &self.0.user_id, Some(&self.0.id), None, limit.into())
+                .await
+                .map_err(to_api)?;
+        Ok(events.into_iter().map(ApiTokenEvent).collect())
+    }
+    /// The last distinct addresses the token was used from, most recent first.
+    #[graphql(complexity = "limits::unpaged(child_complexity)")]
+    async fn last_used_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TokenAddress>> {
+        require(ctx, Scope::TokensRead)?;
+        let addresses = activity::addresses(&mut *db(ctx).await?, &self.0.id).await.map_err(to_api)?;
+        Ok(addresses.into_iter().map(|(ip, at)| TokenAddress { ip, last_seen: DateTime(at) }).collect())
+    }
+}
+
+/// An event of a token's activity.
+pub struct ApiTokenEvent(activity::ShownEvent);
+
+#[Object]
+impl ApiTokenEvent {
+    /// `created`, `first_used`, `new_address`, `regenerated`, `revoked`, `expired`…
+    #[graphql(name = "type")]
+    async fn kind(&self) -> &str {
+        &self.0.event.kind
+    }
+    /// As the activity page says it: "First used", "Used from a new address"…
+    async fn label(&self) -> &str {
+        self.0.kind.map_or("Event", |kind| kind.label())
+    }
+    /// Who or what did it, when it says more than the label.
+    async fn detail(&self) -> Option<&str> {
+        self.0.event.detail.as_deref()
+    }
+    async fn ip(&self) -> Option<&str> {
+        self.0.event.ip.as_deref()
+    }
+    async fn user_agent(&self) -> Option<&str> {
+        self.0.event.user_agent.as_deref()
+    }
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.event.at)
+    }
+}
+
+/// An address a token was used from.
+#[derive(SimpleObject)]
+pub struct TokenAddress {
+    ip: String,
+    last_seen: DateTime,
 }
 
 pub struct ServerInfo;

@@ -1,0 +1,12 @@
+DROP TABLE expiry_notices;
+DROP TABLE mail_outbox;
+DROP TABLE token_addresses;
+DROP TABLE security_events;
+DROP INDEX api_tokens_family;
+DROP INDEX api_tokens_parent;
+ALTER TABLE api_tokens DROP COLUMN revoked_reason;
+ALTER TABLE api_tokens DROP COLUMN grace_until;
+ALTER TABLE api_tokens DROP COLUMN replaces;
+ALTER TABLE api_tokens DROP COLUMN family_id;
+ALTER TABLE api_tokens DROP COLUMN parent_id;
+ALTER TABLE api_tokens DROP COLUMN description;

@@ -1,0 +1,146 @@
+//! The activity of one token (`/profile/tokens/<id>`) and of the whole account
+//! (`/profile/security`): events newest first, a page at a time.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::tokens::TokenRow;
+use crate::error::AppError;
+
+/// An event as the tables show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub label: String,
+    pub detail: Option<String>,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    /// The exact time, and how long ago.
+    pub at: String,
+    pub ago: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// An address a token was used from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddressRow {
+    pub ip: String,
+    pub at: String,
+    pub ago: String,
+}
+
+/// `/profile/tokens/<id>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenActivity {
+    pub token: TokenRow,
+    /// "Active", "Expired", "Revoked …", "Replaced …".
+    pub status: String,
+    pub addresses: Vec<AddressRow>,
+    pub events: Vec<EventRow>,
+    /// The `before` of the next (older) page, if there is one.
+    pub older: Option<String>,
+}
+
+/// `/profile/security`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityLog {
+    pub events: Vec<EventRow>,
+    pub older: Option<String>,
+}
+
+/// Events per page.
+pub const EVENTS_PER_PAGE: i64 = 50;
+
+#[server(endpoint = "token_activity")]
+pub async fn get_token_activity(
+    id: String,
+    #[server(default)] before: String,
+) -> Result<TokenActivity, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, require_user};
+        use super::tokens::display;
+        use crate::server::db::{iso8601, now_millis};
+        use crate::server::{activity, tokens};
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        let row = tokens::get(&mut conn, &user.id, &id).await?;
+        let now = now_millis();
+        let status = match (&row.revoked_at, &row.grace_until) {
+            (Some(at), _) => format!(
+                "Revoked {} ({})",
+                row.revoked_reason.as_deref().unwrap_or("by you"),
+                display::date_time(*at)
+            ),
+            (None, Some(until)) if *until > now => {
+                format!(
+                    "Replaced by a regenerated token; works until it is used, or until {}",
+                    iso8601(*until)
+                )
+            }
+            (None, Some(_)) => "Replaced by a regenerated token".to_owned(),
+            (None, None) if row.expires_at.is_some_and(|at| at <= now) => "Expired".to_owned(),
+            (None, None) => "Active".to_owned(),
+        };
+        let addresses = activity::addresses(&mut conn, &row.id)
+            .await?
+            .into_iter()
+            .map(|(ip, at)| AddressRow { ip, at: display::date_time(at), ago: display::ago(at, now) })
+            .collect();
+        let (events, older) = events_page(&mut conn, &user.id, Some(&row.id), &before, now).await?;
+        Ok(TokenActivity { token: display::row(&row, now), status, addresses, events, older })
+    })
+    .await
+}
+
+#[server(endpoint = "security_log")]
+pub async fn get_security_log(#[server(default)] before: String) -> Result<SecurityLog, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, require_user};
+        use crate::server::db::now_millis;
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        let (events, older) = events_page(&mut conn, &user.id, None, &before, now_millis()).await?;
+        Ok(SecurityLog { events, older })
+    })
+    .await
+}
+
+/// One page of events before the cursor `before` ("<time>.<id>", empty for the newest).
+#[cfg(feature = "ssr")]
+async fn events_page(
+    conn: &mut crate::server::db::DbConn,
+    user_id: &str,
+    token_id: Option<&str>,
+    before: &str,
+    now: i64,
+) -> Result<(Vec<EventRow>, Option<String>), AppError> {
+    use super::tokens::display;
+    use crate::server::activity;
+    let cursor = match before.split_once('.') {
+        None if before.is_empty() => None,
+        Some((at, id)) if at.parse::<i64>().is_ok() && !id.is_empty() => {
+            Some((at.parse().unwrap_or_default(), id.to_owned()))
+        }
+        _ => return Err(crate::error::bad_input("That page of events does not exist.")),
+    };
+    // One more than a page tells whether an older page exists.
+    let mut events = activity::page(conn, user_id, token_id, cursor, EVENTS_PER_PAGE + 1).await?;
+    let older = (events.len() as i64 > EVENTS_PER_PAGE).then(|| {
+        events.truncate(EVENTS_PER_PAGE as usize);
+        events.last().map(|last| format!("{}.{}", last.event.at, last.event.id)).unwrap_or_default()
+    });
+    let rows = events
+        .into_iter()
+        .map(|shown| EventRow {
+            label: shown.kind.map_or("Event", |kind| kind.label()).to_owned(),
+            detail: shown.event.detail,
+            token_id: shown.event.token_id,
+            token_name: shown.token_name,
+            at: display::date_time(shown.event.at),
+            ago: display::ago(shown.event.at, now),
+            ip: shown.event.ip.unwrap_or_default(),
+            user_agent: shown.event.user_agent.unwrap_or_default(),
+        })
+        .collect();
+    Ok((rows, older))
+}
