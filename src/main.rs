@@ -60,6 +60,12 @@ async fn serve(config: Config) {
         .await
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());
+    let mailer = config.mailer().unwrap_or_else(|error| exit(&error));
+    if mailer.is_none() {
+        tracing::info!("no SMTP_URL and MAIL_FROM: expiry warnings are shown on /profile only");
+    }
+    let every = std::time::Duration::from_secs(config.lifecycle_interval_secs.max(1));
+    speckle_tokens::server::lifecycle::spawn(db.clone(), mailer, every);
     let state = AppState::new(db, options, config.secure_cookies, config.throttles())
         .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header));
     let app = router(state);

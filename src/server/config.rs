@@ -72,12 +72,42 @@ pub struct Config {
     #[arg(long, env = "READ_CACHE_ENTRIES", default_value_t = crate::server::db::cache::DEFAULT_ENTRIES)]
     pub read_cache_entries: usize,
 
+    /// Where expiry warnings are mailed through: `smtp://host:port` (plain, for a local relay),
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465`; `user:password@` before
+    /// the host to log in. With MAIL_FROM; without both, no mail is sent.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of the warnings, e.g. `Speckle Tokens <tokens@example.com>`.
+    #[arg(long, env = "MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// This server's address as users reach it (`https://speckle.example.com`), for links in
+    /// mail.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds between two passes of the background work (expiry events and warnings).
+    #[arg(long, env = "LIFECYCLE_INTERVAL_SECS", default_value_t = 60)]
+    pub lifecycle_interval_secs: u64,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info,speckle_tokens=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
 }
 
 impl Config {
+    /// The mailer, if SMTP_URL and MAIL_FROM are both set.
+    pub fn mailer(&self) -> Result<Option<crate::server::lifecycle::Mailer>, String> {
+        match (&self.smtp_url, &self.mail_from) {
+            (Some(url), Some(from)) => {
+                crate::server::lifecycle::Mailer::new(url, from, self.public_url.clone()).map(Some)
+            }
+            (None, None) => Ok(None),
+            _ => Err("set both SMTP_URL and MAIL_FROM to send expiry warnings, or neither".to_owned()),
+        }
+    }
+
     /// How patient the listener is with clients.
     pub fn connection_limits(&self) -> crate::server::listen::ConnectionLimits {
         use std::time::Duration;

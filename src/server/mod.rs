@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod graphql;
 pub mod headers;
+pub mod lifecycle;
 pub mod listen;
 mod middleware;
 pub mod objects;

@@ -1,0 +1,472 @@
+//! What happens to tokens while nobody asks (SPEC §8): expiries and ended grace periods are
+//! recorded in the activity, and, with SMTP configured, owners are warned by email 7 days and
+//! 1 day before a token expires and on the day it does.
+//!
+//! Mail goes through an outbox in the database, so that several servers on one database and
+//! restarts never send a notice twice: each (token, stage) notice is recorded once (primary
+//! key), together with the one message of the day that carries it (`once_key`
+//! `expiry:<user>:<day>`), in one transaction; a message is claimed by one server before it
+//! is sent, retried with backoff when the SMTP server fails, and marked sent. Nothing here runs
+//! on a request.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::error::{AppError, AppResult};
+use crate::server::activity::{event, EventKind, Revoker, Seen};
+use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, security_events, users};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
+use crate::{db_run, db_write, record_events};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A message is tried this many times, then given up (and logged).
+const MAX_ATTEMPTS: i64 = 8;
+/// A server that claimed a message has this long to send it before another may.
+const CLAIM_MS: i64 = 120_000;
+/// Rows looked at per pass, so one pass stays short.
+const BATCH: i64 = 500;
+
+/// Where mail goes out: `SMTP_URL` (`smtp://host:port`, `smtps://…`, with `?tls=required`
+/// for STARTTLS; credentials in the URL) and `MAIL_FROM`.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// The address of the profile page in messages (`PUBLIC_URL`), if known.
+    public_url: Option<String>,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold SMTP credentials: never printed.
+        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    pub fn new(smtp_url: &str, from: &str, public_url: Option<String>) -> Result<Mailer, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+            .map_err(|error| format!("SMTP_URL: {error}"))?
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+        let from = from.parse().map_err(|error| format!("MAIL_FROM: {error}"))?;
+        let public_url = public_url.map(|url| url.trim_end_matches('/').to_owned());
+        Ok(Mailer { transport, from, public_url })
+    }
+
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
+        let to: Mailbox = to.parse().map_err(|error| format!("recipient: {error}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_owned())
+            .map_err(|error| error.to_string())?;
+        self.transport.send(message).await.map(|_| ()).map_err(|error| error.to_string())
+    }
+}
+
+/// Runs [`tick`] every `every`, for as long as the server runs.
+pub fn spawn(db: DbPool, mailer: Option<Mailer>, every: Duration) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = tick(&db, mailer.as_ref(), now_millis()).await {
+                tracing::warn!(%error, "token lifecycle pass failed; retrying at the next");
+            }
+        }
+    });
+}
+
+/// What one pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub expiries_recorded: usize,
+    pub graces_ended: usize,
+    pub messages_queued: usize,
+    pub messages_sent: usize,
+}
+
+/// One pass at time `now`: records expiries and ended grace periods; with a mailer, queues
+/// the day's warnings and sends what is due.
+pub async fn tick(db: &DbPool, mailer: Option<&Mailer>, now: i64) -> AppResult<Pass> {
+    let mut conn = db.get().await?;
+    let mut pass = Pass {
+        expiries_recorded: record_expiries(&mut conn, now).await?,
+        graces_ended: end_graces(&mut conn, now).await?,
+        ..Pass::default()
+    };
+    if let Some(mailer) = mailer {
+        pass.messages_queued = queue_warnings(&mut conn, mailer, now).await?;
+        pass.messages_sent = send_due(&mut conn, mailer, now).await?;
+    }
+    Ok(pass)
+}
+
+/// An "Expired" event for every token that expired unrevoked, once (its `once_key`).
+async fn record_expiries(conn: &mut DbConn, now: i64) -> AppResult<usize> {
+    let expired: Vec<(String, String, i64)> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::expires_at.le(now))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::grace_until.is_null())
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                security_events::table
+                    .filter(security_events::token_id.eq(api_tokens::id.nullable()))
+                    .filter(security_events::kind.eq(EventKind::Expired.name())),
+            )))
+            .select((api_tokens::id, api_tokens::user_id, api_tokens::expires_at.assume_not_null()))
+            .limit(BATCH)
+            .load(c)
+            .await
+    })?;
+    let events: Vec<models::SecurityEvent> = expired
+        .iter()
+        .map(|(token_id, user_id, at)| models::SecurityEvent {
+            once_key: Some(format!("expired:{token_id}")),
+            ..event(user_id, Some(token_id), EventKind::Expired, None, &Seen::default(), *at)
+        })
+        .collect();
+    db_run!(conn, |c| {
+        async {
+            record_events!(c, &events);
+            Ok::<_, diesel::result::Error>(())
+        }
+        .await
+    })?;
+    Ok(events.len())
+}
+
+/// Regenerated tokens whose grace period ended unused are marked revoked (they were already
+/// refused by the clock), with the event.
+async fn end_graces(conn: &mut DbConn, now: i64) -> AppResult<usize> {
+    let ended: Vec<(String, String, i64)> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::grace_until.le(now))
+            .filter(api_tokens::revoked_at.is_null())
+            .select((api_tokens::id, api_tokens::user_id, api_tokens::grace_until.assume_not_null()))
+            .limit(BATCH)
+            .load(c)
+            .await
+    })?;
+    if ended.is_empty() {
+        return Ok(0);
+    }
+    let reason = Revoker::Replaced.describe();
+    let detail = Some("its grace period ended".to_owned());
+    db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                for (token_id, user_id, at) in &ended {
+                    let marked = diesel::update(
+                        api_tokens::table.find(token_id).filter(api_tokens::revoked_at.is_null()),
+                    )
+                    .set((api_tokens::revoked_at.eq(*at), api_tokens::revoked_reason.eq(&reason)))
+                    .execute(c)
+                    .await?;
+                    if marked == 1 {
+                        let event = event(
+                            user_id,
+                            Some(token_id),
+                            EventKind::Revoked,
+                            detail.clone(),
+                            &Seen::default(),
+                            *at,
+                        );
+                        record_events!(c, std::slice::from_ref(&event));
+                    }
+                }
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })?;
+    Ok(ended.len())
+}
+
+/// The warnings of SPEC §8, by time left before expiry: 7 days, 1 day, the day itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Week,
+    Day,
+    Expired,
+}
+
+impl Stage {
+    /// The stage a token is in `left` milliseconds before its expiry (negative: after), if
+    /// any: a week ahead, a day ahead, and up to a day after.
+    pub fn at(left: i64) -> Option<Stage> {
+        match left {
+            l if l <= -DAY_MS => None,
+            l if l <= 0 => Some(Stage::Expired),
+            l if l <= DAY_MS => Some(Stage::Day),
+            l if l <= 7 * DAY_MS => Some(Stage::Week),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Week => "7d",
+            Stage::Day => "1d",
+            Stage::Expired => "0d",
+        }
+    }
+}
+
+/// A token due for a warning.
+struct Due {
+    token_id: String,
+    user_id: String,
+    name: String,
+    expires_at: i64,
+    stage: Stage,
+}
+
+/// Queues, per user with warnings due, the one message of the day that carries them all.
+/// Answers how many messages it queued.
+async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
+    let candidates: Vec<(String, String, String, i64)> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::expires_at.gt(now - DAY_MS))
+            .filter(api_tokens::expires_at.le(now + 7 * DAY_MS))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::grace_until.is_null())
+            .order((api_tokens::user_id, api_tokens::expires_at))
+            .select((
+                api_tokens::id,
+                api_tokens::user_id,
+                api_tokens::name,
+                api_tokens::expires_at.assume_not_null(),
+            ))
+            .limit(BATCH)
+            .load(c)
+            .await
+    })?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&String> = candidates.iter().map(|(id, ..)| id).collect();
+    let sent: Vec<(String, String)> = db_run!(conn, |c| {
+        expiry_notices::table
+            .filter(expiry_notices::token_id.eq_any(&ids))
+            .select((expiry_notices::token_id, expiry_notices::stage))
+            .load(c)
+            .await
+    })?;
+    let due: Vec<Due> = candidates
+        .into_iter()
+        .filter_map(|(token_id, user_id, name, expires_at)| {
+            let stage = Stage::at(expires_at - now)?;
+            let known = sent.iter().any(|(id, s)| *id == token_id && s == stage.name());
+            (!known).then_some(Due { token_id, user_id, name, expires_at, stage })
+        })
+        .collect();
+    let day = day_of(now);
+    let mut queued = 0;
+    for user_due in due.chunk_by(|a, b| a.user_id == b.user_id) {
+        let user_id = &user_due[0].user_id;
+        let (subject, body) = warning_message(user_due, mailer.public_url.as_deref(), now);
+        let mail_id = new_id();
+        let once_key = format!("expiry:{user_id}:{day}");
+        let took = db_run!(conn, |c| {
+            c.transaction::<_, AppError, _>(|c| {
+                async {
+                    let inserted = diesel::insert_into(mail_outbox::table)
+                        .values((
+                            mail_outbox::id.eq(&mail_id),
+                            mail_outbox::user_id.eq(user_id),
+                            mail_outbox::once_key.eq(&once_key),
+                            mail_outbox::subject.eq(&subject),
+                            mail_outbox::body.eq(&body),
+                            mail_outbox::created_at.eq(now),
+                            mail_outbox::next_attempt_at.eq(now),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(c)
+                        .await?;
+                    if inserted == 0 {
+                        // Today's message to this user is queued (here or by another server):
+                        // these notices wait for tomorrow's.
+                        return Ok(false);
+                    }
+                    let mut recorded = 0;
+                    for due in user_due {
+                        recorded += diesel::insert_into(expiry_notices::table)
+                            .values((
+                                expiry_notices::token_id.eq(&due.token_id),
+                                expiry_notices::stage.eq(due.stage.name()),
+                                expiry_notices::mail_id.eq(&mail_id),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(c)
+                            .await?;
+                    }
+                    if recorded == 0 {
+                        // Another server sent them all meanwhile: no message (rolled back).
+                        return Err(AppError::NotFound("notice".to_owned()));
+                    }
+                    Ok(true)
+                }
+                .scope_boxed()
+            })
+            .await
+        });
+        match took {
+            Ok(true) => queued += 1,
+            Ok(false) | Err(AppError::NotFound(_)) => {}
+            // Another server's transaction on the same rows won: its message carries them.
+            Err(AppError::Unavailable) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(queued)
+}
+
+/// The UTC day of `now`, `YYYY-MM-DD`.
+fn day_of(now: i64) -> String {
+    crate::server::db::iso8601(now).chars().take(10).collect()
+}
+
+/// One message naming every token of one user due for a warning.
+fn warning_message(due: &[Due], public_url: Option<&str>, now: i64) -> (String, String) {
+    let subject = match due {
+        [one] if one.stage == Stage::Expired => format!("Your token “{}” has expired", one.name),
+        [one] => format!("Your token “{}” expires soon", one.name),
+        many => format!("{} of your tokens expire soon", many.len()),
+    };
+    let mut body = String::from("Hello,\n\n");
+    for token in due {
+        let when = crate::server::db::iso8601(token.expires_at);
+        let line = match token.stage {
+            Stage::Expired => format!("- “{}” expired at {when}: scripts using it now fail.\n", token.name),
+            _ => {
+                let hours = (token.expires_at - now).max(0) / 3_600_000;
+                let left =
+                    if hours >= 48 { format!("{} days", hours / 24) } else { format!("{hours} hours") };
+                format!("- “{}” expires at {when} (in about {left}).\n", token.name)
+            }
+        };
+        body.push_str(&line);
+    }
+    let profile =
+        public_url.map_or("your profile page (/profile)".to_owned(), |url| format!("{url}/profile"));
+    body.push_str(&format!(
+        "\nRegenerate a token on {profile}: the new one keeps its name, scopes and description, and the \
+         old one keeps working until the new one is first used, so your scripts do not break.\n\n\
+         You get at most one such message a day.\n"
+    ));
+    (subject, body)
+}
+
+/// Sends the messages that are due, each claimed by one server first. Answers how many went.
+async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
+    let due: Vec<(String, String, String, i64, String)> = db_run!(conn, |c| {
+        mail_outbox::table
+            .inner_join(users::table)
+            .filter(mail_outbox::sent_at.is_null())
+            .filter(mail_outbox::next_attempt_at.le(now))
+            .filter(mail_outbox::attempts.lt(MAX_ATTEMPTS))
+            .filter(mail_outbox::claimed_until.is_null().or(mail_outbox::claimed_until.lt(now)))
+            .order(mail_outbox::next_attempt_at)
+            .select((
+                mail_outbox::id,
+                mail_outbox::subject,
+                mail_outbox::body,
+                mail_outbox::attempts,
+                users::email,
+            ))
+            .limit(50)
+            .load(c)
+            .await
+    })?;
+    let mut sent = 0;
+    for (id, subject, body, attempts, to) in due {
+        let claimed = db_run!(conn, |c| {
+            diesel::update(
+                mail_outbox::table
+                    .find(&id)
+                    .filter(mail_outbox::sent_at.is_null())
+                    .filter(mail_outbox::attempts.eq(attempts))
+                    .filter(mail_outbox::claimed_until.is_null().or(mail_outbox::claimed_until.lt(now))),
+            )
+            .set((mail_outbox::claimed_until.eq(now + CLAIM_MS), mail_outbox::attempts.eq(attempts + 1)))
+            .execute(c)
+            .await
+        })?;
+        if claimed == 0 {
+            continue; // another server has it
+        }
+        match mailer.send(&to, &subject, &body).await {
+            Ok(()) => {
+                db_run!(conn, |c| {
+                    diesel::update(mail_outbox::table.find(&id))
+                        .set((
+                            mail_outbox::sent_at.eq(now_millis().max(now)),
+                            mail_outbox::claimed_until.eq(None::<i64>),
+                        ))
+                        .execute(c)
+                        .await
+                })?;
+                sent += 1;
+            }
+            Err(error) => {
+                let tried = attempts + 1;
+                if tried >= MAX_ATTEMPTS {
+                    tracing::error!(mail_id = %id, %error, "giving up on a message after {tried} attempts");
+                } else {
+                    tracing::warn!(mail_id = %id, %error, "a message could not be sent; retrying later");
+                }
+                let wait = backoff_ms(tried);
+                db_run!(conn, |c| {
+                    diesel::update(mail_outbox::table.find(&id))
+                        .set((
+                            mail_outbox::next_attempt_at.eq(now + wait),
+                            mail_outbox::claimed_until.eq(None::<i64>),
+                        ))
+                        .execute(c)
+                        .await
+                })?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// The wait before try `tried + 1`: 30 s, doubling, at most an hour.
+pub fn backoff_ms(tried: i64) -> i64 {
+    (30_000_i64 << tried.clamp(0, 7)).min(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_follow_the_time_left() {
+        assert_eq!(Stage::at(8 * DAY_MS), None);
+        assert_eq!(Stage::at(7 * DAY_MS), Some(Stage::Week));
+        assert_eq!(Stage::at(DAY_MS + 1), Some(Stage::Week));
+        assert_eq!(Stage::at(DAY_MS), Some(Stage::Day));
+        assert_eq!(Stage::at(1), Some(Stage::Day));
+        assert_eq!(Stage::at(0), Some(Stage::Expired));
+        assert_eq!(Stage::at(-DAY_MS + 1), Some(Stage::Expired));
+        assert_eq!(Stage::at(-DAY_MS), None);
+    }
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        assert_eq!(backoff_ms(0), 30_000);
+        assert_eq!(backoff_ms(1), 60_000);
+        assert_eq!(backoff_ms(10), 3_600_000);
+    }
+}
