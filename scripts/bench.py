@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target/release/speckle-tokens")
+BINARY = os.environ.get("BENCH_BINARY") or os.path.join(ROOT, "target/release/speckle-tokens")
 BASELINE = os.path.join(ROOT, "target/release/examples/objects_baseline")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 64
@@ -33,11 +33,11 @@ DOCS_QUERY = "{ user { id suuid streams { totalCount } } }"
 PASSWORD = "correct horse battery staple"
 
 
-def start_server(database_url, port=PORT, **settings):
+def start_server(database_url, port=PORT, binary=None, **settings):
     env = dict(os.environ, DATABASE_URL=database_url, LEPTOS_SITE_ADDR=f"127.0.0.1:{port}",
                LEPTOS_SITE_ROOT=os.path.join(ROOT, "target/site"), LEPTOS_ENV="PROD", RUST_LOG="warn",
                MAX_FAILED_SIGN_INS="1000000000", **settings)
-    server = subprocess.Popen([BINARY], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([binary or BINARY], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     for _ in range(200):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -64,8 +64,8 @@ def sign_up(email):
     return cookie
 
 
-def create_token(cookie, scopes, name="bench"):
-    fields = {"name": name, "expiration": "never"}
+def create_token(cookie, scopes, name="bench", expiration="never"):
+    fields = {"name": name, "expiration": expiration}
     fields.update({f"scopes[{i}]": scope for i, scope in enumerate(scopes)})
     token, _ = post_form("/api/create_token", fields, cookie)
     return token["secret"]
@@ -565,6 +565,35 @@ def bench_hostile(label, database_url, work, scripts):
     print(f"| peak memory (RSS) of the server | | | | {peak:.0f} MB (goal ≤ 150 MB) |")
 
 
+def compare(old_binary, work, scripts, rounds=3):
+    """The docs query on another build (`--compare <binary>`) and on this one, taking turns on
+    fresh databases, with a token that expires (so its headers are written): medians, ratio."""
+    figures = {"before": [], "now": []}
+    for round_ in range(rounds):
+        for label, binary in (("before", old_binary), ("now", BINARY)):
+            server = start_server(f"sqlite://{work}/compare-{label}-{round_}.db", binary=binary)
+            try:
+                cookie = sign_up(f"compare{round_}@example.com")
+                token = create_token(cookie, ["profile:read", "streams:read"], expiration="90")
+                docs = {"TOKEN": token, "QUERY": DOCS_QUERY}
+                wrk("/graphql", scripts["bearer"], docs, seconds=2)
+                figures[label].append(wrk("/graphql", scripts["bearer"], docs))
+            finally:
+                server.terminate()
+                server.wait()
+    print("\n### The docs query, this build against another (SQLite, median of "
+          f"{rounds} runs each, taking turns)\n")
+    print("| build | requests/s | p50 ms | p99 ms | errors |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    medians = {}
+    for label, runs in figures.items():
+        median = sorted(runs, key=lambda f: f["rps"])[len(runs) // 2]
+        medians[label] = median
+        print(f"| {label} | {median['rps']:,.0f} | {median['p50']:.2f} | {median['p99']:.2f} | "
+              f"{sum(r['errors'] for r in runs)} |")
+    print(f"\nnow / before: {medians['now']['rps'] / medians['before']['rps']:.2f}× (goal ≥ 0.90)")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="speckle-bench-")
     scripts = {
@@ -609,6 +638,10 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"wrk -t2 -c{CONNECTIONS} -d{SECONDS}s on loopback")
     only_objects = "--objects" in sys.argv
+    if "--compare" in sys.argv:
+        compare(sys.argv[sys.argv.index("--compare") + 1], work, scripts)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if "--hostile" in sys.argv:
         bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
         shutil.rmtree(work, ignore_errors=True)

@@ -65,13 +65,19 @@ pub fn App() -> impl IntoView {
                     // Async: the page may hand over a just-created token through the session,
                     // and the session is saved only once the whole page is rendered.
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
-                    <Route path=(StaticSegment("profile"), StaticSegment("security")) view=SecurityPage/>
+                    // Async: the whole page in the first answer, so it reads without JavaScript.
+                    <Route
+                        path=(StaticSegment("profile"), StaticSegment("security"))
+                        view=SecurityPage
+                        ssr=SsrMode::Async
+                    />
                     <Route
                         path=(StaticSegment("profile"), StaticSegment("tokens"), ParamSegment("id"))
                         view=TokenActivityPage
+                        ssr=SsrMode::Async
                     />
-                    <Route path=StaticSegment("streams") view=StreamsPage/>
-                    <Route path=(StaticSegment("streams"), ParamSegment("id")) view=StreamPage/>
+                    <Route path=StaticSegment("streams") view=StreamsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("streams"), ParamSegment("id")) view=StreamPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

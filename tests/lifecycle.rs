@@ -371,3 +371,43 @@ async fn a_known_address_puts_no_write_on_the_hot_path() {
     }
     assert_eq!(count().await, after_first, "no write for a known address within the minute");
 }
+
+#[tokio::test]
+async fn counting_and_inserting_are_one_step_and_expired_tokens_count() {
+    use speckle_tokens::scopes::ScopeSet;
+    use speckle_tokens::server::tokens::{self, NewToken};
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let parent = alice.token(&["tokens:write", "profile:read"]).await;
+    let mut conn = app.state.db.get().await.unwrap();
+    // 2 live ("whoami", the parent) + 497 here, 10 of them expired: 499 held.
+    for i in 0..497 {
+        let new = NewToken {
+            name: "bulk",
+            description: None,
+            scopes: ScopeSet::from_names("profile:read").unwrap(),
+            expires_at: Some(
+                speckle_tokens::server::db::now_millis() + if i < 10 { 1_000 } else { 3_600_000 },
+            ),
+        };
+        tokens::create(&mut conn, &alice.id, new, &Default::default()).await.unwrap();
+    }
+    drop(conn);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    // Eight at once for the last place: exactly one gets it.
+    let attempts = (0..8).map(|i| {
+        let name = format!("racer {i}");
+        let app = &app;
+        let parent = &parent;
+        async move {
+            app.gql_vars(Some(parent), CREATE, json!({ "t": { "name": name, "scopes": ["profile:read"] } }))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers.iter().filter(|answer| answer["data"]["apiTokenCreate"].is_string()).count();
+    assert_eq!(won, 1, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|a| a["data"]["apiTokenCreate"].is_string() || outcome(a) == "BAD_USER_INPUT"));
+}

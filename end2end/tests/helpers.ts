@@ -22,6 +22,18 @@ export async function signUp(page: Page, name = 'Ada Lovelace') {
   return { email };
 }
 
+/** Signs up with JavaScript off (no hydration to wait for) and lands on /profile. */
+export async function signUpWithoutJavaScript(page: Page, name = 'Plain Form') {
+  const email = `nojs-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
+  await page.goto('/signup');
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('correct horse battery staple');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page).toHaveURL(/\/profile$/);
+  return { email };
+}
+
 /** Creates a token in the New token dialog and returns its secret, read from the page. */
 export async function createToken(page: Page, name: string, scopes: string[]) {
   await page.getByRole('button', { name: 'New token' }).click();

@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { graphql, hydrated, signUp } from './helpers';
+import { graphql, hydrated, signUp, signUpWithoutJavaScript } from './helpers';
 
 const WHO = '{ activeUser { name } }';
 
@@ -80,13 +80,7 @@ test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
   test('regenerate, see the notice and the activity with plain form posts', async ({ page, request }) => {
-    const email = `nojs-life-${Date.now()}@example.com`;
-    await page.goto('/signup');
-    await page.getByLabel('Name').fill('Plain Form');
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill('correct horse battery staple');
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await expect(page).toHaveURL(/\/profile$/);
+    await signUpWithoutJavaScript(page);
 
     const old = await createExpiring(page, 'Cron', '7 days');
     await expect(page.getByRole('status').filter({ hasText: 'Cron' })).toBeVisible();

@@ -1,16 +1,10 @@
 import { test, expect } from '@playwright/test';
-import { graphql } from './helpers';
+import { graphql, signUpWithoutJavaScript } from './helpers';
 
 test.use({ javaScriptEnabled: false });
 
 test('without JavaScript every step is a plain form post', async ({ page, request }) => {
-  const email = `nojs-${Date.now()}@example.com`;
-  await page.goto('/signup');
-  await page.getByLabel('Name').fill('Plain Form');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('correct horse battery staple');
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await expect(page).toHaveURL(/\/profile$/);
+  await signUpWithoutJavaScript(page);
 
   await page.getByRole('button', { name: 'New token' }).click();
   const dialog = page.getByRole('dialog', { name: /New token/ });

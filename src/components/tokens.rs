@@ -134,6 +134,9 @@ fn RowButton(row: TokenRow, action: &'static str, label: &'static str, target: T
         <form method="get" action="/profile" class="inline">
             <input type="hidden" name=action value=row.id/>
             <input type="hidden" name="name" value=row.name/>
+            {(action == "edit").then(|| view! {
+                <input type="hidden" name="description" value=row.description.clone().unwrap_or_default()/>
+            })}
             <button type="submit" class=(action == "revoke").then_some("danger") aria-label=accessible on:click=ask>
                 {label}
             </button>
@@ -223,7 +226,16 @@ fn TokenListRow(row: TokenRow, targets: Targets) -> impl IntoView {
                 }}
             </td>
             <td class=expires_class>
-                <time title=row.expires_exact.clone().unwrap_or_default()>{row.expires.clone()}</time>
+                {if row.expires_soon {
+                    // The date, and how soon, highlighted.
+                    view! {
+                        <time title=row.expires_exact.clone().unwrap_or_default()>{row.expires_date.clone()}</time>
+                        " "
+                        <strong>{row.expires.clone()}</strong>
+                    }.into_any()
+                } else {
+                    view! { <time title=row.expires_exact.clone().unwrap_or_default()>{row.expires.clone()}</time> }.into_any()
+                }}
             </td>
             <td class="actions">
                 <RowButton row=row.clone() action="edit" label="Edit" target=targets.edit/>
@@ -481,11 +493,15 @@ fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoVie
             on:close=move |_| { target.set(None); update.value().set(None); }>
             <h2 id="edit-title">"Edit " {field(1)}</h2>
             <ActionForm action=update attr:class="stacked">
-                <input type="hidden" name="id" prop:value=field(0)/>
+                // `value` for the page the server renders (no JavaScript), `prop:value` for a
+                // dialog reopened on another row after the user typed.
+                <input type="hidden" name="id" value=field(0) prop:value=field(0)/>
                 <label for="edit-name">"Name"</label>
-                <input id="edit-name" name="name" type="text" maxlength="100" prop:value=field(1)/>
+                <input id="edit-name" name="name" type="text" maxlength="100" value=field(1) prop:value=field(1)/>
                 <label for="edit-description">"Description (optional)"</label>
-                <textarea id="edit-description" name="description" maxlength="500" rows="3" prop:value=field(2)></textarea>
+                <textarea id="edit-description" name="description" maxlength="500" rows="3" prop:value=field(2)>
+                    {field(2)}
+                </textarea>
                 {action_error(update.value())}
                 <button type="submit">"Save"</button>
             </ActionForm>

@@ -123,7 +123,6 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/graphql", get(graphql::http::graphiql).post(graphql::http::graphql_api))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(auth::bearer::token_headers))
         .layer(api_cors());
 
     let options = &state.leptos_options;

@@ -23,6 +23,8 @@ pub struct TokenRow {
     /// "Never", "Expired", "Expires in 5 days" (within a week) or a date; and the exact time.
     pub expires: String,
     pub expires_exact: Option<String>,
+    /// The date it expires ("Dec 5, 2026"), if it does.
+    pub expires_date: Option<String>,
     /// Expires within 7 days (and has not yet).
     pub expires_soon: bool,
     pub expired: bool,
@@ -289,6 +291,7 @@ pub(crate) mod display {
                 Some(at) => date(at),
             },
             expires_exact: row.expires_at.map(date_time),
+            expires_date: row.expires_at.map(date),
             expires_soon,
             expired,
         }

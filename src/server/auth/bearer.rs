@@ -14,11 +14,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{AppError, AppResult};
 use crate::scopes::Scope;
-use crate::scopes::ScopeSet;
 use crate::server::activity::Seen;
 use crate::server::auth::throttle::{client_ip, retry_after_secs};
-use crate::server::db::{iso8601, Epochs};
-use crate::server::tokens::{self, Caller, PlainToken};
+use crate::server::db::Epochs;
+use crate::server::tokens::{self, AnswerHeaders, Caller, PlainToken};
 use crate::server::AppState;
 
 /// What an API request says about who it is.
@@ -127,8 +126,9 @@ impl FromRequestParts<AppState> for BearerAuth {
         };
         match verified {
             Ok((Some(caller), epochs)) => {
-                if let Some(slot) = parts.extensions.get::<TokenHeaders>() {
-                    slot.fill(&caller);
+                if let Some(TokenHeaders(slot)) = parts.extensions.get::<TokenHeaders>() {
+                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some(caller.headers.clone());
                 }
                 Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen })
             }
@@ -166,43 +166,23 @@ fn too_many_failures(wait: Duration) -> Response {
         .into_response()
 }
 
-/// What every bearer-authenticated answer says about its token (SPEC §8): `Token-Expiration`
-/// when it expires, `X-OAuth-Scopes` what it holds. The layer puts an empty slot in the
-/// request; [`BearerAuth`] fills it once the token is verified; the layer writes the headers.
-#[derive(Clone, Default)]
-pub struct TokenHeaders(Arc<Mutex<Option<Shown>>>);
-
-/// What the headers say: when the token dies, and its scopes.
-type Shown = (Option<i64>, ScopeSet);
-
-impl TokenHeaders {
-    fn fill(&self, caller: &Caller) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some((caller.dies_at(), caller.scopes));
-    }
-
-    fn take(&self) -> Option<Shown> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
-    }
-}
-
-/// The layer of the bearer routes that writes [`TokenHeaders`] on their answers.
+/// The layer of the object transport's routes that writes SPEC §8's headers of the token
+/// ([`crate::server::tokens::AnswerHeaders`]) on their answers: it puts an empty slot in the
+/// request, [`BearerAuth`] fills it, the layer writes them. (`/graphql` writes them itself.)
 pub async fn token_headers(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let slot = TokenHeaders::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    if let Some((dies_at, scopes)) = slot.take() {
-        let headers = response.headers_mut();
-        if let Some(at) = dies_at.and_then(|at| HeaderValue::from_str(&iso8601(at)).ok()) {
-            headers.insert("token-expiration", at);
-        }
-        let names: Vec<&str> = scopes.iter().map(Scope::name).collect();
-        if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
-            headers.insert("x-oauth-scopes", value);
-        }
+    let filled = slot.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    if let Some(headers) = filled {
+        headers.write(response.headers_mut());
     }
     response
 }
+
+/// The slot of [`token_headers`].
+#[derive(Clone, Default)]
+pub struct TokenHeaders(Arc<Mutex<Option<AnswerHeaders>>>);
 
 /// The headers a script may read from another site's page (CORS).
 pub const EXPOSED_HEADERS: [&str; 4] =

@@ -130,10 +130,20 @@ impl ReadCache {
         lock(&self.stream_counts).clear();
     }
 
-    /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch.
-    pub fn token(&self, digest: &[u8; 32], epoch: u64) -> Option<CachedToken> {
-        let tokens = lock(&self.tokens);
-        tokens.get(digest).filter(|entry| is_fresh(entry, epoch)).map(|entry| entry.value.clone())
+    /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch, with what its
+    /// use at `at` from `ip` should record (see [`ReadCache::note_use`]), under one lock.
+    pub fn use_token(
+        &self,
+        digest: &[u8; 32],
+        epoch: u64,
+        at: i64,
+        resolution_ms: i64,
+        ip: Option<IpAddr>,
+    ) -> Option<(Caller, UseNote)> {
+        let mut tokens = lock(&self.tokens);
+        let entry = tokens.get_mut(digest).filter(|entry| is_fresh(entry, epoch))?;
+        let note = note(&mut entry.value, at, resolution_ms, ip);
+        Some((entry.value.caller.clone(), note))
     }
 
     /// Keeps a token read after the request saw `epoch`.
@@ -153,34 +163,14 @@ impl ReadCache {
         ip: Option<IpAddr>,
         last_used_at: Option<i64>,
     ) -> UseNote {
-        let stale = |last: Option<i64>| last.is_none_or(|last| at - last >= resolution_ms);
         let mut tokens = lock(&self.tokens);
-        let Some(entry) = tokens.get_mut(digest) else {
-            return UseNote { last_used: stale(last_used_at), address: ip.is_some() };
-        };
-        let token = &mut entry.value;
-        let last_used = stale(token.last_used_at);
-        if last_used {
-            token.last_used_at = Some(at);
-        }
-        let address = match ip {
-            None => false,
-            Some(ip) => match token.addresses.iter_mut().find(|(known, _)| *known == ip) {
-                Some((_, noted)) if at - *noted < resolution_ms => false,
-                Some((_, noted)) => {
-                    *noted = at;
-                    true
-                }
-                None => {
-                    if token.addresses.len() >= NOTED_ADDRESSES {
-                        token.addresses.remove(0);
-                    }
-                    token.addresses.push((ip, at));
-                    true
-                }
+        match tokens.get_mut(digest) {
+            Some(entry) => note(&mut entry.value, at, resolution_ms, ip),
+            None => UseNote {
+                last_used: last_used_at.is_none_or(|last| at - last >= resolution_ms),
+                address: ip.is_some(),
             },
-        };
-        UseNote { last_used, address }
+        }
     }
 
     /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.
@@ -205,6 +195,32 @@ impl ReadCache {
         value[public_only as usize] = Some(count);
         put(&mut counts, self.capacity, user_id.to_owned(), value, epoch);
     }
+}
+
+/// What a use of `token` at `at` from `ip` should record; marks it as recorded.
+fn note(token: &mut CachedToken, at: i64, resolution_ms: i64, ip: Option<IpAddr>) -> UseNote {
+    let last_used = token.last_used_at.is_none_or(|last| at - last >= resolution_ms);
+    if last_used {
+        token.last_used_at = Some(at);
+    }
+    let address = match ip {
+        None => false,
+        Some(ip) => match token.addresses.iter_mut().find(|(known, _)| *known == ip) {
+            Some((_, noted)) if at - *noted < resolution_ms => false,
+            Some((_, noted)) => {
+                *noted = at;
+                true
+            }
+            None => {
+                if token.addresses.len() >= NOTED_ADDRESSES {
+                    token.addresses.remove(0);
+                }
+                token.addresses.push((ip, at));
+                true
+            }
+        },
+    };
+    UseNote { last_used, address }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

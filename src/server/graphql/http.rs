@@ -84,7 +84,17 @@ fn is_graphql_content_type(headers: &HeaderMap) -> bool {
 }
 
 /// `POST /graphql`: authenticated by bearer token only (never the session cookie), then run.
+/// Every answer to a token carries its headers (SPEC §8), refusals too.
 pub async fn graphql_api(State(state): State<AppState>, auth: BearerAuth, request: Request) -> Response {
+    let answer_headers = auth.caller().map(|caller| caller.headers.clone());
+    let mut response = answer(state, auth, request).await;
+    if let Some(headers) = answer_headers {
+        headers.write(response.headers_mut());
+    }
+    response
+}
+
+async fn answer(state: AppState, auth: BearerAuth, request: Request) -> Response {
     if !is_graphql_content_type(request.headers()) {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "POST /graphql takes Content-Type: application/json.")
             .into_response();

@@ -145,6 +145,34 @@ pub struct Caller {
     pub grace_until: Option<i64>,
     /// The token this one was regenerated from, which dies when this one is first used.
     pub replaces: Option<String>,
+    /// What every answer to this token says about it, made once when the token is read.
+    pub headers: AnswerHeaders,
+}
+
+/// SPEC §8's headers of a bearer answer: `Token-Expiration` (RFC 3339, UTC) when the token
+/// expires (or ends its grace period), `X-OAuth-Scopes` its scopes.
+#[derive(Clone, Debug)]
+pub struct AnswerHeaders {
+    expiration: Option<axum::http::HeaderValue>,
+    scopes: axum::http::HeaderValue,
+}
+
+impl AnswerHeaders {
+    pub fn new(dies_at: Option<i64>, scopes: ScopeSet) -> AnswerHeaders {
+        use axum::http::HeaderValue;
+        let expiration = dies_at.and_then(|at| HeaderValue::from_str(&crate::server::db::iso8601(at)).ok());
+        let names: Vec<&str> = scopes.iter().map(Scope::name).collect();
+        let scopes = HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static(""));
+        AnswerHeaders { expiration, scopes }
+    }
+
+    /// Writes them into an answer's headers.
+    pub fn write(&self, headers: &mut axum::http::HeaderMap) {
+        if let Some(expiration) = &self.expiration {
+            headers.insert("token-expiration", expiration.clone());
+        }
+        headers.insert("x-oauth-scopes", self.scopes.clone());
+    }
 }
 
 impl Caller {

@@ -1,7 +1,8 @@
 //! The bearer check of every API request, and what a use records (SPEC §4, §8).
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use subtle::ConstantTimeEq;
 
 use super::{Caller, HashedToken, PlainToken, LAST_USED_RESOLUTION_MS};
@@ -28,30 +29,31 @@ pub async fn authenticate(
     let key = *digest.as_array();
     let cache = db.cache();
     let now = now_millis();
-    let known = match cache.token(&key, epochs.tokens) {
+    let (caller, note) = match cache.use_token(&key, epochs.tokens, now, LAST_USED_RESOLUTION_MS, seen.ip) {
         Some(known) => known,
         None => {
             let Some(known) = read_live_token(db, &digest, now).await? else { return Ok(None) };
-            cache.put_token(key, known.clone(), epochs.tokens);
-            known
+            let last_used_at = known.last_used_at;
+            let caller = known.caller.clone();
+            cache.put_token(key, known, epochs.tokens);
+            (caller, cache.note_use(&key, now, LAST_USED_RESOLUTION_MS, seen.ip, last_used_at))
         }
     };
     // A cached token may have expired (or ended its grace period) since it was read.
-    if known.caller.dies_at().is_some_and(|at| at <= now) {
+    if caller.dies_at().is_some_and(|at| at <= now) {
         return Ok(None);
     }
-    let note = cache.note_use(&key, now, LAST_USED_RESOLUTION_MS, seen.ip, known.last_used_at);
     if note.last_used || note.address {
         // Recording a use is a courtesy: failing to write it never fails the request.
         let recorded = match db.get().await {
-            Ok(mut conn) => record_use(&mut conn, &known.caller, seen, note, now).await,
+            Ok(mut conn) => record_use(&mut conn, &caller, seen, note, now).await,
             Err(error) => Err(error),
         };
         if let Err(error) = recorded {
             tracing::warn!(%error, "could not record a token's use");
         }
     }
-    Ok(Some(known.caller))
+    Ok(Some(caller))
 }
 
 /// The live token with this digest and its owner: one indexed lookup, compared in constant
@@ -101,6 +103,7 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
         tracing::error!(token_id, "token row holds an unknown scope");
         return Ok(None);
     };
+    let headers = super::AnswerHeaders::new(dies_at, scopes);
     let caller = Caller {
         user_id: user.id.clone(),
         user,
@@ -110,6 +113,7 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
         expires_at,
         grace_until,
         replaces,
+        headers,
     };
     Ok(Some(CachedToken { caller, last_used_at, addresses: Vec::new() }))
 }
@@ -149,7 +153,7 @@ async fn record_use(
         activity::record(conn, event(&caller.user_id, Some(token_id), EventKind::FirstUsed, None, seen, now))
             .await?;
         if let Some(old) = &caller.replaces {
-            end_grace(conn, &caller.user_id, old, seen, now).await?;
+            end_grace(conn, &caller.user_id, old, &caller.token_id, seen, now).await?;
         }
     }
     if note.address || first_use {
@@ -158,14 +162,34 @@ async fn record_use(
     Ok(())
 }
 
-/// The regenerated token `old_id` stops working: its successor has been used.
-async fn end_grace(conn: &mut DbConn, user_id: &str, old_id: &str, seen: &Seen, now: i64) -> AppResult<()> {
+/// The regenerated token `old_id` stops working: its successor `new_id` has been used, and
+/// takes over what the old one minted in its grace period.
+async fn end_grace(
+    conn: &mut DbConn,
+    user_id: &str,
+    old_id: &str,
+    new_id: &str,
+    seen: &Seen,
+    now: i64,
+) -> AppResult<()> {
     let reason = Revoker::Replaced.describe();
     let ended = db_write!(conn, Topic::Tokens, |c| {
-        diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
-            .set((api_tokens::revoked_at.eq(now), api_tokens::revoked_reason.eq(&reason)))
-            .execute(c)
-            .await
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            async {
+                let ended =
+                    diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
+                        .set((api_tokens::revoked_at.eq(now), api_tokens::revoked_reason.eq(&reason)))
+                        .execute(c)
+                        .await?;
+                diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
+                    .set(api_tokens::parent_id.eq(new_id))
+                    .execute(c)
+                    .await?;
+                Ok(ended)
+            }
+            .scope_boxed()
+        })
+        .await
     })?;
     if ended == 1 {
         let detail = Some("its regenerated token was used".to_owned());
