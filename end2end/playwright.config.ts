@@ -3,6 +3,8 @@ import { defineConfig } from '@playwright/test';
 // The release build, started on a fresh SQLite file by Playwright itself.
 const port = Number(process.env.E2E_PORT ?? 3100);
 const baseURL = `http://127.0.0.1:${port}`;
+// A stand-in for GitHub's list of secret scanning keys (tests/keys-server.mjs).
+const keysPort = Number(process.env.E2E_KEYS_PORT ?? 3199);
 const database = process.env.E2E_DATABASE_URL ?? `sqlite://${process.env.E2E_DATA_DIR ?? '../target/e2e'}/e2e-${Date.now()}.db`;
 
 export default defineConfig({
@@ -29,7 +31,12 @@ export default defineConfig({
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
-  webServer: {
+  webServer: [{
+    command: `node tests/keys-server.mjs ${keysPort}`,
+    url: `http://127.0.0.1:${keysPort}/keys`,
+    reuseExistingServer: false,
+    timeout: 10_000,
+  }, {
     command: process.env.E2E_SERVER ?? '../target/release/speckle-tokens',
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
@@ -42,6 +49,7 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: '../target/site',
       LEPTOS_ENV: 'PROD',
       RUST_LOG: 'warn',
+      SECRET_SCANNING_KEYS_URL: `http://127.0.0.1:${keysPort}/keys`,
     },
-  },
+  }],
 });

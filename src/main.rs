@@ -65,9 +65,11 @@ async fn serve(config: Config) {
         tracing::info!("no SMTP_URL and MAIL_FROM: expiry warnings are shown on /profile only");
     }
     let every = std::time::Duration::from_secs(config.lifecycle_interval_secs.max(1));
-    speckle_tokens::server::lifecycle::spawn(db.clone(), mailer, every);
+    speckle_tokens::server::lifecycle::spawn(db.clone(), mailer.clone(), every);
     let state = AppState::new(db, options, config.secure_cookies, config.throttles())
-        .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header));
+        .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header))
+        .with_mailer(mailer)
+        .with_scanning_keys_url(&config.secret_scanning_keys_url);
     let app = router(state);
 
     let listener = tokio::net::TcpListener::bind(addr)

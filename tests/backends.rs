@@ -35,6 +35,7 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("token_addresses".to_owned(), names(token_addresses::table.select(token_addresses::all_columns))),
         ("mail_outbox".to_owned(), names(mail_outbox::table.select(mail_outbox::all_columns))),
         ("expiry_notices".to_owned(), names(expiry_notices::table.select(expiry_notices::all_columns))),
+        ("leak_alerts".to_owned(), names(leak_alerts::table.select(leak_alerts::all_columns))),
     ])
 }
 

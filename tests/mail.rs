@@ -181,3 +181,34 @@ async fn expiries_and_ended_grace_periods_are_recorded_once() {
     let expired = log["events"].as_array().unwrap().iter().filter(|e| e["label"] == "Expired").count();
     assert_eq!(expired, 1, "{log}");
 }
+
+#[tokio::test]
+async fn the_owner_of_a_reported_token_is_mailed_at_once() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    let (sink, mailer) = Sink::start().await;
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut erin = TestUser::sign_up(&app, "Erin").await;
+    let token = erin.browser.create_token("Notebook", &["profile:read"], "30").await.1;
+    let report = || {
+        let request = Request::post("/api/tokens/report")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::json!({ "token": token }).to_string()))
+            .unwrap();
+        app.send(from_client(request, DEFAULT_CLIENT))
+    };
+    assert_eq!(report().await.status, StatusCode::ACCEPTED);
+    for _ in 0..100 {
+        if !sink.to("erin@example.com").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mail = sink.to("erin@example.com");
+    assert_eq!(mail.len(), 1, "sent without waiting for the background pass");
+    assert!(mail[0].contains("Notebook") && mail[0].contains("revoked"), "{}", mail[0]);
+    assert_eq!(report().await.status, StatusCode::ACCEPTED);
+    tick(&app.state.db, app.state.mailer.as_ref(), now_millis()).await.unwrap();
+    let about_it = sink.to("erin@example.com").into_iter().filter(|m| m.contains("Notebook")).count();
+    assert_eq!(about_it, 1, "once (the other message warns of her 7-day token)");
+}

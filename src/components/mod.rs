@@ -1,4 +1,5 @@
 //! Components named for what the user sees.
 
 pub mod dialog;
+pub mod security;
 pub mod tokens;

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated};
+use super::security::{LeakAlerts, RevokeAll, RevokeAllButton};
 use crate::pages::action_error;
 use crate::scopes::Scope;
 use crate::server_fns::tokens::{
@@ -26,7 +27,7 @@ type Target = RwSignal<Option<(String, String, String)>>;
 
 /// The section of `/profile` with the user's personal access tokens.
 #[component]
-pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
+pub fn YourApps(flashed: FlashedToken, revoke_all: RevokeAll) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let regenerate = ServerAction::<RegenerateToken>::new();
@@ -65,7 +66,11 @@ pub fn YourApps(flashed: FlashedToken) -> impl IntoView {
                 "never post it where others could see it (for example in a public repository). "
                 "If you think a token has leaked, revoke it."
             </p>
-            <NewTokenDialog create flashed/>
+            <LeakAlerts/>
+            <div class="token-actions">
+                <NewTokenDialog create flashed/>
+                <RevokeAllButton revoke_all/>
+            </div>
             <Transition fallback=|| view! { <p>"Loading your tokens…"</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {

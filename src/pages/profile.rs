@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::app::Auth;
+use crate::components::security::{ChangePasswordForm, RevokeAll};
 use crate::components::tokens::{flashed_token, YourApps};
 
 /// `/profile`: the user's name and email, then "Your Apps". Signed-out visitors go to
@@ -11,6 +12,7 @@ use crate::components::tokens::{flashed_token, YourApps};
 pub fn ProfilePage() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let flashed = flashed_token();
+    let revoke_all = RevokeAll::new();
     view! {
         <Title text="Profile · Speckle Tokens"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -25,7 +27,8 @@ pub fn ProfilePage() -> impl IntoView {
                             <dd>{user.email}</dd>
                         </dl>
                         <p><a href="/profile/security">"Security log"</a>": what happened to your tokens and your account."</p>
-                        <YourApps flashed/>
+                        <YourApps flashed revoke_all/>
+                        <ChangePasswordForm revoke_all/>
                     }.into_any(),
                     _ => view! { <Redirect path="/login?next=/profile"/> }.into_any(),
                 }

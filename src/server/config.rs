@@ -87,6 +87,10 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Where the keys that sign secret scanning alerts are listed (GitHub's by default).
+    #[arg(long, env = "SECRET_SCANNING_KEYS_URL", default_value = crate::server::scanning::GITHUB_KEYS_URL)]
+    pub secret_scanning_keys_url: String,
+
     /// Seconds between two passes of the background work (expiry events and warnings).
     #[arg(long, env = "LIFECYCLE_INTERVAL_SECS", default_value_t = 60)]
     pub lifecycle_interval_secs: u64,

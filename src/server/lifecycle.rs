@@ -368,6 +368,11 @@ fn warning_message(due: &[Due], public_url: Option<&str>, now: i64) -> (String, 
     (subject, body)
 }
 
+/// Sends what is due now (alerts about leaked tokens go out at once, not at the next pass).
+pub async fn send_pending(db: &DbPool, mailer: &Mailer) -> AppResult<usize> {
+    send_due(&mut db.get().await?, mailer, now_millis()).await
+}
+
 /// Sends the messages that are due, each claimed by one server first. Answers how many went.
 async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
     let due: Vec<(String, String, String, i64, String)> = db_run!(conn, |c| {

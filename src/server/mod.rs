@@ -12,11 +12,13 @@ pub mod config;
 pub mod db;
 pub mod graphql;
 pub mod headers;
+pub mod leaks;
 pub mod lifecycle;
 pub mod listen;
 mod middleware;
 pub mod objects;
 pub mod pagination;
+pub mod scanning;
 pub mod streams;
 pub mod tokens;
 pub mod transport;
@@ -57,6 +59,10 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub throttles: Arc<Throttles>,
     pub trusted_proxies: TrustedProxies,
+    /// Where alerts about leaked tokens are mailed through, if SMTP is configured.
+    pub mailer: Option<lifecycle::Mailer>,
+    /// The keys that sign secret scanning alerts.
+    pub scanning_keys: Arc<scanning::ScanningKeys>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -80,7 +86,25 @@ impl AppState {
             secure_cookies,
             throttles: Arc::new(throttles),
             trusted_proxies: TrustedProxies::default(),
+            mailer: None,
+            scanning_keys: Arc::new(scanning::ScanningKeys::new(scanning::GITHUB_KEYS_URL)),
         }
+    }
+
+    /// Mails alerts through this mailer.
+    pub fn with_mailer(mut self, mailer: Option<lifecycle::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Fetches the secret scanning keys from `url` (GitHub's list by default).
+    pub fn with_scanning_keys_url(self, url: &str) -> Self {
+        self.with_scanning_keys(Arc::new(scanning::ScanningKeys::new(url)))
+    }
+
+    pub fn with_scanning_keys(mut self, keys: Arc<scanning::ScanningKeys>) -> Self {
+        self.scanning_keys = keys;
+        self
     }
 
     /// Believes `Forwarded` / `X-Forwarded-For` from these proxies (none by default).
@@ -131,6 +155,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
+        .merge(scanning::routes())
         .merge(static_files)
         // The object transport sets its own body limits: its batches are bigger.
         .merge(

@@ -106,6 +106,26 @@ pub async fn sign_in(pool: &DbPool, email: &str, password: SecretString) -> AppR
     }
 }
 
+/// Changes a password after checking the current one ("The current password is wrong." if
+/// not). No connection is held while hashing.
+pub async fn change_password(
+    pool: &DbPool,
+    user_id: &str,
+    current: SecretString,
+    new: SecretString,
+) -> AppResult<()> {
+    password::validate_new(&new)?;
+    let user = get(&mut pool.get().await?, user_id).await?;
+    if !password::verify(current, Some(user.password_hash)).await? {
+        return Err(bad_input("The current password is wrong."));
+    }
+    let hash = password::hash(new).await?;
+    db_run!(&mut pool.get().await?, |c| {
+        diesel::update(users::table.find(user_id)).set(users::password_hash.eq(&hash)).execute(c).await
+    })?;
+    Ok(())
+}
+
 async fn find_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<models::User>> {
     Ok(db_run!(conn, |c| {
         users::table

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod security;
 pub mod streams;
 pub mod tokens;
 

@@ -129,10 +129,27 @@ impl TestApp {
     }
 
     async fn over(url: &DatabaseUrl, dir: tempfile::TempDir, throttles: Throttles) -> TestApp {
+        TestApp::configured(url, dir, throttles, |state| state).await
+    }
+
+    /// The app over a fresh database, its state changed by `configure` (a mailer, the
+    /// secret scanning keys…).
+    pub async fn with_state(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database(&dir).await;
+        TestApp::configured(&url, dir, Default::default(), configure).await
+    }
+
+    async fn configured(
+        url: &DatabaseUrl,
+        dir: tempfile::TempDir,
+        throttles: Throttles,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         capture_logs();
         let pool = DbPool::connect(url).await.unwrap();
         let options = LeptosOptions::builder().output_name("speckle-tokens").build();
-        let state = AppState::new(pool, options, false, throttles);
+        let state = configure(AppState::new(pool, options, false, throttles));
         TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }
     }
 

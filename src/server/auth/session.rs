@@ -67,6 +67,22 @@ pub fn app_error(error: tower_sessions::session::Error) -> AppError {
     }
 }
 
+/// The signed-in user of a session, kept beside its data so that their sessions can be found.
+fn user_of(record: &Record) -> Option<&str> {
+    record.data.get(USER_ID_KEY).and_then(serde_json::Value::as_str)
+}
+
+/// Signs `user_id` out everywhere but the session `keep` (after a password change).
+pub async fn end_other_sessions(pool: &DbPool, user_id: &str, keep: Option<Id>) -> Result<usize, AppError> {
+    let mut conn = pool.get().await?;
+    let keep = keep.map(|id| row_key(&id)).unwrap_or_default();
+    Ok(db_run!(&mut conn, |c| {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::id.ne(&keep)))
+            .execute(c)
+            .await
+    })?)
+}
+
 fn expiry_millis(record: &Record) -> i64 {
     (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -76,6 +92,7 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
         let data = serde_json::to_string(&record.data).map_err(encode)?;
+        let user_id = user_of(record).map(str::to_owned);
         loop {
             let inserted = db_run!(&mut conn, |c| {
                 diesel::insert_into(sessions::table)
@@ -83,6 +100,7 @@ impl SessionStore for DbSessionStore {
                         sessions::id.eq(row_key(&record.id)),
                         sessions::data.eq(&data),
                         sessions::expires_at.eq(expiry_millis(record)),
+                        sessions::user_id.eq(&user_id),
                     ))
                     .on_conflict_do_nothing()
                     .execute(c)
@@ -106,7 +124,11 @@ impl SessionStore for DbSessionStore {
         let expires_at = expiry_millis(record);
         db_run!(&mut conn, |c| {
             diesel::update(sessions::table.find(row_key(&record.id)))
-                .set((sessions::data.eq(&data), sessions::expires_at.eq(expires_at)))
+                .set((
+                    sessions::data.eq(&data),
+                    sessions::expires_at.eq(expires_at),
+                    sessions::user_id.eq(user_of(record)),
+                ))
                 .execute(c)
                 .await
         })

@@ -178,11 +178,19 @@ pub struct Throttles {
     pub bearer: FailureThrottle,
     /// Per-address lanes into password hashing.
     pub lanes: AddressLanes,
+    /// Secret scanning batches per address (every request counts).
+    pub scanning: FailureThrottle,
+    /// Leaked-token reports per address (every request counts).
+    pub report: FailureThrottle,
+    /// Wrong current passwords per user when changing it.
+    pub password_change: FailureThrottle,
 }
 
 impl Default for Throttles {
     /// 10 failed sign-ins per email and address in 15 minutes, 50 per address; 100 sign-ups
-    /// per address an hour; 100 failed bearer checks per address in a minute.
+    /// per address an hour; 100 failed bearer checks per address in a minute; 300 scanning
+    /// batches per address a minute; 20 reports per address in 10 minutes; 10 wrong current
+    /// passwords per user in 15 minutes.
     fn default() -> Self {
         Throttles {
             sign_in: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
@@ -190,6 +198,9 @@ impl Default for Throttles {
             sign_up: FailureThrottle::new(100, Duration::from_secs(3600)),
             bearer: FailureThrottle::new(100, Duration::from_secs(60)),
             lanes: AddressLanes::new(),
+            scanning: FailureThrottle::new(300, Duration::from_secs(60)),
+            report: FailureThrottle::new(20, Duration::from_secs(600)),
+            password_change: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
         }
     }
 }

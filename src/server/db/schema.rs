@@ -105,6 +105,20 @@ diesel::table! {
         id -> Text,
         data -> Text,
         expires_at -> BigInt,
+        user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    leak_alerts (id) {
+        id -> Text,
+        user_id -> Text,
+        token_id -> Text,
+        found_by -> Text,
+        url -> Nullable<Text>,
+        source -> Nullable<Text>,
+        created_at -> BigInt,
+        dismissed_at -> Nullable<BigInt>,
     }
 }
 
@@ -152,6 +166,7 @@ diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(token_addresses -> api_tokens (token_id));
 diesel::joinable!(mail_outbox -> users (user_id));
 diesel::joinable!(expiry_notices -> api_tokens (token_id));
+diesel::joinable!(leak_alerts -> api_tokens (token_id));
 diesel::joinable!(branches -> streams (stream_id));
 diesel::joinable!(branches -> users (author_id));
 diesel::joinable!(objects -> streams (stream_id));
@@ -172,5 +187,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     security_events,
     token_addresses,
     mail_outbox,
-    expiry_notices
+    expiry_notices,
+    leak_alerts
 );

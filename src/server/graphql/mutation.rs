@@ -480,6 +480,22 @@ impl Mutation {
         Ok(true)
     }
 
+    /// Revokes every other token of the caller's user, with what they minted (SPEC §9).
+    async fn api_tokens_revoke_all(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let caller = require(ctx, Scope::TokensWrite)?;
+        let revoker = Revoker::Token(caller.token_name.clone());
+        tokens::revoke_all(
+            &mut *db(ctx).await?,
+            &caller.user_id,
+            Some(&caller.token_id),
+            revoker,
+            &seen(ctx),
+        )
+        .await
+        .map_err(to_api)?;
+        Ok(true)
+    }
+
     /// Regenerates one of the caller's tokens (SPEC §8); answers the new secret, shown this
     /// once. The old one works until the new one is first used or the grace period ends.
     async fn api_token_rotate(

@@ -339,6 +339,38 @@ pub async fn revoke(
     Ok(())
 }
 
+/// Revokes every token of the user that still works (in a grace period too) but `except`
+/// (the token asking, through the API). Answers how many were revoked.
+pub async fn revoke_all(
+    conn: &mut DbConn,
+    user_id: &str,
+    except: Option<&str>,
+    revoker: Revoker,
+    seen: &Seen,
+) -> AppResult<usize> {
+    let now = now_millis();
+    let except = except.unwrap_or_default();
+    let revoked = db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_user!(c, user_id);
+                let roots: Vec<(String, String)> = api_tokens::table
+                    .filter(api_tokens::user_id.eq(user_id))
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::id.ne(except))
+                    .select((api_tokens::id, api_tokens::name))
+                    .load(c)
+                    .await?;
+                Ok(revoke_tree!(c, user_id, roots, revoker, seen, now))
+            }
+            .scope_boxed()
+        })
+        .await
+    })?;
+    tracing::info!(user_id, revoked, "every token revoked");
+    Ok(revoked)
+}
+
 /// Revokes the user's own token given in clear (as `apiTokenRevoke` accepts it).
 pub async fn revoke_by_secret(
     conn: &mut DbConn,

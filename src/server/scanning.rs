@@ -1,0 +1,304 @@
+//! The doors through which leaked tokens come back (SPEC §9): GitHub's secret scanning
+//! partner protocol (`POST /api/secret-scanning/verify`) and a public report endpoint
+//! (`POST /api/tokens/report`). crates.io's `controllers/github/secret_scanning.rs` is the
+//! model; unlike it, an unknown key id refetches the key list at most once a minute.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::error::{bad_input, AppError};
+use crate::server::auth::throttle::{client_ip, retry_after_secs};
+use crate::server::leaks::{self, FoundBy};
+use crate::server::tokens::PlainToken;
+use crate::server::AppState;
+
+/// GitHub's list of the keys that sign its secret scanning alerts.
+pub const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
+/// The `type` our tokens are registered under, echoed in each answer.
+pub const TOKEN_TYPE: &str = "speckle_personal_access_token";
+/// An unknown key id refetches the list at most this often.
+const REFETCH_EVERY: Duration = Duration::from_secs(60);
+/// A batch's body: 1,000 matches with long URLs fit.
+const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Entries per batch.
+const MAX_BATCH_ENTRIES: usize = 10_000;
+/// A report's body.
+const MAX_REPORT_BYTES: usize = 8 * 1024;
+
+/// The routes, outside the pages (no session, no CSRF: these are machine doors).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/secret-scanning/verify", post(verify).layer(RequestBodyLimitLayer::new(MAX_BATCH_BYTES)))
+        .route("/api/tokens/report", post(report).layer(RequestBodyLimitLayer::new(MAX_REPORT_BYTES)))
+}
+
+/// The signing keys, fetched from `SECRET_SCANNING_KEYS_URL` and kept.
+pub struct ScanningKeys {
+    url: String,
+    /// An unknown key id refetches the list at most this often.
+    refetch_every: Duration,
+    /// How many times the list was fetched (for tests and logs).
+    fetches: std::sync::atomic::AtomicUsize,
+    keys: Mutex<HashMap<String, VerifyingKey>>,
+    /// When the list was last fetched (successfully or not).
+    fetched: tokio::sync::Mutex<Option<Instant>>,
+    client: reqwest::Client,
+}
+
+impl ScanningKeys {
+    pub fn new(url: impl Into<String>) -> ScanningKeys {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent("speckle-tokens secret scanning")
+            .build()
+            .unwrap_or_default();
+        ScanningKeys {
+            url: url.into(),
+            refetch_every: REFETCH_EVERY,
+            fetches: Default::default(),
+            keys: Mutex::default(),
+            fetched: tokio::sync::Mutex::new(None),
+            client,
+        }
+    }
+
+    /// Refetches at most once per `every` (a minute unless a test says otherwise).
+    pub fn refetching_every(mut self, every: Duration) -> ScanningKeys {
+        self.refetch_every = every;
+        self
+    }
+
+    /// How many times the list was fetched.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The key `id`: from memory, else from a fresh list if the last fetch is a minute old
+    /// (one fetch at a time; those waiting on it then look again).
+    async fn key(&self, id: &str) -> Option<VerifyingKey> {
+        if let Some(key) = self.known(id) {
+            return Some(key);
+        }
+        let mut fetched = self.fetched.lock().await;
+        if let Some(key) = self.known(id) {
+            return Some(key);
+        }
+        if fetched.is_some_and(|at| at.elapsed() < self.refetch_every) {
+            return None;
+        }
+        *fetched = Some(Instant::now());
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.fetch().await {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "secret scanning keys fetched");
+                *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = keys;
+            }
+            Err(error) => tracing::warn!(%error, url = %self.url, "could not fetch the secret scanning keys"),
+        }
+        self.known(id)
+    }
+
+    fn known(&self, id: &str) -> Option<VerifyingKey> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied()
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, VerifyingKey>, String> {
+        #[derive(Deserialize)]
+        struct KeyList {
+            public_keys: Vec<PublicKey>,
+        }
+        #[derive(Deserialize)]
+        struct PublicKey {
+            key_identifier: String,
+            key: String,
+        }
+        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let list: KeyList = response
+            .error_for_status()
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut keys = HashMap::new();
+        for key in list.public_keys {
+            match VerifyingKey::from_public_key_pem(&key.key) {
+                Ok(parsed) => {
+                    keys.insert(key.key_identifier, parsed);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, id = key.key_identifier, "a secret scanning key is not P-256")
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// One match GitHub found.
+#[derive(Deserialize)]
+struct Match {
+    token: String,
+    #[serde(rename = "type")]
+    _kind: Option<String>,
+    url: Option<String>,
+    source: Option<String>,
+}
+
+/// Our answer per match.
+#[derive(Serialize)]
+struct Label {
+    token_hash: String,
+    token_type: &'static str,
+    label: &'static str,
+}
+
+/// `POST /api/secret-scanning/verify`: the signature over the raw body first, then the
+/// batch; every valid token of ours is revoked at once.
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Response {
+    let ip = client_ip(request.extensions()).to_string();
+    if let Err(wait) = state.throttles.scanning.begin(&[&ip]) {
+        return AppError::RateLimited(retry_after_secs(wait)).into_response();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_BATCH_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return crate::error::too_large("The batch is over 2 MB.").into_response(),
+    };
+    if !signed(&state, &headers, &body).await {
+        return unauthenticated("The signature is missing or not valid.");
+    }
+    let matches: Vec<Match> = match serde_json::from_slice(&body) {
+        Ok(matches) => matches,
+        Err(error) => {
+            return bad_input(format!("The body is not a JSON array of matches: {error}")).into_response()
+        }
+    };
+    if matches.len() > MAX_BATCH_ENTRIES {
+        return bad_input(format!("At most {MAX_BATCH_ENTRIES} matches per batch.")).into_response();
+    }
+    // The checksum turns away false matches with no database work.
+    let mut found = Vec::new();
+    let mut ours = Vec::with_capacity(matches.len());
+    for m in &matches {
+        match PlainToken::parse(m.token.trim()) {
+            Ok(token) => {
+                ours.push(Some(found.len()));
+                found.push((
+                    token.hashed(),
+                    FoundBy::Scanner { url: m.url.clone(), source: m.source.clone() },
+                ));
+            }
+            Err(_) => ours.push(None),
+        }
+    }
+    let issued = match state.db.get().await {
+        Ok(mut conn) => leaks::revoke_found(&mut conn, &found, state.mailer.is_some()).await,
+        Err(error) => Err(error),
+    };
+    let issued = match issued {
+        Ok(issued) => issued,
+        Err(error) => return error.into_response(),
+    };
+    send_mail_soon(&state);
+    let labels: Vec<Label> = matches
+        .iter()
+        .zip(ours)
+        .map(|(m, index)| Label {
+            token_hash: hex::encode(Sha256::digest(m.token.as_bytes())),
+            token_type: TOKEN_TYPE,
+            label: if index.is_some_and(|i| issued[i]) { "true_positive" } else { "false_positive" },
+        })
+        .collect();
+    Json(labels).into_response()
+}
+
+/// Whether the body is signed by a key of the list, as the headers say.
+async fn signed(state: &AppState, headers: &HeaderMap, body: &Bytes) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
+    let (Some(key_id), Some(signature)) =
+        (header("github-public-key-identifier"), header("github-public-key-signature"))
+    else {
+        return false;
+    };
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(signature) else { return false };
+    let Ok(signature) = Signature::from_der(&der) else { return false };
+    let Some(key) = state.scanning_keys.key(key_id).await else {
+        tracing::warn!(key_id, "secret scanning alert signed with an unknown key");
+        return false;
+    };
+    key.verify(body, &signature).is_ok()
+}
+
+fn unauthenticated(message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }] });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// Sends the alerts' mail now rather than at the next background pass.
+fn send_mail_soon(state: &AppState) {
+    if let Some(mailer) = state.mailer.clone() {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            if let Err(error) = crate::server::lifecycle::send_pending(&db, &mailer).await {
+                tracing::warn!(%error, "could not send the leak alerts now; the next pass will");
+            }
+        });
+    }
+}
+
+#[derive(Deserialize)]
+struct Report {
+    token: String,
+}
+
+/// `POST /api/tokens/report` `{"token": "…"}`: anyone may report a token they found. A live
+/// one is revoked; the answer is the same `202` whatever the token was.
+async fn report(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let ip = client_ip(request.extensions()).to_string();
+    if let Err(wait) = state.throttles.report.begin(&[&ip]) {
+        return AppError::RateLimited(retry_after_secs(wait)).into_response();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_REPORT_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return crate::error::too_large("A report is at most 8 kB.").into_response(),
+    };
+    let Ok(report) = serde_json::from_slice::<Report>(&body) else {
+        return bad_input(r#"Send {"token": "<the token you found>"} as JSON."#).into_response();
+    };
+    if let Ok(token) = PlainToken::parse(report.token.trim()) {
+        let revoked = match state.db.get().await {
+            Ok(mut conn) => {
+                leaks::revoke_found(&mut conn, &[(token.hashed(), FoundBy::Report)], state.mailer.is_some())
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = revoked {
+            // Not acknowledged unless done; an outage says nothing about the token.
+            return error.into_response();
+        }
+        send_mail_soon(&state);
+    }
+    let body = serde_json::json!({
+        "message": "Thank you. If this is a live token of this server, it has been revoked and its owner told.",
+    });
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}

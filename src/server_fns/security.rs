@@ -1,0 +1,116 @@
+//! SPEC §9 on `/profile`: alerts about leaked tokens, revoking every token, changing the
+//! password.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A leaked token's alert, as the notice says it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub id: String,
+    pub token_id: String,
+    pub token_name: String,
+    /// "found in public at https://…", "reported as leaked by someone who found it".
+    pub how: String,
+    pub url: Option<String>,
+    pub source: Option<String>,
+    pub when: String,
+}
+
+#[server(endpoint = "leak_alerts")]
+pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, require_user};
+        use super::tokens::display;
+        use crate::server::leaks::{self, FoundBy};
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        let alerts = leaks::alerts(&mut conn, &user.id).await?;
+        Ok(alerts
+            .into_iter()
+            .map(|alert| {
+                let (url, source) = match &alert.found_by {
+                    FoundBy::Scanner { url, source } => (url.clone(), source.clone()),
+                    FoundBy::Report => (None, None),
+                };
+                AlertRow {
+                    how: alert.found_by.describe(),
+                    id: alert.id,
+                    token_id: alert.token_id,
+                    token_name: alert.token_name,
+                    url,
+                    source,
+                    when: display::date_time(alert.at),
+                }
+            })
+            .collect())
+    })
+    .await
+}
+
+#[server(endpoint = "dismiss_alert")]
+pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, is_plain_form_post, require_user};
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        crate::server::leaks::dismiss(&mut conn, &user.id, &id).await?;
+        if is_plain_form_post() {
+            leptos_axum::redirect("/profile");
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Revokes every token of the signed-in user; answers how many.
+#[server(endpoint = "revoke_all_tokens")]
+pub async fn revoke_all_tokens() -> Result<usize, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, is_plain_form_post, require_user, seen};
+        use crate::server::activity::Revoker;
+        let mut conn = db().await?;
+        let user = require_user(&mut conn).await?;
+        let revoked =
+            crate::server::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen()).await?;
+        if is_plain_form_post() {
+            leptos_axum::redirect("/profile");
+        }
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Changes the password after checking the current one; signs out every other session
+/// (this one gets a new id). Answers a sentence for the page.
+#[server(endpoint = "change_password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<String, AppError> {
+    super::session::with_status(async move {
+        use super::session::{db, is_plain_form_post, require_user, session, session_error, state};
+        use crate::server::auth::session::end_other_sessions;
+        use crate::server::auth::throttle::retry_after_secs;
+        use crate::server::users;
+        let state = state()?;
+        let user = require_user(&mut db().await?).await?;
+        let throttle = &state.throttles.password_change;
+        throttle.begin(&[&user.id]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        let changed =
+            users::change_password(&state.db, &user.id, current_password.into(), new_password.into()).await;
+        if !matches!(changed, Err(AppError::BadInput(_))) {
+            throttle.forgive(&[&user.id]);
+        }
+        changed?;
+        // A new id for this session (its old row goes), then every row of the user goes: the
+        // new one is written when this answer is.
+        session().await?.cycle_id().await.map_err(session_error)?;
+        let ended = end_other_sessions(&state.db, &user.id, None).await?;
+        tracing::info!(user_id = %user.id, ended, "password changed");
+        if is_plain_form_post() {
+            leptos_axum::redirect("/profile?password=changed");
+        }
+        Ok("Your password was changed, and every other session signed out.".to_owned())
+    })
+    .await
+}
