@@ -43,9 +43,7 @@ pub fn LeakAlerts() -> impl IntoView {
                         <div class="leak-alert" role="alert">
                             <p>
                                 <strong>"Your token “" {alert.token_name.clone()} "” was revoked: "</strong>
-                                "it was " {alert.how.clone()}
-                                {alert.source.clone().map(|source| format!(" ({source})"))}
-                                " on " {alert.when.clone()} ". "
+                                "it was " {alert.how.clone()} " on " {alert.when.clone()} ". "
                                 "Scripts using it now fail. Create a new token, remove the old one from where it "
                                 "was found, and check "
                                 <a href=format!("/profile/tokens/{}", alert.token_id)>"its activity"</a>

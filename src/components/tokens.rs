@@ -42,6 +42,7 @@ pub fn YourApps(flashed: FlashedToken, revoke_all: RevokeAll) -> impl IntoView {
                     revoke.version().get(),
                     regenerate.version().get(),
                     update.version().get(),
+                    revoke_all.action.version().get(),
                 ),
                 q.get("q").unwrap_or_default(),
                 q.get("sort").unwrap_or_default(),

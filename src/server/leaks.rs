@@ -30,8 +30,12 @@ impl FoundBy {
 
     fn revoker(&self) -> Revoker {
         match self {
-            FoundBy::Scanner { url, .. } => {
-                Revoker::Leaked(url.clone().unwrap_or_else(|| "an unnamed place".to_owned()))
+            FoundBy::Scanner { url, source } => {
+                let place = url.clone().unwrap_or_else(|| "an unnamed place".to_owned());
+                Revoker::Leaked(match source {
+                    Some(source) => format!("{place} ({source})"),
+                    None => place,
+                })
             }
             FoundBy::Report => Revoker::Reported,
         }
