@@ -31,3 +31,14 @@ pub fn upgrade_to_modal_when_hydrated(dialog: NodeRef<Dialog>, rendered_open: bo
         }
     });
 }
+
+/// A dialog's `Cancel`: closes it; without JavaScript, a link back to `/profile` (which
+/// renders it closed).
+#[component]
+pub fn CancelButton(dialog: NodeRef<Dialog>) -> impl IntoView {
+    view! {
+        <form method="get" action="/profile">
+            <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
+        </form>
+    }
+}

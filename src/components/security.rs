@@ -5,7 +5,7 @@ use leptos::html::Dialog;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated};
+use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
 use crate::pages::action_error;
 use crate::server_fns::security::{leak_alerts, ChangePassword, DismissAlert, RevokeAllTokens};
 
@@ -109,9 +109,7 @@ pub fn RevokeAllButton(revoke_all: RevokeAll) -> impl IntoView {
                     <button type="submit" class="danger">"Revoke all"</button>
                 </div>
             </ActionForm>
-            <form method="get" action="/profile">
-                <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
-            </form>
+            <CancelButton dialog/>
         </dialog>
     }
 }

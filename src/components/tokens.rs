@@ -5,7 +5,7 @@ use leptos::html::Dialog;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated};
+use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
 use super::security::{LeakAlerts, RevokeAll, RevokeAllButton};
 use crate::pages::action_error;
 use crate::scopes::Scope;
@@ -468,9 +468,7 @@ fn RegenerateDialog(regenerate: ServerAction<RegenerateToken>, target: Target) -
                         {action_error(regenerate.value())}
                         <button type="submit">"Regenerate"</button>
                     </ActionForm>
-                    <form method="get" action="/profile">
-                        <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
-                    </form>
+                    <CancelButton dialog/>
                 }.into_any(),
             }}
         </dialog>
@@ -511,9 +509,7 @@ fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoVie
                 {action_error(update.value())}
                 <button type="submit">"Save"</button>
             </ActionForm>
-            <form method="get" action="/profile">
-                <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
-            </form>
+            <CancelButton dialog/>
         </dialog>
     }
 }
@@ -555,9 +551,7 @@ fn RevokeDialog(revoke: ServerAction<RevokeToken>, target: Target) -> impl IntoV
                     <button type="submit" class="danger">"Revoke token"</button>
                 </div>
             </ActionForm>
-            <form method="get" action="/profile">
-                <button type="submit" on:click=move |ev| { ev.prevent_default(); close(dialog); }>"Cancel"</button>
-            </form>
+            <CancelButton dialog/>
         </dialog>
     }
 }

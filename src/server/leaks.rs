@@ -8,7 +8,7 @@ use crate::db_run;
 use crate::error::{not_found, AppError, AppResult};
 use crate::server::activity::{Revoker, Seen};
 use crate::server::db::schema::{api_tokens, leak_alerts, mail_outbox};
-use crate::server::db::{new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, now_millis, DbConn};
 use crate::server::tokens::{self, HashedToken};
 
 /// Who found a token, and where.
@@ -117,6 +117,7 @@ async fn alert(
         FoundBy::Report => (None, None),
     };
     let subject = format!("Your token “{name}” was found and revoked");
+    let mail_key = format!("leak:{token_id}");
     let body = format!(
         "Hello,\n\nYour personal access token “{name}” was {}, so it has been revoked: scripts using it \
          now fail. Create a new token on your profile, and remove the old one from where it was found.\n\n\
@@ -124,6 +125,7 @@ async fn alert(
          consider changing your password.\n",
         found_by.describe()
     );
+    let mail = mail.then(|| models::NewMail::due_at(now, user_id, mail_key, subject, body));
     db_run!(conn, |c| {
         async {
             diesel::insert_into(leak_alerts::table)
@@ -138,17 +140,9 @@ async fn alert(
                 ))
                 .execute(c)
                 .await?;
-            if mail {
+            if let Some(mail) = &mail {
                 diesel::insert_into(mail_outbox::table)
-                    .values((
-                        mail_outbox::id.eq(new_id()),
-                        mail_outbox::user_id.eq(user_id),
-                        mail_outbox::once_key.eq(format!("leak:{token_id}")),
-                        mail_outbox::subject.eq(&subject),
-                        mail_outbox::body.eq(&body),
-                        mail_outbox::created_at.eq(now),
-                        mail_outbox::next_attempt_at.eq(now),
-                    ))
+                    .values(mail)
                     .on_conflict_do_nothing()
                     .execute(c)
                     .await?;

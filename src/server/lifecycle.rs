@@ -20,7 +20,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::error::{AppError, AppResult};
 use crate::server::activity::{event, EventKind, Revoker, Seen};
 use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, security_events, users};
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
+use crate::server::db::{models, now_millis, DbConn, DbPool, Topic};
 use crate::{db_run, db_write, record_events};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -276,21 +276,13 @@ async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResu
     for user_due in due.chunk_by(|a, b| a.user_id == b.user_id) {
         let user_id = &user_due[0].user_id;
         let (subject, body) = warning_message(user_due, mailer.public_url.as_deref(), now);
-        let mail_id = new_id();
-        let once_key = format!("expiry:{user_id}:{day}");
+        let mail = models::NewMail::due_at(now, user_id, format!("expiry:{user_id}:{day}"), subject, body);
+        let mail_id = &mail.id;
         let took = db_run!(conn, |c| {
             c.transaction::<_, AppError, _>(|c| {
                 async {
                     let inserted = diesel::insert_into(mail_outbox::table)
-                        .values((
-                            mail_outbox::id.eq(&mail_id),
-                            mail_outbox::user_id.eq(user_id),
-                            mail_outbox::once_key.eq(&once_key),
-                            mail_outbox::subject.eq(&subject),
-                            mail_outbox::body.eq(&body),
-                            mail_outbox::created_at.eq(now),
-                            mail_outbox::next_attempt_at.eq(now),
-                        ))
+                        .values(&mail)
                         .on_conflict_do_nothing()
                         .execute(c)
                         .await?;
@@ -305,7 +297,7 @@ async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResu
                             .values((
                                 expiry_notices::token_id.eq(&due.token_id),
                                 expiry_notices::stage.eq(due.stage.name()),
-                                expiry_notices::mail_id.eq(&mail_id),
+                                expiry_notices::mail_id.eq(mail_id),
                             ))
                             .on_conflict_do_nothing()
                             .execute(c)

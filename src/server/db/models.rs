@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, branches, commits, objects, security_events, stream_acl, streams, users};
+use super::schema::{
+    api_tokens, branches, commits, mail_outbox, objects, security_events, stream_acl, streams, users,
+};
 
 /// A user row. Its `Debug` leaves the password hash out, so no log can print it.
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -163,4 +165,32 @@ pub struct NewObject {
     pub size_bytes: i64,
     pub data: String,
     pub created_at: i64,
+}
+
+/// A message for the outbox, due at once (`server::lifecycle` sends it). Its `once_key`
+/// makes it unique: queueing the same key again is a no-op.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = mail_outbox)]
+pub struct NewMail {
+    pub id: String,
+    pub user_id: String,
+    pub once_key: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+}
+
+impl NewMail {
+    pub fn due_at(now: i64, user_id: &str, once_key: String, subject: String, body: String) -> NewMail {
+        NewMail {
+            id: super::new_id(),
+            user_id: user_id.to_owned(),
+            once_key,
+            subject,
+            body,
+            created_at: now,
+            next_attempt_at: now,
+        }
+    }
 }
