@@ -18,12 +18,11 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::{AppError, AppResult};
-use crate::server::activity::{event, EventKind, Revoker, Seen};
+use crate::server::activity::{event, EventKind, Seen};
 use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, security_events, users};
-use crate::server::db::{models, now_millis, DbConn, DbPool, Topic};
-use crate::{db_run, db_write, record_events};
+use crate::server::db::{models, now_millis, DbConn, DbPool, DAY_MS};
+use crate::{db_run, record_events};
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A message is tried this many times, then given up (and logged).
 const MAX_ATTEMPTS: i64 = 8;
 /// A server that claimed a message has this long to send it before another may.
@@ -160,36 +159,7 @@ async fn end_graces(conn: &mut DbConn, now: i64) -> AppResult<usize> {
     if ended.is_empty() {
         return Ok(0);
     }
-    let reason = Revoker::Replaced.describe();
-    let detail = Some("its grace period ended".to_owned());
-    db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                for (token_id, user_id, at) in &ended {
-                    let marked = diesel::update(
-                        api_tokens::table.find(token_id).filter(api_tokens::revoked_at.is_null()),
-                    )
-                    .set((api_tokens::revoked_at.eq(*at), api_tokens::revoked_reason.eq(&reason)))
-                    .execute(c)
-                    .await?;
-                    if marked == 1 {
-                        let event = event(
-                            user_id,
-                            Some(token_id),
-                            EventKind::Revoked,
-                            detail.clone(),
-                            &Seen::default(),
-                            *at,
-                        );
-                        record_events!(c, std::slice::from_ref(&event));
-                    }
-                }
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
-    })?;
+    crate::server::tokens::retire_replaced(conn, &ended, "its grace period ended", &Seen::default()).await?;
     Ok(ended.len())
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::error::{bad_input, AppError};
+use crate::error::{bad_input, AppError, AppResult};
 use crate::server::auth::throttle::{client_ip, retry_after_secs};
 use crate::server::leaks::{self, FoundBy};
 use crate::server::tokens::PlainToken;
@@ -174,13 +174,11 @@ async fn verify(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let ip = client_ip(request.extensions()).to_string();
-    if let Err(wait) = state.throttles.scanning.begin(&[&ip]) {
-        return AppError::RateLimited(retry_after_secs(wait)).into_response();
-    }
-    let body = match axum::body::to_bytes(request.into_body(), MAX_BATCH_BYTES).await {
+    let body = match admitted(&state.throttles.scanning, request, MAX_BATCH_BYTES, "The batch is over 2 MB.")
+        .await
+    {
         Ok(body) => body,
-        Err(_) => return crate::error::too_large("The batch is over 2 MB.").into_response(),
+        Err(refusal) => return refusal,
     };
     if !signed(&state, &headers, &body).await {
         return unauthenticated("The signature is missing or not valid.");
@@ -209,15 +207,10 @@ async fn verify(
             Err(_) => ours.push(None),
         }
     }
-    let issued = match state.db.get().await {
-        Ok(mut conn) => leaks::revoke_found(&mut conn, &found, state.mailer.is_some()).await,
-        Err(error) => Err(error),
-    };
-    let issued = match issued {
+    let issued = match revoke_and_tell(&state, &found).await {
         Ok(issued) => issued,
         Err(error) => return error.into_response(),
     };
-    send_mail_soon(&state);
     let labels: Vec<Label> = matches
         .iter()
         .zip(ours)
@@ -252,6 +245,34 @@ fn unauthenticated(message: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
+/// The body of a request its address may still send (`throttle` counts every one), at most
+/// `max` bytes; else the refusal (429, or 413 saying `too_large`).
+async fn admitted(
+    throttle: &crate::server::auth::throttle::FailureThrottle,
+    request: axum::extract::Request,
+    max: usize,
+    too_large: &str,
+) -> Result<Bytes, Response> {
+    let ip = client_ip(request.extensions()).to_string();
+    if let Err(wait) = throttle.begin(&[&ip]) {
+        return Err(AppError::RateLimited(retry_after_secs(wait)).into_response());
+    }
+    axum::body::to_bytes(request.into_body(), max)
+        .await
+        .map_err(|_| crate::error::too_large(too_large).into_response())
+}
+
+/// Revokes the live tokens among `found` and tells their owners, the mail sent at once;
+/// answers which of them this server issued (see [`leaks::revoke_found`]).
+async fn revoke_and_tell(
+    state: &AppState,
+    found: &[(crate::server::tokens::HashedToken, FoundBy)],
+) -> AppResult<Vec<bool>> {
+    let issued = leaks::revoke_found(&mut state.db.get().await?, found, state.mailer.is_some()).await?;
+    send_mail_soon(state);
+    Ok(issued)
+}
+
 /// Sends the alerts' mail now rather than at the next background pass.
 fn send_mail_soon(state: &AppState) {
     if let Some(mailer) = state.mailer.clone() {
@@ -272,30 +293,20 @@ struct Report {
 /// `POST /api/tokens/report` `{"token": "…"}`: anyone may report a token they found. A live
 /// one is revoked; the answer is the same `202` whatever the token was.
 async fn report(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let ip = client_ip(request.extensions()).to_string();
-    if let Err(wait) = state.throttles.report.begin(&[&ip]) {
-        return AppError::RateLimited(retry_after_secs(wait)).into_response();
-    }
-    let body = match axum::body::to_bytes(request.into_body(), MAX_REPORT_BYTES).await {
+    let body = match admitted(&state.throttles.report, request, MAX_REPORT_BYTES, "A report is at most 8 kB.")
+        .await
+    {
         Ok(body) => body,
-        Err(_) => return crate::error::too_large("A report is at most 8 kB.").into_response(),
+        Err(refusal) => return refusal,
     };
     let Ok(report) = serde_json::from_slice::<Report>(&body) else {
         return bad_input(r#"Send {"token": "<the token you found>"} as JSON."#).into_response();
     };
     if let Ok(token) = PlainToken::parse(report.token.trim()) {
-        let revoked = match state.db.get().await {
-            Ok(mut conn) => {
-                leaks::revoke_found(&mut conn, &[(token.hashed(), FoundBy::Report)], state.mailer.is_some())
-                    .await
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = revoked {
+        if let Err(error) = revoke_and_tell(&state, &[(token.hashed(), FoundBy::Report)]).await {
             // Not acknowledged unless done; an outage says nothing about the token.
             return error.into_response();
         }
-        send_mail_soon(&state);
     }
     let body = serde_json::json!({
         "message": "Thank you. If this is a live token of this server, it has been revoked and its owner told.",

@@ -116,11 +116,9 @@ async fn events_page(
 ) -> Result<(Vec<EventRow>, Option<String>), AppError> {
     use super::tokens::display;
     use crate::server::activity;
-    let cursor = match before.split_once('.') {
+    let cursor = match before.split_once('.').map(|(at, id)| (at.parse::<i64>(), id)) {
         None if before.is_empty() => None,
-        Some((at, id)) if at.parse::<i64>().is_ok() && !id.is_empty() => {
-            Some((at.parse().unwrap_or_default(), id.to_owned()))
-        }
+        Some((Ok(at), id)) if !id.is_empty() => Some((at, id.to_owned())),
         _ => return Err(crate::error::bad_input("That page of events does not exist.")),
     };
     // One more than a page tells whether an older page exists.

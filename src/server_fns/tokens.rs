@@ -146,11 +146,11 @@ pub async fn create_token(
 /// The `Expiration` select's choice as a time.
 #[cfg(feature = "ssr")]
 fn chosen_expiry(expiration: &str) -> Result<Option<i64>, AppError> {
-    use crate::server::db::now_millis;
+    use crate::server::db::{now_millis, DAY_MS};
     match expiration {
         "never" => Ok(None),
         days => match days.parse::<i64>() {
-            Ok(days @ (7 | 30 | 90 | 365)) => Ok(Some(now_millis() + days * 24 * 3600 * 1000)),
+            Ok(days @ (7 | 30 | 90 | 365)) => Ok(Some(now_millis() + days * DAY_MS)),
             _ => Err(crate::error::bad_input("Choose an expiration from the list.")),
         },
     }
@@ -268,7 +268,7 @@ pub(crate) mod display {
     use super::TokenRow;
     use crate::server::db::models::ApiToken;
 
-    pub const DAY_MS: i64 = 24 * 3600 * 1000;
+    pub use crate::server::db::DAY_MS;
 
     /// A token as the list shows it, at `now`.
     pub fn row(row: &ApiToken, now: i64) -> TokenRow {

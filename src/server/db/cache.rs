@@ -131,7 +131,7 @@ impl ReadCache {
     }
 
     /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch, with what its
-    /// use at `at` from `ip` should record (see [`ReadCache::note_use`]), under one lock.
+    /// use at `at` from `ip` should record (see [`CachedToken::note_use`]), under one lock.
     pub fn use_token(
         &self,
         digest: &[u8; 32],
@@ -142,35 +142,13 @@ impl ReadCache {
     ) -> Option<(Caller, UseNote)> {
         let mut tokens = lock(&self.tokens);
         let entry = tokens.get_mut(digest).filter(|entry| is_fresh(entry, epoch))?;
-        let note = note(&mut entry.value, at, resolution_ms, ip);
+        let note = entry.value.note_use(at, resolution_ms, ip);
         Some((entry.value.caller.clone(), note))
     }
 
     /// Keeps a token read after the request saw `epoch`.
     pub fn put_token(&self, digest: [u8; 32], token: CachedToken, epoch: u64) {
         put(&mut lock(&self.tokens), self.capacity, digest, token, epoch);
-    }
-
-    /// Notes a use of a token at `at` from `ip`: answers what is due to be recorded ("last
-    /// used", once per `resolution_ms`; the address, once per `resolution_ms` per address),
-    /// and marks it as recorded, so that only one of several concurrent requests writes.
-    /// For a token not (or no longer) cached, `last_used_at` is what the request read.
-    pub fn note_use(
-        &self,
-        digest: &[u8; 32],
-        at: i64,
-        resolution_ms: i64,
-        ip: Option<IpAddr>,
-        last_used_at: Option<i64>,
-    ) -> UseNote {
-        let mut tokens = lock(&self.tokens);
-        match tokens.get_mut(digest) {
-            Some(entry) => note(&mut entry.value, at, resolution_ms, ip),
-            None => UseNote {
-                last_used: last_used_at.is_none_or(|last| at - last >= resolution_ms),
-                address: ip.is_some(),
-            },
-        }
     }
 
     /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.
@@ -197,30 +175,34 @@ impl ReadCache {
     }
 }
 
-/// What a use of `token` at `at` from `ip` should record; marks it as recorded.
-fn note(token: &mut CachedToken, at: i64, resolution_ms: i64, ip: Option<IpAddr>) -> UseNote {
-    let last_used = token.last_used_at.is_none_or(|last| at - last >= resolution_ms);
-    if last_used {
-        token.last_used_at = Some(at);
-    }
-    let address = match ip {
-        None => false,
-        Some(ip) => match token.addresses.iter_mut().find(|(known, _)| *known == ip) {
-            Some((_, noted)) if at - *noted < resolution_ms => false,
-            Some((_, noted)) => {
-                *noted = at;
-                true
-            }
-            None => {
-                if token.addresses.len() >= NOTED_ADDRESSES {
-                    token.addresses.remove(0);
+impl CachedToken {
+    /// What a use at `at` from `ip` should record ("last used", once per `resolution_ms`; the
+    /// address, once per `resolution_ms` per address); marks it as recorded, so that only one
+    /// of several concurrent requests writes.
+    pub fn note_use(&mut self, at: i64, resolution_ms: i64, ip: Option<IpAddr>) -> UseNote {
+        let last_used = self.last_used_at.is_none_or(|last| at - last >= resolution_ms);
+        if last_used {
+            self.last_used_at = Some(at);
+        }
+        let address = match ip {
+            None => false,
+            Some(ip) => match self.addresses.iter_mut().find(|(known, _)| *known == ip) {
+                Some((_, noted)) if at - *noted < resolution_ms => false,
+                Some((_, noted)) => {
+                    *noted = at;
+                    true
                 }
-                token.addresses.push((ip, at));
-                true
-            }
-        },
-    };
-    UseNote { last_used, address }
+                None => {
+                    if self.addresses.len() >= NOTED_ADDRESSES {
+                        self.addresses.remove(0);
+                    }
+                    self.addresses.push((ip, at));
+                    true
+                }
+            },
+        };
+        UseNote { last_used, address }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

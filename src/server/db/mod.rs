@@ -145,6 +145,9 @@ macro_rules! db_write {
     }};
 }
 
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
 /// Now, in Unix milliseconds: how every time is stored.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -82,6 +82,11 @@ impl ApiToken {
     pub fn dies_at(&self) -> Option<i64> {
         earliest(self.expires_at, self.grace_until)
     }
+
+    /// The first token of its regeneration line (rows older than families are their own).
+    pub fn family(&self) -> &str {
+        self.family_id.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// The earlier of two optional times (`None` is never).

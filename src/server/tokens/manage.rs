@@ -21,7 +21,7 @@ pub const MAX_LIFESPAN_MS: i64 = 200 * 365 * 24 * 3600 * 1000;
 /// it can be copied is a mistake.
 pub const MIN_LIFESPAN_MS: i64 = 60_000;
 /// How long a regenerated token keeps working unless its successor is used first: 24 hours.
-pub const DEFAULT_GRACE_MS: i64 = 24 * 3600 * 1000;
+pub const DEFAULT_GRACE_MS: i64 = crate::server::db::DAY_MS;
 
 /// Takes the user's row lock before anything is read in a token write's transaction: two
 /// writes for one user run one after the other, on both backends (SQLite then never has to
@@ -70,15 +70,16 @@ macro_rules! revoke_tree {
         while !level.is_empty() {
             let mut events = Vec::with_capacity(level.len());
             for (id, _, revoker) in &level {
+                let reason = revoker.describe();
                 diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
-                    .set((api_tokens::revoked_at.eq($now), api_tokens::revoked_reason.eq(revoker.describe())))
+                    .set((api_tokens::revoked_at.eq($now), api_tokens::revoked_reason.eq(&reason)))
                     .execute($c)
                     .await?;
                 events.push(event(
                     $user_id,
                     Some(id.as_str()),
                     EventKind::Revoked,
-                    Some(revoker.describe()),
+                    Some(reason),
                     $seen,
                     $now,
                 ));
@@ -392,6 +393,57 @@ pub async fn revoke_by_secret(
     revoke(conn, user_id, &token_id.ok_or_else(|| not_found("Token"))?, revoker, seen).await
 }
 
+/// Marks regenerated tokens as revoked once their grace period is over, each at its time:
+/// `(id, user, at)`, with `why` in the event (their successor was used; the period ended).
+/// What one minted in its grace period passes to its successor, as at regeneration. One
+/// transaction; the tokens epoch ends after it. Answers how many were marked (another server
+/// may have marked some first).
+pub async fn retire_replaced(
+    conn: &mut DbConn,
+    retired: &[(String, String, i64)],
+    why: &str,
+    seen: &Seen,
+) -> AppResult<usize> {
+    let reason = Revoker::Replaced.describe();
+    db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                let mut marked = 0;
+                for (old_id, user_id, at) in retired {
+                    let ended = diesel::update(
+                        api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()),
+                    )
+                    .set((api_tokens::revoked_at.eq(*at), api_tokens::revoked_reason.eq(&reason)))
+                    .execute(c)
+                    .await?;
+                    if ended == 0 {
+                        continue;
+                    }
+                    marked += 1;
+                    let successor: Option<String> = api_tokens::table
+                        .filter(api_tokens::replaces.eq(old_id))
+                        .select(api_tokens::id)
+                        .first(c)
+                        .await
+                        .optional()?;
+                    if let Some(successor) = successor {
+                        diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
+                            .set(api_tokens::parent_id.eq(successor))
+                            .execute(c)
+                            .await?;
+                    }
+                    let ended =
+                        event(user_id, Some(old_id), EventKind::Revoked, Some(why.to_owned()), seen, *at);
+                    record_events!(c, std::slice::from_ref(&ended));
+                }
+                Ok(marked)
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
 /// When a regenerated token expires.
 #[derive(Clone, Copy, Debug)]
 pub enum Expiry {
@@ -472,10 +524,9 @@ pub async fn rotate(
                     _ => false,
                 };
                 if old.grace_until.is_some() || asker_superseded {
-                    let family = old.family_id.clone().unwrap_or_else(|| old.id.clone());
                     let members: Vec<(String, String)> = api_tokens::table
                         .filter(api_tokens::user_id.eq(user_id))
-                        .filter(api_tokens::family_id.eq(&family))
+                        .filter(api_tokens::family_id.eq(old.family()))
                         .filter(api_tokens::revoked_at.is_null())
                         .select((api_tokens::id, api_tokens::name))
                         .load(c)
@@ -517,16 +568,17 @@ pub async fn rotate(
                     revoked_at: None,
                     description: old.description.clone(),
                     parent_id: old.parent_id.clone(),
-                    family_id: old.family_id.clone().or_else(|| Some(old.id.clone())),
+                    family_id: Some(old.family().to_owned()),
                     replaces: Some(old.id.clone()),
                     grace_until: None,
                     revoked_reason: None,
                 };
                 insert_row!(c, &new, &digest);
                 let grace_until = now + rotation.grace_ms;
+                // (The old token is not revoked: that was answered above.)
                 let (revoked_at, reason) = match rotation.grace_ms {
                     0 => (Some(now), Some(Revoker::Replaced.describe())),
-                    _ => (old.revoked_at, None),
+                    _ => (None, None),
                 };
                 diesel::update(api_tokens::table.find(&old.id))
                     .set((

@@ -16,8 +16,8 @@ use crate::error::{bad_input, AppError, AppResult};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::models;
 pub use manage::{
-    create, create_child, get, lifespan_expiry, list, revoke, revoke_all, revoke_by_secret, rotate, update,
-    Expiry, NewToken, Rotation, DEFAULT_GRACE_MS, MAX_LIFESPAN_MS, MIN_LIFESPAN_MS,
+    create, create_child, get, lifespan_expiry, list, retire_replaced, revoke, revoke_all, revoke_by_secret,
+    rotate, update, Expiry, NewToken, Rotation, DEFAULT_GRACE_MS, MAX_LIFESPAN_MS, MIN_LIFESPAN_MS,
 };
 pub use verify::authenticate;
 

@@ -1,18 +1,17 @@
 //! The bearer check of every API request, and what a use records (SPEC §4, §8).
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use subtle::ConstantTimeEq;
 
 use super::{Caller, HashedToken, PlainToken, LAST_USED_RESOLUTION_MS};
 use crate::error::AppResult;
 use crate::scopes::ScopeSet;
-use crate::server::activity::{self, event, EventKind, Revoker, Seen};
+use crate::server::activity::{self, event, EventKind, Seen};
 use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, now_millis, DbConn, DbPool, Epochs, Topic};
-use crate::{db_read, db_run, db_write};
+use crate::server::db::{models, now_millis, DbConn, DbPool, Epochs};
+use crate::{db_read, db_run};
 
 /// Finds the live token behind `token`, `None` if it is unknown, revoked or expired. From the
 /// cache while the `Tokens` epoch in which it was read lasts (`epochs`: as this request saw
@@ -32,11 +31,11 @@ pub async fn authenticate(
     let (caller, note) = match cache.use_token(&key, epochs.tokens, now, LAST_USED_RESOLUTION_MS, seen.ip) {
         Some(known) => known,
         None => {
-            let Some(known) = read_live_token(db, &digest, now).await? else { return Ok(None) };
-            let last_used_at = known.last_used_at;
+            let Some(mut known) = read_live_token(db, &digest, now).await? else { return Ok(None) };
+            let note = known.note_use(now, LAST_USED_RESOLUTION_MS, seen.ip);
             let caller = known.caller.clone();
             cache.put_token(key, known, epochs.tokens);
-            (caller, cache.note_use(&key, now, LAST_USED_RESOLUTION_MS, seen.ip, last_used_at))
+            (caller, note)
         }
     };
     // A cached token may have expired (or ended its grace period) since it was read.
@@ -153,47 +152,13 @@ async fn record_use(
         activity::record(conn, event(&caller.user_id, Some(token_id), EventKind::FirstUsed, None, seen, now))
             .await?;
         if let Some(old) = &caller.replaces {
-            end_grace(conn, &caller.user_id, old, &caller.token_id, seen, now).await?;
+            // The token it replaced stops working: it has been used.
+            let retired = [(old.clone(), caller.user_id.clone(), now)];
+            super::retire_replaced(conn, &retired, "its regenerated token was used", seen).await?;
         }
     }
     if note.address || first_use {
         activity::note_address(conn, caller, seen, first_use, now, LAST_USED_RESOLUTION_MS).await?;
-    }
-    Ok(())
-}
-
-/// The regenerated token `old_id` stops working: its successor `new_id` has been used, and
-/// takes over what the old one minted in its grace period.
-async fn end_grace(
-    conn: &mut DbConn,
-    user_id: &str,
-    old_id: &str,
-    new_id: &str,
-    seen: &Seen,
-    now: i64,
-) -> AppResult<()> {
-    let reason = Revoker::Replaced.describe();
-    let ended = db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, diesel::result::Error, _>(|c| {
-            async {
-                let ended =
-                    diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
-                        .set((api_tokens::revoked_at.eq(now), api_tokens::revoked_reason.eq(&reason)))
-                        .execute(c)
-                        .await?;
-                diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
-                    .set(api_tokens::parent_id.eq(new_id))
-                    .execute(c)
-                    .await?;
-                Ok(ended)
-            }
-            .scope_boxed()
-        })
-        .await
-    })?;
-    if ended == 1 {
-        let detail = Some("its regenerated token was used".to_owned());
-        activity::record(conn, event(user_id, Some(old_id), EventKind::Revoked, detail, seen, now)).await?;
     }
     Ok(())
 }
