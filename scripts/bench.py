@@ -55,8 +55,9 @@ def post_form(path, fields, cookie=None):
     if cookie:
         request.add_header("Cookie", cookie)
     with urllib.request.urlopen(request) as response:
-        set_cookie = response.headers.get("Set-Cookie")
-        return json.loads(response.read() or b"null"), set_cookie.split(";")[0] if set_cookie else cookie
+        # The session's cookie (a sign-in also sets the device cookie).
+        session = [c.split(";")[0] for c in response.headers.get_all("Set-Cookie") or [] if c.startswith("session")]
+        return json.loads(response.read() or b"null"), session[0] if session else cookie
 
 
 def sign_up(email):

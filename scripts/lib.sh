@@ -32,6 +32,11 @@ ensure_rust_tools() {
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once)"
     cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
   fi
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    # The Rust suite's runner: a process per test, and a time limit on each.
+    say "installing cargo-nextest"
+    cargo install cargo-nextest --locked
+  fi
   local wasm_bindgen_version
   wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wasm_bindgen_version\$"; then

@@ -36,6 +36,7 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("mail_outbox".to_owned(), names(mail_outbox::table.select(mail_outbox::all_columns))),
         ("expiry_notices".to_owned(), names(expiry_notices::table.select(expiry_notices::all_columns))),
         ("leak_alerts".to_owned(), names(leak_alerts::table.select(leak_alerts::all_columns))),
+        ("trusted_devices".to_owned(), names(trusted_devices::table.select(trusted_devices::all_columns))),
     ])
 }
 
@@ -138,30 +139,23 @@ async fn introspect(url: &DatabaseUrl) -> (BTreeMap<String, Vec<(String, &'stati
 }
 
 #[tokio::test]
-async fn migrated_schemas_match_schema_rs_and_each_other() {
+async fn migrated_sqlite_schema_matches_schema_rs() {
     let declared = declared_columns();
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = DatabaseUrl::Sqlite(dir.path().join("schema.db").to_string_lossy().into_owned());
-    let (sqlite_tables, sqlite_indexes) = introspect(&sqlite).await;
-    let names =
-        |tables: &BTreeMap<String, Vec<(String, &'static str, bool)>>| -> BTreeMap<String, Vec<String>> {
-            tables.iter().map(|(t, cols)| (t.clone(), cols.iter().map(|c| c.0.clone()).collect())).collect()
-        };
+    let (sqlite_tables, sqlite_indexes) = introspect(&sqlite_schema(&dir)).await;
     assert_eq!(names(&sqlite_tables), declared, "SQLite migrations vs schema.rs");
     assert!(
         sqlite_indexes.iter().any(|i| i.starts_with("api_tokens_digest unique=true")),
         "{sqlite_indexes:?}"
     );
+}
 
-    let Some(_) = postgres_url() else {
-        eprintln!("TEST_DATABASE_URL is not a PostgreSQL URL: compared SQLite with schema.rs only");
-        return;
-    };
-    let postgres = fresh_database(&dir).await;
-    let (postgres_tables, postgres_indexes) = introspect(&postgres).await;
-    assert_eq!(names(&postgres_tables), declared, "PostgreSQL migrations vs schema.rs");
-    assert_eq!(postgres_tables, sqlite_tables, "column types and nullability differ between backends");
-    assert_eq!(postgres_indexes, sqlite_indexes, "indexes differ between backends");
+fn sqlite_schema(dir: &tempfile::TempDir) -> DatabaseUrl {
+    DatabaseUrl::Sqlite(dir.path().join("schema.db").to_string_lossy().into_owned())
+}
+
+fn names(tables: &BTreeMap<String, Vec<(String, &'static str, bool)>>) -> BTreeMap<String, Vec<String>> {
+    tables.iter().map(|(t, cols)| (t.clone(), cols.iter().map(|c| c.0.clone()).collect())).collect()
 }
 
 #[tokio::test]
@@ -195,35 +189,50 @@ async fn several_servers_over_one_database_share_sessions_tokens_and_revocations
     assert_invalid_token(&first.graphql(&secret, "{ activeUser { name } }").await);
 }
 
-#[tokio::test]
-async fn a_revocation_whose_epoch_cannot_end_is_not_reported_done_and_leaves_no_stale_token() {
-    let Some(url) = postgres_url() else {
-        eprintln!("PostgreSQL only: SQLite's epochs are counters in a mapped file, which cannot fail");
-        return;
-    };
-    let app = TestApp::new().await;
-    let mut alice = app.browser();
-    alice.sign_up("Alice", "alice@example.com").await;
-    let (id, secret) = alice.create_token("Leaked", &["profile:read"], "30").await;
-    // Used, so this server holds it as verified in memory.
-    assert_eq!(outcome(&app.gql(Some(&secret), "{ activeUser { name } }").await), "OK");
+mod postgres_only {
+    use super::*;
 
-    // The epoch's sequence cannot be advanced while the revocation commits.
-    let database = test_database_of(&app, &url);
-    let sql = |statement: String| {
-        let database = database.clone();
-        async move {
-            use diesel_async::AsyncConnection;
-            let mut conn = diesel_async::AsyncPgConnection::establish(&database).await.unwrap();
-            diesel::sql_query(statement).execute(&mut conn).await.unwrap();
-        }
-    };
-    sql("REVOKE USAGE, UPDATE ON SEQUENCE cache_epoch_tokens FROM PUBLIC, CURRENT_USER".into()).await;
-    let response = alice.call("revoke_token", &[("id", &id)]).await;
-    sql("GRANT USAGE, SELECT, UPDATE ON SEQUENCE cache_epoch_tokens TO CURRENT_USER".into()).await;
-    assert_eq!(response.status, axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}", response.body);
-    // The token is gone anyway: this server dropped what it held.
-    assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
+    #[tokio::test]
+    async fn migrated_schemas_match_schema_rs_and_each_other() {
+        postgres_only();
+        let declared = declared_columns();
+        let dir = tempfile::tempdir().unwrap();
+        let (sqlite_tables, sqlite_indexes) = introspect(&sqlite_schema(&dir)).await;
+        let postgres = fresh_database(&dir).await;
+        let (postgres_tables, postgres_indexes) = introspect(&postgres).await;
+        assert_eq!(names(&postgres_tables), declared, "PostgreSQL migrations vs schema.rs");
+        assert_eq!(postgres_tables, sqlite_tables, "column types and nullability differ between backends");
+        assert_eq!(postgres_indexes, sqlite_indexes, "indexes differ between backends");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_whose_epoch_cannot_end_is_not_reported_done_and_leaves_no_stale_token() {
+        // PostgreSQL only: SQLite's epochs are counters in a mapped file, which cannot fail.
+        let url = postgres_only();
+        let app = TestApp::new().await;
+        let mut alice = app.browser();
+        alice.sign_up("Alice", "alice@example.com").await;
+        let (id, secret) = alice.create_token("Leaked", &["profile:read"], "30").await;
+        // Used, so this server holds it as verified in memory.
+        assert_eq!(outcome(&app.gql(Some(&secret), "{ activeUser { name } }").await), "OK");
+
+        // The epoch's sequence cannot be advanced while the revocation commits.
+        let database = test_database_of(&app, &url);
+        let sql = |statement: String| {
+            let database = database.clone();
+            async move {
+                use diesel_async::AsyncConnection;
+                let mut conn = diesel_async::AsyncPgConnection::establish(&database).await.unwrap();
+                diesel::sql_query(statement).execute(&mut conn).await.unwrap();
+            }
+        };
+        sql("REVOKE USAGE, UPDATE ON SEQUENCE cache_epoch_tokens FROM PUBLIC, CURRENT_USER".into()).await;
+        let response = alice.call("revoke_token", &[("id", &id)]).await;
+        sql("GRANT USAGE, SELECT, UPDATE ON SEQUENCE cache_epoch_tokens TO CURRENT_USER".into()).await;
+        assert_eq!(response.status, axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}", response.body);
+        // The token is gone anyway: this server dropped what it held.
+        assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
+    }
 }
 
 /// The URL of the test's own PostgreSQL database.

@@ -532,7 +532,16 @@ async fn a_crash_mid_burst_loses_no_acknowledged_token_and_leaves_the_database_s
         .send()
         .await
         .unwrap();
-    let cookie = signup.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    // The session's cookie (signing up also sets the device cookie).
+    let cookie = signup
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("session="))
+        .and_then(|value| value.split(';').next())
+        .unwrap()
+        .to_owned();
 
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut writers = Vec::new();
@@ -782,59 +791,59 @@ async fn slow_or_idle_clients_are_let_go_and_connections_are_capped() {
     );
 }
 
-/// Runs SQL on the test's SQLite database (these tests arrange failures with triggers).
-#[tokio::test]
-async fn a_failed_last_used_write_never_fails_the_request() {
-    if postgres_url().is_some() {
-        return; // the failure is arranged with a SQLite trigger
-    }
-    let app = TestApp::new().await;
-    let mut alice = TestUser::sign_up(&app, "Alice").await;
-    let token = alice.token(&["profile:read"]).await;
-    exec_sql(
-        &app,
-        "CREATE TRIGGER no_last_used BEFORE UPDATE OF last_used_at ON api_tokens \
-         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-    )
-    .await;
-    let answer = app.gql(Some(&token), "{ activeUser { name } }").await;
-    assert_eq!(answer["data"]["activeUser"]["name"], "Alice", "{answer}");
-}
+/// Tests that arrange failures with SQLite triggers (skipped on PostgreSQL).
+mod sqlite_only {
+    use super::*;
 
-#[tokio::test]
-async fn an_owner_demoted_while_deleting_cannot_delete() {
-    if postgres_url().is_some() {
-        return; // the interleaving is arranged with a SQLite trigger
+    #[tokio::test]
+    async fn a_failed_last_used_write_never_fails_the_request() {
+        sqlite_only(); // the failure is arranged with a SQLite trigger
+        let app = TestApp::new().await;
+        let mut alice = TestUser::sign_up(&app, "Alice").await;
+        let token = alice.token(&["profile:read"]).await;
+        exec_sql(
+            &app,
+            "CREATE TRIGGER no_last_used BEFORE UPDATE OF last_used_at ON api_tokens \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        )
+        .await;
+        let answer = app.gql(Some(&token), "{ activeUser { name } }").await;
+        assert_eq!(answer["data"]["activeUser"]["name"], "Alice", "{answer}");
     }
-    let app = TestApp::new().await;
-    let mut alice = TestUser::sign_up(&app, "Alice").await;
-    let writer = alice.token(&["streams:write", "streams:read"]).await;
-    let created = app
-        .gql_vars(
-            Some(&writer),
-            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
-            serde_json::json!({ "s": { "name": "Doomed?" } }),
+
+    #[tokio::test]
+    async fn an_owner_demoted_while_deleting_cannot_delete() {
+        sqlite_only(); // the interleaving is arranged with a SQLite trigger
+        let app = TestApp::new().await;
+        let mut alice = TestUser::sign_up(&app, "Alice").await;
+        let writer = alice.token(&["streams:write", "streams:read"]).await;
+        let created = app
+            .gql_vars(
+                Some(&writer),
+                "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+                serde_json::json!({ "s": { "name": "Doomed?" } }),
+            )
+            .await;
+        let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
+        // Her role is taken away after the first check, inside the write's transaction, the
+        // moment the stream row is touched: as another owner's change committing in between would.
+        exec_sql(
+            &app,
+            "CREATE TRIGGER demote AFTER UPDATE ON streams \
+             BEGIN DELETE FROM stream_acl WHERE stream_id = NEW.id; END",
         )
         .await;
-    let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
-    // Her role is taken away after the first check, inside the write's transaction, the
-    // moment the stream row is touched: as another owner's change committing in between would.
-    exec_sql(
-        &app,
-        "CREATE TRIGGER demote AFTER UPDATE ON streams \
-         BEGIN DELETE FROM stream_acl WHERE stream_id = NEW.id; END",
-    )
-    .await;
-    let delete = "mutation($id: String!) { streamDelete(id: $id) }";
-    let answer = app.gql_vars(Some(&writer), delete, serde_json::json!({ "id": stream })).await;
-    assert_eq!(outcome(&answer), "FORBIDDEN", "{answer}");
-    exec_sql(&app, "DROP TRIGGER demote").await;
-    let still = app
-        .gql_vars(
-            Some(&writer),
-            "query($id: String!) { stream(id: $id) { name } }",
-            serde_json::json!({ "id": stream }),
-        )
-        .await;
-    assert_eq!(still["data"]["stream"]["name"], "Doomed?", "{still}");
+        let delete = "mutation($id: String!) { streamDelete(id: $id) }";
+        let answer = app.gql_vars(Some(&writer), delete, serde_json::json!({ "id": stream })).await;
+        assert_eq!(outcome(&answer), "FORBIDDEN", "{answer}");
+        exec_sql(&app, "DROP TRIGGER demote").await;
+        let still = app
+            .gql_vars(
+                Some(&writer),
+                "query($id: String!) { stream(id: $id) { name } }",
+                serde_json::json!({ "id": stream }),
+            )
+            .await;
+        assert_eq!(still["data"]["stream"]["name"], "Doomed?", "{still}");
+    }
 }

@@ -499,3 +499,31 @@ async fn health_and_the_graphql_explorer() {
     assert_eq!(explorer.status, StatusCode::OK);
     assert!(explorer.body.to_lowercase().contains("graphiql"));
 }
+
+/// The hang of two fresh clones (a sign-in, then `/profile`, waiting forever): Leptos finds a
+/// router's routes by rendering the app with a process-wide switch on that parks every page
+/// resource, so a page served while another router of the process was built never finished.
+/// Routes are found once per process now: pages render whatever routers are built meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_another_server_of_the_process_starts() {
+    let app = TestApp::new().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let building = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let builder = {
+        let (building, state) = (building.clone(), app.state.clone());
+        std::thread::spawn(move || {
+            while std::sync::atomic::AtomicBool::load(&building, std::sync::atomic::Ordering::Relaxed) {
+                drop(speckle_tokens::server::router(state.clone()));
+            }
+        })
+    };
+    for _ in 0..40 {
+        let page = tokio::time::timeout(std::time::Duration::from_secs(10), alice.get("/profile")).await;
+        let page = page.expect("/profile rendered within 10 s");
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("alice@example.com"));
+    }
+    building.store(false, std::sync::atomic::Ordering::Relaxed);
+    builder.join().unwrap();
+}

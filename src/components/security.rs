@@ -51,7 +51,7 @@ pub fn LeakAlerts() -> impl IntoView {
                             </p>
                             <ActionForm action=dismiss>
                                 <input type="hidden" name="id" value=alert.id/>
-                                <button type="submit" aria-label=label>"Dismiss"</button>
+                                <button type="submit" aria-label=label disabled=move || dismiss.pending().get()>"Dismiss"</button>
                             </ActionForm>
                         </div>
                     }
@@ -106,7 +106,7 @@ pub fn RevokeAllButton(revoke_all: RevokeAll) -> impl IntoView {
             <ActionForm action=revoke_all.action>
                 {action_error(revoke_all.action.value())}
                 <div class="buttons">
-                    <button type="submit" class="danger">"Revoke all"</button>
+                    <button type="submit" class="danger" disabled=move || revoke_all.action.pending().get()>"Revoke all"</button>
                 </div>
             </ActionForm>
             <CancelButton dialog/>
@@ -136,7 +136,7 @@ pub fn ChangePasswordForm(revoke_all: RevokeAll) -> impl IntoView {
                 <label for="new-password">"New password"</label>
                 <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="8" required/>
                 {action_error(change.value())}
-                <button type="submit">"Change password"</button>
+                <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
             </ActionForm>
             {move || done().map(|message| view! {
                 <div class="status" role="status">

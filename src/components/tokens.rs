@@ -339,7 +339,7 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
             </fieldset>
             <ExpirationSelect id="token-expiration"/>
             {action_error(create.value())}
-            <button type="submit">"Create token"</button>
+            <button type="submit" disabled=move || create.pending().get()>"Create token"</button>
         </ActionForm>
     }
 }
@@ -466,7 +466,7 @@ fn RegenerateDialog(regenerate: ServerAction<RegenerateToken>, target: Target) -
                         <input type="hidden" name="id" value=id/>
                         <ExpirationSelect id="regenerate-expiration"/>
                         {action_error(regenerate.value())}
-                        <button type="submit">"Regenerate"</button>
+                        <button type="submit" disabled=move || regenerate.pending().get()>"Regenerate"</button>
                     </ActionForm>
                     <CancelButton dialog/>
                 }.into_any(),
@@ -507,7 +507,7 @@ fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoVie
                     {field(2)}
                 </textarea>
                 {action_error(update.value())}
-                <button type="submit">"Save"</button>
+                <button type="submit" disabled=move || update.pending().get()>"Save"</button>
             </ActionForm>
             <CancelButton dialog/>
         </dialog>
@@ -548,7 +548,7 @@ fn RevokeDialog(revoke: ServerAction<RevokeToken>, target: Target) -> impl IntoV
                 <input type="hidden" name="id" value=id/>
                 {action_error(revoke.value())}
                 <div class="buttons">
-                    <button type="submit" class="danger">"Revoke token"</button>
+                    <button type="submit" class="danger" disabled=move || revoke.pending().get()>"Revoke token"</button>
                 </div>
             </ActionForm>
             <CancelButton dialog/>

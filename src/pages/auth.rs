@@ -29,7 +29,7 @@ pub fn SignupPage() -> impl IntoView {
             />
             <p id="signup-password-hint" class="hint">"At least 8 characters."</p>
             {action_error(signup.value())}
-            <button type="submit">"Sign up"</button>
+            <button type="submit" disabled=move || signup.pending().get()>"Sign up"</button>
         </ActionForm>
         <p>"Already have an account? " <A href="/login">"Sign in"</A></p>
     }
@@ -51,7 +51,7 @@ pub fn LoginPage() -> impl IntoView {
             <label for="login-password">"Password"</label>
             <input id="login-password" name="password" type="password" autocomplete="current-password"/>
             {action_error(login.value())}
-            <button type="submit">"Sign in"</button>
+            <button type="submit" disabled=move || login.pending().get()>"Sign in"</button>
         </ActionForm>
         <p>"No account yet? " <A href="/signup">"Sign up"</A></p>
     }

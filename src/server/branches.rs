@@ -3,14 +3,15 @@
 //! Who may do what rests on the stream's roles (see [`streams`]).
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use crate::error::{bad_input, forbidden, not_found, AppResult};
+use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::server::db::schema::{branches, commits, objects, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool};
 use crate::server::pagination::Page;
-use crate::server::streams::{self, Access, Role};
-use crate::{db_read, db_run};
+use crate::server::streams::{self, lock_stream, require_write, role_now, Role};
+use crate::{db_read, db_run, keyset};
 
 /// The branch every stream has, the default of commits, which cannot be deleted or renamed.
 pub const MAIN: &str = "main";
@@ -63,16 +64,18 @@ pub async fn page(
         branches::table.filter(branches::stream_id.eq(stream_id)).count().get_result(c).await
     })?;
     let rows: Vec<models::Branch> = db_run!(conn, |c| {
-        branches::table
-            .filter(branches::stream_id.eq(stream_id))
-            .filter(branches::created_at.gt(page.bound()))
-            .order((branches::created_at.asc(), branches::id.asc()))
-            .limit(page.fetch())
-            .select(models::Branch::as_select())
-            .load(c)
-            .await
+        keyset!(
+            oldest_first,
+            branches::table.filter(branches::stream_id.eq(stream_id)),
+            page,
+            branches::created_at,
+            branches::id
+        )
+        .select(models::Branch::as_select())
+        .load(c)
+        .await
     })?;
-    let (rows, cursor) = page.finish(rows, |branch| branch.created_at);
+    let (rows, cursor) = page.finish(rows, |branch| (branch.created_at, &branch.id));
     Ok((total, rows, cursor))
 }
 
@@ -133,11 +136,27 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    match db_run!(conn, |c| diesel::insert_into(branches::table).values(&branch).execute(c).await) {
-        Ok(_) => Ok(branch.id),
-        Err(error) if name_taken(&error) => Err(bad_input("A branch with this name already exists.")),
-        Err(error) => Err(error.into()),
+    let created = db_run!(conn, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_write(role_now!(c, stream_id, user_id), "create branches")?;
+                diesel::insert_into(branches::table).values(&branch).execute(c).await.map_err(taken_or)?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    });
+    created.map(|()| branch.id)
+}
+
+/// A unique name already taken is the client's mistake; other errors are ours.
+fn taken_or(error: diesel::result::Error) -> AppError {
+    if name_taken(&error) {
+        return bad_input("A branch with this name already exists.");
     }
+    error.into()
 }
 
 /// Renames a branch or changes its description (owners and contributors). Its commits follow
@@ -165,21 +184,26 @@ pub async fn update(
     }
     let name = name.unwrap_or(branch.name);
     let description = description.or(branch.description);
-    let updated = db_run!(conn, |c| {
-        diesel::update(branches::table.find(branch_id))
-            .set((
-                branches::name.eq(&name),
-                branches::description.eq(&description),
-                branches::updated_at.eq(now_millis()),
-            ))
-            .execute(c)
-            .await
-    });
-    match updated {
-        Ok(_) => Ok(()),
-        Err(error) if name_taken(&error) => Err(bad_input("A branch with this name already exists.")),
-        Err(error) => Err(error.into()),
-    }
+    db_run!(conn, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_write(role_now!(c, stream_id, user_id), "update branches")?;
+                diesel::update(branches::table.find(branch_id))
+                    .set((
+                        branches::name.eq(&name),
+                        branches::description.eq(&description),
+                        branches::updated_at.eq(now_millis()),
+                    ))
+                    .execute(c)
+                    .await
+                    .map_err(taken_or)?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Deletes a branch and its commits: the stream's owners, or the contributor who made it.
@@ -187,23 +211,39 @@ pub async fn update(
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str, branch_id: &str) -> AppResult<()> {
     let access = streams::readable(conn, stream_id, Some(user_id)).await?;
     let branch = get(conn, stream_id, branch_id).await?;
-    require_owner_or_author(&access, branch.author_id.as_deref(), user_id, "delete this branch")?;
+    let author = branch.author_id.as_deref();
+    require_owner_or_author(access.role, author, user_id, "delete this branch")?;
     if branch.name == MAIN {
         return Err(bad_input("The main branch cannot be deleted."));
     }
-    db_run!(conn, |c| diesel::delete(branches::table.find(branch_id)).execute(c).await)?;
-    Ok(())
+    db_run!(conn, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_owner_or_author(
+                    role_now!(c, stream_id, user_id),
+                    author,
+                    user_id,
+                    "delete this branch",
+                )?;
+                diesel::delete(branches::table.find(branch_id)).execute(c).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Owners may; so may the author of the thing while they can still write to the stream.
 fn require_owner_or_author(
-    access: &Access,
+    role: Option<Role>,
     author_id: Option<&str>,
     user_id: &str,
     action: &str,
 ) -> AppResult<()> {
-    let is_author = author_id == Some(user_id) && access.role.is_some_and(Role::can_write);
-    if access.role == Some(Role::Owner) || is_author {
+    let is_author = author_id == Some(user_id) && role.is_some_and(Role::can_write);
+    if role == Some(Role::Owner) || is_author {
         return Ok(());
     }
     Err(forbidden(format!("Only an owner of the stream or its author can {action}.")))
@@ -280,22 +320,32 @@ pub async fn create_commit(
         total_children_count: stored_children.or(input.total_children_count),
         parents,
     };
-    db_run!(conn, |c| diesel::insert_into(commits::table).values(&commit).execute(c).await)?;
+    // The commit and its branch's new time together, by someone who may still write.
     db_run!(conn, |c| {
-        diesel::update(branches::table.find(&branch.id))
-            .set(branches::updated_at.eq(commit.created_at))
-            .execute(c)
-            .await
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_write(role_now!(c, stream_id, user_id), "create commits")?;
+                diesel::insert_into(commits::table).values(&commit).execute(c).await?;
+                diesel::update(branches::table.find(&branch.id))
+                    .set(branches::updated_at.eq(commit.created_at))
+                    .execute(c)
+                    .await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
     })?;
     Ok(commit.id)
 }
 
-/// A commit with what the API shows of its author.
+/// A commit with what the API shows of its author (their avatar, up to 256 kB, is read apart
+/// when asked for: see `users::avatars`).
 #[derive(Clone, Debug, Queryable)]
 pub struct CommitView {
     pub commit: models::Commit,
     pub author_name: String,
-    pub author_avatar: Option<String>,
 }
 
 /// The stream's commits, or one branch's (by its stored name).
@@ -320,20 +370,16 @@ pub async fn page_of_commits(
     page: &Page,
 ) -> AppResult<(Vec<CommitView>, Option<String>)> {
     let rows: Vec<CommitView> = db_read!(db, load, {
-        let newest_first = commits::table
-            .inner_join(users::table)
-            .filter(commits::stream_id.eq(stream_id))
-            .filter(commits::created_at.lt(page.bound()))
-            .order((commits::created_at.desc(), commits::id.desc()))
-            .limit(page.fetch())
-            .select((models::Commit::as_select(), users::name, users::avatar))
-            .into_boxed();
-        match branch {
-            Some(branch) => newest_first.filter(commits::branch_name.eq(branch)),
-            None => newest_first,
-        }
+        let of_stream =
+            commits::table.inner_join(users::table).filter(commits::stream_id.eq(stream_id)).into_boxed();
+        let of_branch = match branch {
+            Some(branch) => of_stream.filter(commits::branch_name.eq(branch)),
+            None => of_stream,
+        };
+        keyset!(newest_first, of_branch, page, commits::created_at, commits::id)
+            .select((models::Commit::as_select(), users::name))
     })?;
-    Ok(page.finish(rows, |view| view.commit.created_at))
+    Ok(page.finish(rows, |view| (view.commit.created_at, &view.commit.id)))
 }
 
 /// The stream's commit with this id; with none, its latest commit (as Speckle answers).
@@ -346,7 +392,7 @@ pub async fn find_commit(
         let of_stream = commits::table
             .inner_join(users::table)
             .filter(commits::stream_id.eq(stream_id))
-            .select((models::Commit::as_select(), users::name, users::avatar));
+            .select((models::Commit::as_select(), users::name));
         match commit_id {
             Some(id) => of_stream.filter(commits::id.eq(id)).first(c).await.optional(),
             None => {
@@ -372,7 +418,7 @@ pub async fn update_commit(
 ) -> AppResult<()> {
     let access = streams::readable(conn, stream_id, Some(user_id)).await?;
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    require_owner_or_author(&access, Some(&commit.author_id), user_id, "change this commit")?;
+    require_owner_or_author(access.role, Some(&commit.author_id), user_id, "change this commit")?;
     if let Some(message) = &message {
         validate_message(message)?;
     }
@@ -385,13 +431,27 @@ pub async fn update_commit(
     }
     let message = message.unwrap_or(commit.message);
     let branch_name = branch_name.unwrap_or(commit.branch_name);
+    let author = Some(commit.author_id.as_str());
     db_run!(conn, |c| {
-        diesel::update(commits::table.find(commit_id))
-            .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
-            .execute(c)
-            .await
-    })?;
-    Ok(())
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_owner_or_author(
+                    role_now!(c, stream_id, user_id),
+                    author,
+                    user_id,
+                    "change this commit",
+                )?;
+                diesel::update(commits::table.find(commit_id))
+                    .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
+                    .execute(c)
+                    .await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Deletes a commit (not its objects): the stream's owners, or its author while they can
@@ -404,9 +464,25 @@ pub async fn delete_commit(
 ) -> AppResult<()> {
     let access = streams::readable(conn, stream_id, Some(user_id)).await?;
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    require_owner_or_author(&access, Some(&commit.author_id), user_id, "delete this commit")?;
-    db_run!(conn, |c| diesel::delete(commits::table.find(commit_id)).execute(c).await)?;
-    Ok(())
+    let author = Some(commit.author_id.as_str());
+    require_owner_or_author(access.role, author, user_id, "delete this commit")?;
+    db_run!(conn, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_stream!(c, stream_id);
+                require_owner_or_author(
+                    role_now!(c, stream_id, user_id),
+                    author,
+                    user_id,
+                    "delete this commit",
+                )?;
+                diesel::delete(commits::table.find(commit_id)).execute(c).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
 }
 
 /// Checks that the commit exists on a stream the user can read: `commitReceive` records

@@ -27,8 +27,12 @@ use crate::{db_run, record_events};
 const MAX_ATTEMPTS: i64 = 8;
 /// A server that claimed a message has this long to send it before another may.
 const CLAIM_MS: i64 = 120_000;
-/// Rows looked at per pass, so one pass stays short.
-const BATCH: i64 = 500;
+/// Rows looked at per query, so one query stays short. Warnings page through the whole
+/// window a batch at a time; a batch holds every due token of at least one user (a user holds
+/// at most [`crate::server::tokens::MAX_LIVE_TOKENS`]).
+const BATCH: i64 = 1000;
+/// Messages sent per pass.
+const SEND_BATCH: i64 = 50;
 
 /// Where mail goes out: `SMTP_URL` (`smtp://host:port`, `smtps://…`, with `?tls=required`
 /// for STARTTLS; credentials in the URL) and `MAIL_FROM`.
@@ -38,6 +42,15 @@ pub struct Mailer {
     from: Mailbox,
     /// The address of the profile page in messages (`PUBLIC_URL`), if known.
     public_url: Option<String>,
+    /// The one task that sends mail now rather than at the next pass (see [`Mailer::send_soon`]).
+    soon: std::sync::Arc<Soon>,
+}
+
+/// Whether a send-now task runs, and whether more mail was queued since it last looked.
+#[derive(Default)]
+struct Soon {
+    running: std::sync::atomic::AtomicBool,
+    again: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -55,7 +68,33 @@ impl Mailer {
             .build();
         let from = from.parse().map_err(|error| format!("MAIL_FROM: {error}"))?;
         let public_url = public_url.map(|url| url.trim_end_matches('/').to_owned());
-        Ok(Mailer { transport, from, public_url })
+        Ok(Mailer { transport, from, public_url, soon: Default::default() })
+    }
+
+    /// Sends what is due now, on one task at a time per server: a flood of leak reports
+    /// queues messages, not tasks (each would hold a connection while it talks to SMTP).
+    pub fn send_soon(&self, db: &DbPool) {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        self.soon.again.store(true, SeqCst);
+        if self.soon.running.swap(true, SeqCst) {
+            return; // the running task looks again before it stops
+        }
+        let (mailer, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            loop {
+                while mailer.soon.again.swap(false, SeqCst) {
+                    if let Err(error) = send_due(&db, &mailer, now_millis()).await {
+                        tracing::warn!(%error, "could not send mail now; the next pass will");
+                    }
+                }
+                mailer.soon.running.store(false, SeqCst);
+                // Mail queued after the last look and before `running` was cleared would
+                // otherwise wait for the next pass.
+                if !AtomicBool::load(&mailer.soon.again, SeqCst) || mailer.soon.running.swap(true, SeqCst) {
+                    return;
+                }
+            }
+        });
     }
 
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), String> {
@@ -96,16 +135,16 @@ pub struct Pass {
 
 /// One pass at time `now`: records expiries and ended grace periods; with a mailer, queues
 /// the day's warnings and sends what is due.
+/// Each step takes a connection for its queries only: none is held while mail is sent.
 pub async fn tick(db: &DbPool, mailer: Option<&Mailer>, now: i64) -> AppResult<Pass> {
-    let mut conn = db.get().await?;
     let mut pass = Pass {
-        expiries_recorded: record_expiries(&mut conn, now).await?,
-        graces_ended: end_graces(&mut conn, now).await?,
+        expiries_recorded: record_expiries(&mut db.get().await?, now).await?,
+        graces_ended: end_graces(&mut db.get().await?, now).await?,
         ..Pass::default()
     };
     if let Some(mailer) = mailer {
-        pass.messages_queued = queue_warnings(&mut conn, mailer, now).await?;
-        pass.messages_sent = send_due(&mut conn, mailer, now).await?;
+        pass.messages_queued = queue_warnings(&mut db.get().await?, mailer, now).await?;
+        pass.messages_sent = send_due(db, mailer, now).await?;
     }
     Ok(pass)
 }
@@ -191,6 +230,15 @@ impl Stage {
             Stage::Expired => "0d",
         }
     }
+
+    /// The expiries `(from, to]` that are in this stage at `now` (as [`Stage::at`] says).
+    fn window(self, now: i64) -> (i64, i64) {
+        match self {
+            Stage::Expired => (now - DAY_MS, now),
+            Stage::Day => (now, now + DAY_MS),
+            Stage::Week => (now + DAY_MS, now + 7 * DAY_MS),
+        }
+    }
 }
 
 /// A token due for a warning.
@@ -203,15 +251,54 @@ struct Due {
 }
 
 /// Queues, per user with warnings due, the one message of the day that carries them all.
-/// Answers how many messages it queued.
+/// Answers how many messages it queued. The window is read a batch of users at a time, and
+/// tokens whose notice for their stage is queued already are left out by the query itself,
+/// so every user is reached however many tokens are due.
 async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
-    let candidates: Vec<(String, String, String, i64)> = db_run!(conn, |c| {
+    let day = day_of(now);
+    let mut queued = 0;
+    let mut after_user = String::new();
+    loop {
+        let (batch, complete) = due_after(conn, &after_user, now).await?;
+        let Some(last) = batch.last() else { return Ok(queued) };
+        after_user = last.user_id.clone();
+        for user_due in batch.chunk_by(|a, b| a.user_id == b.user_id) {
+            if queue_message(conn, mailer, user_due, &day, now).await? {
+                queued += 1;
+            }
+        }
+        if complete {
+            return Ok(queued);
+        }
+    }
+}
+
+/// The due tokens of the users after `after_user` (by id), a batch at a time, each user's
+/// whole; with whether the window ends with this batch.
+async fn due_after(conn: &mut DbConn, after_user: &str, now: i64) -> AppResult<(Vec<Due>, bool)> {
+    let notified = |stage: Stage| {
+        diesel::dsl::exists(
+            expiry_notices::table
+                .filter(expiry_notices::token_id.eq(api_tokens::id))
+                .filter(expiry_notices::stage.eq(stage.name())),
+        )
+    };
+    let in_stage = |stage: Stage| {
+        let (from, to) = stage.window(now);
+        api_tokens::expires_at
+            .gt(from)
+            .and(api_tokens::expires_at.le(to))
+            .and(diesel::dsl::not(notified(stage)))
+    };
+    let rows: Vec<(String, String, String, i64)> = db_run!(conn, |c| {
         api_tokens::table
+            .filter(api_tokens::user_id.gt(after_user))
             .filter(api_tokens::expires_at.gt(now - DAY_MS))
             .filter(api_tokens::expires_at.le(now + 7 * DAY_MS))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::grace_until.is_null())
-            .order((api_tokens::user_id, api_tokens::expires_at))
+            .filter(in_stage(Stage::Expired).or(in_stage(Stage::Day)).or(in_stage(Stage::Week)))
+            .order((api_tokens::user_id, api_tokens::expires_at, api_tokens::id))
             .select((
                 api_tokens::id,
                 api_tokens::user_id,
@@ -222,76 +309,79 @@ async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResu
             .load(c)
             .await
     })?;
-    if candidates.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<&String> = candidates.iter().map(|(id, ..)| id).collect();
-    let sent: Vec<(String, String)> = db_run!(conn, |c| {
-        expiry_notices::table
-            .filter(expiry_notices::token_id.eq_any(&ids))
-            .select((expiry_notices::token_id, expiry_notices::stage))
-            .load(c)
-            .await
-    })?;
-    let due: Vec<Due> = candidates
+    let complete = (rows.len() as i64) < BATCH;
+    let mut due: Vec<Due> = rows
         .into_iter()
         .filter_map(|(token_id, user_id, name, expires_at)| {
             let stage = Stage::at(expires_at - now)?;
-            let known = sent.iter().any(|(id, s)| *id == token_id && s == stage.name());
-            (!known).then_some(Due { token_id, user_id, name, expires_at, stage })
+            Some(Due { token_id, user_id, name, expires_at, stage })
         })
         .collect();
-    let day = day_of(now);
-    let mut queued = 0;
-    for user_due in due.chunk_by(|a, b| a.user_id == b.user_id) {
-        let user_id = &user_due[0].user_id;
-        let (subject, body) = warning_message(user_due, mailer.public_url.as_deref(), now);
-        let mail = models::NewMail::due_at(now, user_id, format!("expiry:{user_id}:{day}"), subject, body);
-        let mail_id = &mail.id;
-        let took = db_run!(conn, |c| {
-            c.transaction::<_, AppError, _>(|c| {
-                async {
-                    let inserted = diesel::insert_into(mail_outbox::table)
-                        .values(&mail)
+    if !complete {
+        // The last user's tokens may go on in the next batch: that user starts it.
+        let last = due.last().map(|d| d.user_id.clone());
+        let whole = due.iter().take_while(|d| Some(&d.user_id) != last.as_ref()).count();
+        if whole > 0 {
+            due.truncate(whole);
+        }
+    }
+    Ok((due, complete))
+}
+
+/// Queues one user's message of the day with its notices, in one transaction; answers
+/// whether it did (today's message may be queued already, here or by another server).
+async fn queue_message(
+    conn: &mut DbConn,
+    mailer: &Mailer,
+    user_due: &[Due],
+    day: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let user_id = &user_due[0].user_id;
+    let (subject, body) = warning_message(user_due, mailer.public_url.as_deref(), now);
+    let mail = models::NewMail::due_at(now, user_id, format!("expiry:{user_id}:{day}"), subject, body);
+    let mail_id = &mail.id;
+    let took = db_run!(conn, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                let inserted = diesel::insert_into(mail_outbox::table)
+                    .values(&mail)
+                    .on_conflict_do_nothing()
+                    .execute(c)
+                    .await?;
+                if inserted == 0 {
+                    // Today's message to this user is queued (here or by another server):
+                    // these notices wait for tomorrow's.
+                    return Ok(false);
+                }
+                let mut recorded = 0;
+                for due in user_due {
+                    recorded += diesel::insert_into(expiry_notices::table)
+                        .values((
+                            expiry_notices::token_id.eq(&due.token_id),
+                            expiry_notices::stage.eq(due.stage.name()),
+                            expiry_notices::mail_id.eq(mail_id),
+                        ))
                         .on_conflict_do_nothing()
                         .execute(c)
                         .await?;
-                    if inserted == 0 {
-                        // Today's message to this user is queued (here or by another server):
-                        // these notices wait for tomorrow's.
-                        return Ok(false);
-                    }
-                    let mut recorded = 0;
-                    for due in user_due {
-                        recorded += diesel::insert_into(expiry_notices::table)
-                            .values((
-                                expiry_notices::token_id.eq(&due.token_id),
-                                expiry_notices::stage.eq(due.stage.name()),
-                                expiry_notices::mail_id.eq(mail_id),
-                            ))
-                            .on_conflict_do_nothing()
-                            .execute(c)
-                            .await?;
-                    }
-                    if recorded == 0 {
-                        // Another server sent them all meanwhile: no message (rolled back).
-                        return Err(AppError::NotFound("notice".to_owned()));
-                    }
-                    Ok(true)
                 }
-                .scope_boxed()
-            })
-            .await
-        });
-        match took {
-            Ok(true) => queued += 1,
-            Ok(false) | Err(AppError::NotFound(_)) => {}
-            // Another server's transaction on the same rows won: its message carries them.
-            Err(AppError::Unavailable) => {}
-            Err(error) => return Err(error),
-        }
+                if recorded == 0 {
+                    // Another server sent them all meanwhile: no message (rolled back).
+                    return Err(AppError::NotFound("notice".to_owned()));
+                }
+                Ok(true)
+            }
+            .scope_boxed()
+        })
+        .await
+    });
+    match took {
+        Ok(took) => Ok(took),
+        // Another server's transaction on the same rows won: its message carries them.
+        Err(AppError::NotFound(_) | AppError::Unavailable) => Ok(false),
+        Err(error) => Err(error),
     }
-    Ok(queued)
 }
 
 /// The UTC day of `now`, `YYYY-MM-DD`.
@@ -330,14 +420,11 @@ fn warning_message(due: &[Due], public_url: Option<&str>, now: i64) -> (String, 
     (subject, body)
 }
 
-/// Sends what is due now (alerts about leaked tokens go out at once, not at the next pass).
-pub async fn send_pending(db: &DbPool, mailer: &Mailer) -> AppResult<usize> {
-    send_due(&mut db.get().await?, mailer, now_millis()).await
-}
-
 /// Sends the messages that are due, each claimed by one server first. Answers how many went.
-async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
-    let due: Vec<(String, String, String, i64, String)> = db_run!(conn, |c| {
+/// A connection is taken for each query and given back before the SMTP server is spoken to,
+/// so a slow mail server never holds one of the pool's.
+async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize> {
+    let due: Vec<(String, String, String, i64, String)> = db_run!(&mut db.get().await?, |c| {
         mail_outbox::table
             .inner_join(users::table)
             .filter(mail_outbox::sent_at.is_null())
@@ -352,13 +439,13 @@ async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usi
                 mail_outbox::attempts,
                 users::email,
             ))
-            .limit(50)
+            .limit(SEND_BATCH)
             .load(c)
             .await
     })?;
     let mut sent = 0;
     for (id, subject, body, attempts, to) in due {
-        let claimed = db_run!(conn, |c| {
+        let claimed = db_run!(&mut db.get().await?, |c| {
             diesel::update(
                 mail_outbox::table
                     .find(&id)
@@ -373,9 +460,11 @@ async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usi
         if claimed == 0 {
             continue; // another server has it
         }
-        match mailer.send(&to, &subject, &body).await {
+        let outcome = mailer.send(&to, &subject, &body).await;
+        let mut conn = db.get().await?;
+        match outcome {
             Ok(()) => {
-                db_run!(conn, |c| {
+                db_run!(&mut conn, |c| {
                     diesel::update(mail_outbox::table.find(&id))
                         .set((
                             mail_outbox::sent_at.eq(now_millis().max(now)),
@@ -394,7 +483,7 @@ async fn send_due(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usi
                     tracing::warn!(mail_id = %id, %error, "a message could not be sent; retrying later");
                 }
                 let wait = backoff_ms(tried);
-                db_run!(conn, |c| {
+                db_run!(&mut conn, |c| {
                     diesel::update(mail_outbox::table.find(&id))
                         .set((
                             mail_outbox::next_attempt_at.eq(now + wait),

@@ -18,6 +18,7 @@ pub mod listen;
 mod middleware;
 pub mod objects;
 pub mod pagination;
+pub mod room;
 pub mod scanning;
 pub mod streams;
 pub mod tokens;
@@ -63,6 +64,12 @@ pub struct AppState {
     pub mailer: Option<lifecycle::Mailer>,
     /// The keys that sign secret scanning alerts.
     pub scanning_keys: Arc<scanning::ScanningKeys>,
+    /// The memory the object transport's big requests share.
+    pub room: Arc<room::Room>,
+    /// Password hashing: this server's thread and its queue.
+    pub hasher: Arc<auth::password::Hasher>,
+    /// The room all GraphQL answers share (see `graphql::limits`).
+    pub answers: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -88,6 +95,9 @@ impl AppState {
             trusted_proxies: TrustedProxies::default(),
             mailer: None,
             scanning_keys: Arc::new(scanning::ScanningKeys::new(scanning::GITHUB_KEYS_URL)),
+            room: Arc::new(room::Room::default()),
+            hasher: Arc::new(auth::password::Hasher::new()),
+            answers: graphql::limits::answer_pool(),
         }
     }
 
@@ -127,7 +137,7 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .leptos_routes_with_context(
             &state,
-            generate_route_list(App),
+            route_list(),
             {
                 let state = state.clone();
                 move || provide_context(state.clone())
@@ -141,7 +151,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::require_sign_in))
         .layer(axum::middleware::from_fn(middleware::client_errors_are_4xx))
         .layer(sessions)
-        .layer(axum::middleware::from_fn(auth::csrf::same_origin_only))
+        .layer(axum::middleware::from_fn({
+            let secure = state.secure_cookies;
+            move |request, next| auth::csrf::same_origin_only(secure, request, next)
+        }))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
 
     let api = Router::new()
@@ -187,6 +200,15 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// The pages' routes, found once per process. Leptos finds them by rendering the whole app
+/// with a process-wide switch on that makes every resource wait forever (`leptos_server`'s
+/// `SuppressResourceLoad`): a page being served meanwhile, by another router of the same
+/// process, would never finish. Found once, before any router exists, nothing can be.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// Scripts call the bearer APIs from other sites' pages; those never read cookies, so any

@@ -95,6 +95,11 @@ impl<'de> Deserialize<'de> for EntryCount {
 /// Reads one object as a client sent it. An object without an id gets Speckle's: a hash of
 /// its JSON (here SHA-256, cut to 32 hexadecimal digits), written into it.
 pub fn parse_object(raw: &str) -> AppResult<ParsedObject<'_>> {
+    // serde reads a struct from an array as well: `[]` would pass, and be stored as a broken
+    // object. Only a JSON object is one.
+    if !raw.trim_start().starts_with('{') {
+        return Err(bad_input("each object must be a JSON object with an id."));
+    }
     let header: Header = serde_json::from_str(raw)
         .map_err(|error| bad_input(format!("each object must be a JSON object with an id: {error}")))?;
     let total_children_count = header.closure.map_or(0, |count| count.0 as i64);
@@ -118,6 +123,129 @@ pub fn parse_batch(text: &str) -> AppResult<Vec<ParsedObject<'_>>> {
     let raw: Vec<&RawValue> = serde_json::from_str(text)
         .map_err(|error| bad_input(format!("a batch must be a JSON array of objects: {error}")))?;
     raw.into_iter().map(|object| parse_object(object.get())).collect()
+}
+
+/// Reads the `objects` field of a diff or download request: a JSON array of ids, as a string
+/// (in a form, as specklepy sends it, or in a JSON body, as Speckle's .NET client does) or as
+/// an array in a JSON body. Each id is checked as it is read, and reading stops at the
+/// [`MAX_IDS_PER_REQUEST`]th (413): a list of millions of ids is never held.
+pub fn parse_id_list(body: &[u8], is_json: bool) -> AppResult<Vec<String>> {
+    let problem = std::cell::RefCell::new(None);
+    let explain =
+        || bad_input("Send the ids as the form field `objects`: a JSON array of object ids, as a string.");
+    let parsed = if is_json {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        serde::de::DeserializeSeed::deserialize(IdListSeed(&problem), &mut deserializer)
+            .and_then(|ids| deserializer.end().map(|()| ids))
+    } else {
+        let field = form_urlencoded::parse(body).find(|(key, _)| key == "objects").map(|(_, value)| value);
+        let Some(field) = field else { return Err(explain()) };
+        ids_in_text(&field, &problem)
+    };
+    match (parsed, problem.into_inner()) {
+        (Ok(Some(ids)), _) => Ok(ids),
+        (_, Some(problem)) => Err(problem),
+        _ => Err(explain()),
+    }
+}
+
+/// Where a seed leaves the precise reason a list was refused (serde's errors are text).
+type Problem<'p> = &'p std::cell::RefCell<Option<AppError>>;
+
+/// The ids of a JSON array written as text.
+fn ids_in_text(text: &str, problem: Problem<'_>) -> Result<Option<Vec<String>>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let ids = serde::de::DeserializeSeed::deserialize(IdsSeed(problem), &mut deserializer)?;
+    deserializer.end()?;
+    Ok(Some(ids))
+}
+
+/// A JSON body `{"objects": …}`: the field's ids, `None` without the field.
+struct IdListSeed<'p>(Problem<'p>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for IdListSeed<'_> {
+    type Value = Option<Vec<String>>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdListSeed<'_> {
+    type Value = Option<Vec<String>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with the field objects")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut ids = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "objects" && ids.is_none() {
+                ids = Some(map.next_value_seed(FieldSeed(self.0))?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// The `objects` field: a JSON array of ids, or the text of one.
+struct FieldSeed<'p>(Problem<'p>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of object ids, or its text")
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        match ids_in_text(text, self.0) {
+            Ok(Some(ids)) => Ok(ids),
+            _ => Err(E::custom("objects is not a JSON array of ids")),
+        }
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IdsSeed(self.0).visit_seq(seq)
+    }
+}
+
+/// A JSON array of ids, each checked as it is read, at most [`MAX_IDS_PER_REQUEST`].
+struct IdsSeed<'p>(Problem<'p>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for IdsSeed<'_> {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdsSeed<'_> {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array of object ids")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut ids = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_IDS_PER_REQUEST));
+        while let Some(id) = seq.next_element::<Cow<'de, str>>()? {
+            let refused = if ids.len() == MAX_IDS_PER_REQUEST {
+                Some(AppError::TooLarge(format!("A request may name at most {MAX_IDS_PER_REQUEST} objects.")))
+            } else {
+                validate_id(&id).err()
+            };
+            if let Some(refused) = refused {
+                *self.0.borrow_mut() = Some(refused);
+                return Err(A::Error::custom("refused"));
+            }
+            ids.push(id.into_owned());
+        }
+        Ok(ids)
+    }
 }
 
 /// Stores objects in one transaction: all of them, or (on any error) none. An object the
@@ -191,6 +319,31 @@ pub async fn find(conn: &mut DbConn, stream_id: &str, id: &str) -> AppResult<Opt
     })?)
 }
 
+/// What the stream's objects with these ids weigh, in bytes of JSON (those it holds).
+pub async fn sizes(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<Vec<i64>> {
+    Ok(db_run!(conn, |c| {
+        objects::table
+            .filter(objects::stream_id.eq(stream_id))
+            .filter(objects::id.eq_any(ids))
+            .select(objects::size_bytes)
+            .load(c)
+            .await
+    })?)
+}
+
+/// The stream's objects with these ids (those it holds), in id order, in one query.
+pub async fn find_many(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<Vec<StoredObject>> {
+    Ok(db_run!(conn, |c| {
+        objects::table
+            .filter(objects::stream_id.eq(stream_id))
+            .filter(objects::id.eq_any(ids))
+            .order(objects::id)
+            .select(StoredObject::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
 /// How many objects the stream holds.
 pub async fn count(conn: &mut DbConn, stream_id: &str) -> AppResult<i64> {
     Ok(db_run!(conn, |c| objects::table
@@ -207,7 +360,14 @@ pub fn closure(data: &str) -> AppResult<Vec<(String, i64)>> {
         #[serde(rename = "__closure", default)]
         closure: Option<Descendants>,
     }
-    let parsed: Closure = serde_json::from_str(data).map_err(|_| AppError::Internal)?;
+    let parsed: Closure = match serde_json::from_str(data) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            // Stored before objects were checked to be objects (`[]`): it names nothing.
+            tracing::warn!(%error, "a stored object is not a JSON object; it has no descendants");
+            return Ok(Vec::new());
+        }
+    };
     let mut descendants = parsed.closure.map_or_else(Vec::new, |d| d.0);
     descendants.sort_unstable();
     Ok(descendants)
@@ -294,15 +454,18 @@ impl Writer {
 /// Streams `first` (if any), then the stream's objects with these ids, in id order, into
 /// the returned receiver, a few MB at a time. Ids the stream does not hold are left out.
 /// A client that hangs up ends the work at the next chunk.
-pub fn download(
+/// `held` (the room the request's id list takes) is kept until the download ends.
+pub fn download<H: Send + 'static>(
     db: DbPool,
     stream_id: String,
     first: Option<StoredObject>,
     ids: Vec<String>,
     format: Format,
+    held: H,
 ) -> mpsc::Receiver<Result<Bytes, AppError>> {
     let (sender, receiver) = mpsc::channel(2);
     tokio::spawn(async move {
+        let _held = held;
         let mut writer = Writer::new(format);
         if let Some(first) = first {
             writer.object(&first.id, &first.data);

@@ -1,10 +1,13 @@
-//! Cursor pagination by creation time, stable while rows are added.
+//! Keyset pagination by creation time and id, stable while rows are added, and never a skip
+//! that a client chooses: a page reads at most `limit + 1` rows, whatever the cursor says.
 //!
-//! A cursor is an ISO 8601 time, as Speckle's are (its clients parse them as datetimes): the
-//! creation time of the last row of a page, to the millisecond. Rows created in the same
-//! millisecond are told apart by their order (by id) within it: the six digits after the
-//! milliseconds count how many of them the pages so far returned. A plain time (as Speckle
-//! issues) counts none, so the next page starts strictly after it.
+//! A list is ordered by `(created_at, id)`. A cursor names the last row of a page: its
+//! creation time and its id. It is written as an RFC 3339 time, because Speckle's clients
+//! parse cursors as datetimes (specklepy's models declare `cursor: datetime`): the row's time
+//! to the millisecond, then the bytes of its id as three decimal digits each, all in the
+//! fraction of the second (RFC 3339 allows any number of digits; a parser that keeps
+//! microseconds reads the row's millisecond). A plain time, as Speckle issues them (at most
+//! nine digits of fraction), names no row: the next page starts strictly after that time.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -26,39 +29,72 @@ pub enum Order {
 pub struct Page {
     pub limit: i64,
     pub order: Order,
-    after: Cursor,
+    after: Key,
 }
 
-/// A position in a list: past the first `skip` rows (by id) created at `at`, or, with no
-/// skip, past every row created at `at`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
+/// A place in a list: rows strictly past `(at, id)` in the list's order follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Key {
     at: i64,
-    skip: u32,
+    id: String,
 }
 
-/// How many rows of one millisecond a cursor can count (its six digits).
-const MAX_SKIP: u32 = 999_999;
+/// The longest id a cursor carries (ours are 16 characters; object ids up to 64), and the
+/// shortest: with at least three bytes, a cursor's fraction is longer than a plain time's.
+const MAX_CURSOR_ID_BYTES: usize = 64;
+const MIN_CURSOR_ID_BYTES: usize = 3;
+/// A fraction this long or shorter is a plain time (Speckle writes 3 digits, Python 6).
+const PLAIN_FRACTION_DIGITS: usize = 9;
 
-impl Cursor {
-    fn encode(self) -> String {
-        let second = self.at.div_euclid(1000);
-        let millis = self.at.rem_euclid(1000);
+impl Key {
+    /// The cursor naming a row created at `at` (Unix milliseconds) with this id.
+    fn encode(at: i64, id: &str) -> String {
+        debug_assert!(id.len() >= MIN_CURSOR_ID_BYTES, "ids are 16 characters: {id:?}");
+        let second = at.div_euclid(1000);
+        let millis = at.rem_euclid(1000);
         let date = OffsetDateTime::from_unix_timestamp(second)
             .ok()
             .and_then(|t| {
                 t.format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
                     .ok()
             })
-            .unwrap_or_default();
-        format!("{date}.{millis:03}{:06}Z", self.skip.min(MAX_SKIP))
+            .unwrap_or_else(|| "1970-01-01T00:00:00".to_owned());
+        let id_digits: String = id.bytes().map(|byte| format!("{byte:03}")).collect();
+        format!("{date}.{millis:03}{id_digits}Z")
     }
 
-    fn parse(text: &str) -> Option<Cursor> {
-        let nanos = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?.unix_timestamp_nanos();
-        let at = i64::try_from(nanos.div_euclid(1_000_000)).ok()?;
-        let skip = u32::try_from(nanos.rem_euclid(1_000_000)).ok()?;
-        Some(Cursor { at, skip })
+    /// Reads a cursor of ours, or a plain time. `None` for anything else.
+    fn parse(text: &str) -> Option<Key> {
+        let text = text.trim();
+        // The fraction of the second is where a cursor of ours keeps its row's id.
+        let (digits, start) = match text.find('.') {
+            Some(dot) => {
+                let digits = text[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+                (&text[dot + 1..dot + 1 + digits], dot)
+            }
+            None => ("", text.len()),
+        };
+        if digits.len() <= PLAIN_FRACTION_DIGITS {
+            let nanos = OffsetDateTime::parse(text, &Rfc3339).ok()?.unix_timestamp_nanos();
+            // Strictly after a plain time: an empty id precedes every id.
+            return Some(Key { at: i64::try_from(nanos.div_euclid(1_000_000)).ok()?, id: String::new() });
+        }
+        let (millis, id_digits) = digits.split_at(3);
+        if id_digits.len() % 3 != 0 || id_digits.len() / 3 > MAX_CURSOR_ID_BYTES {
+            return None;
+        }
+        let id = id_digits
+            .as_bytes()
+            .chunks(3)
+            .map(|triplet| std::str::from_utf8(triplet).ok()?.parse::<u8>().ok())
+            .collect::<Option<Vec<u8>>>()?;
+        if !id.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        let whole_seconds = format!("{}{}", &text[..start], &text[start + 1 + digits.len()..]);
+        let seconds = OffsetDateTime::parse(&whole_seconds, &Rfc3339).ok()?.unix_timestamp();
+        let at = seconds.checked_mul(1000)?.checked_add(millis.parse::<i64>().ok()?)?;
+        Some(Key { at, id: String::from_utf8(id).ok()? })
     }
 }
 
@@ -69,10 +105,18 @@ impl Page {
             return Err(bad_input(format!("limit must be between 0 and {MAX_LIMIT}.")));
         }
         let after = match cursor {
-            None => Cursor { at: if order == Order::NewestFirst { i64::MAX } else { i64::MIN }, skip: 0 },
-            Some(text) => Cursor::parse(text).ok_or_else(|| {
+            None => match order {
+                Order::NewestFirst => Key { at: i64::MAX, id: String::new() },
+                Order::OldestFirst => Key { at: i64::MIN, id: String::new() },
+            },
+            Some(text) => Key::parse(text).ok_or_else(|| {
                 bad_input("cursor is malformed: pass back a cursor this API returned, or an ISO 8601 time.")
             })?,
+        };
+        // Oldest first, a plain time's rows are passed by moving to the next millisecond.
+        let after = match (order, after.id.is_empty()) {
+            (Order::OldestFirst, true) => Key { at: after.at.saturating_add(1), id: after.id },
+            _ => after,
         };
         Ok(Page { limit: i64::from(limit), order, after })
     }
@@ -82,55 +126,68 @@ impl Page {
         Page {
             limit: i64::from(MAX_LIMIT),
             order: Order::NewestFirst,
-            after: Cursor { at: i64::MAX, skip: 0 },
+            after: Key { at: i64::MAX, id: String::new() },
         }
     }
 
-    /// Newest first: select rows created strictly before this. Oldest first: strictly after.
-    /// (Rows of the cursor's own millisecond are selected when some of them still follow.)
-    pub fn bound(&self) -> i64 {
-        let Cursor { at, skip } = self.after;
-        match (self.order, skip) {
-            (Order::NewestFirst, 0) => at,
-            (Order::NewestFirst, _) => at.saturating_add(1),
-            (Order::OldestFirst, 0) => at,
-            (Order::OldestFirst, _) => at.saturating_sub(1),
-        }
+    /// The row the page starts after: its creation time. Select rows with `created_at` at or
+    /// before it (newest first) or at or after it (oldest first), and of those, the rows
+    /// created at another time or past [`Page::after_id`] (see [`Page::keyset`]).
+    pub fn after_at(&self) -> i64 {
+        self.after.at
     }
 
-    /// How many rows to fetch, in the list's order from [`Page::bound`]: the page, the rows
-    /// of the cursor's millisecond that earlier pages returned, and one to learn whether
-    /// another page follows.
+    /// The id of the row the page starts after; empty before the first row of a time.
+    pub fn after_id(&self) -> &str {
+        &self.after.id
+    }
+
+    /// How many rows to fetch: the page, and one to learn whether another page follows.
     pub fn fetch(&self) -> i64 {
-        self.limit + i64::from(self.after.skip) + 1
+        self.limit + 1
     }
 
     /// Cuts the fetched rows to the page; the cursor of the next page, if there is one.
-    /// `created_at` reads a row's creation time.
-    pub fn finish<T>(&self, rows: Vec<T>, created_at: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
-        let Cursor { at, skip } = self.after;
-        let mut rows = rows.into_iter().peekable();
-        let mut skipped = 0;
-        while skipped < skip && rows.peek().is_some_and(|row| created_at(row) == at) {
-            rows.next();
-            skipped += 1;
-        }
-        let mut page: Vec<T> = rows.collect();
-        let more = page.len() as i64 > self.limit;
-        page.truncate(self.limit as usize);
-        let cursor = match page.last() {
+    /// `key` reads a row's creation time and id.
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (i64, &str)) -> (Vec<T>, Option<String>) {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let cursor = match rows.last() {
             Some(last) if more => {
-                let last_at = created_at(last);
-                let mut same = page.iter().filter(|row| created_at(row) == last_at).count() as u32;
-                if skip > 0 && last_at == at {
-                    same += skipped;
-                }
-                Some(Cursor { at: last_at, skip: same }.encode())
+                let (at, id) = key(last);
+                Some(Key::encode(at, id))
             }
             _ => None,
         };
-        (page, cursor)
+        (rows, cursor)
     }
+}
+
+/// The keyset condition of a page on a table's creation time and id, its order and its
+/// limit: rows past the page's cursor, in the list's order (`newest_first` or
+/// `oldest_first`, which must be the page's). Written once here for every list; `$created_at`
+/// and `$id` are the table's columns. An index on `(…, created_at, id)` serves it: the first
+/// filter is a range.
+#[macro_export]
+macro_rules! keyset {
+    (newest_first, $query:expr, $page:expr, $created_at:expr, $id:expr) => {{
+        let page: &$crate::server::pagination::Page = $page;
+        debug_assert_eq!(page.order, $crate::server::pagination::Order::NewestFirst);
+        $query
+            .filter($created_at.le(page.after_at()))
+            .filter($created_at.lt(page.after_at()).or($id.lt(page.after_id().to_owned())))
+            .order(($created_at.desc(), $id.desc()))
+            .limit(page.fetch())
+    }};
+    (oldest_first, $query:expr, $page:expr, $created_at:expr, $id:expr) => {{
+        let page: &$crate::server::pagination::Page = $page;
+        debug_assert_eq!(page.order, $crate::server::pagination::Order::OldestFirst);
+        $query
+            .filter($created_at.ge(page.after_at()))
+            .filter($created_at.gt(page.after_at()).or($id.gt(page.after_id().to_owned())))
+            .order(($created_at.asc(), $id.asc()))
+            .limit(page.fetch())
+    }};
 }
 
 #[cfg(test)]
@@ -138,16 +195,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_are_times_that_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor { at: 1_700_000_000_123, skip: 2 };
-        assert_eq!(cursor.encode(), "2023-11-14T22:13:20.123000002Z");
-        assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
-        // A time as Speckle issues it counts no rows: the next page starts after it.
+    fn cursors_are_times_that_name_a_row_and_round_trip() {
+        let cursor = Key::encode(1_700_000_000_123, "0a1b");
+        assert_eq!(cursor, "2023-11-14T22:13:20.123048097049098Z");
+        assert_eq!(Key::parse(&cursor), Some(Key { at: 1_700_000_000_123, id: "0a1b".to_owned() }));
+        // A time as Speckle issues it names no row: the next page starts after it.
         assert_eq!(
-            Cursor::parse("2023-11-14T22:13:20.123Z"),
-            Some(Cursor { at: 1_700_000_000_123, skip: 0 })
+            Key::parse("2023-11-14T22:13:20.123Z"),
+            Some(Key { at: 1_700_000_000_123, id: String::new() })
         );
-        for bad in ["", "x", "12_abc", "2023-13-01T00:00:00Z"] {
+        assert_eq!(
+            Key::parse("2023-11-14T22:13:20.123456+00:00"),
+            Some(Key { at: 1_700_000_000_123, id: String::new() })
+        );
+        for bad in ["", "x", "12_abc", "2023-13-01T00:00:00Z", "2023-11-14T22:13:20.123999999999Z"] {
             assert!(Page::new(None, Some(bad), Order::NewestFirst).is_err(), "{bad:?}");
         }
         assert!(Page::new(Some(-1), None, Order::NewestFirst).is_err());
@@ -155,22 +216,32 @@ mod tests {
         assert_eq!(Page::new(None, None, Order::NewestFirst).unwrap().limit, 25);
     }
 
-    /// Pages through `times` (already in list order) and answers the indexes it returned.
-    fn walk(times: &[i64], limit: i32, order: Order) -> Vec<usize> {
+    #[test]
+    fn no_cursor_makes_a_page_read_more_than_one_row_past_its_limit() {
+        // The old cursor's last six digits were a skip of up to 999,999 rows.
+        for cursor in ["2999-01-01T00:00:00.000999999Z", "2999-01-01T00:00:00.000122122122Z"] {
+            let page = Page::new(Some(1), Some(cursor), Order::NewestFirst).unwrap();
+            assert_eq!(page.fetch(), 2, "{cursor}");
+        }
+    }
+
+    /// Pages through rows (already in list order) and answers the indexes it returned.
+    fn walk(rows: &[(i64, &str)], limit: i32, order: Order) -> Vec<usize> {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let page = Page::new(Some(limit), cursor.as_deref(), order).unwrap();
-            let bound = page.bound();
-            let fetched: Vec<usize> = (0..times.len())
+            let (at, id) = (page.after_at(), page.after_id());
+            let fetched: Vec<(usize, i64, String)> = (0..rows.len())
                 .filter(|&i| match order {
-                    Order::NewestFirst => times[i] < bound,
-                    Order::OldestFirst => times[i] > bound,
+                    Order::NewestFirst => rows[i].0 < at || (rows[i].0 == at && rows[i].1 < id),
+                    Order::OldestFirst => rows[i].0 > at || (rows[i].0 == at && rows[i].1 > id),
                 })
                 .take(page.fetch() as usize)
+                .map(|i| (i, rows[i].0, rows[i].1.to_owned()))
                 .collect();
-            let (rows, next) = page.finish(fetched, |&i| times[i]);
-            seen.extend(rows);
+            let (page_rows, next) = page.finish(fetched, |(_, at, id)| (*at, id));
+            seen.extend(page_rows.into_iter().map(|(i, _, _)| i));
             match next {
                 Some(next) => cursor = Some(next),
                 None => return seen,
@@ -180,7 +251,18 @@ mod tests {
 
     #[test]
     fn every_row_exactly_once_even_when_many_share_a_millisecond() {
-        let newest_first = [9, 9, 9, 9, 9, 7, 5, 5, 5, 1];
+        let newest_first = [
+            (9, "eeee"),
+            (9, "dddd"),
+            (9, "cccc"),
+            (9, "bbbb"),
+            (9, "aaaa"),
+            (7, "zzzz"),
+            (5, "cccc"),
+            (5, "bbbb"),
+            (5, "aaaa"),
+            (1, "qqqq"),
+        ];
         for limit in 1..=11 {
             assert_eq!(
                 walk(&newest_first, limit, Order::NewestFirst),
@@ -188,7 +270,8 @@ mod tests {
                 "{limit}"
             );
         }
-        let oldest_first = [1, 5, 5, 5, 7, 9, 9, 9, 9, 9];
+        let mut oldest_first = newest_first;
+        oldest_first.reverse();
         for limit in 1..=11 {
             assert_eq!(
                 walk(&oldest_first, limit, Order::OldestFirst),

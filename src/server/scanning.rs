@@ -126,6 +126,12 @@ impl ScanningKeys {
         struct PublicKey {
             key_identifier: String,
             key: String,
+            /// GitHub retires a key by marking it not current: it signs nothing any more.
+            #[serde(default = "current")]
+            is_current: bool,
+        }
+        fn current() -> bool {
+            true
         }
         let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
         let list: KeyList = response
@@ -135,7 +141,7 @@ impl ScanningKeys {
             .await
             .map_err(|e| e.to_string())?;
         let mut keys = HashMap::new();
-        for key in list.public_keys {
+        for key in list.public_keys.into_iter().filter(|key| key.is_current) {
             match VerifyingKey::from_public_key_pem(&key.key) {
                 Ok(parsed) => {
                     keys.insert(key.key_identifier, parsed);
@@ -275,13 +281,8 @@ async fn revoke_and_tell(
 
 /// Sends the alerts' mail now rather than at the next background pass.
 fn send_mail_soon(state: &AppState) {
-    if let Some(mailer) = state.mailer.clone() {
-        let db = state.db.clone();
-        tokio::spawn(async move {
-            if let Err(error) = crate::server::lifecycle::send_pending(&db, &mailer).await {
-                tracing::warn!(%error, "could not send the leak alerts now; the next pass will");
-            }
-        });
+    if let Some(mailer) = &state.mailer {
+        mailer.send_soon(&state.db);
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::server::db::schema::{branches, stream_acl, streams, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
 use crate::server::pagination::Page;
-use crate::{db_read, db_run, db_write};
+use crate::{db_read, db_run, db_write, keyset};
 
 pub const MAX_STREAM_NAME_CHARS: usize = 512;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
@@ -45,7 +45,7 @@ impl Role {
             })
     }
 
-    fn from_stored(name: &str) -> Option<Role> {
+    pub fn from_stored(name: &str) -> Option<Role> {
         Role::parse(name).ok()
     }
 
@@ -72,11 +72,16 @@ impl Access {
 
     /// Owners and contributors write: commits, branches, objects.
     pub fn require_write(&self, action: &str) -> AppResult<()> {
-        if self.role.is_some_and(Role::can_write) {
-            return Ok(());
-        }
-        Err(forbidden(format!("Only owners and contributors of the stream can {action}.")))
+        require_write(self.role, action)
     }
+}
+
+/// Owners and contributors write: commits, branches, objects.
+pub fn require_write(role: Option<Role>, action: &str) -> AppResult<()> {
+    if role.is_some_and(Role::can_write) {
+        return Ok(());
+    }
+    Err(forbidden(format!("Only owners and contributors of the stream can {action}.")))
 }
 
 /// The refusal of a stream action only owners may take.
@@ -174,12 +179,29 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
 /// writers), and PostgreSQL serialises concurrent changes of one stream on that row.
 macro_rules! lock_stream {
     ($c:ident, $stream_id:expr) => {
-        diesel::update(streams::table.find($stream_id))
-            .set(streams::updated_at.eq(now_millis()))
+        diesel::update($crate::server::db::schema::streams::table.find($stream_id))
+            .set($crate::server::db::schema::streams::updated_at.eq($crate::server::db::now_millis()))
             .execute($c)
             .await?
     };
 }
+
+pub(crate) use lock_stream;
+
+/// `$user_id`'s role on the stream as the write's transaction sees it (after
+/// [`lock_stream!`]): a role taken away after a first check is seen here.
+macro_rules! role_now {
+    ($c:ident, $stream_id:expr, $user_id:expr) => {{
+        let role: Option<String> = $crate::server::db::schema::stream_acl::table
+            .find(($stream_id, $user_id))
+            .select($crate::server::db::schema::stream_acl::role)
+            .first($c)
+            .await
+            .optional()?;
+        role.as_deref().and_then($crate::server::streams::Role::from_stored)
+    }};
+}
+pub(crate) use role_now;
 
 /// Checks, inside the write's transaction, that `$user_id` is still an owner: a role taken
 /// away after the first check (and before this write) is seen here. A macro, like
@@ -337,18 +359,17 @@ pub struct Collaborator {
     pub id: String,
     pub name: String,
     pub company: Option<String>,
-    pub avatar: Option<String>,
     pub role: String,
 }
 
-/// The stream's collaborators, owners first.
+/// The stream's collaborators, owners first (their avatars are read apart: `users::avatars`).
 pub async fn collaborators(conn: &mut DbConn, stream_id: &str) -> AppResult<Vec<Collaborator>> {
     Ok(db_run!(conn, |c| {
         stream_acl::table
             .inner_join(users::table)
             .filter(stream_acl::stream_id.eq(stream_id))
             .order((stream_acl::role.asc(), users::name.asc()))
-            .select((users::id, users::name, users::company, users::avatar, stream_acl::role))
+            .select((users::id, users::name, users::company, stream_acl::role))
             .load(c)
             .await
     })?)
@@ -402,16 +423,19 @@ pub async fn page_for_user(
     let rows: Vec<(models::Stream, String)> = db_read!(
         db,
         load,
-        streams::table
-            .inner_join(stream_acl::table)
-            .filter(stream_acl::user_id.eq(user_id))
-            .filter(streams::is_public.eq_any(visibility))
-            .filter(streams::created_at.lt(page.bound()))
-            .order((streams::created_at.desc(), streams::id.desc()))
-            .limit(page.fetch())
-            .select((models::Stream::as_select(), stream_acl::role))
+        keyset!(
+            newest_first,
+            streams::table
+                .inner_join(stream_acl::table)
+                .filter(stream_acl::user_id.eq(user_id))
+                .filter(streams::is_public.eq_any(visibility)),
+            page,
+            streams::created_at,
+            streams::id
+        )
+        .select((models::Stream::as_select(), stream_acl::role))
     )?;
-    Ok(page.finish(rows, |(stream, _)| stream.created_at))
+    Ok(page.finish(rows, |(stream, _)| (stream.created_at, &stream.id)))
 }
 
 /// `user_id`'s role on each of these streams that they are on, by stream id.
@@ -487,12 +511,9 @@ pub async fn search_for_user(
     let rows: Vec<(models::Stream, String)> = db_read!(
         db,
         load,
-        matching()
-            .filter(streams::created_at.lt(page.bound()))
-            .order((streams::created_at.desc(), streams::id.desc()))
-            .limit(page.fetch())
+        keyset!(newest_first, matching(), page, streams::created_at, streams::id)
             .select((models::Stream::as_select(), stream_acl::role))
     )?;
-    let (rows, cursor) = page.finish(rows, |(stream, _)| stream.created_at);
+    let (rows, cursor) = page.finish(rows, |(stream, _)| (stream.created_at, &stream.id));
     Ok((total, rows, cursor))
 }

@@ -11,48 +11,43 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use http_body::Body as _;
 use tokio_stream::wrappers::ReceiverStream;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
-use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::error::{bad_input, too_large, AppError, AppResult};
 use crate::scopes::Scope;
-use crate::server::auth::bearer::BearerAuth;
+use crate::server::auth::bearer::{self, BearerAuth};
+use crate::server::auth::throttle::client_ip;
 use crate::server::db::DbConn;
-use crate::server::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST};
+use crate::server::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST, MAX_ID_CHARS};
+use crate::server::room::{Holder, Share};
 use crate::server::streams::{self, Access};
+use crate::server::tokens::Caller;
 use crate::server::AppState;
 
-/// The most bytes of a diff or download request: a form naming up to
-/// [`MAX_IDS_PER_REQUEST`] ids.
-const MAX_ID_LIST_BYTES: usize = 16 * 1024 * 1024;
+/// The most bytes of a diff or download request: a form naming [`MAX_IDS_PER_REQUEST`] ids of
+/// the longest kind, each quoted and separated with percent-encoded punctuation, and a little
+/// for the rest of the form. Read no further.
+const MAX_ID_LIST_BYTES: usize = MAX_IDS_PER_REQUEST * (MAX_ID_CHARS + 9) + 1024;
 
-/// Batches read and stored at once, by all uploads together: each holds up to
-/// [`MAX_BATCH_BYTES`] in memory while it is read and parsed (briefly twice that, while its
-/// objects are copied out of the text for storing), so this bounds the memory uploads take.
-/// Speckle's clients send four at a time.
-static BATCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-/// How long a batch may wait for a slot before the upload is told to retry (503).
-const SLOT_WAIT: Duration = Duration::from_secs(30);
-/// How long one batch may take to arrive: a client that trickles it holds a slot.
+/// How long one batch may take to arrive.
 const BATCH_ARRIVAL: Duration = Duration::from_secs(60);
 
-/// The transport's routes, each with its body limit. Uploads have none as a whole: they are
-/// read a batch at a time, and each batch is limited.
+/// The transport's routes. Their bodies are read by the handlers themselves, after the
+/// caller's access is checked, a chunk at a time against the room (see [`crate::server::room`]).
 pub fn routes() -> Router<AppState> {
-    let id_lists = Router::new()
-        .route("/api/diff/{stream_id}", post(diff))
-        .route("/api/getobjects/{stream_id}", post(get_objects))
-        .layer(RequestBodyLimitLayer::new(MAX_ID_LIST_BYTES));
     let downloads = Router::new()
         .route("/objects/{stream_id}/{object_id}", get(download))
         .route("/objects/{stream_id}/{object_id}/single", get(single))
-        .merge(id_lists);
-    let uploads =
-        Router::new().route("/objects/{stream_id}", post(upload)).layer(DefaultBodyLimit::disable());
+        .route("/api/diff/{stream_id}", post(diff))
+        .route("/api/getobjects/{stream_id}", post(get_objects));
+    let uploads = Router::new().route("/objects/{stream_id}", post(upload));
     // Object JSON compresses about tenfold; the fastest level keeps downloads fast.
-    downloads.layer(CompressionLayer::new().quality(CompressionLevel::Fastest)).merge(uploads)
+    downloads
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+        .merge(uploads)
+        .layer(DefaultBodyLimit::disable())
 }
 
 /// The stream, if the caller may read its objects: with `streams:read` and a role, or when
@@ -73,95 +68,142 @@ async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppR
 /// The stream, if the caller may write objects to it: `streams:write` and an owner's or
 /// contributor's role.
 async fn writable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppResult<()> {
-    let caller = auth.require(Scope::StreamsWrite)?;
+    let caller = auth.caller().ok_or(AppError::SignedOut)?;
+    writable_by(conn, caller, stream_id).await
+}
+
+async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &str) -> AppResult<()> {
+    caller.require(Scope::StreamsWrite)?;
     streams::readable(conn, stream_id, Some(&caller.user_id)).await?.require_write("send objects")
 }
 
-/// The `objects` field of a diff or download request: a JSON array of ids, as a string (in
-/// a form, as Speckle's clients send it, or in a JSON body) or as an array.
-#[derive(Deserialize)]
-struct IdList {
-    objects: IdsField,
+/// Who a big request counts against: the token's owner, or the address without a token.
+fn holder(auth: &BearerAuth, headers_of: &axum::http::Extensions) -> Holder {
+    match auth.caller() {
+        Some(caller) => Holder::User(caller.user_id.clone()),
+        None => Holder::Address(client_ip(headers_of)),
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IdsField {
-    Text(String),
-    Ids(Vec<String>),
-}
-
-fn id_list(headers: &HeaderMap, body: &[u8]) -> AppResult<Vec<String>> {
+/// The ids of a diff or download request's `objects` field: a JSON array of ids, as a string
+/// (in a form, as specklepy sends it, or in a JSON body, as Speckle's .NET client does) or as
+/// an array. The body is read a chunk at a time, taking room as it comes, and no further than
+/// [`MAX_ID_LIST_BYTES`]; the ids are checked and counted as they are parsed, so a list past
+/// [`MAX_IDS_PER_REQUEST`] stops there.
+async fn id_list(headers: &HeaderMap, body: Body, share: &mut Share) -> AppResult<Vec<String>> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-    let explain =
-        || bad_input("Send the ids as the form field `objects`: a JSON array of object ids, as a string.");
-    let list: IdList = if is_json {
-        serde_json::from_slice(body).map_err(|_| explain())?
-    } else {
-        serde_urlencoded::from_bytes(body).map_err(|_| explain())?
-    };
-    let ids = match list.objects {
-        IdsField::Text(text) => serde_json::from_str::<Vec<String>>(&text).map_err(|_| explain())?,
-        IdsField::Ids(ids) => ids,
-    };
-    if ids.len() > MAX_IDS_PER_REQUEST {
-        return Err(too_large(format!("A request may name at most {MAX_IDS_PER_REQUEST} objects.")));
+    let body = read_capped(body, MAX_ID_LIST_BYTES, share).await?;
+    // The parse may copy the field once (an escaped string) and keeps the ids: room for both.
+    share.take(2 * body.len()).await?;
+    objects::parse_id_list(&body, is_json)
+}
+
+/// A request body, read a chunk at a time into room taken as it comes; 413 past `max`.
+async fn read_capped(body: Body, max: usize, share: &mut Share) -> AppResult<Vec<u8>> {
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|_| bad_input("The request body could not be read."))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        if bytes.len() + chunk.len() > max {
+            return Err(too_large(format!("A request may name at most {MAX_IDS_PER_REQUEST} objects.")));
+        }
+        share.take(chunk.len()).await?;
+        bytes.extend_from_slice(&chunk);
     }
-    for id in &ids {
-        objects::validate_id(id)?;
-    }
-    Ok(ids)
+    Ok(bytes)
 }
 
 /// `POST /api/diff/:streamId`: which of these objects the stream already holds, so a client
-/// sends only the others. Answers `{"<id>": true|false, …}`.
+/// sends only the others. Answers `{"<id>": true|false, …}`. Access is checked before the
+/// body is read.
 async fn diff(
     State(state): State<AppState>,
     auth: BearerAuth,
     Path(stream_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> AppResult<Response> {
-    let mut conn = state.db.get().await?;
-    writable(&mut conn, &auth, &stream_id).await?;
-    let ids = id_list(&headers, &body)?;
-    let held = objects::existing(&mut conn, &stream_id, &ids).await?;
+    writable(&mut state.db.get().await?, &auth, &stream_id).await?;
+    let (parts, body) = request.into_parts();
+    let mut share = state.room.enter(holder(&auth, &parts.extensions)).await?;
+    let ids = id_list(&parts.headers, body, &mut share).await?;
+    let held = objects::existing(&mut state.db.get().await?, &stream_id, &ids).await?;
     let answer: serde_json::Map<String, serde_json::Value> =
         ids.into_iter().map(|id| (id.clone(), held.contains(&id).into())).collect();
     Ok(axum::Json(answer).into_response())
 }
 
+/// The caller of an upload's next batch: the token must still be valid, and its owner still
+/// a writer of the stream, for each batch (a revoked token or a removed role stops an upload
+/// that is under way).
+async fn still_writing(
+    state: &AppState,
+    headers: &HeaderMap,
+    stream_id: &str,
+    conn: &mut DbConn,
+) -> Result<std::sync::Arc<Caller>, Response> {
+    let caller = match bearer::still_valid(state, headers).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return Err(bearer::invalid_token()),
+        Err(error) => return Err(error.into_response()),
+    };
+    writable_by(conn, &caller, stream_id).await.map_err(IntoResponse::into_response)?;
+    Ok(caller)
+}
+
 /// `POST /objects/:streamId`: stores objects sent as a multipart form, each part a batch
 /// (a JSON array of objects, gzipped or not). Each batch is stored whole or not at all; one
 /// that is malformed (400) or over [`MAX_BATCH_BYTES`] uncompressed (413) ends the upload,
-/// and the batches before it stay stored. Answers 201.
+/// and the batches before it stay stored. Answers 201. A batch takes room as its bytes come
+/// (one that trickles in holds only what arrived), and the caller's access is checked again
+/// before each batch is stored.
 async fn upload(
     State(state): State<AppState>,
     auth: BearerAuth,
     Path(stream_id): Path<String>,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> AppResult<Response> {
+) -> Response {
+    match store_upload(&state, &auth, &stream_id, &headers, multipart).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn store_upload(
+    state: &AppState,
+    auth: &BearerAuth,
+    stream_id: &str,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, Response> {
+    let refuse = IntoResponse::into_response;
     // A connection only while the database is used, never while the client sends.
-    writable(&mut state.db.get().await?, &auth, &stream_id).await?;
-    let mut multipart =
-        multipart.map_err(|_| bad_input("Send the objects as multipart/form-data, one batch per part."))?;
+    writable(&mut state.db.get().await.map_err(refuse)?, auth, stream_id).await.map_err(refuse)?;
+    let user_id = auth.caller().map(|caller| caller.user_id.clone()).unwrap_or_default();
+    let mut share = state.room.enter(Holder::User(user_id)).await.map_err(refuse)?;
+    let mut multipart = multipart
+        .map_err(|_| refuse(bad_input("Send the objects as multipart/form-data, one batch per part.")))?;
     let mut batches = 0;
-    while let Some(part) = multipart.next_field().await.map_err(multipart_error)? {
-        let _slot = tokio::time::timeout(SLOT_WAIT, BATCH_SLOTS.acquire())
+    while let Some(part) = multipart.next_field().await.map_err(|e| refuse(multipart_error(e)))? {
+        let text = tokio::time::timeout(BATCH_ARRIVAL, read_batch(part, &mut share))
             .await
-            .map_err(|_| AppError::Busy("too many uploads at once".into()))?
-            .map_err(|_| AppError::Internal)?;
-        let text = tokio::time::timeout(BATCH_ARRIVAL, read_batch(part)).await.map_err(|_| {
-            bad_input(format!("A batch must arrive within {} seconds.", BATCH_ARRIVAL.as_secs()))
-        })??;
-        objects::store_batch(&mut state.db.get().await?, &stream_id, text).await?;
+            .map_err(|_| {
+                refuse(bad_input(format!("A batch must arrive within {} seconds.", BATCH_ARRIVAL.as_secs())))
+            })?
+            .map_err(refuse)?;
+        // Its rows are a copy of its text while they are stored.
+        share.take(text.len()).await.map_err(refuse)?;
+        let mut conn = state.db.get().await.map_err(refuse)?;
+        still_writing(state, headers, stream_id, &mut conn).await?;
+        objects::store_batch(&mut conn, stream_id, text).await.map_err(refuse)?;
+        share.release();
         batches += 1;
     }
     if batches == 0 {
-        return Err(bad_input("The upload holds no batch of objects."));
+        return Err(refuse(bad_input("The upload holds no batch of objects.")));
     }
     Ok(StatusCode::CREATED.into_response())
 }
@@ -170,9 +212,10 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> AppError 
     bad_input(format!("The multipart body is malformed: {}", error.body_text()))
 }
 
-/// A part's JSON, uncompressed, read a chunk at a time and refused as soon as it passes the
-/// limit, so memory stays bounded however big the part claims or turns out to be.
-async fn read_batch(mut part: axum::extract::multipart::Field<'_>) -> AppResult<String> {
+/// A part's JSON, uncompressed, read a chunk at a time into room taken as it grows, and
+/// refused as soon as it passes the limit, so memory stays bounded however big the part
+/// claims or turns out to be.
+async fn read_batch(mut part: axum::extract::multipart::Field<'_>, share: &mut Share) -> AppResult<String> {
     let kind =
         part.content_type().map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     let mut text = match kind.as_deref() {
@@ -189,7 +232,9 @@ async fn read_batch(mut part: axum::extract::multipart::Field<'_>) -> AppResult<
         }
     };
     while let Some(chunk) = part.chunk().await.map_err(multipart_error)? {
+        let before = text.len();
         text.write(&chunk)?;
+        share.take(text.len() - before).await?;
     }
     let bytes = text.finish()?;
     String::from_utf8(bytes).map_err(|_| bad_input("A batch must be UTF-8 JSON."))
@@ -202,6 +247,14 @@ enum Batch {
 }
 
 impl Batch {
+    /// The bytes of JSON read so far.
+    fn len(&self) -> usize {
+        match self {
+            Batch::Plain(capped) => capped.0.len(),
+            Batch::Gzip(decoder) => decoder.get_ref().0.len(),
+        }
+    }
+
     fn write(&mut self, chunk: &[u8]) -> AppResult<()> {
         use std::io::Write;
         match self {
@@ -297,21 +350,21 @@ async fn download(
     drop(conn);
     let children = objects::closure(&root.data)?.into_iter().map(|(id, _)| id).collect();
     let format = format(&headers);
-    Ok(streamed(format, objects::download(state.db.clone(), stream_id, Some(root), children, format)))
+    Ok(streamed(format, objects::download(state.db.clone(), stream_id, Some(root), children, format, ())))
 }
 
 /// `POST /api/getobjects/:streamId`: these objects (a client asks for the ones it lacks).
+/// Access is checked before the body is read; the list's room is held until it is served.
 async fn get_objects(
     State(state): State<AppState>,
     auth: BearerAuth,
     Path(stream_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> AppResult<Response> {
-    let mut conn = state.db.get().await?;
-    readable(&mut conn, &auth, &stream_id).await?;
-    drop(conn);
-    let ids = id_list(&headers, &body)?;
-    let format = format(&headers);
-    Ok(streamed(format, objects::download(state.db.clone(), stream_id, None, ids, format)))
+    readable(&mut state.db.get().await?, &auth, &stream_id).await?;
+    let (parts, body) = request.into_parts();
+    let mut share = state.room.enter(holder(&auth, &parts.extensions)).await?;
+    let ids = id_list(&parts.headers, body, &mut share).await?;
+    let format = format(&parts.headers);
+    Ok(streamed(format, objects::download(state.db.clone(), stream_id, None, ids, format, share)))
 }

@@ -5,12 +5,12 @@ use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 
 use crate::error::{bad_input, not_found, AppResult};
-use crate::server::auth::password;
+use crate::server::auth::password::{self, Asker, Hasher};
 use crate::server::db::schema::users;
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
 use crate::server::pagination::Page;
 use crate::server::streams::{lower, Search};
-use crate::{db_run, db_write};
+use crate::{db_run, db_write, keyset};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -49,12 +49,14 @@ pub fn validate_sign_up(name: &str, email: &str, password: &SecretString) -> App
 /// taken, so hashing never holds one.
 pub async fn sign_up(
     pool: &DbPool,
+    hasher: &Hasher,
+    asker: Asker,
     name: &str,
     email: &str,
     password: SecretString,
 ) -> AppResult<models::User> {
     let (name, email) = validate_sign_up(name, email, &password)?;
-    let password_hash = password::hash(password).await?;
+    let password_hash = hasher.hash(password, asker).await?;
     let conn = &mut pool.get().await?;
     let user = models::User {
         id: new_id(),
@@ -92,34 +94,50 @@ fn validate_name(name: &str) -> AppResult<String> {
 /// Checks an email and password; any mismatch is the same "Invalid email or password.".
 /// An email longer than any account's is refused before any work.
 /// The connection is given back before the password is checked.
-pub async fn sign_in(pool: &DbPool, email: &str, password: SecretString) -> AppResult<models::User> {
+pub async fn sign_in(
+    pool: &DbPool,
+    hasher: &Hasher,
+    asker: Asker,
+    email: &str,
+    password: SecretString,
+) -> AppResult<models::User> {
+    let user = account(pool, email).await?;
     if beyond_any_email(email) {
         return Err(bad_input(INVALID_CREDENTIALS));
     }
-    let user = find_by_email(&mut pool.get().await?, &normalize_email(email)).await?;
     // An unknown email still costs one verification, so timing tells nothing.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify(password, stored).await?;
+    let verified = hasher.verify(password, stored, asker).await?;
     match user {
         Some(user) if verified => Ok(user),
         _ => Err(bad_input(INVALID_CREDENTIALS)),
     }
 }
 
+/// The account of this email, if any (for a sign-in; an email longer than any is none).
+pub async fn account(pool: &DbPool, email: &str) -> AppResult<Option<models::User>> {
+    if beyond_any_email(email) {
+        return Ok(None);
+    }
+    find_by_email(&mut pool.get().await?, &normalize_email(email)).await
+}
+
 /// Changes a password after checking the current one ("The current password is wrong." if
 /// not). No connection is held while hashing.
 pub async fn change_password(
     pool: &DbPool,
+    hasher: &Hasher,
+    asker: Asker,
     user_id: &str,
     current: SecretString,
     new: SecretString,
 ) -> AppResult<()> {
     password::validate_new(&new)?;
     let user = get(&mut pool.get().await?, user_id).await?;
-    if !password::verify(current, Some(user.password_hash)).await? {
+    if !hasher.verify(current, Some(user.password_hash), asker).await? {
         return Err(bad_input("The current password is wrong."));
     }
-    let hash = password::hash(new).await?;
+    let hash = hasher.hash(new, asker).await?;
     db_run!(&mut pool.get().await?, |c| {
         diesel::update(users::table.find(user_id)).set(users::password_hash.eq(&hash)).execute(c).await
     })?;
@@ -147,6 +165,51 @@ pub async fn find(conn: &mut DbConn, user_id: &str) -> AppResult<Option<models::
 /// The user with this id, or "not found".
 pub async fn get(conn: &mut DbConn, user_id: &str) -> AppResult<models::User> {
     find(conn, user_id).await?.ok_or_else(|| not_found("User"))
+}
+
+/// The profile of the user with this id, or "not found".
+pub async fn profile(conn: &mut DbConn, user_id: &str) -> AppResult<models::Profile> {
+    let found: Option<models::Profile> = db_run!(conn, |c| {
+        users::table.find(user_id).select(models::Profile::as_select()).first(c).await.optional()
+    })?;
+    found.ok_or_else(|| not_found("User"))
+}
+
+diesel::define_sql_function! {
+    /// SQL's `octet_length()`: a text's size in bytes (PostgreSQL; SQLite since 3.43).
+    fn octet_length(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;
+}
+
+/// The avatars of these users (those who have one), by id. What they weigh is read first and
+/// given to `charge`, which may refuse before any is read: a list of users whose avatars
+/// are a quarter of a megabyte each is refused, not loaded.
+pub async fn avatars(
+    conn: &mut DbConn,
+    user_ids: &[&str],
+    charge: impl FnOnce(usize) -> AppResult<()>,
+) -> AppResult<std::collections::HashMap<String, std::sync::Arc<str>>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let sizes: Vec<Option<i32>> = db_run!(conn, |c| {
+        users::table
+            .filter(users::id.eq_any(user_ids))
+            .filter(users::avatar.is_not_null())
+            .select(octet_length(users::avatar.nullable()))
+            .load(c)
+            .await
+    })?;
+    let weight = sizes.iter().map(|size| size.unwrap_or(0).max(0) as usize).sum();
+    charge(weight)?;
+    let rows: Vec<(String, Option<String>)> = db_run!(conn, |c| {
+        users::table
+            .filter(users::id.eq_any(user_ids))
+            .filter(users::avatar.is_not_null())
+            .select((users::id, users::avatar))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().filter_map(|(id, avatar)| Some((id, std::sync::Arc::from(avatar?)))).collect())
 }
 
 pub const MAX_COMPANY_CHARS: usize = 200;
@@ -213,27 +276,24 @@ pub async fn search(
     query: &str,
     email_only: bool,
     page: &Page,
-) -> AppResult<(Vec<models::User>, Option<String>)> {
+) -> AppResult<(Vec<models::Profile>, Option<String>)> {
     let query = query.trim();
     if query.chars().count() < MIN_SEARCH_CHARS {
         return Err(bad_input(format!("query must be at least {MIN_SEARCH_CHARS} characters.")));
     }
     let Some(search) = Search::new(Some(query))? else { return Ok((Vec::new(), None)) };
     let email = normalize_email(query);
-    let rows: Vec<models::User> = db_run!(conn, |c| {
+    let rows: Vec<models::Profile> = db_run!(conn, |c| {
         let matching = if email_only {
             users::table.filter(users::email.eq(&email)).into_boxed()
         } else {
             let by_name = lower(users::name).like(search.pattern()).escape('\\');
             users::table.filter(by_name.or(users::email.eq(&email))).into_boxed()
         };
-        matching
-            .filter(users::created_at.lt(page.bound()))
-            .order((users::created_at.desc(), users::id.desc()))
-            .limit(page.fetch())
-            .select(models::User::as_select())
+        keyset!(newest_first, matching, page, users::created_at, users::id)
+            .select(models::Profile::as_select())
             .load(c)
             .await
     })?;
-    Ok(page.finish(rows, |user| user.created_at))
+    Ok(page.finish(rows, |user| (user.created_at, &user.id)))
 }

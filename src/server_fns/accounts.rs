@@ -47,6 +47,7 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
 pub async fn signup(name: String, email: String, password: String) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::{client_ip, state};
+        use crate::server::auth::password::Asker;
         use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
         let password = password.into();
@@ -58,9 +59,10 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
         let state = state()?;
         let throttles = &state.throttles;
         throttles.sign_up.begin(&[&address]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        let asker = Asker { address: ip, trusted_device: false };
         let made = async {
             let _lane = throttles.lanes.enter(ip).await?;
-            users::sign_up(&state.db, &name, &email, password).await
+            users::sign_up(&state.db, &state.hasher, asker, &name, &email, password).await
         }
         .await;
         // Only our own trouble is forgiven: an email that is taken still counts, so sign-up
@@ -71,7 +73,9 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
         ) {
             throttles.sign_up.forgive(&[&address]);
         }
-        start_session(&made?.id, "/profile").await
+        let user = made?;
+        trust_this_device(&state, &user.id, None).await;
+        start_session(&user.id, "/profile").await
     })
     .await
 }
@@ -80,39 +84,93 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::{client_ip, state};
+        use crate::server::auth::device::DeviceCookie;
+        use crate::server::auth::password::Asker;
         use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
-        // Failures are counted per address and email (guessing one account's password gets
+        let ip = client_ip();
+        let state = state()?;
+        let throttles = &state.throttles;
+        // A browser that signed in to this account before (its device cookie) keeps a lane
+        // of its own: its failures count against it alone, and it hashes first. Anyone else's
+        // failures are counted per address and email (guessing one account's password gets
         // slow, and no one can lock anyone out from elsewhere) and per address whatever the
         // email (a flood of fresh emails stops too). Each attempt counts before it is made,
         // and is forgiven if it succeeds.
-        let ip = client_ip();
+        let device = use_context::<axum::http::request::Parts>()
+            .and_then(|parts| DeviceCookie::from_headers(&parts.headers));
+        let trusted = match &device {
+            Some(device) => match users::account(&state.db, &email).await? {
+                Some(account) => device.trusted_for(&mut state.db.get().await?, &account.id).await?,
+                None => false,
+            },
+            None => false,
+        };
         let address = ip.to_string();
         let email_key: String = email.chars().take(users::MAX_EMAIL_CHARS + 1).collect();
         let email_key = users::normalize_email(&email_key);
-        let keys: [&[&str]; 2] = [&[&address], &[&address, &email_key]];
-        let state = state()?;
-        let throttles = &state.throttles;
-        let [by_address, by_account] = [&throttles.sign_in_address, &throttles.sign_in];
-        by_address.begin(keys[0]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
-        if let Err(wait) = by_account.begin(keys[1]) {
-            by_address.forgive(keys[0]);
-            return Err(AppError::RateLimited(retry_after_secs(wait)));
+        let device_key = device.as_ref().map(DeviceCookie::throttle_key).unwrap_or_default();
+        let counted: Vec<(&_, Vec<&str>)> = if trusted {
+            vec![(&throttles.sign_in_device, vec![device_key.as_str()])]
+        } else {
+            vec![
+                (&throttles.sign_in_address, vec![address.as_str()]),
+                (&throttles.sign_in, vec![address.as_str(), email_key.as_str()]),
+            ]
+        };
+        for (taken, (throttle, key)) in counted.iter().enumerate() {
+            if let Err(wait) = throttle.begin(key) {
+                for (throttle, key) in &counted[..taken] {
+                    throttle.forgive(key);
+                }
+                return Err(AppError::RateLimited(retry_after_secs(wait)));
+            }
         }
+        let asker = Asker { address: ip, trusted_device: trusted };
         let signed_in = async {
-            let _lane = throttles.lanes.enter(ip).await?;
-            users::sign_in(&state.db, &email, password.into()).await
+            let _lane = match trusted {
+                true => throttles.device_lanes.enter(device_key.clone()).await?,
+                false => throttles.lanes.enter(ip).await?,
+            };
+            users::sign_in(&state.db, &state.hasher, asker, &email, password.into()).await
         }
         .await;
         if !matches!(signed_in, Err(AppError::BadInput(_))) {
-            by_address.forgive(keys[0]);
-            by_account.forgive(keys[1]);
+            for (throttle, key) in &counted {
+                throttle.forgive(key);
+            }
         }
         let user = signed_in?;
         record_sign_in(&state, &user.id).await;
+        trust_this_device(&state, &user.id, device.as_ref()).await;
         start_session(&user.id, &safe_next(next.as_deref())).await
     })
     .await
+}
+
+/// Remembers this browser as a trusted device of the account it signed in to (its cookie
+/// is renewed, or given); failing to never fails the sign-in.
+#[cfg(feature = "ssr")]
+async fn trust_this_device(
+    state: &crate::server::AppState,
+    user_id: &str,
+    presented: Option<&crate::server::auth::device::DeviceCookie>,
+) {
+    use crate::server::auth::device;
+    let remembered = match state.db.get().await {
+        Ok(mut conn) => device::remember(&mut conn, user_id, presented, state.secure_cookies).await,
+        Err(error) => Err(error),
+    };
+    match remembered {
+        Ok(cookie) => {
+            if let (Some(response), Ok(cookie)) =
+                (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
+            {
+                response.append_header(axum::http::header::SET_COOKIE, cookie);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not remember a trusted device"),
+    }
 }
 
 /// A sign-in is an event of `/profile/security`; failing to record it never fails it.

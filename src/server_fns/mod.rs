@@ -66,8 +66,20 @@ pub(crate) mod session {
 
     /// Runs a server function's body; an error gets its HTTP status (400, 401, 404, 500),
     /// except on a plain form post, which must stay a redirect back to the form.
-    pub async fn with_status<T>(body: impl std::future::Future<Output = AppResult<T>>) -> AppResult<T> {
-        let result = body.await;
+    pub async fn with_status<T: Send + 'static>(
+        body: impl std::future::Future<Output = AppResult<T>> + Send + 'static,
+    ) -> AppResult<T> {
+        // On a task of its own, with the request's context: a page's resource that Leptos
+        // drops half way (disposed while rendering) would otherwise cancel a query, and a
+        // pooled connection whose query was cancelled breaks the next request to take it.
+        let body = leptos::reactive::computed::ScopedFuture::new_untracked(body);
+        let result = match tokio::spawn(body).await {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(%error, "a server function failed");
+                Err(AppError::Internal)
+            }
+        };
         if let Err(error) = &result {
             if !is_plain_form_post() {
                 if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {

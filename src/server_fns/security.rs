@@ -96,8 +96,15 @@ pub async fn change_password(current_password: String, new_password: String) -> 
         let user = require_user(&mut db().await?).await?;
         let throttle = &state.throttles.password_change;
         throttle.begin(&[&user.id]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
-        let changed =
-            users::change_password(&state.db, &user.id, current_password.into(), new_password.into()).await;
+        // Through the address's lane, as a sign-in: each change hashes twice.
+        let ip = super::session::client_ip();
+        let asker = crate::server::auth::password::Asker { address: ip, trusted_device: false };
+        let changed = async {
+            let _lane = state.throttles.lanes.enter(ip).await?;
+            let (current, new) = (current_password.into(), new_password.into());
+            users::change_password(&state.db, &state.hasher, asker, &user.id, current, new).await
+        }
+        .await;
         if !matches!(changed, Err(AppError::BadInput(_))) {
             throttle.forgive(&[&user.id]);
         }

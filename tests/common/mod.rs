@@ -57,6 +57,18 @@ pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|url| url.starts_with("postgres"))
 }
 
+/// Starts a test of SQLite only (named `sqlite_only::…`, which the PostgreSQL run of
+/// scripts/test skips and lists as skipped): run on PostgreSQL anyway, it fails.
+pub fn sqlite_only() {
+    assert!(postgres_url().is_none(), "a SQLite-only test run on PostgreSQL: scripts/test skips it there");
+}
+
+/// Starts a test of PostgreSQL only (named `postgres_only::…`, skipped without
+/// `TEST_DATABASE_URL`); answers that URL. Run without it anyway, it fails.
+pub fn postgres_only() -> String {
+    postgres_url().expect("a PostgreSQL-only test: set TEST_DATABASE_URL, or let scripts/test skip it")
+}
+
 /// A new, empty database for one test.
 pub async fn fresh_database(dir: &tempfile::TempDir) -> DatabaseUrl {
     let Some(admin_url) = postgres_url() else {

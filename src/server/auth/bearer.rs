@@ -54,7 +54,7 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
 /// A header with a missing, malformed, unknown, revoked or expired token never gets this
 /// far: the extractor answers SPEC §6's 401 itself.
 pub struct BearerAuth {
-    caller: Option<Caller>,
+    caller: Option<Arc<Caller>>,
     /// The read cache's epochs as this request saw them when it started (token requests only).
     pub epochs: Option<Epochs>,
     /// Where the request came from, for the events it records.
@@ -64,13 +64,18 @@ pub struct BearerAuth {
 impl BearerAuth {
     /// The token's caller; `None` for an anonymous request.
     pub fn caller(&self) -> Option<&Caller> {
-        self.caller.as_ref()
+        self.caller.as_deref()
+    }
+
+    /// The token's caller, shared (for the GraphQL request's data).
+    pub fn shared_caller(&self) -> Option<Arc<Caller>> {
+        self.caller.clone()
     }
 
     /// The caller, if the token holds `scope`: else `SignedOut` (anonymous, 401) or
     /// `Forbidden` naming the scope (403).
     pub fn require(&self, scope: Scope) -> AppResult<&Caller> {
-        let caller = self.caller.as_ref().ok_or(AppError::SignedOut)?;
+        let caller = self.caller.as_deref().ok_or(AppError::SignedOut)?;
         caller.require(scope)?;
         Ok(caller)
     }
@@ -137,6 +142,15 @@ impl FromRequestParts<AppState> for BearerAuth {
             Err(_) => Err(Rejection::Internal),
         }
     }
+}
+
+/// The caller of a request's token as of now, for work that goes on after the request was
+/// admitted (an upload's later batches): `None` if the token has died since (revoked,
+/// expired) or the header holds none.
+pub async fn still_valid(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Arc<Caller>>> {
+    let Credentials::Token(token) = credentials(headers) else { return Ok(None) };
+    let epochs = state.db.epochs().await?;
+    tokens::authenticate(&state.db, &token, &epochs, &Seen::default()).await
 }
 
 /// SPEC §6: the one answer for a missing, malformed, unknown, revoked or expired token.

@@ -3,6 +3,7 @@
 pub mod bearer;
 pub mod client;
 pub mod csrf;
+pub mod device;
 pub mod handover;
 pub mod password;
 pub mod session;

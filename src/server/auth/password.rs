@@ -1,4 +1,18 @@
-//! Passwords: argon2id with OWASP's parameters, hashed off the async runtime.
+//! Passwords: argon2id with OWASP's parameters, hashed off the async runtime, fairly.
+//!
+//! One thread per server, at the lowest priority, hashes every password in turn. Each hash
+//! takes 19 MiB and a core for ~60 ms: a storm of sign-ins queues here, holds one buffer's
+//! worth of memory, and leaves the other cores to the API. The queue is short and served by
+//! priority, not arrival: a browser that signed in to the account before (a trusted device,
+//! OWASP's device cookie) first; then the address that asked for the fewest hashes in the last
+//! minute. A flood from many addresses therefore queues behind itself: a person signing in
+//! from elsewhere is served next, and when the queue is full it is the flood's latest that is
+//! turned away (503), not them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -27,30 +41,214 @@ pub fn validate_new(password: &SecretString) -> AppResult<()> {
     Ok(())
 }
 
+/// Hashes waiting for the hashing thread: about half a second of work. Past this, the
+/// waiting hash of least priority is turned away (told to retry), the newcomer's or another's.
+pub const HASHING_QUEUE: usize = 8;
+/// A hash that waited this long is turned away rather than run late.
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
+/// How long an address's hashes count against its priority.
+const USAGE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose usage is remembered; past this, the oldest windows are forgotten.
+const MAX_ADDRESSES: usize = 100_000;
+
+/// Who asks for a hash: by their address (IPv6 by /64), and whether their browser is a
+/// trusted device of the account.
+#[derive(Clone, Copy, Debug)]
+pub struct Asker {
+    pub address: IpAddr,
+    pub trusted_device: bool,
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Hashes waiting for the hashing thread; past this, a sign-in or sign-up is told to retry
-/// (503) at once rather than wait behind a flood. About half a second of work.
-pub const HASHING_QUEUE: usize = 8;
+/// Lower is served first: trusted devices, then the address that asked least, then arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Priority {
+    untrusted: bool,
+    usage: u32,
+    arrival: u64,
+}
 
-/// One thread, at the lowest priority, hashes every password in turn. Each hash takes 19 MiB
-/// and a core for ~60 ms: a storm of sign-ins queues here, holds one buffer's worth of memory
-/// (spread over many threads, each thread's allocator would keep its own), and leaves the
-/// other cores to the API.
-static HASHING_THREAD: std::sync::LazyLock<std::sync::mpsc::SyncSender<Job>> =
-    std::sync::LazyLock::new(|| {
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(HASHING_QUEUE);
+struct Waiting {
+    priority: Priority,
+    since: Instant,
+    /// Runs the hash and answers; dropped unrun, its asker is told to retry.
+    job: Job,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    arrivals: u64,
+    usage: HashMap<IpAddr, (Instant, u32)>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+}
+
+/// The password hashing of one server: its thread and its queue. The thread ends when the
+/// last handle is dropped.
+pub struct Hasher {
+    shared: Arc<Shared>,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher::new()
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.work.notify_all();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hasher {
+    pub fn new() -> Hasher {
+        let shared = Arc::new(Shared::default());
+        let working = shared.clone();
         let spawned = std::thread::Builder::new().name("password-hashing".into()).spawn(move || {
             lower_this_threads_priority();
-            for job in queue {
+            while let Some(job) = next_job(&working) {
                 job();
             }
         });
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start the password hashing thread");
+            lock(&shared.queue).closed = true;
         }
-        jobs
-    });
+        Hasher { shared }
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: SecretString, asker: Asker) -> AppResult<String> {
+        self.run(asker, move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2id().hash_password(password.expose_secret().as_bytes(), &salt).map(|hash| hash.to_string())
+        })
+        .await?
+        .map_err(|error| {
+            tracing::error!(%error, "password hashing failed");
+            AppError::Internal
+        })
+    }
+
+    /// Verifies a password against a stored hash. With no stored hash (unknown email) it
+    /// still does the same work, so timing does not tell which emails exist. A password
+    /// longer than any we accept is refused without hashing (its length is no secret). Errs
+    /// only if the hash was turned away (the queue is full of more urgent ones).
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+        asker: Asker,
+    ) -> AppResult<bool> {
+        if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
+            return Ok(false);
+        }
+        self.run(asker, move || {
+            let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+            let Ok(parsed) = PasswordHash::new(&stored) else { return false };
+            argon2id().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok()
+        })
+        .await
+    }
+
+    /// Queues `work` by the asker's priority and waits for it without blocking the runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        asker: Asker,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> AppResult<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.enqueue(asker, job)?;
+        // The job dropped unrun (turned away for a more urgent one, or too late): retry.
+        answered.await.map_err(|_| busy())
+    }
+
+    fn enqueue(&self, asker: Asker, job: Job) -> AppResult<()> {
+        let now = Instant::now();
+        let mut queue = lock(&self.shared.queue);
+        if queue.closed {
+            return Err(AppError::Internal);
+        }
+        let usage = queue.count_use(asker.address, now);
+        queue.arrivals += 1;
+        let priority = Priority { untrusted: !asker.trusted_device, usage, arrival: queue.arrivals };
+        if queue.waiting.len() >= HASHING_QUEUE {
+            let (worst, worst_priority) = queue
+                .waiting
+                .iter()
+                .enumerate()
+                .map(|(i, waiting)| (i, waiting.priority))
+                .max_by_key(|(_, priority)| *priority)
+                .expect("a full queue has a last place");
+            if priority >= worst_priority {
+                return Err(busy());
+            }
+            // Dropped unrun: its asker is told to retry.
+            drop(queue.waiting.swap_remove(worst));
+        }
+        queue.waiting.push(Waiting { priority, since: now, job });
+        drop(queue);
+        self.shared.work.notify_one();
+        Ok(())
+    }
+}
+
+impl Queue {
+    /// Counts one hash for `address` in its current window; answers how many it had before.
+    fn count_use(&mut self, address: IpAddr, now: Instant) -> u32 {
+        if self.usage.len() >= MAX_ADDRESSES && !self.usage.contains_key(&address) {
+            self.usage.retain(|_, (start, _)| now.duration_since(*start) < USAGE_WINDOW);
+            if self.usage.len() >= MAX_ADDRESSES {
+                self.usage.clear();
+            }
+        }
+        let (start, count) = self.usage.entry(address).or_insert((now, 0));
+        if now.duration_since(*start) >= USAGE_WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        let before = *count;
+        *count = count.saturating_add(1);
+        before
+    }
+}
+
+/// The next job for the hashing thread, by priority; `None` once the server is gone. Jobs
+/// that waited too long are dropped (their askers are told to retry).
+fn next_job(shared: &Shared) -> Option<Job> {
+    let mut queue = lock(&shared.queue);
+    loop {
+        if queue.closed {
+            return None;
+        }
+        queue.waiting.retain(|waiting| waiting.since.elapsed() < LONGEST_WAIT);
+        let best =
+            queue.waiting.iter().enumerate().min_by_key(|(_, waiting)| waiting.priority).map(|(i, _)| i);
+        if let Some(best) = best {
+            return Some(queue.waiting.swap_remove(best).job);
+        }
+        queue = shared.work.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+}
+
+fn busy() -> AppError {
+    AppError::Busy("too many sign-ins at once".into())
+}
 
 fn lower_this_threads_priority() {
     // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling thread's nice
@@ -61,48 +259,6 @@ fn lower_this_threads_priority() {
     }
 }
 
-/// Runs `work` on the password hashing thread; waits for it without blocking the runtime.
-async fn on_hashing_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = answer.send(work());
-    });
-    HASHING_THREAD.try_send(job).map_err(|error| match error {
-        std::sync::mpsc::TrySendError::Full(_) => AppError::Busy("too many sign-ins at once".into()),
-        std::sync::mpsc::TrySendError::Disconnected(_) => AppError::Internal,
-    })?;
-    answered.await.map_err(|_| AppError::Internal)
-}
-
-/// Hashes a password into a PHC string, on the hashing thread.
-pub async fn hash(password: SecretString) -> AppResult<String> {
-    on_hashing_thread(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2id().hash_password(password.expose_secret().as_bytes(), &salt).map(|hash| hash.to_string())
-    })
-    .await?
-    .map_err(|error| {
-        tracing::error!(%error, "password hashing failed");
-        AppError::Internal
-    })
-}
-
-/// Verifies a password against a stored hash, on the hashing thread. With no stored hash
-/// (unknown email) it still does the same work, so timing does not tell which emails exist.
-/// A password longer than any we accept is refused without hashing (its length is no
-/// secret). Errs only if the hashing queue is full.
-pub async fn verify(password: SecretString, stored: Option<String>) -> AppResult<bool> {
-    if password.expose_secret().chars().count() > MAX_PASSWORD_CHARS {
-        return Ok(false);
-    }
-    on_hashing_thread(move || {
-        let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        let Ok(parsed) = PasswordHash::new(&stored) else { return false };
-        argon2id().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok()
-    })
-    .await
-}
-
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let salt = SaltString::generate(&mut OsRng);
     argon2id()
@@ -110,3 +266,76 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .map(|hash| hash.to_string())
         .unwrap_or_default()
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asker(address: &str, trusted_device: bool) -> Asker {
+        Asker { address: address.parse().unwrap(), trusted_device }
+    }
+
+    #[test]
+    fn the_address_that_asked_least_goes_first_and_trusted_devices_before_all() {
+        let mut queue = Queue::default();
+        let now = Instant::now();
+        for _ in 0..5 {
+            queue.count_use("10.0.0.1".parse().unwrap(), now);
+        }
+        let flood = Priority {
+            untrusted: true,
+            usage: queue.count_use("10.0.0.1".parse().unwrap(), now),
+            arrival: 1,
+        };
+        let newcomer = Priority {
+            untrusted: true,
+            usage: queue.count_use("192.0.2.7".parse().unwrap(), now),
+            arrival: 2,
+        };
+        let device = Priority { untrusted: false, usage: 50, arrival: 3 };
+        assert!(newcomer < flood, "fewest hashes first, whatever the arrival");
+        assert!(device < newcomer, "a trusted device before anyone");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_turns_away_its_least_urgent_and_the_thread_ends_with_the_hasher() {
+        let hasher = Arc::new(Hasher::new());
+        // Hold the thread with a job that waits for the test.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let blocker = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(asker("10.0.0.1", false), move || {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        for _ in 0..HASHING_QUEUE {
+            hasher.enqueue(asker("10.0.0.1", false), Box::new(|| ())).unwrap();
+        }
+        assert!(
+            hasher.enqueue(asker("10.0.0.1", false), Box::new(|| ())).is_err(),
+            "no better than the rest"
+        );
+        assert!(
+            hasher.enqueue(asker("192.0.2.7", false), Box::new(|| ())).is_ok(),
+            "a newcomer gets a place"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let shared = hasher.shared.clone();
+        drop(hasher);
+        for _ in 0..100 {
+            if Arc::strong_count(&shared) == 1 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the hashing thread outlived its hasher");
+    }
+}

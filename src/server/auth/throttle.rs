@@ -126,10 +126,13 @@ impl FailureThrottle {
     }
 }
 
-/// Per-address lanes into the password hashing queue.
-pub struct AddressLanes {
-    lanes: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+/// Lanes into the password hashing queue, one per address (or per trusted device).
+pub struct Lanes<K = IpAddr> {
+    lanes: Mutex<HashMap<K, Arc<Semaphore>>>,
 }
+
+/// Per-address lanes.
+pub type AddressLanes = Lanes<IpAddr>;
 
 /// Sign-ins or sign-ups of one address hashing at once.
 const PER_ADDRESS: usize = 2;
@@ -143,13 +146,13 @@ pub struct LanePass {
     _permit: OwnedSemaphorePermit,
 }
 
-impl AddressLanes {
+impl<K: std::hash::Hash + Eq> Lanes<K> {
     fn new() -> Self {
-        AddressLanes { lanes: Mutex::new(HashMap::new()) }
+        Lanes { lanes: Mutex::new(HashMap::new()) }
     }
 
-    /// Waits for a place in the address's lane.
-    pub async fn enter(&self, address: IpAddr) -> Result<LanePass, AppError> {
+    /// Waits for a place in the lane of `address` (or device).
+    pub async fn enter(&self, address: K) -> Result<LanePass, AppError> {
         let lane = {
             let mut lanes = self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             // Lanes nobody holds or waits for are dropped as others are made.
@@ -178,6 +181,10 @@ pub struct Throttles {
     pub bearer: FailureThrottle,
     /// Per-address lanes into password hashing.
     pub lanes: AddressLanes,
+    /// Failed sign-ins per trusted device (instead of per address: OWASP's device cookies).
+    pub sign_in_device: FailureThrottle,
+    /// Per-device lanes, for browsers that signed in to the account before.
+    pub device_lanes: Lanes<String>,
     /// Secret scanning batches per address (every request counts).
     pub scanning: FailureThrottle,
     /// Leaked-token reports per address (every request counts).
@@ -187,7 +194,8 @@ pub struct Throttles {
 }
 
 impl Default for Throttles {
-    /// 10 failed sign-ins per email and address in 15 minutes, 50 per address; 100 sign-ups
+    /// 10 failed sign-ins per email and address in 15 minutes, 50 per address, 10 per trusted
+    /// device; 100 sign-ups
     /// per address an hour; 100 failed bearer checks per address in a minute; 300 scanning
     /// batches per address a minute; 20 reports per address in 10 minutes; 10 wrong current
     /// passwords per user in 15 minutes.
@@ -198,6 +206,8 @@ impl Default for Throttles {
             sign_up: FailureThrottle::new(100, Duration::from_secs(3600)),
             bearer: FailureThrottle::new(100, Duration::from_secs(60)),
             lanes: AddressLanes::new(),
+            sign_in_device: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
+            device_lanes: Lanes::new(),
             scanning: FailureThrottle::new(300, Duration::from_secs(60)),
             report: FailureThrottle::new(20, Duration::from_secs(600)),
             password_change: FailureThrottle::new(10, Duration::from_secs(15 * 60)),

@@ -57,7 +57,8 @@ const TOPICS: usize = 2;
 /// A verified token, as read from the database.
 #[derive(Clone)]
 pub struct CachedToken {
-    pub caller: Caller,
+    /// Shared by the requests that use it: each takes a reference, not a copy.
+    pub caller: std::sync::Arc<Caller>,
     pub last_used_at: Option<i64>,
     /// The addresses whose use this server noted, and when (a few; bounded).
     pub addresses: Vec<(IpAddr, i64)>,
@@ -139,7 +140,7 @@ impl ReadCache {
         at: i64,
         resolution_ms: i64,
         ip: Option<IpAddr>,
-    ) -> Option<(Caller, UseNote)> {
+    ) -> Option<(std::sync::Arc<Caller>, UseNote)> {
         let mut tokens = lock(&self.tokens);
         let entry = tokens.get_mut(digest).filter(|entry| is_fresh(entry, epoch))?;
         let note = entry.value.note_use(at, resolution_ms, ip);

@@ -34,6 +34,20 @@ impl std::fmt::Debug for User {
     }
 }
 
+/// What the API and the pages show of a user: no password hash, and no avatar (up to
+/// 256 kB, read apart when it is asked for: `users::avatars`).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Profile {
+    pub id: String,
+    pub suuid: String,
+    pub name: String,
+    pub email: String,
+    pub bio: Option<String>,
+    pub company: Option<String>,
+    pub created_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

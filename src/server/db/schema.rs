@@ -161,7 +161,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trusted_devices (digest) {
+        digest -> Binary,
+        user_id -> Text,
+        last_used_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(token_addresses -> api_tokens (token_id));
 diesel::joinable!(mail_outbox -> users (user_id));
@@ -188,5 +197,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_addresses,
     mail_outbox,
     expiry_notices,
-    leak_alerts
+    leak_alerts,
+    trusted_devices
 );

@@ -107,8 +107,8 @@ async fn answer(state: AppState, auth: BearerAuth, request: Request) -> Response
         Ok(query) => query.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    let query = match auth.caller() {
-        Some(caller) => query.data(caller.clone()),
+    let query = match auth.shared_caller() {
+        Some(caller) => query.data(caller),
         None => query,
     };
     let query = match auth.epochs {
@@ -116,7 +116,7 @@ async fn answer(state: AppState, auth: BearerAuth, request: Request) -> Response
         None => query,
     };
     let query = query.data(auth.seen);
-    let budget = limits::Budget::new();
+    let budget = limits::Budget::new(state.answers.clone());
     let mut response = state.schema.execute(query.data(budget.clone())).await;
     let refusal = budget.refusal();
     if let (Some(refusal), false) = (&refusal, budget.mutates()) {

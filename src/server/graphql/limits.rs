@@ -21,7 +21,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Positioned, ServerError, ServerResult, ValidationResult, Value, Variables};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{bad_input, AppError};
 
@@ -54,7 +54,11 @@ pub const ALL_ANSWERS_BYTES: usize = 32 * 1024 * 1024;
 /// Answers take room from the shared pool in chunks; each request's first chunk is free, so
 /// small answers never touch the pool.
 const CHUNK_BYTES: usize = 256 * 1024;
-static ANSWER_POOL: Semaphore = Semaphore::const_new(ALL_ANSWERS_BYTES / CHUNK_BYTES);
+
+/// The room all of one server's answers share ([`ALL_ANSWERS_BYTES`]), in chunks.
+pub fn answer_pool() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(ALL_ANSWERS_BYTES / CHUNK_BYTES))
+}
 
 /// The pool's chunks a request holding `bytes` takes (its first chunk is free).
 fn pool_chunks(bytes: usize) -> usize {
@@ -66,20 +70,25 @@ pub fn paged(limit: i32, child_complexity: usize) -> usize {
     (limit.clamp(1, 1000) as usize).saturating_mul(child_complexity).saturating_add(1)
 }
 
-/// The cost of a list field without a `limit`: [`UNPAGED_ITEMS`] times its items' cost.
-pub fn unpaged(child_complexity: usize) -> usize {
-    UNPAGED_ITEMS.saturating_mul(child_complexity).saturating_add(1)
+/// The cost of a list field without a `limit` that holds at most `items`: as many times its
+/// items' cost (a user's tokens, up to 500, each with its events, cost what they may read).
+pub fn at_most(items: usize, child_complexity: usize) -> usize {
+    items.saturating_mul(child_complexity).saturating_add(1)
 }
 
-/// The cost of a list field without a `limit`, counted as if it held this many.
-pub const UNPAGED_ITEMS: usize = 10;
+/// The collaborators of a stream a query is costed for: most have a handful; the rows read
+/// are charged as they are, whatever their number.
+pub const COLLABORATORS_COSTED: usize = 100;
+/// The addresses a token shows (its last few).
+pub const ADDRESSES_COSTED: usize = 5;
 
 /// What one request has spent; shared by its resolvers and the handler that answers it.
-#[derive(Default)]
 pub struct Budget {
     bytes: AtomicUsize,
     queries: AtomicU32,
-    held: Mutex<Option<SemaphorePermit<'static>>>,
+    /// The server's answer pool, and the room this request holds in it.
+    pool: Arc<Semaphore>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
     refused: AtomicBool,
     refusal: Mutex<Option<AppError>>,
     /// Whose turn it is at the database: a request reads with one connection at a time.
@@ -89,8 +98,23 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn new() -> Arc<Budget> {
-        Arc::new(Budget::default())
+    /// A request's budget, taking room from the server's answer `pool`.
+    pub fn new(pool: Arc<Semaphore>) -> Arc<Budget> {
+        Arc::new(Budget {
+            bytes: AtomicUsize::new(0),
+            queries: AtomicU32::new(0),
+            pool,
+            held: Mutex::new(None),
+            refused: AtomicBool::new(false),
+            refusal: Mutex::new(None),
+            turn: Arc::default(),
+            mutates: AtomicBool::new(false),
+        })
+    }
+
+    /// Database checkouts counted so far.
+    pub fn queries(&self) -> u32 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// Counts one database checkout.
@@ -124,7 +148,7 @@ impl Budget {
         }
         let more = pool_chunks(after) - pool_chunks(before);
         if more > 0 {
-            let Ok(permit) = ANSWER_POOL.try_acquire_many(more as u32) else {
+            let Ok(permit) = self.pool.clone().try_acquire_many_owned(more as u32) else {
                 return Err(self.refuse(AppError::Busy("too many large answers at once".into())));
             };
             let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -380,13 +404,9 @@ fn count_aliases(selection_set: &Positioned<SelectionSet>) -> usize {
 mod tests {
     use super::*;
 
-    /// The tests that take room from the one shared pool run one at a time.
-    static POOL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
     #[test]
     fn an_answer_over_its_cap_is_refused_and_remembered() {
-        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let budget = Budget::new();
+        let budget = Budget::new(answer_pool());
         assert!(budget.charge_bytes(MAX_ANSWER_BYTES).is_ok());
         assert!(budget.charge_bytes(1).is_err());
         assert!(matches!(budget.refusal(), Some(AppError::BadInput(message)) if message.contains("MiB")));
@@ -394,19 +414,19 @@ mod tests {
 
     #[test]
     fn room_charged_in_advance_and_not_used_is_given_back() {
-        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let available = ANSWER_POOL.available_permits();
-        let budget = Budget::new();
+        let pool = answer_pool();
+        let available = pool.available_permits();
+        let budget = Budget::new(pool.clone());
         budget.charge_bytes(8 * CHUNK_BYTES).unwrap();
         budget.refund(6 * CHUNK_BYTES);
-        assert_eq!(ANSWER_POOL.available_permits(), available - 1);
+        assert_eq!(pool.available_permits(), available - 1);
         budget.charge_bytes(MAX_ANSWER_BYTES - 2 * CHUNK_BYTES).unwrap();
         assert!(budget.charge_bytes(1).is_err(), "what was given back can be charged again, no more");
     }
 
     #[test]
     fn database_reads_are_capped() {
-        let budget = Budget::new();
+        let budget = Budget::new(answer_pool());
         for _ in 0..MAX_QUERIES {
             budget.charge_query().unwrap();
         }
@@ -415,13 +435,13 @@ mod tests {
 
     #[test]
     fn room_taken_from_the_pool_is_given_back() {
-        let _pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let available = ANSWER_POOL.available_permits();
-        let budget = Budget::new();
+        let pool = answer_pool();
+        let available = pool.available_permits();
+        let budget = Budget::new(pool.clone());
         budget.charge_bytes(4 * CHUNK_BYTES).unwrap();
-        assert_eq!(ANSWER_POOL.available_permits(), available - 3);
+        assert_eq!(pool.available_permits(), available - 3);
         drop(budget);
-        assert_eq!(ANSWER_POOL.available_permits(), available);
+        assert_eq!(pool.available_permits(), available);
     }
 
     #[test]

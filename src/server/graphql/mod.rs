@@ -94,16 +94,16 @@ pub fn code_engine_errors(response: &mut async_graphql::Response) -> Verdict {
 
 /// The token's caller, or `UNAUTHENTICATED` for an anonymous request.
 fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
-    ctx.data_opt::<Caller>().ok_or_else(|| {
+    ctx.data_opt::<std::sync::Arc<Caller>>().map(|caller| &**caller).ok_or_else(|| {
         api_error("UNAUTHENTICATED", "This needs a token: send Authorization: Bearer <token>.")
     })
 }
 
 /// The caller, if the token holds `scope`; otherwise `FORBIDDEN` naming the scope.
-fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
+fn require<'a>(ctx: &'a Context<'_>, scope: Scope) -> async_graphql::Result<&'a Caller> {
     let caller = caller(ctx)?;
     caller.require(scope).map_err(to_api)?;
-    Ok(caller.clone())
+    Ok(caller)
 }
 
 /// This request's turn at the database, counted as one read, for reads that go to the pool
@@ -168,7 +168,7 @@ impl Query {
         match id {
             Some(id) if id != own_id => {
                 require(ctx, Scope::UsersRead)?;
-                let user = users::get(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
+                let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
                 charge_read(ctx, types::user_bytes(&user))?;
                 Ok(Some(User::other(user)))
             }
@@ -179,13 +179,13 @@ impl Query {
     /// The token's own user (`profile:read`).
     async fn active_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let caller = require(ctx, Scope::ProfileRead)?;
-        Ok(Some(User::own(caller.user)))
+        Ok(Some(User::own(caller.user.clone())))
     }
 
     /// Another user's public profile (`users:read`).
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
         require(ctx, Scope::UsersRead)?;
-        let user = users::get(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
+        let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
         charge_read(ctx, types::user_bytes(&user))?;
         Ok(Some(LimitedUser::new(user)))
     }
@@ -193,12 +193,11 @@ impl Query {
     /// A stream the caller can read (`streams:read`); anyone, even without a token, reads a
     /// public one. A private stream the caller cannot read is `NOT_FOUND`.
     async fn stream(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Stream>> {
-        let user_id = match ctx.data_opt::<Caller>() {
-            Some(_) => Some(require(ctx, Scope::StreamsRead)?.user_id),
+        let user_id = match ctx.data_opt::<std::sync::Arc<Caller>>() {
+            Some(_) => Some(require(ctx, Scope::StreamsRead)?.user_id.as_str()),
             None => None,
         };
-        let access =
-            streams::readable(&mut *db(ctx).await?, &id, user_id.as_deref()).await.map_err(to_api)?;
+        let access = streams::readable(&mut *db(ctx).await?, &id, user_id).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
     }
 
@@ -239,7 +238,8 @@ impl Query {
             .await
             .map_err(to_api)?;
         charge_read(ctx, rows.iter().map(types::user_bytes).sum())?;
-        Ok(UserSearchResultCollection { cursor, items: rows.into_iter().map(LimitedUser::new).collect() })
+        let avatars = ctx.look_ahead().field("items").field("avatar").exists();
+        Ok(UserSearchResultCollection { cursor, items: LimitedUser::list(ctx, rows, avatars).await? })
     }
 
     /// Invitations to streams: none here (streams are shared directly).

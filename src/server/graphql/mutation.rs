@@ -161,6 +161,9 @@ fn no_invites() -> async_graphql::Error {
 
 pub struct Mutation;
 
+/// The most collaborators `streamCreate` may add at once.
+pub const MAX_CONTRIBUTORS_AT_CREATION: usize = 100;
+
 /// Where the request came from, for the events a mutation records.
 fn seen(ctx: &Context<'_>) -> Seen {
     ctx.data_opt::<Seen>().cloned().unwrap_or_default()
@@ -176,12 +179,18 @@ impl Mutation {
     ) -> async_graphql::Result<Option<String>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let _ = stream.is_discoverable;
+        let contributors = stream.with_contributors.unwrap_or_default();
+        if contributors.len() > MAX_CONTRIBUTORS_AT_CREATION {
+            return Err(to_api(bad_input(format!(
+                "withContributors: at most {MAX_CONTRIBUTORS_AT_CREATION}; share with more afterwards."
+            ))));
+        }
         let input =
             StreamInput { name: stream.name, description: stream.description, is_public: stream.is_public };
-        let mut conn = db(ctx).await?;
-        let id = streams::create(&mut conn, &caller.user_id, input).await.map_err(to_api)?;
-        for user_id in stream.with_contributors.unwrap_or_default() {
-            streams::grant(&mut conn, &caller.user_id, &id, &user_id, Role::Contributor)
+        let id = streams::create(&mut *db(ctx).await?, &caller.user_id, input).await.map_err(to_api)?;
+        for user_id in contributors {
+            // Each grant is its own write, counted as one.
+            streams::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id, Role::Contributor)
                 .await
                 .map_err(to_api)?;
         }
@@ -459,7 +468,7 @@ impl Mutation {
             scopes,
             expires_at: None,
         };
-        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, &caller, new, lifespan, &seen(ctx))
+        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, caller, new, lifespan, &seen(ctx))
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())
@@ -514,7 +523,7 @@ impl Mutation {
             Some(seconds) => i64::from(seconds) * 1000,
             None => tokens::DEFAULT_GRACE_MS,
         };
-        let rotation = tokens::Rotation { token_id: token.id.trim(), expiry, grace_ms, by: Some(&caller) };
+        let rotation = tokens::Rotation { token_id: token.id.trim(), expiry, grace_ms, by: Some(caller) };
         let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx))
             .await
             .map_err(to_api)?;

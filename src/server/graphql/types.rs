@@ -3,6 +3,8 @@
 //! Fields with no meaning here answer a constant (`verified`, `role`…) or an empty list
 //! (activity, invites, favourites).
 
+use std::sync::Arc;
+
 use async_graphql::{
     Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value, ID,
 };
@@ -104,30 +106,65 @@ fn no_activity(limit: i32) -> async_graphql::Result<ActivityCollection> {
     Ok(ActivityCollection::default())
 }
 
-/// What a commit read to answer weighs (its author's avatar comes with it).
+/// What a commit read to answer weighs (its author's avatar is read apart, when asked for).
 fn commit_bytes(view: &CommitView) -> usize {
-    limits::row_bytes([
-        Some(view.commit.message.as_str()),
-        view.author_avatar.as_deref(),
-        Some(&view.author_name),
-    ])
+    limits::row_bytes([Some(view.commit.message.as_str()), Some(&view.author_name)])
 }
 
-/// What a user read to answer weighs.
-pub(super) fn user_bytes(user: &models::User) -> usize {
-    limits::row_bytes([Some(user.name.as_str()), user.bio.as_deref(), user.avatar.as_deref()])
+/// What a user's profile read to answer weighs.
+pub(super) fn user_bytes(user: &models::Profile) -> usize {
+    limits::row_bytes([Some(user.name.as_str()), user.bio.as_deref(), user.company.as_deref()])
+}
+
+/// An avatar: read with others of its list, or, alone, when it is asked for.
+type Avatar = Option<Option<Arc<str>>>;
+
+/// The avatars of these users, if the query asks for them (`wanted`): one read for the list,
+/// charged at their size before they are read.
+async fn avatars_if(
+    ctx: &Context<'_>,
+    wanted: bool,
+    user_ids: &[&str],
+) -> async_graphql::Result<std::collections::HashMap<String, Arc<str>>> {
+    if !wanted {
+        return Ok(Default::default());
+    }
+    let charge = |bytes| match limits::budget(ctx) {
+        Some(budget) => budget.charge_bytes(bytes),
+        None => Ok(()),
+    };
+    crate::server::users::avatars(&mut *db(ctx).await?, user_ids, charge).await.map_err(to_api)
 }
 
 /// Another user's public profile: what anyone with `users:read` may see of a user. A `User`
 /// has all of it too.
 pub struct LimitedUser {
-    user: models::User,
+    user: models::Profile,
+    avatar: Avatar,
     is_own: bool,
 }
 
 impl LimitedUser {
-    pub fn new(user: models::User) -> Self {
-        LimitedUser { user, is_own: false }
+    pub fn new(user: models::Profile) -> Self {
+        LimitedUser { user, avatar: None, is_own: false }
+    }
+
+    /// Profiles of a list, with their avatars read for all of them at once when the query
+    /// asks for `avatar` (`wanted`).
+    pub async fn list(
+        ctx: &Context<'_>,
+        users: Vec<models::Profile>,
+        wanted: bool,
+    ) -> async_graphql::Result<Vec<LimitedUser>> {
+        let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
+        let mut avatars = avatars_if(ctx, wanted, &ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                let avatar = wanted.then(|| avatars.remove(&user.id));
+                LimitedUser { user, avatar, is_own: false }
+            })
+            .collect())
     }
 }
 
@@ -148,8 +185,11 @@ impl LimitedUser {
     async fn company(&self) -> Option<&str> {
         self.user.company.as_deref()
     }
-    async fn avatar(&self) -> Option<&str> {
-        self.user.avatar.as_deref()
+    async fn avatar(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<str>>> {
+        if let Some(read) = &self.avatar {
+            return Ok(read.clone());
+        }
+        Ok(avatars_if(ctx, true, &[&self.user.id]).await?.remove(&self.user.id))
     }
     /// Emails are not verified on this server.
     async fn verified(&self) -> Option<bool> {
@@ -208,11 +248,11 @@ impl LimitedUser {
 pub struct User(LimitedUser);
 
 impl User {
-    pub fn own(user: models::User) -> Self {
-        User(LimitedUser { user, is_own: true })
+    pub fn own(user: models::Profile) -> Self {
+        User(LimitedUser { user, avatar: None, is_own: true })
     }
 
-    pub fn other(user: models::User) -> Self {
+    pub fn other(user: models::Profile) -> Self {
         User(LimitedUser::new(user))
     }
 }
@@ -251,7 +291,9 @@ impl User {
         Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
-    #[graphql(complexity = "limits::unpaged(child_complexity)")]
+    #[graphql(
+        complexity = "limits::at_most(crate::server::tokens::MAX_LIVE_TOKENS as usize, child_complexity)"
+    )]
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
         require(ctx, Scope::TokensRead)?;
         if !self.0.is_own {
@@ -371,7 +413,7 @@ pub struct StreamCollaborator {
     name: String,
     role: String,
     company: Option<String>,
-    avatar: Option<String>,
+    avatar: Option<Arc<str>>,
     server_role: String,
 }
 
@@ -420,21 +462,23 @@ impl Stream {
     async fn updated_at(&self) -> DateTime {
         DateTime(self.stream.updated_at)
     }
-    #[graphql(complexity = "limits::unpaged(child_complexity)")]
+    #[graphql(complexity = "limits::at_most(limits::COLLABORATORS_COSTED, child_complexity)")]
     async fn collaborators(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StreamCollaborator>> {
         let rows = streams::collaborators(&mut *db(ctx).await?, &self.stream.id).await.map_err(to_api)?;
         charge_read(
             ctx,
-            rows.iter().map(|row| limits::row_bytes([Some(row.name.as_str()), row.avatar.as_deref()])).sum(),
+            rows.iter().map(|row| limits::row_bytes([Some(row.name.as_str()), row.company.as_deref()])).sum(),
         )?;
+        let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        let mut avatars = avatars_if(ctx, ctx.look_ahead().field("avatar").exists(), &ids).await?;
         Ok(rows
             .into_iter()
             .map(|c| StreamCollaborator {
+                avatar: avatars.remove(&c.id),
                 id: c.id,
                 name: c.name,
                 role: c.role,
                 company: c.company,
-                avatar: c.avatar,
                 server_role: SERVER_ROLE.to_owned(),
             })
             .collect())
@@ -546,7 +590,11 @@ impl Branch {
     /// Who made the branch (their public profile).
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(author_id) = &self.branch.author_id else { return Ok(None) };
-        let found = crate::server::users::find(&mut *db(ctx).await?, author_id).await.map_err(to_api)?;
+        let found = match crate::server::users::profile(&mut *db(ctx).await?, author_id).await {
+            Ok(user) => Some(user),
+            Err(crate::error::AppError::NotFound(_)) => None,
+            Err(error) => return Err(to_api(error)),
+        };
         charge_read(ctx, found.as_ref().map_or(0, user_bytes))?;
         let own = caller(ctx).is_ok_and(|c| &c.user_id == author_id);
         Ok(found.map(|user| if own { User::own(user) } else { User::other(user) }))
@@ -604,7 +652,20 @@ impl CommitCollection {
         };
         let (rows, cursor) =
             limits::read_within(ctx, estimate, read, |(rows, _)| rows.iter().map(commit_bytes).sum()).await?;
-        let items = rows.into_iter().map(|view| Commit::new(view, stream)).collect();
+        drop(_turn);
+        // Each author's avatar once, however many of the page's commits they made.
+        let wanted = ctx.look_ahead().field("items").field("authorAvatar").exists();
+        let mut authors: Vec<&str> = rows.iter().map(|view| view.commit.author_id.as_str()).collect();
+        authors.sort_unstable();
+        authors.dedup();
+        let avatars = avatars_if(ctx, wanted, &authors).await?;
+        let items = rows
+            .into_iter()
+            .map(|view| {
+                let avatar = wanted.then(|| avatars.get(&view.commit.author_id).cloned());
+                Commit { view, stream: stream.clone(), avatar }
+            })
+            .collect();
         Ok(CommitCollection { total_count, cursor, items: Some(items) })
     }
 }
@@ -612,11 +673,12 @@ impl CommitCollection {
 pub struct Commit {
     view: CommitView,
     stream: models::Stream,
+    avatar: Avatar,
 }
 
 impl Commit {
     fn new(view: CommitView, stream: &models::Stream) -> Commit {
-        Commit { view, stream: stream.clone() }
+        Commit { view, stream: stream.clone(), avatar: None }
     }
 }
 
@@ -656,8 +718,12 @@ impl Commit {
     async fn author_name(&self) -> Option<&str> {
         Some(&self.view.author_name)
     }
-    async fn author_avatar(&self) -> Option<&str> {
-        self.view.author_avatar.as_deref()
+    async fn author_avatar(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<str>>> {
+        if let Some(read) = &self.avatar {
+            return Ok(read.clone());
+        }
+        let author = self.view.commit.author_id.as_str();
+        Ok(avatars_if(ctx, true, &[author]).await?.remove(author))
     }
     async fn created_at(&self) -> Option<DateTime> {
         Some(DateTime(self.view.commit.created_at))
@@ -671,12 +737,11 @@ impl Commit {
     /// The commit's stream (`streams:read`, or a public stream).
     async fn stream(&self, ctx: &Context<'_>) -> async_graphql::Result<Stream> {
         let user_id = match caller(ctx) {
-            Ok(_) => Some(require(ctx, Scope::StreamsRead)?.user_id),
+            Ok(_) => Some(require(ctx, Scope::StreamsRead)?.user_id.as_str()),
             Err(_) => None,
         };
-        let access = streams::readable(&mut *db(ctx).await?, &self.stream.id, user_id.as_deref())
-            .await
-            .map_err(to_api)?;
+        let access =
+            streams::readable(&mut *db(ctx).await?, &self.stream.id, user_id).await.map_err(to_api)?;
         Ok(Stream::from(access))
     }
     async fn comment_count(&self) -> i32 {
@@ -756,16 +821,16 @@ impl SpeckleObject {
         let total_count = within.len() as i64;
         let after = cursor.unwrap_or_default();
         let page: Vec<String> = within.into_iter().filter(|id| *id > after).take(limit as usize).collect();
-        let mut conn = db(ctx).await?;
-        let mut children = Vec::with_capacity(page.len());
-        for id in &page {
-            if let Some(mut object) = objects::find(&mut conn, &self.stream_id, id).await.map_err(to_api)? {
-                charge_read(ctx, object.data.len())?;
-                if let Some(fields) = &select {
-                    object.data = picked(&object.data, fields.iter().flatten())?.to_string();
-                }
-                children.push(SpeckleObject { object, stream_id: self.stream_id.clone() });
+        // What the page's objects weigh is read (and charged) before they are.
+        let sizes = objects::sizes(&mut *db(ctx).await?, &self.stream_id, &page).await.map_err(to_api)?;
+        charge_read(ctx, sizes.iter().map(|size| usize::try_from(*size).unwrap_or(usize::MAX)).sum())?;
+        let found = objects::find_many(&mut *db(ctx).await?, &self.stream_id, &page).await.map_err(to_api)?;
+        let mut children = Vec::with_capacity(found.len());
+        for mut object in found {
+            if let Some(fields) = &select {
+                object.data = picked(&object.data, fields.iter().flatten())?.to_string();
             }
+            children.push(SpeckleObject { object, stream_id: self.stream_id.clone() });
         }
         let cursor = (page.len() == limit as usize && limit > 0).then(|| page.last().cloned()).flatten();
         Ok(ObjectCollection { total_count, cursor, objects: children })
@@ -781,31 +846,40 @@ impl SpeckleObject {
     }
 }
 
-/// The fields at these dotted paths of an object's JSON, as a new object of the same shape.
+/// The fields at these dotted paths of an object's JSON, as a new object of the same shape
+/// (a number in a path indexes an array). A path inside one already picked whole adds
+/// nothing; a path that names nothing is left out. Never fails on what a client sends.
 fn picked<'a>(
     data: &str,
     paths: impl Iterator<Item = &'a String>,
 ) -> async_graphql::Result<serde_json::Value> {
     let whole: serde_json::Value = serde_json::from_str(data).map_err(|_| to_api(not_found("Object")))?;
-    let mut out = serde_json::Value::Object(Default::default());
+    let mut out = serde_json::Map::new();
     for path in paths {
-        let pointer = format!("/{}", path.replace('.', "/"));
+        let parts: Vec<&str> = path.split('.').collect();
+        let pointer: String =
+            parts.iter().map(|part| format!("/{}", part.replace('~', "~0").replace('/', "~1"))).collect();
         if let Some(value) = whole.pointer(&pointer) {
-            let mut at = &mut out;
-            let parts: Vec<&str> = path.split('.').collect();
-            for (i, part) in parts.iter().enumerate() {
-                let map = at.as_object_mut().expect("built as objects");
-                at = if i + 1 == parts.len() {
-                    map.insert((*part).to_owned(), value.clone());
-                    break;
-                } else {
-                    map.entry((*part).to_owned())
-                        .or_insert_with(|| serde_json::Value::Object(Default::default()))
-                };
-            }
+            put_at(&mut out, &parts, value.clone());
         }
     }
-    Ok(out)
+    Ok(serde_json::Value::Object(out))
+}
+
+/// Puts `value` at `path` in `out`, making the objects on the way; stops at a value that is
+/// not an object (a shorter path picked it whole, and it holds this one already).
+fn put_at(out: &mut serde_json::Map<String, serde_json::Value>, path: &[&str], value: serde_json::Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut at = out;
+    for part in parents {
+        let next =
+            at.entry((*part).to_owned()).or_insert_with(|| serde_json::Value::Object(Default::default()));
+        match next {
+            serde_json::Value::Object(map) => at = map,
+            _ => return,
+        }
+    }
+    at.insert((*last).to_owned(), value);
 }
 
 /// A token as its owner may see it: everything but the secret.
@@ -861,7 +935,7 @@ impl ApiToken {
         Ok(events.into_iter().map(ApiTokenEvent).collect())
     }
     /// The last distinct addresses the token was used from, most recent first.
-    #[graphql(complexity = "limits::unpaged(child_complexity)")]
+    #[graphql(complexity = "limits::at_most(limits::ADDRESSES_COSTED, child_complexity)")]
     async fn last_used_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TokenAddress>> {
         require(ctx, Scope::TokensRead)?;
         let addresses = activity::addresses(&mut *db(ctx).await?, &self.0.id).await.map_err(to_api)?;
@@ -1036,4 +1110,53 @@ pub struct AppAuthor {
     name: String,
     id: String,
     avatar: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::picked;
+
+    #[test]
+    fn a_path_inside_one_picked_whole_adds_nothing() {
+        let data = r#"{"a": [1, {"b": 2}], "c": {"d": 3, "e": 4}}"#;
+        let select = |paths: &[&str]| {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            picked(data, paths.iter()).unwrap()
+        };
+        assert_eq!(select(&["a", "a.0"]), serde_json::json!({"a": [1, {"b": 2}]}));
+        assert_eq!(select(&["a.1.b"]), serde_json::json!({"a": {"1": {"b": 2}}}));
+        assert_eq!(select(&["c.d", "c"]), serde_json::json!({"c": {"d": 3, "e": 4}}));
+        assert_eq!(select(&["nothing.here", ""]), serde_json::json!({}));
+    }
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[a-c0-2]{0,2}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-c0-2~/]{0,2}", inner, 0..4)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any selection over any object answers an object, never a panic.
+        #[test]
+        fn any_selection_of_any_object_is_an_object(
+            fields in prop::collection::btree_map("[a-c0-2~/]{0,2}", json(), 0..4),
+            paths in prop::collection::vec("[a-c0-2.~/]{0,6}", 0..6),
+        ) {
+            let data = serde_json::Value::Object(fields.into_iter().collect()).to_string();
+            let out = picked(&data, paths.iter()).unwrap();
+            prop_assert!(out.is_object());
+        }
+    }
 }

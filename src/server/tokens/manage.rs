@@ -35,6 +35,21 @@ macro_rules! lock_user {
     };
 }
 
+/// How many tokens the user holds against [`MAX_LIVE_TOKENS`]: every token not revoked that
+/// may still work or be renewed (expired ones until revoked, regenerated ones until their
+/// grace period ends). Runs inside a write's transaction, after `lock_user!`.
+macro_rules! held {
+    ($c:ident, $user_id:expr, $now:expr) => {
+        api_tokens::table
+            .filter(api_tokens::user_id.eq($user_id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::grace_until.is_null().or(api_tokens::grace_until.gt($now)))
+            .count()
+            .get_result::<i64>($c)
+            .await?
+    };
+}
+
 /// Inserts a token row with its digest.
 macro_rules! insert_row {
     ($c:ident, $row:expr, $digest:expr) => {{
@@ -214,16 +229,10 @@ async fn insert(
         c.transaction::<_, AppError, _>(|c| {
             async {
                 lock_user!(c, user_id);
-                let held = api_tokens::table
-                    .filter(api_tokens::user_id.eq(user_id))
-                    .filter(live_or_expired())
-                    .count()
-                    .get_result::<i64>(c)
-                    .await?;
-                if held >= MAX_LIVE_TOKENS {
+                if held!(c, user_id, now) >= MAX_LIVE_TOKENS {
                     return Err(bad_input(format!(
                         "You already have {MAX_LIVE_TOKENS} tokens (expired ones count until you revoke \
-                         them). Revoke some before creating more."
+                         them, regenerated ones until they stop working). Revoke some before creating more."
                     )));
                 }
                 insert_row!(c, &row, &digest);
@@ -393,48 +402,55 @@ pub async fn revoke_by_secret(
     revoke(conn, user_id, &token_id.ok_or_else(|| not_found("Token"))?, revoker, seen).await
 }
 
+/// Marks a regenerated token `$old_id` of `$user_id` revoked at `$at` (it was used up, or its
+/// grace period ended), with `$why` in the event; what it minted in its grace period passes to
+/// its successor, as at regeneration. Answers whether it was still to mark (another request or
+/// server may have marked it first). Runs inside a write's transaction.
+macro_rules! retire {
+    ($c:ident, $old_id:expr, $user_id:expr, $at:expr, $why:expr, $seen:expr) => {{
+        let (old_id, user_id, at): (&str, &str, i64) = ($old_id, $user_id, $at);
+        let reason = Revoker::Replaced.describe();
+        let ended = diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
+            .set((api_tokens::revoked_at.eq(at), api_tokens::revoked_reason.eq(&reason)))
+            .execute($c)
+            .await?;
+        if ended > 0 {
+            let successor: Option<String> = api_tokens::table
+                .filter(api_tokens::replaces.eq(old_id))
+                .select(api_tokens::id)
+                .first($c)
+                .await
+                .optional()?;
+            if let Some(successor) = successor {
+                diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
+                    .set(api_tokens::parent_id.eq(successor))
+                    .execute($c)
+                    .await?;
+            }
+            let ended = event(user_id, Some(old_id), EventKind::Revoked, Some($why.to_owned()), $seen, at);
+            record_events!($c, std::slice::from_ref(&ended));
+        }
+        ended > 0
+    }};
+}
+
 /// Marks regenerated tokens as revoked once their grace period is over, each at its time:
-/// `(id, user, at)`, with `why` in the event (their successor was used; the period ended).
-/// What one minted in its grace period passes to its successor, as at regeneration. One
-/// transaction; the tokens epoch ends after it. Answers how many were marked (another server
-/// may have marked some first).
+/// `(id, user, at)`, with `why` in the event. One transaction; the tokens epoch ends after it.
+/// Answers how many were marked (another server may have marked some first).
 pub async fn retire_replaced(
     conn: &mut DbConn,
     retired: &[(String, String, i64)],
     why: &str,
     seen: &Seen,
 ) -> AppResult<usize> {
-    let reason = Revoker::Replaced.describe();
     db_write!(conn, Topic::Tokens, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async {
                 let mut marked = 0;
                 for (old_id, user_id, at) in retired {
-                    let ended = diesel::update(
-                        api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()),
-                    )
-                    .set((api_tokens::revoked_at.eq(*at), api_tokens::revoked_reason.eq(&reason)))
-                    .execute(c)
-                    .await?;
-                    if ended == 0 {
-                        continue;
+                    if retire!(c, old_id, user_id, *at, why, seen) {
+                        marked += 1;
                     }
-                    marked += 1;
-                    let successor: Option<String> = api_tokens::table
-                        .filter(api_tokens::replaces.eq(old_id))
-                        .select(api_tokens::id)
-                        .first(c)
-                        .await
-                        .optional()?;
-                    if let Some(successor) = successor {
-                        diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
-                            .set(api_tokens::parent_id.eq(successor))
-                            .execute(c)
-                            .await?;
-                    }
-                    let ended =
-                        event(user_id, Some(old_id), EventKind::Revoked, Some(why.to_owned()), seen, *at);
-                    record_events!(c, std::slice::from_ref(&ended));
                 }
                 Ok(marked)
             }
@@ -442,6 +458,46 @@ pub async fn retire_replaced(
         })
         .await
     })
+}
+
+/// A token's first use at `now` (SPEC §8), in one transaction: "last used" is written (only
+/// by the one request that finds it unset), the event recorded, and the token it replaced,
+/// if any, stops working. Answers whether this was the first use. The tokens epoch ends after
+/// it when a replaced token was retired.
+pub async fn first_use(conn: &mut DbConn, caller: &Caller, seen: &Seen, now: i64) -> AppResult<bool> {
+    let token_id = caller.token_id.as_str();
+    let user_id = caller.user_id.as_str();
+    // The same transaction on either path; only the epoch differs.
+    macro_rules! first_use_tx {
+        ($c:ident) => {
+            $c.transaction::<_, AppError, _>(|c| {
+                async move {
+                    let first = diesel::update(
+                        api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()),
+                    )
+                    .set(api_tokens::last_used_at.eq(now))
+                    .execute(c)
+                    .await?
+                        == 1;
+                    if first {
+                        let used = event(user_id, Some(token_id), EventKind::FirstUsed, None, seen, now);
+                        record_events!(c, std::slice::from_ref(&used));
+                        if let Some(old) = &caller.replaces {
+                            let _ = retire!(c, old, user_id, now, "its regenerated token was used", seen);
+                        }
+                    }
+                    Ok(first)
+                }
+                .scope_boxed()
+            })
+            .await
+        };
+    }
+    // Retiring the replaced token changes what the bearer check caches: its epoch ends.
+    match &caller.replaces {
+        Some(_) => db_write!(conn, Topic::Tokens, |c| first_use_tx!(c)),
+        None => db_run!(conn, |c| first_use_tx!(c)),
+    }
 }
 
 /// When a regenerated token expires.
@@ -513,20 +569,34 @@ pub async fn rotate(
                     .await
                     .optional()?;
                 let Some(old) = old else { return Err(not_found("Token")) };
-                // The token asking may itself be a superseded one: that is reuse too.
+                // The secret presented may itself be a superseded one, still in its grace
+                // period: a copy of it in use elsewhere is the likely story, so its family goes.
                 let asker_superseded = match rotation.by {
-                    Some(by) if by.token_id != old.id => api_tokens::table
+                    Some(by) => api_tokens::table
                         .find(&by.token_id)
                         .select(api_tokens::grace_until)
                         .first::<Option<i64>>(c)
                         .await?
                         .is_some(),
-                    _ => false,
+                    None => false,
                 };
-                if old.grace_until.is_some() || asker_superseded {
+                let reused_family = match (rotation.by, asker_superseded) {
+                    (Some(by), true) => {
+                        let (id, family): (String, Option<String>) = api_tokens::table
+                            .find(&by.token_id)
+                            .select((api_tokens::id, api_tokens::family_id))
+                            .first(c)
+                            .await?;
+                        Some(family.unwrap_or(id))
+                    }
+                    // Through the API, naming a superseded token is presenting it again (SPEC §8).
+                    (Some(_), false) if old.grace_until.is_some() => Some(old.family().to_owned()),
+                    _ => None,
+                };
+                if let Some(family) = reused_family {
                     let members: Vec<(String, String)> = api_tokens::table
                         .filter(api_tokens::user_id.eq(user_id))
-                        .filter(api_tokens::family_id.eq(old.family()))
+                        .filter(api_tokens::family_id.eq(family))
                         .filter(api_tokens::revoked_at.is_null())
                         .select((api_tokens::id, api_tokens::name))
                         .load(c)
@@ -534,22 +604,39 @@ pub async fn rotate(
                     revoke_tree!(c, user_id, members, Revoker::FamilyReuse, seen, now);
                     return Ok(None);
                 }
+                if old.grace_until.is_some() {
+                    // On the profile page: the same dialog sent twice (a double click, a second
+                    // tab). The first one's token stands; nothing is revoked, no secret shown.
+                    return Err(bad_input(
+                        "This token was regenerated already: its new token is in your list. Reload the \
+                         page to see it.",
+                    ));
+                }
                 if old.revoked_at.is_some() {
                     return Err(not_found("Token"));
                 }
+                if rotation.grace_ms > 0 && held!(c, user_id, now) >= MAX_LIVE_TOKENS {
+                    return Err(bad_input(format!(
+                        "You already have {MAX_LIVE_TOKENS} tokens, and the old one keeps working in its \
+                         grace period. Revoke some first, or regenerate with no grace period."
+                    )));
+                }
+                // A token regenerating another mints it; one regenerating itself keeps its
+                // scopes. Either way the new token never outlives the one asking.
                 let minting = rotation.by.filter(|by| by.token_id != old.id);
                 let expires_at = match rotation.expiry {
                     Expiry::Never => None,
                     Expiry::At(at) => Some(at),
-                    // As long as before, but no longer than a token regenerating another.
                     Expiry::AsBefore => {
                         let as_before = old.expires_at.map(|at| now.saturating_add(at - old.created_at));
-                        models::earliest(as_before, minting.and_then(|by| by.expires_at))
+                        models::earliest(as_before, rotation.by.and_then(|by| by.expires_at))
                     }
                 };
                 let scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
                 if let Some(by) = minting {
                     check_minting(by, scopes)?;
+                }
+                if let Some(by) = rotation.by {
                     if by.expires_at.is_some_and(|limit| expires_at.is_none_or(|at| at > limit)) {
                         return Err(bad_input(
                             "lifespan: a token cannot outlive the token that regenerates it.",

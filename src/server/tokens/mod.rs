@@ -16,8 +16,9 @@ use crate::error::{bad_input, AppError, AppResult};
 use crate::scopes::{Scope, ScopeSet};
 use crate::server::db::models;
 pub use manage::{
-    create, create_child, get, lifespan_expiry, list, retire_replaced, revoke, revoke_all, revoke_by_secret,
-    rotate, update, Expiry, NewToken, Rotation, DEFAULT_GRACE_MS, MAX_LIFESPAN_MS, MIN_LIFESPAN_MS,
+    create, create_child, first_use, get, lifespan_expiry, list, retire_replaced, revoke, revoke_all,
+    revoke_by_secret, rotate, update, Expiry, NewToken, Rotation, DEFAULT_GRACE_MS, MAX_LIFESPAN_MS,
+    MIN_LIFESPAN_MS,
 };
 pub use verify::authenticate;
 
@@ -135,8 +136,9 @@ impl fmt::Debug for HashedToken {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user_id: String,
-    /// The owner's row as it was when this request was authenticated.
-    pub user: models::User,
+    /// The owner's profile as it was when this request was authenticated (no password hash,
+    /// no avatar: this is kept in memory for every cached token).
+    pub user: models::Profile,
     pub token_id: String,
     pub token_name: String,
     pub scopes: ScopeSet,

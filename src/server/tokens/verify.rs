@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use super::{Caller, HashedToken, PlainToken, LAST_USED_RESOLUTION_MS};
 use crate::error::AppResult;
 use crate::scopes::ScopeSet;
-use crate::server::activity::{self, event, EventKind, Seen};
+use crate::server::activity::{self, Seen};
 use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, now_millis, DbConn, DbPool, Epochs};
@@ -23,7 +23,7 @@ pub async fn authenticate(
     token: &PlainToken,
     epochs: &Epochs,
     seen: &Seen,
-) -> AppResult<Option<Caller>> {
+) -> AppResult<Option<std::sync::Arc<Caller>>> {
     let digest = token.hashed();
     let key = *digest.as_array();
     let cache = db.cache();
@@ -65,7 +65,7 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
     type Row = (
         (String, String, Vec<u8>, String),
         (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>),
-        models::User,
+        models::Profile,
     );
     let rows: Vec<Row> = db_read!(
         db,
@@ -82,7 +82,7 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
                     api_tokens::grace_until,
                     api_tokens::replaces,
                 ),
-                models::User::as_select(),
+                models::Profile::as_select(),
             ))
     )?;
     let Some((
@@ -114,12 +114,12 @@ async fn read_live_token(db: &DbPool, digest: &HashedToken, now: i64) -> AppResu
         replaces,
         headers,
     };
-    Ok(Some(CachedToken { caller, last_used_at, addresses: Vec::new() }))
+    Ok(Some(CachedToken { caller: std::sync::Arc::new(caller), last_used_at, addresses: Vec::new() }))
 }
 
-/// Records a use: "last used" (the first use is an event, and ends the grace period of the
-/// token this one replaced), and the address when it is new to the token. Each write is
-/// conditional, so concurrent requests (or servers) write it at most once.
+/// Records a use: "last used" (the first use, its event and the end of the token it replaced
+/// are one transaction, see [`super::first_use`]), and the address when it is new to the
+/// token. Each write is conditional, so concurrent requests (or servers) write it at most once.
 async fn record_use(
     conn: &mut DbConn,
     caller: &Caller,
@@ -130,14 +130,9 @@ async fn record_use(
     let token_id = caller.token_id.as_str();
     let mut first_use = false;
     if note.last_used {
-        let stale_before = now - LAST_USED_RESOLUTION_MS;
-        first_use = db_run!(conn, |c| {
-            diesel::update(api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()))
-                .set(api_tokens::last_used_at.eq(now))
-                .execute(c)
-                .await
-        })? == 1;
+        first_use = super::first_use(conn, caller, seen, now).await?;
         if !first_use {
+            let stale_before = now - LAST_USED_RESOLUTION_MS;
             db_run!(conn, |c| {
                 diesel::update(
                     api_tokens::table.find(token_id).filter(api_tokens::last_used_at.le(stale_before)),
@@ -146,15 +141,6 @@ async fn record_use(
                 .execute(c)
                 .await
             })?;
-        }
-    }
-    if first_use {
-        activity::record(conn, event(&caller.user_id, Some(token_id), EventKind::FirstUsed, None, seen, now))
-            .await?;
-        if let Some(old) = &caller.replaces {
-            // The token it replaced stops working: it has been used.
-            let retired = [(old.clone(), caller.user_id.clone(), now)];
-            super::retire_replaced(conn, &retired, "its regenerated token was used", seen).await?;
         }
     }
     if note.address || first_use {
