@@ -150,6 +150,32 @@ async fn migrated_sqlite_schema_matches_schema_rs() {
     );
 }
 
+/// What the token lookups of the bearer path (a regenerated token's successor) and of the
+/// background pass (expiries, ended grace periods) cost on a big table: an index each, not a
+/// scan of every token.
+#[tokio::test]
+async fn the_token_lookups_of_the_background_pass_and_first_use_use_indexes() {
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pool = DbPool::connect(&sqlite_schema(&dir)).await.unwrap();
+    let mut conn = pool.get().await.unwrap();
+    for (lookup, index) in [
+        ("SELECT id FROM api_tokens WHERE replaces = 'x'", "api_tokens_replaces"),
+        ("SELECT id FROM api_tokens WHERE expires_at <= 1 AND revoked_at IS NULL", "api_tokens_expires"),
+        ("SELECT id FROM api_tokens WHERE grace_until <= 1 AND revoked_at IS NULL", "api_tokens_grace"),
+    ] {
+        let plan: Vec<Plan> = db_run!(&mut conn, |c| {
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {lookup}")).load(c).await.unwrap()
+        });
+        let plan: Vec<String> = plan.into_iter().map(|row| row.detail).collect();
+        assert!(plan.iter().any(|step| step.contains(index)), "{lookup}: {plan:?}");
+    }
+}
+
 fn sqlite_schema(dir: &tempfile::TempDir) -> DatabaseUrl {
     DatabaseUrl::Sqlite(dir.path().join("schema.db").to_string_lossy().into_owned())
 }

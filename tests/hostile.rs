@@ -769,7 +769,8 @@ async fn slow_or_idle_clients_are_let_go_and_connections_are_capped() {
     let head = "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":";
     trickle.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), trickle.read_to_end(&mut answer)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), trickle.read_to_end(&mut answer)).await;
+    assert!(ended.is_ok(), "a body that stops half way is let go within 5 s, not waited for");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
 
@@ -845,5 +846,46 @@ mod sqlite_only {
             )
             .await;
         assert_eq!(still["data"]["stream"]["name"], "Doomed?", "{still}");
+    }
+
+    #[tokio::test]
+    async fn a_contributor_demoted_while_committing_commits_nothing() {
+        sqlite_only(); // the interleaving is arranged with a SQLite trigger
+        let app = TestApp::new().await;
+        let mut alice = TestUser::sign_up(&app, "Alice").await;
+        let writer = alice.token(&["streams:write", "streams:read"]).await;
+        let created = app
+            .gql_vars(
+                Some(&writer),
+                "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+                serde_json::json!({ "s": { "name": "Shared" } }),
+            )
+            .await;
+        let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
+        let commit = "mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }";
+        let input = serde_json::json!({ "c": { "streamId": stream, "objectId": "0123456789abcdef" } });
+        // Her role goes after the first check, the moment the write takes the stream's lock.
+        exec_sql(
+            &app,
+            "CREATE TRIGGER demote AFTER UPDATE ON streams \
+             BEGIN UPDATE stream_acl SET role = 'stream:reviewer' WHERE stream_id = NEW.id; END",
+        )
+        .await;
+        let answer = app.gql_vars(Some(&writer), commit, input.clone()).await;
+        assert_eq!(outcome(&answer), "FORBIDDEN", "{answer}");
+        exec_sql(&app, "DROP TRIGGER demote").await;
+        exec_sql(&app, "UPDATE stream_acl SET role = 'stream:owner'").await;
+        let count = format!(r#"{{ stream(id: "{stream}") {{ commits {{ totalCount }} }} }}"#);
+        assert_eq!(app.gql(Some(&writer), &count).await["data"]["stream"]["commits"]["totalCount"], 0);
+        // A commit and its branch's new time are one write: if the second fails, neither is.
+        exec_sql(
+            &app,
+            "CREATE TRIGGER no_branch_time BEFORE UPDATE OF updated_at ON branches \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+        )
+        .await;
+        let answer = app.gql_vars(Some(&writer), commit, input).await;
+        assert!(answer.get("errors").is_some(), "{answer}");
+        assert_eq!(app.gql(Some(&writer), &count).await["data"]["stream"]["commits"]["totalCount"], 0);
     }
 }

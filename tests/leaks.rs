@@ -21,14 +21,15 @@ const WHO: &str = "{ activeUser { name } }";
 
 /// A key list served from a local listener, as GitHub serves its own.
 struct KeyServer {
-    list: Arc<Mutex<Vec<(String, SigningKey)>>>,
+    /// Each key with its id and whether GitHub still signs with it (`is_current`).
+    list: Arc<Mutex<Vec<(String, SigningKey, bool)>>>,
     url: String,
 }
 
 impl KeyServer {
     async fn start(keys: &[(&str, &SigningKey)]) -> KeyServer {
         let list = Arc::new(Mutex::new(
-            keys.iter().map(|(id, key)| (id.to_string(), (*key).clone())).collect::<Vec<_>>(),
+            keys.iter().map(|(id, key)| (id.to_string(), (*key).clone(), true)).collect::<Vec<_>>(),
         ));
         let served = list.clone();
         let app = axum::Router::new().route(
@@ -40,9 +41,9 @@ impl KeyServer {
                         .lock()
                         .unwrap()
                         .iter()
-                        .map(|(id, key)| {
+                        .map(|(id, key, current)| {
                             let pem = key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
-                            json!({ "key_identifier": id, "key": pem, "is_current": true })
+                            json!({ "key_identifier": id, "key": pem, "is_current": current })
                         })
                         .collect();
                     axum::Json(json!({ "public_keys": keys }))
@@ -56,7 +57,16 @@ impl KeyServer {
     }
 
     fn add(&self, id: &str, key: &SigningKey) {
-        self.list.lock().unwrap().push((id.to_owned(), key.clone()));
+        self.list.lock().unwrap().push((id.to_owned(), key.clone(), true));
+    }
+
+    /// GitHub no longer signs with this key.
+    fn retire(&self, id: &str) {
+        for (known, _, current) in self.list.lock().unwrap().iter_mut() {
+            if known == id {
+                *current = false;
+            }
+        }
     }
 }
 
@@ -328,4 +338,17 @@ async fn changing_the_password_signs_out_every_other_session() {
     let new =
         again.call("login", &[("email", "alice@example.com"), ("password", "a brand new secret")]).await;
     assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+}
+
+#[tokio::test]
+async fn a_retired_key_signs_nothing() {
+    let retired = new_key();
+    let keys = KeyServer::start(&[("k0", &retired)]).await;
+    keys.retire("k0");
+    let (app, _) = app_with_keys(&keys, Duration::from_secs(60)).await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["profile:read"]).await;
+    let answer = post_batch(&app, &batch(&[&token]), "k0", &retired, false).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert!(works(&app, &token).await, "nothing revoked");
 }

@@ -418,4 +418,103 @@ mod sqlite_only {
         }
         assert_eq!(count().await, after_first, "no write for a known address within the minute");
     }
+
+    /// The first use of a regenerated token, its event and the end of the token it replaced
+    /// are one write: if the end fails, the use is not recorded either, and the next use
+    /// tries again (the old secret does not live on for its whole grace period).
+    #[tokio::test]
+    async fn a_first_use_that_cannot_retire_the_old_token_is_not_recorded() {
+        sqlite_only(); // the failure is arranged with a SQLite trigger
+        let app = TestApp::new().await;
+        let (mut alice, manager, old, old_id) = alice_with_script(&app).await;
+        let new = rotate(&app, &manager, json!({ "id": old_id })).await["data"]["apiTokenRotate"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        exec_sql(
+            &app,
+            &format!(
+                "CREATE TRIGGER no_retiring BEFORE UPDATE OF revoked_at ON api_tokens WHEN OLD.id = '{old_id}' \
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            ),
+        )
+        .await;
+        assert!(works(&app, &new).await, "recording a use never fails a request");
+        exec_sql(&app, "DROP TRIGGER no_retiring").await;
+        assert!(works(&app, &old).await, "not retired: the write failed");
+        // The tokens' cache is renewed (another token revoked), and the new one used again:
+        // its first use is recorded now, and the old token ends.
+        let (other, _) = alice.browser.create_token("other", &["profile:read"], "30").await;
+        assert_eq!(alice.browser.call("revoke_token", &[("id", &other)]).await.status, StatusCode::OK);
+        assert!(works(&app, &new).await);
+        assert!(!works(&app, &old).await, "its successor's first use retired it");
+    }
+}
+
+#[tokio::test]
+async fn a_token_regenerating_itself_never_outlives_itself() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let week =
+        alice.browser.create_token("week", &["tokens:read", "tokens:write", "profile:read"], "7").await.1;
+    let id = id_of(&app, &week, last4(&week)).await;
+    let expires = app.graphql(&week, WHO).await.header("token-expiration").to_owned();
+    let centuries =
+        rotate(&app, &week, json!({ "id": id, "lifespan": 200_i64 * 365 * 24 * 3600 * 1000 })).await;
+    assert_eq!(outcome(&centuries), "BAD_USER_INPUT", "{centuries}");
+    assert!(works(&app, &week).await, "nothing changed");
+    let renewed = rotate(&app, &week, json!({ "id": id })).await;
+    let renewed =
+        renewed["data"]["apiTokenRotate"].as_str().unwrap_or_else(|| panic!("{renewed}")).to_owned();
+    let renewed_expires = app.graphql(&renewed, WHO).await.header("token-expiration").to_owned();
+    assert!(renewed_expires <= expires, "{renewed_expires} is after {expires}");
+}
+
+#[tokio::test]
+async fn a_superseded_token_that_rotates_another_revokes_its_own_family() {
+    let app = TestApp::new().await;
+    let (_alice, manager, script, script_id) = alice_with_script(&app).await;
+    let manager_id = id_of(&app, &manager, last4(&manager)).await;
+    let successor = rotate(&app, &manager, json!({ "id": manager_id })).await["data"]["apiTokenRotate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The old manager secret, superseded, turns up rotating another token.
+    let reuse = rotate(&app, &manager, json!({ "id": script_id })).await;
+    assert_eq!(outcome(&reuse), "FORBIDDEN", "{reuse}");
+    assert!(!works(&app, &manager).await && !works(&app, &successor).await, "the suspect's family goes");
+    assert!(works(&app, &script).await, "the token it named is not the suspect");
+}
+
+#[tokio::test]
+async fn regenerate_sent_twice_from_the_profile_revokes_nothing() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let (id, old) = alice.browser.create_token("Deploys", &["profile:read"], "30").await;
+    let form = [("id", id.as_str()), ("expiration", "30")];
+    let first = alice.browser.call("regenerate_token", &form).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let new = first.json()["secret"].as_str().unwrap().to_owned();
+    // A double click, or the same dialog in a second tab.
+    let second = alice.browser.call("regenerate_token", &form).await;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST, "{}", second.body);
+    assert!(second.body.contains("regenerated already"), "{}", second.body);
+    assert!(!second.body.contains("spk_"), "no second secret");
+    assert!(works(&app, &old).await, "the old one keeps its grace period");
+    assert!(works(&app, &new).await, "the first regeneration's token stands");
+}
+
+#[tokio::test]
+async fn tokens_in_their_grace_period_count_toward_the_limit() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    // 498 tokens, the sign-up's own and this one: the 500 a user may hold.
+    insert_tokens(&app, &alice.id, 498).await;
+    let (id, _) = alice.browser.create_token("Last", &["profile:read"], "30").await;
+    // Regenerating it would keep both working for 24 hours: a 501st token.
+    let refused = alice.browser.call("regenerate_token", &[("id", &id), ("expiration", "30")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(refused.body.contains("500"), "{}", refused.body);
+    let created = alice.browser.call("create_token", &token_form("More", &["profile:read"], "30")).await;
+    assert_eq!(created.status, StatusCode::BAD_REQUEST, "{}", created.body);
 }

@@ -167,3 +167,159 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
 }
 "#;
+
+/// A public stream of `count` commits with 60 kB messages, written straight into the
+/// database (quicker than through the API), by `author_id`; answers its id.
+async fn stream_with_many_commits(app: &TestApp, writer: &str, author_id: &str, count: usize) -> String {
+    let stream = stream_with_big_commits(app, writer, 0).await;
+    let columns = "id, stream_id, branch_name, referenced_object, message, author_id, created_at";
+    common::exec_sql_per_backend(
+        app,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+             INSERT INTO commits ({columns}) SELECT printf('%016x', i), '{stream}', 'main', 'obj', \
+             replace(hex(zeroblob(30000)), '0', 'm'), '{author_id}', 1700000000000 + i / 3 FROM n"
+        ),
+        &format!(
+            "INSERT INTO commits ({columns}) SELECT lpad(to_hex(i), 16, '0'), '{stream}', 'main', 'obj', \
+             repeat('m', 60000), '{author_id}', 1700000000000 + i / 3 FROM generate_series(1, {count}) AS i"
+        ),
+    )
+    .await;
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cursor_makes_a_page_read_more_than_a_page() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["streams:write", "streams:read", "profile:write"]).await;
+    // 700 commits of 60 kB (42 MB), by an author with a 250 kB avatar.
+    let avatar = format!("data:image/png;base64,{}", "A".repeat(250_000));
+    let updated = app
+        .gql_vars(
+            Some(&writer),
+            "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }",
+            json!({ "u": { "avatar": avatar } }),
+        )
+        .await;
+    assert!(updated.get("errors").is_none(), "{updated}");
+    let stream = stream_with_many_commits(&app, &writer, &owner.id, 700).await;
+    let page = |cursor: &str| {
+        format!(
+            r#"{{ stream(id: "{stream}") {{ commits(limit: 1, cursor: "{cursor}") {{ cursor items {{ id authorAvatar }} }} }} }}"#
+        )
+    };
+    // The old cursor's six digits past the millisecond were a skip of up to 999,999 rows.
+    let answer = app.gql(None, &page("2999-01-01T00:00:00.000999999Z")).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let first = &answer["data"]["stream"]["commits"];
+    assert_eq!(first["items"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(first["items"][0]["authorAvatar"].as_str().map(str::len), Some(avatar.len()));
+    // The cursor names that row: the next page is the next commit (some share a millisecond).
+    let mut seen = vec![first["items"][0]["id"].as_str().unwrap().to_owned()];
+    let mut cursor = first["cursor"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let answer = app.gql(None, &page(&cursor)).await;
+        let next = &answer["data"]["stream"]["commits"];
+        let id = next["items"][0]["id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+        assert!(!seen.contains(&id), "{id} twice");
+        seen.push(id);
+        cursor = next["cursor"].as_str().unwrap().to_owned();
+    }
+    let expected: Vec<String> = (695..=700).rev().map(|i: u32| format!("{i:016x}")).collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn stream_create_adds_at_most_a_hundred_contributors_and_nothing_beyond() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let token = owner.token(&["streams:write", "streams:read"]).await;
+    let many: Vec<String> = (0..101).map(|i| format!("{i:016x}")).collect();
+    let answer = app
+        .gql_vars(
+            Some(&token),
+            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+            json!({ "s": { "name": "Crowded", "withContributors": many } }),
+        )
+        .await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    let count = app.gql(Some(&token), "{ streams { totalCount } }").await;
+    assert_eq!(count["data"]["streams"]["totalCount"], 0, "no stream made: {count}");
+}
+
+#[tokio::test]
+async fn a_users_tokens_cost_what_five_hundred_of_them_may_read() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let token = owner.token(&["tokens:read", "profile:read"]).await;
+    let events = "{ activeUser { apiTokens { events(limit: 100) { type label ip userAgent createdAt } } } }";
+    assert_refused(&app.graphql(&token, events).await, "costs more than 50000");
+    let few = "{ activeUser { apiTokens { events(limit: 10) { type } } } }";
+    assert_eq!(app.graphql(&token, few).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_objects_children_are_read_in_one_counted_query() {
+    use speckle_tokens::server::graphql::limits::Budget;
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["streams:write", "streams:read"]).await;
+    let stream = stream_with_big_commits(&app, &writer, 0).await;
+    let children: Vec<String> = (0..1000).map(|i| format!("{i:032}")).collect();
+    let closure: String = children.iter().map(|id| format!(r#""{id}": 1"#)).collect::<Vec<_>>().join(",");
+    let rows =
+        children.iter().map(|id| format!(r#"('{stream}', '{id}', 'Base', 0, 20, '{{"id":"{id}"}}', 0)"#));
+    let parent = format!(
+        r#"('{stream}', 'parent', 'Base', 1000, 10, '{{"id":"parent","__closure":{{{closure}}}}}', 0)"#
+    );
+    let values = rows.chain(std::iter::once(parent)).collect::<Vec<_>>().join(",");
+    common::exec_sql(
+        &app,
+        &format!(
+            "INSERT INTO objects (stream_id, id, speckle_type, total_children_count, size_bytes, data, created_at) \
+             VALUES {values}"
+        ),
+    )
+    .await;
+    let query = format!(
+        r#"{{ stream(id: "{stream}") {{ object(id: "parent") {{ children(limit: 1000) {{ totalCount objects {{ id }} }} }} }} }}"#
+    );
+    let budget = Budget::new(app.state.answers.clone());
+    let request = async_graphql::Request::new(query).data(budget.clone());
+    let response = app.state.schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let answer = response.data.into_json().unwrap();
+    assert_eq!(answer["stream"]["object"]["children"]["objects"].as_array().unwrap().len(), 1000);
+    // The stream, the object, the children's sizes and the children: not one read each.
+    assert!(budget.queries() <= 5, "{} database reads", budget.queries());
+}
+
+#[tokio::test]
+async fn a_cached_token_holds_no_avatar_or_password_hash() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let writer = owner.token(&["profile:write", "profile:read"]).await;
+    let avatar = format!("data:image/png;base64,{}", "A".repeat(250_000));
+    let updated = app
+        .gql_vars(
+            Some(&writer),
+            "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }",
+            json!({ "u": { "avatar": avatar } }),
+        )
+        .await;
+    assert!(updated.get("errors").is_none(), "{updated}");
+    let mut tokens = Vec::new();
+    for _ in 0..40 {
+        tokens.push(owner.token(&["profile:read"]).await);
+    }
+    let before = common::memory::current();
+    for token in &tokens {
+        let answer = app.gql(Some(token), "{ activeUser { name } }").await;
+        assert_eq!(answer["data"]["activeUser"]["name"], "Owner");
+    }
+    let held = common::memory::current().saturating_sub(before);
+    // Forty cached tokens, each with its owner's 250 kB avatar, held 10 MB.
+    assert!(held < 2 * 1024 * 1024, "forty cached tokens hold {} kB", held / 1024);
+}

@@ -212,3 +212,82 @@ async fn the_owner_of_a_reported_token_is_mailed_at_once() {
     let about_it = sink.to("erin@example.com").into_iter().filter(|m| m.contains("Notebook")).count();
     assert_eq!(about_it, 1, "once (the other message warns of her 7-day token)");
 }
+
+#[tokio::test]
+async fn every_user_is_warned_however_many_tokens_expire_soon() {
+    let app = TestApp::new().await;
+    let (_sink, mailer) = Sink::start().await;
+    let t0 = now_millis();
+    // 2,000 users, each with a token expiring in three days (more than one pass's batch).
+    let in_three_days = t0 + 3 * DAY;
+    exec_sql_per_backend(
+        &app,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         INSERT INTO users (id, suuid, name, email, password_hash, created_at) \
+         SELECT 'u' || i, 's' || i, 'User ' || i, 'user' || i || '@example.com', 'x', 0 FROM n",
+        "INSERT INTO users (id, suuid, name, email, password_hash, created_at) \
+         SELECT 'u' || i, 's' || i, 'User ' || i, 'user' || i || '@example.com', 'x', 0 \
+         FROM generate_series(1, 2000) AS i",
+    )
+    .await;
+    let columns = "id, user_id, name, token_digest, last_chars, scopes, created_at, expires_at, family_id";
+    exec_sql_per_backend(
+        &app,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO api_tokens ({columns}) SELECT 't' || i, 'u' || i, 'Nightly', randomblob(32), 'xxxx', \
+             'profile:read', 0, {in_three_days}, 't' || i FROM n"
+        ),
+        &format!(
+            "INSERT INTO api_tokens ({columns}) SELECT 't' || i, 'u' || i, 'Nightly', sha256(i::text::bytea), \
+             'xxxx', 'profile:read', 0, {in_three_days}, 't' || i FROM generate_series(1, 2000) AS i"
+        ),
+    )
+    .await;
+    let mut queued = 0;
+    for pass in 0..2 {
+        queued += tick(&app.state.db, Some(&mailer), t0 + pass * 1000).await.unwrap().messages_queued;
+    }
+    assert_eq!(queued, 2000, "one message for each user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_mail_server_holds_no_connection_of_the_pool() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    // An SMTP server that accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mailer = Mailer::new(&format!("smtp://{addr}"), "Speckle Tokens <tokens@example.com>", None).unwrap();
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut erin = TestUser::sign_up(&app, "Erin").await;
+    let reader = erin.token(&["tokens:read"]).await;
+    // Twelve leaked tokens reported at once: each alert is mailed at once (or tried).
+    let mut leaked = Vec::new();
+    for i in 0..12 {
+        leaked.push(erin.browser.create_token(&format!("Leaky {i}"), &["profile:read"], "30").await.1);
+    }
+    let reports = leaked.iter().map(|token| {
+        let request = Request::post("/api/tokens/report")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::json!({ "token": token }).to_string()))
+            .unwrap();
+        app.send(from_client(request, DEFAULT_CLIENT))
+    });
+    for answer in futures::future::join_all(reports).await {
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // The pool still serves everyone while the mail waits on the silent server.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = app.graphql(&reader, "{ activeUser { apiTokens { id } } }").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+}

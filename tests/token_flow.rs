@@ -527,3 +527,31 @@ async fn pages_render_while_another_server_of_the_process_starts() {
     building.store(false, std::sync::atomic::Ordering::Relaxed);
     builder.join().unwrap();
 }
+
+#[tokio::test]
+async fn a_page_request_without_our_exact_origin_changes_nothing() {
+    let app = TestApp::new().await;
+    let mut alice = app.browser();
+    alice.sign_up("Alice", "alice@example.com").await;
+    let cookie = alice.cookie.clone().unwrap();
+    let create = |origin: Option<&str>| {
+        let mut request = Request::post("/api/create_token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .header(header::HOST, "localhost")
+            .header(header::COOKIE, &cookie);
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(token_form("forged", &["profile:read"], "30"))
+            .finish();
+        app.send(request.body(Body::from(body)).unwrap())
+    };
+    for origin in [None, Some("https://localhost"), Some("http://localhost:8080"), Some("null")] {
+        assert_eq!(create(origin).await.status, StatusCode::FORBIDDEN, "{origin:?}");
+    }
+    assert_eq!(create(Some("http://localhost")).await.status, StatusCode::OK);
+    let rows = alice.list_tokens().await.json()["rows"].as_array().unwrap().len();
+    assert_eq!(rows, 1, "only the same-origin request made a token");
+}

@@ -476,3 +476,181 @@ async fn big_and_small_objects_come_down_whole_and_in_id_order() {
     fetched.sort_by_key(|leaf| id(leaf).to_owned());
     assert_eq!(fetched.iter().collect::<Vec<_>>(), sorted.iter().step_by(3).copied().collect::<Vec<_>>());
 }
+
+/// A request body the test sends a piece at a time (or never finishes).
+fn trickle() -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, Body) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    (sender, Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+}
+
+/// The opening of a multipart upload's `i`th part, before its bytes.
+fn part_head(i: usize) -> Vec<u8> {
+    format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"batch-{i}\"; filename=\"batch-{i}\"\r\n\
+         Content-Type: application/json\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn upload_request(token: &str, stream: &str, body: Body) -> Request<Body> {
+    request("POST", &format!("/objects/{stream}"), Some(token))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(body)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_id_list_is_refused_before_its_body_is_read_and_capped_while_it_is_parsed() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let private = stream(&app, &token, false).await;
+    let public = stream(&app, &token, true).await;
+
+    // A body that never ends, to a stream the caller cannot read: answered at once, unread.
+    for path in [format!("/api/getobjects/{private}"), format!("/api/diff/{private}")] {
+        let (_sender, body) = trickle();
+        let request = request("POST", &path, None)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .unwrap();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), app.send(request)).await;
+        let answer = answer.unwrap_or_else(|_| panic!("{path}: waited for a body it should not read"));
+        assert!([StatusCode::NOT_FOUND, StatusCode::UNAUTHORIZED].contains(&answer.status), "{path}");
+    }
+
+    // 1.3 million tiny ids to a public stream, anonymously (13 MB of form, within the body
+    // cap): refused as the 200,001st is parsed, never holding all of them (that took 70 MB).
+    let many = format!("[{}\"a\"]", "\"a\",".repeat(1_300_000));
+    let form = form_urlencoded::Serializer::new(String::new()).append_pair("objects", &many).finish();
+    drop(many);
+    let before = memory::reset_peak();
+    let request = request("POST", &format!("/api/getobjects/{public}"), None)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let answer = app.send(request).await;
+    let held = memory::peak() - before;
+    assert!([StatusCode::PAYLOAD_TOO_LARGE].contains(&answer.status), "{}", answer.status);
+    assert!(held < 40 * 1024 * 1024, "held {} MB for a refused list", held / (1024 * 1024));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_of_one_account_hold_nothing_another_user_needs() {
+    let app = TestApp::new().await;
+    let mut mallory = TestUser::sign_up(&app, "Mallory").await;
+    let slow_token = mallory.token(&["streams:read", "streams:write"]).await;
+    let slow_stream = stream(&app, &slow_token, false).await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
+
+    // Six uploads whose first batch trickles in and never ends.
+    let mut trickling = Vec::new();
+    let mut slow = Vec::new();
+    for i in 0..6 {
+        let (sender, body) = trickle();
+        sender.send(Ok(part_head(0))).await.unwrap();
+        sender
+            .send(Ok(format!("[{{\"id\": \"{i:032}\", \"speckle_type\": \"Base\"").into_bytes()))
+            .await
+            .unwrap();
+        trickling.push(sender);
+        slow.push(app.send(upload_request(&slow_token, &slow_stream, body)));
+    }
+    let (_, leaves) = tree(3, "f");
+    let honest = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let answer = upload(&app, Some(&token), &stream, &[plain(&leaves)]).await;
+        let took = started.elapsed();
+        drop(trickling); // the slow ones end (malformed)
+        (answer, took)
+    };
+    let ((answer, took), _) = futures::join!(honest, futures::future::join_all(slow));
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert!(took < std::time::Duration::from_secs(10), "another user's upload waited {took:?}");
+}
+
+#[tokio::test]
+async fn a_batch_of_arrays_is_refused_whole() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
+    let (_, leaves) = tree(2, "g");
+    for element in ["[]", "[null]", "[\"id\"]"] {
+        let mut batch = serde_json::to_vec(&leaves).unwrap();
+        batch.pop(); // the closing bracket
+        batch.extend_from_slice(format!(",{element}]").as_bytes());
+        let part = Part { content_type: "application/json", bytes: batch };
+        let response = upload(&app, Some(&token), &stream, &[part]).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{element}: {}", response.body);
+    }
+    let ids: Vec<&str> = leaves.iter().map(id).collect();
+    let held = diff(&app, Some(&token), &stream, &ids).await.json();
+    assert!(held.as_object().unwrap().values().all(|held| held == false), "none of it stored: {held}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_during_an_upload_stores_no_further_batch() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let (token_id, token) =
+        alice.browser.create_token("uploader", &["streams:read", "streams:write"], "30").await;
+    let reader = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, false).await;
+    let (_, first) = tree(2, "h");
+    let (_, second) = tree(2, "i");
+    let (sender, body) = trickle();
+    let mut opening = part_head(0);
+    opening.extend(serde_json::to_vec(&first).unwrap());
+    opening.extend(b"\r\n");
+    opening.extend(part_head(1));
+    sender.send(Ok(opening)).await.unwrap();
+    let sending = app.send(upload_request(&token, &stream, body));
+    let meanwhile = async {
+        // The first batch is stored once the second part has begun.
+        let first_ids: Vec<&str> = first.iter().map(id).collect();
+        for _ in 0..100 {
+            let held = diff(&app, Some(&reader), &stream, &first_ids).await.json();
+            if held.as_object().unwrap().values().all(|held| held == true) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let revoked = alice.browser.call("revoke_token", &[("id", &token_id)]).await;
+        assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+        let mut rest = serde_json::to_vec(&second).unwrap();
+        rest.extend(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        sender.send(Ok(rest)).await.unwrap();
+        drop(sender);
+    };
+    let (answer, ()) = futures::join!(sending, meanwhile);
+    assert_invalid_token(&answer);
+    let second_ids: Vec<&str> = second.iter().map(id).collect();
+    let held = diff(&app, Some(&reader), &stream, &second_ids).await.json();
+    assert!(held.as_object().unwrap().values().all(|held| held == false), "{held}");
+}
+
+#[tokio::test]
+async fn selecting_inside_an_array_of_an_objects_children_answers() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, true).await;
+    let child = json!({ "id": "c".repeat(32), "speckle_type": "Base", "a": [1, { "b": 2 }] });
+    let parent = json!({ "id": "p".repeat(32), "speckle_type": "Base", "__closure": { "c".repeat(32): 1 } });
+    assert_eq!(
+        upload(&app, Some(&token), &stream, &[plain(&[parent, child])]).await.status,
+        StatusCode::CREATED
+    );
+    let query = format!(
+        r#"{{ stream(id: "{stream}") {{ object(id: "{}") {{ children(select: ["a", "a.0", "a.1.b"]) {{ objects {{ data }} }} }} }} }}"#,
+        "p".repeat(32)
+    );
+    let answer = app.graphql_with_header(None, &query).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let data = &answer.json()["data"]["stream"]["object"]["children"]["objects"][0]["data"];
+    assert_eq!(data, &json!({ "a": [1, { "b": 2 }] }));
+}

@@ -34,8 +34,8 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[server(endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, signed_in_user};
-        let user = signed_in_user(&mut db().await?).await?;
+        use super::session::signed_in_user;
+        let user = signed_in_user().await?;
         Ok(user.map(|u| SignedInUser { id: u.id, name: u.name, email: u.email }))
     })
     .await

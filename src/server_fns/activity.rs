@@ -61,8 +61,8 @@ pub async fn get_token_activity(
         use super::tokens::display;
         use crate::server::db::{iso8601, now_millis};
         use crate::server::{activity, tokens};
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let row = tokens::get(&mut conn, &user.id, &id).await?;
         let now = now_millis();
         let status = match (&row.revoked_at, &row.grace_until) {
@@ -97,8 +97,8 @@ pub async fn get_security_log(#[server(default)] before: String) -> Result<Secur
     super::session::with_status(async move {
         use super::session::{db, require_user};
         use crate::server::db::now_millis;
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let (events, older) = events_page(&mut conn, &user.id, None, &before, now_millis()).await?;
         Ok(SecurityLog { events, older })
     })

@@ -39,18 +39,21 @@ pub(crate) mod session {
         state()?.db.get().await
     }
 
-    /// The signed-in user, if the session names one that still exists.
-    pub async fn signed_in_user(conn: &mut DbConn) -> AppResult<Option<models::User>> {
+    /// The signed-in user, if the session names one that still exists. The session is read
+    /// (from the store, the first time in a request) before a connection is taken for the
+    /// user: a request never holds one pooled connection while it waits for another (ten
+    /// tabs of one user held the whole pool that way, waiting for each other).
+    pub async fn signed_in_user() -> AppResult<Option<models::User>> {
         let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(session_error)?;
         match user_id {
-            Some(id) => users::find(conn, &id).await,
+            Some(id) => users::find(&mut db().await?, &id).await,
             None => Ok(None),
         }
     }
 
     /// The signed-in user, or `SignedOut`.
-    pub async fn require_user(conn: &mut DbConn) -> AppResult<models::User> {
-        signed_in_user(conn).await?.ok_or(AppError::SignedOut)
+    pub async fn require_user() -> AppResult<models::User> {
+        signed_in_user().await?.ok_or(AppError::SignedOut)
     }
 
     /// Was this request a plain HTML form post (JavaScript off)? Then it wants a redirect.

@@ -25,8 +25,8 @@ pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
         use super::session::{db, require_user};
         use super::tokens::display;
         use crate::server::leaks::{self, FoundBy};
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let alerts = leaks::alerts(&mut conn, &user.id).await?;
         Ok(alerts
             .into_iter()
@@ -54,8 +54,8 @@ pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
 pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
         use super::session::{db, is_plain_form_post, require_user};
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         crate::server::leaks::dismiss(&mut conn, &user.id, &id).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -71,8 +71,8 @@ pub async fn revoke_all_tokens() -> Result<usize, AppError> {
     super::session::with_status(async move {
         use super::session::{db, is_plain_form_post, require_user, seen};
         use crate::server::activity::Revoker;
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let revoked =
             crate::server::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen()).await?;
         if is_plain_form_post() {
@@ -88,12 +88,12 @@ pub async fn revoke_all_tokens() -> Result<usize, AppError> {
 #[server(endpoint = "change_password")]
 pub async fn change_password(current_password: String, new_password: String) -> Result<String, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user, session, session_error, state};
+        use super::session::{is_plain_form_post, require_user, session, session_error, state};
         use crate::server::auth::session::end_other_sessions;
         use crate::server::auth::throttle::retry_after_secs;
         use crate::server::users;
         let state = state()?;
-        let user = require_user(&mut db().await?).await?;
+        let user = require_user().await?;
         let throttle = &state.throttles.password_change;
         throttle.begin(&[&user.id]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
         // Through the address's lane, as a sign-in: each change hashes twice.

@@ -57,7 +57,7 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
         use crate::server::pagination::Page;
         use crate::server::streams;
         let pool = state()?.db;
-        let user = require_user(&mut pool.get().await?).await?;
+        let user = require_user().await?;
         let (rows, _) = streams::page_for_user(&pool, &user.id, false, &Page::first_of_max()).await?;
         Ok(rows
             .into_iter()
@@ -82,8 +82,8 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         use crate::server::db::iso8601;
         use crate::server::pagination::{Order, Page, MAX_LIMIT};
         use crate::server::{branches, objects, streams};
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;

@@ -83,8 +83,8 @@ pub async fn list_tokens(
         use super::session::{db, require_user};
         use crate::server::db::now_millis;
         use crate::server::tokens;
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let now = now_millis();
         let mut all = tokens::list(&mut conn, &user.id).await?;
         let held = all.len();
@@ -131,8 +131,8 @@ pub async fn create_token(
         use crate::scopes::ScopeSet;
         use crate::server::tokens;
 
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
         let expires_at = chosen_expiry(&expiration)?;
@@ -187,8 +187,8 @@ pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<N
     super::session::with_status(async move {
         use super::session::{db, require_user, seen};
         use crate::server::tokens::{self, Expiry, Rotation, DEFAULT_GRACE_MS};
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         let expiry = match chosen_expiry(&expiration)? {
             Some(at) => Expiry::At(at),
             None => Expiry::Never,
@@ -210,8 +210,8 @@ pub async fn update_token(
     super::session::with_status(async move {
         use super::session::{db, is_plain_form_post, require_user};
         use crate::server::tokens;
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         tokens::update(&mut conn, &user.id, &id, &name, Some(&description)).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -249,8 +249,8 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
         use super::session::{db, is_plain_form_post, require_user, seen};
         use crate::server::activity::Revoker;
         use crate::server::tokens;
+        let user = require_user().await?;
         let mut conn = db().await?;
-        let user = require_user(&mut conn).await?;
         tokens::revoke(&mut conn, &user.id, &id, Revoker::Owner, &seen()).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");

@@ -403,3 +403,91 @@ pub async fn exec_sql(app: &TestApp, sql: &str) -> usize {
     let mut conn = app.state.db.get().await.unwrap();
     speckle_tokens::db_run!(&mut conn, |c| diesel::sql_query(sql).execute(c).await).unwrap()
 }
+
+/// What the test process holds on the heap, counted by its allocator: each test runs in a
+/// process of its own (cargo-nextest), so the counts are the test's.
+pub mod memory {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub struct Counting;
+
+    static CURRENT: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    fn grew(bytes: usize) {
+        let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; only counted.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let pointer = unsafe { System.alloc(layout) };
+            if !pointer.is_null() {
+                grew(layout.size());
+            }
+            pointer
+        }
+        unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(pointer, layout) };
+            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+            let moved = unsafe { System.realloc(pointer, layout, size) };
+            if !moved.is_null() {
+                CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+                grew(size);
+            }
+            moved
+        }
+    }
+
+    /// Bytes held now.
+    pub fn current() -> usize {
+        CURRENT.load(Ordering::Relaxed)
+    }
+
+    /// Starts measuring a peak from what is held now; answers it.
+    pub fn reset_peak() -> usize {
+        let now = current();
+        PEAK.store(now, Ordering::Relaxed);
+        now
+    }
+
+    /// The most held since the last [`reset_peak`].
+    pub fn peak() -> usize {
+        PEAK.load(Ordering::Relaxed)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
+
+/// Makes `sql` run on the test's backend: `sqlite` on SQLite, `postgres` on PostgreSQL (for
+/// the few statements whose functions differ, such as generating rows).
+pub async fn exec_sql_per_backend(app: &TestApp, sqlite: &str, postgres: &str) -> usize {
+    match postgres_url() {
+        Some(_) => exec_sql(app, postgres).await,
+        None => exec_sql(app, sqlite).await,
+    }
+}
+
+/// Gives `user_id` `count` more live tokens, straight into the table (their secrets unknown).
+pub async fn insert_tokens(app: &TestApp, user_id: &str, count: usize) {
+    let columns = "id, user_id, name, token_digest, last_chars, scopes, created_at, family_id";
+    exec_sql_per_backend(
+        app,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+             INSERT INTO api_tokens ({columns}) SELECT 'filler' || i, '{user_id}', 'filler', randomblob(32), \
+             'xxxx', 'profile:read', 1700000000000 + i, 'filler' || i FROM n"
+        ),
+        &format!(
+            "INSERT INTO api_tokens ({columns}) SELECT 'filler' || i, '{user_id}', 'filler', \
+             sha256(('{user_id}' || i)::bytea), 'xxxx', 'profile:read', 1700000000000 + i, 'filler' || i \
+             FROM generate_series(1, {count}) AS i"
+        ),
+    )
+    .await;
+}
