@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -566,6 +567,159 @@ def bench_hostile(label, database_url, work, scripts):
     print(f"| peak memory (RSS) of the server | | | | {peak:.0f} MB (goal ≤ 150 MB) |")
 
 
+# ---- hostile load, round 2 (issue 16): every attack at once, four clients each ----
+
+def http_request(method, path, body=b"", headers=None, timeout=60):
+    """One request on a connection of its own: (status, body length); 0 if the server hung up."""
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+    try:
+        connection.request(method, path, body, headers or {})
+        answer = connection.getresponse()
+        return answer.status, len(answer.read())
+    except (OSError, http.client.HTTPException):
+        return 0, 0
+    finally:
+        connection.close()
+
+
+def seed_attack_targets(sql, token, user_id):
+    """A public stream of 1,500 commits of 60 kB by an author with a 250 kB avatar, and an
+    object whose 100 children hold arrays; answers the stream's id."""
+    _, answer = graphql_json(token, "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+                             {"s": {"name": "Public", "isPublic": True}})
+    stream = json.loads(answer)["data"]["streamCreate"]
+    graphql_json(token, "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }",
+                 {"u": {"avatar": "data:image/png;base64," + "A" * 250_000}})
+    columns = "id, stream_id, branch_name, referenced_object, message, author_id, created_at"
+    children = ",".join(f'"{i:032x}": 1' for i in range(100))
+    parent = '{"id":"' + "p" * 32 + '","__closure":{' + children + "}}"
+    objects = "stream_id, id, speckle_type, total_children_count, size_bytes, data, created_at"
+    values = ",".join(f"('{stream}', '{i:032x}', 'Base', 0, 40, '{{\"id\":\"{i:032x}\",\"a\":[1,{{\"b\":2}}]}}', 0)"
+                      for i in range(100))
+    if sql.url.startswith("sqlite://"):
+        sql.run(f"""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+            INSERT INTO commits ({columns}) SELECT printf('%016x', i), '{stream}', 'main', 'obj',
+                replace(hex(zeroblob(30000)), '0', 'm'), '{user_id}', 1700000000000 + i FROM n;
+            INSERT INTO objects ({objects}) VALUES {values}, ('{stream}', '{"p" * 32}', 'Base', 100, {len(parent)}, '{parent}', 0);
+            PRAGMA wal_checkpoint(TRUNCATE);""")
+    else:
+        sql.run(f"""
+            INSERT INTO commits ({columns}) SELECT lpad(to_hex(i), 16, '0'), '{stream}', 'main', 'obj',
+                repeat('m', 60000), '{user_id}', 1700000000000 + i FROM generate_series(1, 1500) AS i;
+            INSERT INTO objects ({objects}) VALUES {values}, ('{stream}', '{"p" * 32}', 'Base', 100, {len(parent)}, '{parent}', 0);
+            VACUUM ANALYZE;""")
+    return stream
+
+
+def bench_attacks(label, database_url, scripts):
+    """Every attack of issue 16 at once, four clients each, while an honest script runs the
+    docs query: its rate against the same query alone, its errors, and the server's peak memory."""
+    seconds = min(SECONDS, 10)
+    server = start_server(database_url, TRUSTED_PROXIES="127.0.0.1")
+    try:
+        cookie = sign_up(f"attacks-{time.time_ns()}@example.com")
+        token = create_token(cookie, ["streams:write", "streams:read", "profile:read", "profile:write"])
+        _, me = graphql_json(token, "{ activeUser { id } }")
+        stream = seed_attack_targets(Sql(database_url), token, json.loads(me)["data"]["activeUser"]["id"])
+    finally:
+        server.terminate()
+        server.wait()
+    # A fresh server: its peak memory is the attacks'.
+    server = start_server(database_url, TRUSTED_PROXIES="127.0.0.1")
+    try:
+        docs = {"TOKEN": token, "QUERY": DOCS_QUERY}
+        wrk("/graphql", scripts["bearer"], docs, seconds=2, connections=16)
+        alone = wrk("/graphql", scripts["bearer"], docs, seconds=seconds, connections=16)
+        gql = {"Content-Type": "application/json"}
+        cursor = json.dumps({"query": f'{{ stream(id: "{stream}") {{ commits(limit: 1, cursor: '
+                                      f'"2999-01-01T00:00:00.000999999Z") {{ items {{ id message authorAvatar }} }} }} }}'})
+        select = json.dumps({"query": f'{{ stream(id: "{stream}") {{ object(id: "{"p" * 32}") {{ children('
+                                      f'select: ["a", "a.0"]) {{ objects {{ data }} }} }} }} }}'})
+        ids = urllib.parse.urlencode({"objects": "[" + '"a",' * 1_300_000 + '"a"]'}).encode()
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        bearer = {"Authorization": f"Bearer {token}"}
+        attacks = {
+            "anonymous commits(limit: 1) with a skip of 999,999 in its cursor (1,500 commits of 60 kB, 250 kB avatar)":
+                lambda n, i: http_request("POST", "/graphql", cursor, gql),
+            'anonymous children(select: ["a", "a.0"]) over arrays':
+                lambda n, i: http_request("POST", "/graphql", select, gql),
+            "anonymous /api/getobjects with 1.3 million ids (13 MB)":
+                lambda n, i: http_request("POST", f"/api/getobjects/{stream}", ids, form),
+            "one account's /api/diff with 1.3 million ids (13 MB)":
+                lambda n, i: http_request("POST", f"/api/diff/{stream}", ids, {**form, **bearer}),
+            "sign-ins with fresh emails from 64 addresses":
+                lambda n, i: http_request("POST", "/api/login", urllib.parse.urlencode(
+                    {"email": f"nobody-{n}-{i}-{time.time_ns()}@example.com", "password": "guess"}),
+                    {**form, "Origin": BASE, "X-Forwarded-For": f"203.0.{(n * 16 + i) % 64}.9"}),
+        }
+        stop = threading.Event()
+        answers = {name: {} for name in attacks}
+        lock = threading.Lock()
+
+        def attacker(name, n):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                status, _ = attacks[name](n, i)
+                with lock:
+                    answers[name][status] = answers[name].get(status, 0) + 1
+
+        def slow_upload():
+            """An upload of one account whose only batch trickles in, a byte a second."""
+            connection = socket.create_connection(("127.0.0.1", PORT))
+            head = (f"POST /objects/{stream} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                    "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000000\r\n\r\n"
+                    "--b\r\nContent-Disposition: form-data; name=\"batch-0\"\r\nContent-Type: application/json\r\n\r\n[")
+            connection.sendall(head.encode())
+            while not stop.wait(1):
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    break
+            connection.close()
+
+        threads = [threading.Thread(target=attacker, args=(name, n)) for name in attacks for n in range(4)]
+        threads += [threading.Thread(target=slow_upload) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        started = time.monotonic()
+        under = wrk("/graphql", scripts["bearer"], docs, seconds=seconds, connections=16)
+        # Another user's upload meanwhile: it must not wait for the slow ones.
+        other = create_token(sign_up(f"uploader-{time.time_ns()}@example.com"), ["streams:write", "streams:read"])
+        _, created = graphql_json(other, "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }", {"s": {"name": "Mine"}})
+        mine = json.loads(created)["data"]["streamCreate"]
+        upload = (b"--b\r\nContent-Disposition: form-data; name=\"batch-0\"\r\nContent-Type: application/json\r\n\r\n"
+                  b'[{"id": "' + b"0" * 32 + b'"}]\r\n--b--\r\n')
+        upload_started = time.monotonic()
+        upload_status, _ = http_request("POST", f"/objects/{mine}", upload,
+                                        {"Authorization": f"Bearer {other}", "Content-Type": "multipart/form-data; boundary=b"})
+        upload_took = time.monotonic() - upload_started
+        elapsed = time.monotonic() - started
+        stop.set()
+        for thread in threads:
+            thread.join()
+        peak = memory_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\n### {label}: every attack at once (issue 16), four clients each, for {elapsed:.0f} s\n")
+    print("| attack | requests/s | answers |")
+    print("| --- | ---: | --- |")
+    for name, statuses in answers.items():
+        print(f"| {name} | {sum(statuses.values()) / elapsed:,.1f} | {dict(sorted(statuses.items()))} |")
+    print(f"| six uploads of one account, their batch trickling in a byte a second | | another user's upload meanwhile: "
+          f"{upload_status} in {upload_took * 1000:.0f} ms |")
+    print()
+    print("| honest script: the docs query, 16 connections | requests/s | p99 ms | non-2xx |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| alone | {alone['rps']:,.0f} | {alone['p99']:.2f} | {alone['errors']} |")
+    print(f"| during the attacks | {under['rps']:,.0f} | {under['p99']:.2f} | {under['errors']} |")
+    print(f"\nduring / alone: {under['rps'] / alone['rps']:.2f}× (goal ≥ 0.5, no 5xx); "
+          f"peak memory (RSS) of the server: {peak:.0f} MB (goal ≤ 150 MB)")
+
+
 def compare(old_binary, work, scripts, rounds=3):
     """The docs query on another build (`--compare <binary>`) and on this one, taking turns on
     fresh databases, with a token that expires (so its headers are written): medians, ratio."""
@@ -645,6 +799,15 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
         return
     if "--hostile" in sys.argv:
         bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
+        bench_attacks("SQLite", f"sqlite://{work}/attacks.db", scripts)
+        if os.environ.get("BENCH_POSTGRES_URL"):
+            bench_attacks("PostgreSQL", os.environ["BENCH_POSTGRES_URL"], scripts)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    if "--attacks" in sys.argv:
+        bench_attacks("SQLite", f"sqlite://{work}/attacks.db", scripts)
+        if os.environ.get("BENCH_POSTGRES_URL"):
+            bench_attacks("PostgreSQL", os.environ["BENCH_POSTGRES_URL"], scripts)
         shutil.rmtree(work, ignore_errors=True)
         return
     if not only_objects:
@@ -652,11 +815,14 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
     bench_objects("SQLite", f"sqlite://{work}/objects.db", work)
     if not only_objects:
         bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
+        bench_attacks("SQLite", f"sqlite://{work}/attacks.db", scripts)
     postgres = os.environ.get("BENCH_POSTGRES_URL")
     if postgres:
         if not only_objects:
             bench("PostgreSQL", postgres, scripts)
         bench_objects("PostgreSQL", postgres, work)
+        if not only_objects:
+            bench_attacks("PostgreSQL", postgres, scripts)
     shutil.rmtree(work, ignore_errors=True)
 
 

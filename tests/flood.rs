@@ -123,18 +123,23 @@ async fn password_changes_looped_by_one_user_leave_room_for_everyone_elses_sign_
             sent
         }
     }));
+    // Alice, from elsewhere, signs in five times meanwhile.
     let alice = async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let mut alice = app.browser();
-        alice.client = "192.0.2.8:5000".parse().unwrap();
-        let started = std::time::Instant::now();
-        let answer = alice.call("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
-        let took = started.elapsed();
+        let mut attempts = Vec::new();
+        for _ in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut alice = app.browser();
+            alice.client = "192.0.2.8:5000".parse().unwrap();
+            let started = std::time::Instant::now();
+            let answer = alice.call("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
+            attempts.push((answer.status, started.elapsed()));
+        }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        (answer, took)
+        attempts
     };
-    let (changed, (alice, took)) = futures::join!(changes, alice);
+    let (changed, attempts) = futures::join!(changes, alice);
     assert!(changed.iter().sum::<usize>() >= 10, "{changed:?}");
-    assert!(alice.status.is_success(), "{} {}", alice.status, alice.body);
-    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    for (status, took) in &attempts {
+        assert!(status.is_success() && *took < std::time::Duration::from_secs(3), "{attempts:?}");
+    }
 }

@@ -210,8 +210,12 @@ async fn no_cursor_makes_a_page_read_more_than_a_page() {
             r#"{{ stream(id: "{stream}") {{ commits(limit: 1, cursor: "{cursor}") {{ cursor items {{ id authorAvatar }} }} }} }}"#
         )
     };
-    // The old cursor's six digits past the millisecond were a skip of up to 999,999 rows.
+    // The old cursor's six digits past the millisecond were a skip of up to 999,999 rows:
+    // every commit was read, with its author's avatar (217 MB), to answer one.
+    let before = common::memory::reset_peak();
     let answer = app.gql(None, &page("2999-01-01T00:00:00.000999999Z")).await;
+    let held = common::memory::peak() - before;
+    assert!(held < 16 * 1024 * 1024, "one commit read with {} MB", held / (1024 * 1024));
     assert!(answer.get("errors").is_none(), "{answer}");
     let first = &answer["data"]["stream"]["commits"];
     assert_eq!(first["items"].as_array().unwrap().len(), 1, "{answer}");
