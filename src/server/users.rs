@@ -101,10 +101,12 @@ pub async fn sign_in(
     email: &str,
     password: SecretString,
 ) -> AppResult<models::User> {
-    let user = account(pool, email).await?;
     if beyond_any_email(email) {
         return Err(bad_input(INVALID_CREDENTIALS));
     }
+    // A sign-in the hashing queue would turn away costs no database read either.
+    hasher.admits(asker)?;
+    let user = account(pool, email).await?;
     // An unknown email still costs one verification, so timing tells nothing.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = hasher.verify(password, stored, asker).await?;

@@ -164,6 +164,27 @@ impl Hasher {
         .await
     }
 
+    /// Whether a hash asked for now by `asker` would get a place in the queue: checked before
+    /// any database work, so that a flood the queue turns away costs no read either.
+    pub fn admits(&self, asker: Asker) -> AppResult<()> {
+        let now = Instant::now();
+        let queue = lock(&self.shared.queue);
+        if queue.waiting.len() < HASHING_QUEUE {
+            return Ok(());
+        }
+        let usage =
+            queue.usage.get(&asker.address).filter(|(start, _)| now.duration_since(*start) < USAGE_WINDOW);
+        let priority = Priority {
+            untrusted: !asker.trusted_device,
+            usage: usage.map_or(0, |(_, count)| *count),
+            arrival: queue.arrivals + 1,
+        };
+        match queue.waiting.iter().map(|waiting| waiting.priority).max() {
+            Some(worst) if priority >= worst => Err(busy()),
+            _ => Ok(()),
+        }
+    }
+
     /// Queues `work` by the asker's priority and waits for it without blocking the runtime.
     async fn run<T: Send + 'static>(
         &self,
