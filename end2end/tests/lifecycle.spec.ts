@@ -76,6 +76,24 @@ test('the activity page shows a call with its user agent, and the security log l
   await expect(log.getByRole('row', { name: /Signed in|Created/ }).first()).toBeVisible();
 });
 
+test('a double-clicked Regenerate makes one token, shown once, and revokes nothing', async ({ page, request }) => {
+  await signUp(page);
+  const old = await createExpiring(page, 'Deploys', '30 days');
+  await page.getByRole('row', { name: /Deploys/ }).getByRole('button', { name: 'Regenerate Deploys' }).click();
+  const dialog = page.getByRole('dialog', { name: /Regenerate/ });
+  await expect(dialog).toBeVisible();
+  // The button is disabled while its request runs: the second click does nothing.
+  await dialog.getByRole('button', { name: 'Regenerate', exact: true }).dblclick();
+  const fresh = await dialog.getByRole('textbox', { name: 'Your new token' }).inputValue();
+  expect(fresh).toMatch(/^spk_/);
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  expect((await graphql(request, fresh, WHO)).status()).toBe(200);
+  expect((await graphql(request, old, WHO)).status()).toBe(401);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole('row', { name: /Deploys/ })).toHaveCount(1);
+});
+
 test.describe('without JavaScript', () => {
   test.use({ javaScriptEnabled: false });
 
