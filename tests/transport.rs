@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::*;
 use serde_json::{json, Value};
+use tower::ServiceExt;
 
 const BOUNDARY: &str = "speckle-test-boundary";
 
@@ -653,4 +654,46 @@ async fn selecting_inside_an_array_of_an_objects_children_answers() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let data = &answer.json()["data"]["stream"]["object"]["children"]["objects"][0]["data"];
     assert_eq!(data, &json!({ "a": [1, { "b": 2 }] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_reads_of_one_address_take_turns_and_nobody_else_waits() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let token = alice.token(&["streams:read", "streams:write"]).await;
+    let stream = stream(&app, &token, true).await;
+    // A root whose closure names 8,000 objects: a download of several chunks.
+    let (root, leaves) = tree(8_000, "j");
+    for batch in leaves.chunks(2_000) {
+        assert_eq!(upload(&app, Some(&token), &stream, &[plain(batch)]).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(
+        upload(&app, Some(&token), &stream, &[plain(std::slice::from_ref(&root))]).await.status,
+        StatusCode::CREATED
+    );
+    let download = |client: &str| {
+        let request = request("GET", &format!("/objects/{stream}/{}", id(&root)), None)
+            .header(header::ACCEPT, "text/plain")
+            .body(Body::empty())
+            .unwrap();
+        from_client(request, client.parse().unwrap())
+    };
+    // An anonymous download whose reader stops reading keeps its address's turn.
+    let held = app.router().oneshot(download("10.40.0.1:5000")).await.unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    let same =
+        tokio::time::timeout(std::time::Duration::from_millis(500), app.send(download("10.40.0.1:6000")))
+            .await;
+    assert!(same.is_err(), "the same address's next anonymous read waits its turn");
+    let other =
+        tokio::time::timeout(std::time::Duration::from_secs(5), app.send(download("10.40.0.2:5000"))).await;
+    assert_eq!(other.expect("another address does not wait").status, StatusCode::OK);
+    let single = format!("/objects/{stream}/{}/single", id(&root));
+    let with_token = get(&app, Some(&token), &single, "application/json");
+    let with_token = tokio::time::timeout(std::time::Duration::from_secs(5), with_token).await;
+    assert_eq!(with_token.expect("a token's request does not wait").status, StatusCode::OK);
+    drop(held);
+    let again =
+        tokio::time::timeout(std::time::Duration::from_secs(5), app.send(download("10.40.0.1:6000"))).await;
+    assert_eq!(again.expect("its turn comes once the first is done").status, StatusCode::OK);
 }

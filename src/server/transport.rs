@@ -79,9 +79,10 @@ async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &str) -> App
 
 /// Who a big request counts against: the token's owner, or the address without a token.
 fn holder(auth: &BearerAuth, headers_of: &axum::http::Extensions) -> Holder {
-    match auth.caller() {
-        Some(caller) => Holder::User(caller.user_id.clone()),
-        None => Holder::Address(client_ip(headers_of)),
+    match (auth.caller(), auth.anonymous_address()) {
+        (Some(caller), _) => Holder::User(caller.user_id.clone()),
+        (None, Some(address)) => Holder::Address(address),
+        (None, None) => Holder::Address(client_ip(headers_of)),
     }
 }
 
@@ -96,8 +97,8 @@ async fn id_list(headers: &HeaderMap, body: Body, share: &mut Share) -> AppResul
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
     let body = read_capped(body, MAX_ID_LIST_BYTES, share).await?;
-    // The parse may copy the field once (an escaped string) and keeps the ids: room for both.
-    share.take(2 * body.len()).await?;
+    // The ids it keeps are at most as long as the body.
+    share.take(body.len()).await?;
     objects::parse_id_list(&body, is_json)
 }
 
@@ -327,6 +328,8 @@ async fn single(
     auth: BearerAuth,
     Path((stream_id, object_id)): Path<(String, String)>,
 ) -> AppResult<Response> {
+    // An anonymous request's turn first, never waited for with a connection in hand.
+    let _turn = auth.anonymous_turn(&state).await?;
     let mut conn = state.db.get().await?;
     readable(&mut conn, &auth, &stream_id).await?;
     let object = objects::find(&mut conn, &stream_id, &object_id)
@@ -342,6 +345,7 @@ async fn download(
     Path((stream_id, object_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
+    let turn = auth.anonymous_turn(&state).await?;
     let mut conn = state.db.get().await?;
     readable(&mut conn, &auth, &stream_id).await?;
     let root = objects::find(&mut conn, &stream_id, &object_id)
@@ -350,7 +354,7 @@ async fn download(
     drop(conn);
     let children = objects::closure(&root.data)?.into_iter().map(|(id, _)| id).collect();
     let format = format(&headers);
-    Ok(streamed(format, objects::download(state.db.clone(), stream_id, Some(root), children, format, ())))
+    Ok(streamed(format, objects::download(state.db.clone(), stream_id, Some(root), children, format, turn)))
 }
 
 /// `POST /api/getobjects/:streamId`: these objects (a client asks for the ones it lacks).
@@ -361,10 +365,12 @@ async fn get_objects(
     Path(stream_id): Path<String>,
     request: axum::extract::Request,
 ) -> AppResult<Response> {
+    let turn = auth.anonymous_turn(&state).await?;
     readable(&mut state.db.get().await?, &auth, &stream_id).await?;
     let (parts, body) = request.into_parts();
     let mut share = state.room.enter(holder(&auth, &parts.extensions)).await?;
     let ids = id_list(&parts.headers, body, &mut share).await?;
     let format = format(&parts.headers);
-    Ok(streamed(format, objects::download(state.db.clone(), stream_id, None, ids, format, share)))
+    let held = (share, turn);
+    Ok(streamed(format, objects::download(state.db.clone(), stream_id, None, ids, format, held)))
 }

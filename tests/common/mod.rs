@@ -165,6 +165,11 @@ impl TestApp {
         TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }
     }
 
+    /// The app's router, for a test that reads an answer itself (or not at all).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();

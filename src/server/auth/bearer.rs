@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{AppError, AppResult};
 use crate::scopes::Scope;
 use crate::server::activity::Seen;
-use crate::server::auth::throttle::{client_ip, retry_after_secs};
+use crate::server::auth::throttle::{client_ip, retry_after_secs, LanePass};
 use crate::server::db::Epochs;
 use crate::server::tokens::{self, AnswerHeaders, Caller, PlainToken};
 use crate::server::AppState;
@@ -59,6 +59,9 @@ pub struct BearerAuth {
     pub epochs: Option<Epochs>,
     /// Where the request came from, for the events it records.
     pub seen: Seen,
+    /// The address of an anonymous request, whose database work takes its address's turn
+    /// (see [`BearerAuth::anonymous_turn`]).
+    address: Option<std::net::IpAddr>,
 }
 
 impl BearerAuth {
@@ -70,6 +73,22 @@ impl BearerAuth {
     /// The token's caller, shared (for the GraphQL request's data).
     pub fn shared_caller(&self) -> Option<Arc<Caller>> {
         self.caller.clone()
+    }
+
+    /// For an anonymous request, its turn in its address's lane, to hold while it reads the
+    /// database: public data is for anyone, one request at a time per address, so a flood of
+    /// costly anonymous reads waits for itself and leaves the server to everyone else. None
+    /// for a token's request (or a test's router without throttles).
+    pub async fn anonymous_turn(&self, state: &AppState) -> AppResult<Option<LanePass>> {
+        match self.address {
+            Some(address) => Ok(Some(state.throttles.anonymous.enter(address).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The address of an anonymous request.
+    pub fn anonymous_address(&self) -> Option<std::net::IpAddr> {
+        self.address
     }
 
     /// The caller, if the token holds `scope`: else `SignedOut` (anonymous, 401) or
@@ -112,7 +131,8 @@ impl FromRequestParts<AppState> for BearerAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credentials = credentials(&parts.headers);
         if matches!(credentials, Credentials::Anonymous) {
-            return Ok(BearerAuth { caller: None, epochs: None, seen: Seen::default() });
+            let address = Some(client_ip(&parts.extensions));
+            return Ok(BearerAuth { caller: None, epochs: None, seen: Seen::default(), address });
         }
         let seen = Seen::of(parts);
         let ip = client_ip(&parts.extensions).to_string();
@@ -135,7 +155,7 @@ impl FromRequestParts<AppState> for BearerAuth {
                     *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
                         Some(caller.headers.clone());
                 }
-                Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen })
+                Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen, address: None })
             }
             Ok((None, _)) => Err(failed()),
             Err(AppError::Unavailable) => Err(Rejection::Unavailable),

@@ -129,6 +129,10 @@ impl FailureThrottle {
 /// Lanes into the password hashing queue, one per address (or per trusted device).
 pub struct Lanes<K = IpAddr> {
     lanes: Mutex<HashMap<K, Arc<Semaphore>>>,
+    /// At once per key; waiting per key (past it, told to slow down); the longest wait.
+    at_once: usize,
+    waiting: usize,
+    wait: Duration,
 }
 
 /// Per-address lanes.
@@ -147,8 +151,14 @@ pub struct LanePass {
 }
 
 impl<K: std::hash::Hash + Eq> Lanes<K> {
+    /// Lanes into the password hashing queue: two at once, sixteen waiting, ten seconds.
     fn new() -> Self {
-        Lanes { lanes: Mutex::new(HashMap::new()) }
+        Lanes::with(PER_ADDRESS, WAITING_PER_ADDRESS, LANE_WAIT)
+    }
+
+    /// Lanes of `at_once` requests per key, `waiting` more waiting at most `wait`.
+    fn with(at_once: usize, waiting: usize, wait: Duration) -> Self {
+        Lanes { lanes: Mutex::new(HashMap::new()), at_once, waiting, wait }
     }
 
     /// Waits for a place in the lane of `address` (or device).
@@ -157,14 +167,14 @@ impl<K: std::hash::Hash + Eq> Lanes<K> {
             let mut lanes = self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             // Lanes nobody holds or waits for are dropped as others are made.
             lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
-            lanes.entry(address).or_insert_with(|| Arc::new(Semaphore::new(PER_ADDRESS))).clone()
+            lanes.entry(address).or_insert_with(|| Arc::new(Semaphore::new(self.at_once))).clone()
         };
-        if Arc::strong_count(&lane) > 1 + PER_ADDRESS + WAITING_PER_ADDRESS {
+        if Arc::strong_count(&lane) > 1 + self.at_once + self.waiting {
             return Err(AppError::RateLimited(1));
         }
-        match tokio::time::timeout(LANE_WAIT, lane.acquire_owned()).await {
+        match tokio::time::timeout(self.wait, lane.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(LanePass { _permit: permit }),
-            _ => Err(AppError::Busy("too many sign-ins from your address at once".into())),
+            _ => Err(AppError::Busy("too many requests from your address at once".into())),
         }
     }
 }
@@ -185,6 +195,8 @@ pub struct Throttles {
     pub sign_in_device: FailureThrottle,
     /// Per-device lanes, for browsers that signed in to the account before.
     pub device_lanes: Lanes<String>,
+    /// The API without a token, per address: one request at a time (more wait their turn).
+    pub anonymous: AddressLanes,
     /// Secret scanning batches per address (every request counts).
     pub scanning: FailureThrottle,
     /// Leaked-token reports per address (every request counts).
@@ -208,6 +220,7 @@ impl Default for Throttles {
             lanes: AddressLanes::new(),
             sign_in_device: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
             device_lanes: Lanes::new(),
+            anonymous: Lanes::with(1, 64, Duration::from_secs(30)),
             scanning: FailureThrottle::new(300, Duration::from_secs(60)),
             report: FailureThrottle::new(20, Duration::from_secs(600)),
             password_change: FailureThrottle::new(10, Duration::from_secs(15 * 60)),

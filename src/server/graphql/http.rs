@@ -115,8 +115,11 @@ async fn answer(state: AppState, auth: BearerAuth, request: Request) -> Response
         Some(epochs) => query.data(epochs),
         None => query,
     };
+    let budget = match auth.anonymous_address() {
+        Some(address) => limits::Budget::anonymous(state.answers.clone(), state.throttles.clone(), address),
+        None => limits::Budget::new(state.answers.clone()),
+    };
     let query = query.data(auth.seen);
-    let budget = limits::Budget::new(state.answers.clone());
     let mut response = state.schema.execute(query.data(budget.clone())).await;
     let refusal = budget.refusal();
     if let (Some(refusal), false) = (&refusal, budget.mutates()) {

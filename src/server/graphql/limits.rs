@@ -24,6 +24,8 @@ use async_graphql::{Positioned, ServerError, ServerResult, ValidationResult, Val
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{bad_input, AppError};
+use crate::server::auth::throttle::{LanePass, Throttles};
+use std::net::IpAddr;
 
 /// Deepest nesting answered. GraphiQL's introspection query nests `ofType` nine levels under
 /// `__schema { types { fields { type` : 14 levels.
@@ -95,6 +97,10 @@ pub struct Budget {
     turn: Arc<tokio::sync::Mutex<()>>,
     /// The document holds a mutation: what it did must never be hidden by a refusal.
     mutates: AtomicBool,
+    /// An anonymous request's address lane, taken at its first database read and held until
+    /// its answer has gone out (see `BearerAuth::anonymous_turn`).
+    anonymous: Option<(Arc<Throttles>, IpAddr)>,
+    lane: tokio::sync::OnceCell<LanePass>,
 }
 
 impl Budget {
@@ -109,7 +115,19 @@ impl Budget {
             refusal: Mutex::new(None),
             turn: Arc::default(),
             mutates: AtomicBool::new(false),
+            anonymous: None,
+            lane: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// A budget for an anonymous request from `address`: its database reads wait for the
+    /// address's lane (one anonymous request reading at a time per address).
+    pub fn anonymous(pool: Arc<Semaphore>, throttles: Arc<Throttles>, address: IpAddr) -> Arc<Budget> {
+        let mut budget = Budget::new(pool);
+        if let Some(budget) = Arc::get_mut(&mut budget) {
+            budget.anonymous = Some((throttles, address));
+        }
+        budget
     }
 
     /// Database checkouts counted so far.
@@ -131,8 +149,11 @@ impl Budget {
     /// Waits for this request's turn at the database: its resolvers read one after another,
     /// each charging what it read before the next starts, and the request never holds more
     /// than one pooled connection (the rest of the pool stays with everyone else).
-    pub async fn take_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.turn.clone().lock_owned().await
+    pub async fn take_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, AppError> {
+        if let Some((throttles, address)) = &self.anonymous {
+            self.lane.get_or_try_init(|| throttles.anonymous.enter(*address)).await?;
+        }
+        Ok(self.turn.clone().lock_owned().await)
     }
 
     /// Counts bytes answered (or read to answer).

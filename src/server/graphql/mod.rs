@@ -112,7 +112,7 @@ async fn turn(ctx: &Context<'_>) -> async_graphql::Result<Option<tokio::sync::Ow
     match limits::budget(ctx) {
         Some(budget) => {
             budget.charge_query().map_err(to_api)?;
-            Ok(Some(budget.take_turn().await))
+            Ok(Some(budget.take_turn().await.map_err(to_api)?))
         }
         None => Ok(None),
     }
