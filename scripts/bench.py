@@ -450,7 +450,8 @@ def sign_in_flood(seconds, attackers=32):
     def post(fields, address):
         connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         connection.request("POST", "/api/login", urllib.parse.urlencode(fields),
-                           {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": address})
+                           {"Content-Type": "application/x-www-form-urlencoded", "Origin": BASE,
+                            "X-Forwarded-For": address})
         answer = connection.getresponse()
         answer.read()
         connection.close()
@@ -496,7 +497,7 @@ def huge_emails(seconds, clients=8):
             i += 1
             connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
             connection.request("POST", "/api/login", body, {
-                "Content-Type": "application/x-www-form-urlencoded",
+                "Content-Type": "application/x-www-form-urlencoded", "Origin": BASE,
                 "X-Forwarded-For": f"10.{n}.{i // 256 % 256}.{i % 256}"})
             connection.getresponse().read()
             connection.close()

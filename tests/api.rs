@@ -8,16 +8,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn create_stream(app: &TestApp, token: &str, name: &str, public: bool) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            &format!(r#"mutation {{ streamCreate(stream: {{ name: "{name}", isPublic: {public} }}) }}"#),
-        )
-        .await;
-    answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
-}
-
 async fn share(app: &TestApp, token: &str, stream: &str, user: &str, role: &str) -> Value {
     app.gql(
         Some(token),

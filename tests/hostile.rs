@@ -818,14 +818,7 @@ mod sqlite_only {
         let app = TestApp::new().await;
         let mut alice = TestUser::sign_up(&app, "Alice").await;
         let writer = alice.token(&["streams:write", "streams:read"]).await;
-        let created = app
-            .gql_vars(
-                Some(&writer),
-                "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
-                serde_json::json!({ "s": { "name": "Doomed?" } }),
-            )
-            .await;
-        let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
+        let stream = create_stream(&app, &writer, "Doomed?", false).await;
         // Her role is taken away after the first check, inside the write's transaction, the
         // moment the stream row is touched: as another owner's change committing in between would.
         exec_sql(
@@ -854,14 +847,7 @@ mod sqlite_only {
         let app = TestApp::new().await;
         let mut alice = TestUser::sign_up(&app, "Alice").await;
         let writer = alice.token(&["streams:write", "streams:read"]).await;
-        let created = app
-            .gql_vars(
-                Some(&writer),
-                "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
-                serde_json::json!({ "s": { "name": "Shared" } }),
-            )
-            .await;
-        let stream = created["data"]["streamCreate"].as_str().unwrap().to_owned();
+        let stream = create_stream(&app, &writer, "Shared", false).await;
         let commit = "mutation($c: CommitCreateInput!) { commitCreate(commit: $c) }";
         let input = serde_json::json!({ "c": { "streamId": stream, "objectId": "0123456789abcdef" } });
         // Her role goes after the first check, the moment the write takes the stream's lock.

@@ -10,14 +10,7 @@ use serde_json::{json, Value};
 
 /// A public stream with `commits` commits whose messages are 60 kB each; answers its id.
 async fn stream_with_big_commits(app: &TestApp, writer: &str, commits: usize) -> String {
-    let answer = app
-        .gql_vars(
-            Some(writer),
-            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
-            json!({ "s": { "name": "Big", "isPublic": true } }),
-        )
-        .await;
-    let stream = answer["data"]["streamCreate"].as_str().unwrap().to_owned();
+    let stream = common::create_stream(app, writer, "Big", true).await;
     let message = "m".repeat(60_000);
     for _ in 0..commits {
         let answer = app
@@ -168,6 +161,15 @@ fragment TypeRef on __Type {
 }
 "#;
 
+/// Gives the token's user (profile:write) a 250 kB avatar; answers it.
+async fn set_big_avatar(app: &TestApp, token: &str) -> String {
+    let avatar = format!("data:image/png;base64,{}", "A".repeat(250_000));
+    let query = "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }";
+    let updated = app.gql_vars(Some(token), query, json!({ "u": { "avatar": avatar } })).await;
+    assert!(updated.get("errors").is_none(), "{updated}");
+    avatar
+}
+
 /// A public stream of `count` commits with 60 kB messages, written straight into the
 /// database (quicker than through the API), by `author_id`; answers its id.
 async fn stream_with_many_commits(app: &TestApp, writer: &str, author_id: &str, count: usize) -> String {
@@ -195,15 +197,7 @@ async fn no_cursor_makes_a_page_read_more_than_a_page() {
     let mut owner = TestUser::sign_up(&app, "Owner").await;
     let writer = owner.token(&["streams:write", "streams:read", "profile:write"]).await;
     // 700 commits of 60 kB (42 MB), by an author with a 250 kB avatar.
-    let avatar = format!("data:image/png;base64,{}", "A".repeat(250_000));
-    let updated = app
-        .gql_vars(
-            Some(&writer),
-            "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }",
-            json!({ "u": { "avatar": avatar } }),
-        )
-        .await;
-    assert!(updated.get("errors").is_none(), "{updated}");
+    let avatar = set_big_avatar(&app, &writer).await;
     let stream = stream_with_many_commits(&app, &writer, &owner.id, 700).await;
     let page = |cursor: &str| {
         format!(
@@ -305,15 +299,7 @@ async fn a_cached_token_holds_no_avatar_or_password_hash() {
     let app = TestApp::new().await;
     let mut owner = TestUser::sign_up(&app, "Owner").await;
     let writer = owner.token(&["profile:write", "profile:read"]).await;
-    let avatar = format!("data:image/png;base64,{}", "A".repeat(250_000));
-    let updated = app
-        .gql_vars(
-            Some(&writer),
-            "mutation($u: UserUpdateInput!) { userUpdate(user: $u) }",
-            json!({ "u": { "avatar": avatar } }),
-        )
-        .await;
-    assert!(updated.get("errors").is_none(), "{updated}");
+    set_big_avatar(&app, &writer).await;
     let mut tokens = Vec::new();
     for _ in 0..40 {
         tokens.push(owner.token(&["profile:read"]).await);

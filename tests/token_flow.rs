@@ -555,3 +555,23 @@ async fn a_page_request_without_our_exact_origin_changes_nothing() {
     let rows = alice.list_tokens().await.json()["rows"].as_array().unwrap().len();
     assert_eq!(rows, 1, "only the same-origin request made a token");
 }
+
+#[tokio::test]
+async fn an_account_keeps_its_twenty_most_recent_trusted_devices() {
+    use speckle_tokens::server::db::schema::trusted_devices;
+    let app = TestApp::new().await;
+    let mut first = app.browser();
+    first.sign_up("Alice", "alice@example.com").await;
+    for _ in 0..22 {
+        let mut browser = app.browser();
+        let answer = browser.call("login", &[("email", "alice@example.com"), ("password", PASSWORD)]).await;
+        assert!(answer.status.is_success(), "{}", answer.body);
+        assert!(
+            answer.header("set-cookie").contains("device=")
+                || browser.cookie.as_deref().is_some_and(|c| c.contains("device="))
+        );
+    }
+    let mut conn = app.state.db.get().await.unwrap();
+    let kept: i64 = db_run!(&mut conn, |c| trusted_devices::table.count().get_result(c).await).unwrap();
+    assert_eq!(kept, 20);
+}

@@ -123,14 +123,7 @@ fn id(object: &Value) -> &str {
 }
 
 async fn stream(app: &TestApp, token: &str, public: bool) -> String {
-    let answer = app
-        .gql_vars(
-            Some(token),
-            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
-            json!({ "s": { "name": "Objects", "isPublic": public } }),
-        )
-        .await;
-    answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+    create_stream(app, token, "Objects", public).await
 }
 
 #[tokio::test]

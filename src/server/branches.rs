@@ -13,6 +13,27 @@ use crate::server::pagination::Page;
 use crate::server::streams::{self, lock_stream, require_write, role_now, Role};
 use crate::{db_read, db_run, keyset};
 
+/// Runs `$write` in one transaction, under the stream's lock, once `$allowed` accepts the
+/// user's role as that transaction sees it: a role taken away after the first check (made
+/// before, for a clear answer) is seen here, and the write does not happen.
+macro_rules! as_writer {
+    ($conn:expr, $stream_id:expr, $user_id:expr, |$role:ident| $allowed:expr, |$c:ident| $write:block) => {
+        db_run!($conn, |c| {
+            c.transaction::<_, AppError, _>(|$c| {
+                async {
+                    lock_stream!($c, $stream_id);
+                    let $role = role_now!($c, $stream_id, $user_id);
+                    $allowed?;
+                    $write
+                    Ok(())
+                }
+                .scope_boxed()
+            })
+            .await
+        })
+    };
+}
+
 /// The branch every stream has, the default of commits, which cannot be deleted or renamed.
 pub const MAIN: &str = "main";
 pub const MAX_BRANCH_NAME_CHARS: usize = 512;
@@ -136,17 +157,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let created = db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_write(role_now!(c, stream_id, user_id), "create branches")?;
-                diesel::insert_into(branches::table).values(&branch).execute(c).await.map_err(taken_or)?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    let created = as_writer!(conn, stream_id, user_id, |role| require_write(role, "create branches"), |c| {
+        diesel::insert_into(branches::table).values(&branch).execute(c).await.map_err(taken_or)?;
     });
     created.map(|()| branch.id)
 }
@@ -184,25 +196,16 @@ pub async fn update(
     }
     let name = name.unwrap_or(branch.name);
     let description = description.or(branch.description);
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_write(role_now!(c, stream_id, user_id), "update branches")?;
-                diesel::update(branches::table.find(branch_id))
-                    .set((
-                        branches::name.eq(&name),
-                        branches::description.eq(&description),
-                        branches::updated_at.eq(now_millis()),
-                    ))
-                    .execute(c)
-                    .await
-                    .map_err(taken_or)?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    as_writer!(conn, stream_id, user_id, |role| require_write(role, "update branches"), |c| {
+        diesel::update(branches::table.find(branch_id))
+            .set((
+                branches::name.eq(&name),
+                branches::description.eq(&description),
+                branches::updated_at.eq(now_millis()),
+            ))
+            .execute(c)
+            .await
+            .map_err(taken_or)?;
     })
 }
 
@@ -216,23 +219,15 @@ pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str, branch_id
     if branch.name == MAIN {
         return Err(bad_input("The main branch cannot be deleted."));
     }
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_owner_or_author(
-                    role_now!(c, stream_id, user_id),
-                    author,
-                    user_id,
-                    "delete this branch",
-                )?;
-                diesel::delete(branches::table.find(branch_id)).execute(c).await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
-    })
+    as_writer!(
+        conn,
+        stream_id,
+        user_id,
+        |role| require_owner_or_author(role, author, user_id, "delete this branch"),
+        |c| {
+            diesel::delete(branches::table.find(branch_id)).execute(c).await?;
+        }
+    )
 }
 
 /// Owners may; so may the author of the thing while they can still write to the stream.
@@ -321,21 +316,12 @@ pub async fn create_commit(
         parents,
     };
     // The commit and its branch's new time together, by someone who may still write.
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_write(role_now!(c, stream_id, user_id), "create commits")?;
-                diesel::insert_into(commits::table).values(&commit).execute(c).await?;
-                diesel::update(branches::table.find(&branch.id))
-                    .set(branches::updated_at.eq(commit.created_at))
-                    .execute(c)
-                    .await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    as_writer!(conn, stream_id, user_id, |role| require_write(role, "create commits"), |c| {
+        diesel::insert_into(commits::table).values(&commit).execute(c).await?;
+        diesel::update(branches::table.find(&branch.id))
+            .set(branches::updated_at.eq(commit.created_at))
+            .execute(c)
+            .await?;
     })?;
     Ok(commit.id)
 }
@@ -432,26 +418,18 @@ pub async fn update_commit(
     let message = message.unwrap_or(commit.message);
     let branch_name = branch_name.unwrap_or(commit.branch_name);
     let author = Some(commit.author_id.as_str());
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_owner_or_author(
-                    role_now!(c, stream_id, user_id),
-                    author,
-                    user_id,
-                    "change this commit",
-                )?;
-                diesel::update(commits::table.find(commit_id))
-                    .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
-                    .execute(c)
-                    .await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
-    })
+    as_writer!(
+        conn,
+        stream_id,
+        user_id,
+        |role| require_owner_or_author(role, author, user_id, "change this commit"),
+        |c| {
+            diesel::update(commits::table.find(commit_id))
+                .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
+                .execute(c)
+                .await?;
+        }
+    )
 }
 
 /// Deletes a commit (not its objects): the stream's owners, or its author while they can
@@ -466,23 +444,15 @@ pub async fn delete_commit(
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
     let author = Some(commit.author_id.as_str());
     require_owner_or_author(access.role, author, user_id, "delete this commit")?;
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_stream!(c, stream_id);
-                require_owner_or_author(
-                    role_now!(c, stream_id, user_id),
-                    author,
-                    user_id,
-                    "delete this commit",
-                )?;
-                diesel::delete(commits::table.find(commit_id)).execute(c).await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
-    })
+    as_writer!(
+        conn,
+        stream_id,
+        user_id,
+        |role| require_owner_or_author(role, author, user_id, "delete this commit"),
+        |c| {
+            diesel::delete(commits::table.find(commit_id)).execute(c).await?;
+        }
+    )
 }
 
 /// Checks that the commit exists on a stream the user can read: `commitReceive` records

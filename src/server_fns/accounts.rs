@@ -142,23 +142,24 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         }
         let user = signed_in?;
         record_sign_in(&state, &user.id).await;
-        trust_this_device(&state, &user.id, device.as_ref()).await;
+        trust_this_device(&state, &user.id, device.as_ref().filter(|_| trusted)).await;
         start_session(&user.id, &safe_next(next.as_deref())).await
     })
     .await
 }
 
-/// Remembers this browser as a trusted device of the account it signed in to (its cookie
-/// is renewed, or given); failing to never fails the sign-in.
+/// Remembers this browser as a trusted device of the account it signed in to (its cookie, if
+/// `trusted` for this account, renewed, else a new one given); failing to never fails the
+/// sign-in.
 #[cfg(feature = "ssr")]
 async fn trust_this_device(
     state: &crate::server::AppState,
     user_id: &str,
-    presented: Option<&crate::server::auth::device::DeviceCookie>,
+    trusted: Option<&crate::server::auth::device::DeviceCookie>,
 ) {
     use crate::server::auth::device;
     let remembered = match state.db.get().await {
-        Ok(mut conn) => device::remember(&mut conn, user_id, presented, state.secure_cookies).await,
+        Ok(mut conn) => device::remember(&mut conn, user_id, trusted, state.secure_cookies).await,
         Err(error) => Err(error),
     };
     match remembered {

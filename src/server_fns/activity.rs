@@ -57,12 +57,11 @@ pub async fn get_token_activity(
     #[server(default)] before: String,
 ) -> Result<TokenActivity, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::require_user_with_db;
         use super::tokens::display;
         use crate::server::db::{iso8601, now_millis};
         use crate::server::{activity, tokens};
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let row = tokens::get(&mut conn, &user.id, &id).await?;
         let now = now_millis();
         let status = match (&row.revoked_at, &row.grace_until) {
@@ -95,10 +94,9 @@ pub async fn get_token_activity(
 #[server(endpoint = "security_log")]
 pub async fn get_security_log(#[server(default)] before: String) -> Result<SecurityLog, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::require_user_with_db;
         use crate::server::db::now_millis;
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let (events, older) = events_page(&mut conn, &user.id, None, &before, now_millis()).await?;
         Ok(SecurityLog { events, older })
     })

@@ -56,6 +56,16 @@ pub(crate) mod session {
         signed_in_user().await?.ok_or(AppError::SignedOut)
     }
 
+    /// The signed-in user (or `SignedOut`) and the connection it was read with, for the
+    /// server function's own work: one checkout, taken after the session was read.
+    pub async fn require_user_with_db() -> AppResult<(models::User, DbConn)> {
+        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(session_error)?;
+        let user_id = user_id.ok_or(AppError::SignedOut)?;
+        let mut conn = db().await?;
+        let user = users::find(&mut conn, &user_id).await?.ok_or(AppError::SignedOut)?;
+        Ok((user, conn))
+    }
+
     /// Was this request a plain HTML form post (JavaScript off)? Then it wants a redirect.
     pub fn is_plain_form_post() -> bool {
         leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {

@@ -22,11 +22,10 @@ pub struct AlertRow {
 #[server(endpoint = "leak_alerts")]
 pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::require_user_with_db;
         use super::tokens::display;
         use crate::server::leaks::{self, FoundBy};
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let alerts = leaks::alerts(&mut conn, &user.id).await?;
         Ok(alerts
             .into_iter()
@@ -53,9 +52,8 @@ pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
 #[server(endpoint = "dismiss_alert")]
 pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user};
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        use super::session::{is_plain_form_post, require_user_with_db};
+        let (user, mut conn) = require_user_with_db().await?;
         crate::server::leaks::dismiss(&mut conn, &user.id, &id).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -69,10 +67,9 @@ pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
 #[server(endpoint = "revoke_all_tokens")]
 pub async fn revoke_all_tokens() -> Result<usize, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user, seen};
+        use super::session::{is_plain_form_post, require_user_with_db, seen};
         use crate::server::activity::Revoker;
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let revoked =
             crate::server::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen()).await?;
         if is_plain_form_post() {

@@ -78,12 +78,11 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
 #[server(endpoint = "get_stream")]
 pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::require_user_with_db;
         use crate::server::db::iso8601;
         use crate::server::pagination::{Order, Page, MAX_LIMIT};
         use crate::server::{branches, objects, streams};
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;

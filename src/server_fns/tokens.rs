@@ -80,11 +80,10 @@ pub async fn list_tokens(
     #[server(default)] page: usize,
 ) -> Result<TokenPage, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user};
+        use super::session::require_user_with_db;
         use crate::server::db::now_millis;
         use crate::server::tokens;
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let now = now_millis();
         let mut all = tokens::list(&mut conn, &user.id).await?;
         let held = all.len();
@@ -126,13 +125,12 @@ pub async fn create_token(
     expiration: String,
 ) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user, seen};
+        use super::session::{require_user_with_db, seen};
         use crate::error::bad_input;
         use crate::scopes::ScopeSet;
         use crate::server::tokens;
 
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
         let expires_at = chosen_expiry(&expiration)?;
@@ -185,10 +183,9 @@ async fn hand_over(
 #[server(endpoint = "regenerate_token")]
 pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{db, require_user, seen};
+        use super::session::{require_user_with_db, seen};
         use crate::server::tokens::{self, Expiry, Rotation, DEFAULT_GRACE_MS};
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         let expiry = match chosen_expiry(&expiration)? {
             Some(at) => Expiry::At(at),
             None => Expiry::Never,
@@ -208,10 +205,9 @@ pub async fn update_token(
     #[server(default)] description: String,
 ) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user};
+        use super::session::{is_plain_form_post, require_user_with_db};
         use crate::server::tokens;
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         tokens::update(&mut conn, &user.id, &id, &name, Some(&description)).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -246,11 +242,10 @@ const NEW_TOKEN_KEY: &str = "new_token";
 #[server(endpoint = "revoke_token")]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{db, is_plain_form_post, require_user, seen};
+        use super::session::{is_plain_form_post, require_user_with_db, seen};
         use crate::server::activity::Revoker;
         use crate::server::tokens;
-        let user = require_user().await?;
-        let mut conn = db().await?;
+        let (user, mut conn) = require_user_with_db().await?;
         tokens::revoke(&mut conn, &user.id, &id, Revoker::Owner, &seen()).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");

@@ -496,3 +496,15 @@ pub async fn insert_tokens(app: &TestApp, user_id: &str, count: usize) {
     )
     .await;
 }
+
+/// A new stream made through the API with `token` (streams:write); answers its id.
+pub async fn create_stream(app: &TestApp, token: &str, name: &str, public: bool) -> String {
+    let answer = app
+        .gql_vars(
+            Some(token),
+            "mutation($s: StreamCreateInput!) { streamCreate(stream: $s) }",
+            serde_json::json!({ "s": { "name": name, "isPublic": public } }),
+        )
+        .await;
+    answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}

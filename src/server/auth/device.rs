@@ -71,18 +71,19 @@ impl DeviceCookie {
 }
 
 /// After a successful sign-in: keeps the browser's device cookie trusted for `user_id` (a new
-/// one if it has none for this account) and answers the `Set-Cookie` value to send. The
-/// account keeps its [`PER_ACCOUNT`] most recently used devices.
+/// one unless `trusted`, the cookie it presented, is trusted for this account already) and
+/// answers the `Set-Cookie` value to send. The account keeps its [`PER_ACCOUNT`] most
+/// recently used devices. Two statements.
 pub async fn remember(
     conn: &mut DbConn,
     user_id: &str,
-    presented: Option<&DeviceCookie>,
+    trusted: Option<&DeviceCookie>,
     secure: bool,
 ) -> AppResult<String> {
     let now = now_millis();
-    let cookie = match presented {
-        Some(cookie) if cookie.trusted_for(conn, user_id).await? => DeviceCookie(cookie.0.clone()),
-        _ => DeviceCookie(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)),
+    let cookie = match trusted {
+        Some(cookie) => DeviceCookie(cookie.0.clone()),
+        None => DeviceCookie(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)),
     };
     let digest = cookie.digest();
     db_run!(conn, |c| {
@@ -98,20 +99,17 @@ pub async fn remember(
             .execute(c)
             .await
     })?;
-    let kept: Vec<Vec<u8>> = db_run!(conn, |c| {
-        trusted_devices::table
-            .filter(trusted_devices::user_id.eq(user_id))
-            .order(trusted_devices::last_used_at.desc())
-            .limit(PER_ACCOUNT)
-            .select(trusted_devices::digest)
-            .load(c)
-            .await
-    })?;
     db_run!(conn, |c| {
+        let newest = diesel::alias!(trusted_devices as newest);
+        let kept = newest
+            .filter(newest.field(trusted_devices::user_id).eq(user_id))
+            .order(newest.field(trusted_devices::last_used_at).desc())
+            .limit(PER_ACCOUNT)
+            .select(newest.field(trusted_devices::digest));
         diesel::delete(
             trusted_devices::table
                 .filter(trusted_devices::user_id.eq(user_id))
-                .filter(trusted_devices::digest.ne_all(&kept)),
+                .filter(trusted_devices::digest.ne_all(kept)),
         )
         .execute(c)
         .await
