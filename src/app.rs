@@ -5,15 +5,13 @@ use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
-use crate::error::AppError;
+use crate::components::account::{load_page_after, Auth};
 use crate::pages::{
     HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, StreamPage, StreamsPage, TokenActivityPage,
 };
-use crate::server_fns::accounts::{current_user, Login, Logout, SignedInUser, Signup};
+use crate::server_fns::accounts::{current_user, Login, Logout, Signup};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    crate::server::headers::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -30,15 +28,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
-}
-
-/// The account actions and who is signed in, shared by the header and the pages.
-#[derive(Clone, Copy)]
-pub struct Auth {
-    pub login: ServerAction<Login>,
-    pub signup: ServerAction<Signup>,
-    pub logout: ServerAction<Logout>,
-    pub user: Resource<Result<Option<SignedInUser>, AppError>>,
 }
 
 #[component]
@@ -88,7 +77,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Header() -> impl IntoView {
     let auth = expect_context::<Auth>();
-    crate::pages::load_page_after(auth.logout.value());
+    load_page_after(auth.logout.value());
     view! {
         <header class="site-header">
             <A href="/" attr:class="brand">"Speckle Tokens"</A>

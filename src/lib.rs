@@ -5,9 +5,8 @@
 
 pub mod app;
 pub mod components;
-pub mod error;
 pub mod pages;
-pub mod scopes;
+pub mod rules;
 pub mod server_fns;
 
 #[cfg(feature = "ssr")]

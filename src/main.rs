@@ -4,7 +4,8 @@ use clap::Parser;
 use leptos::config::get_configuration;
 use speckle_tokens::server::config::Config;
 use speckle_tokens::server::db::DbPool;
-use speckle_tokens::server::{router, spawn_session_cleanup, AppState};
+use speckle_tokens::server::http::{router, spawn_session_cleanup};
+use speckle_tokens::server::state::AppState;
 
 /// glibc's allocator keeps a heap per thread and returns little of it: with many blocking
 /// threads (SQLite queries) the server grew to hundreds of MB under load. mimalloc returns
@@ -65,7 +66,7 @@ async fn serve(config: Config) {
         tracing::info!("no SMTP_URL and MAIL_FROM: expiry warnings are shown on /profile only");
     }
     let every = std::time::Duration::from_secs(config.lifecycle_interval_secs.max(1));
-    speckle_tokens::server::lifecycle::spawn(db.clone(), mailer.clone(), every);
+    speckle_tokens::server::domain::lifecycle::spawn(db.clone(), mailer.clone(), every);
     let state = AppState::new(db, options, config.secure_cookies, config.throttles())
         .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header))
         .with_mailer(mailer)
@@ -91,7 +92,7 @@ async fn serve(config: Config) {
             () = terminated => {}
         }
     };
-    speckle_tokens::server::listen::serve(listener, app, config.connection_limits(), shutdown).await;
+    speckle_tokens::server::http::listen::serve(listener, app, config.connection_limits(), shutdown).await;
 }
 
 fn exit(message: &str) -> ! {

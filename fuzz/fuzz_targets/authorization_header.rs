@@ -3,7 +3,7 @@
 
 use axum::http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use speckle_tokens::server::auth::bearer::{credentials, Credentials};
+use speckle_tokens::server::doors::bearer::{credentials, Credentials};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = HeaderValue::from_bytes(data) else { return };

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use speckle_tokens::server::tokens::{PlainToken, TOKEN_LEN, TOKEN_PREFIX};
+use speckle_tokens::server::domain::tokens::{PlainToken, TOKEN_LEN, TOKEN_PREFIX};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -1,5 +1,6 @@
 //! Components named for what the user sees.
 
+pub mod account;
 pub mod dialog;
 pub mod security;
 pub mod tokens;

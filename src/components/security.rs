@@ -5,8 +5,9 @@ use leptos::html::Dialog;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::account::action_error;
 use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
-use crate::pages::action_error;
+use crate::rules::limits::MIN_PASSWORD_CHARS;
 use crate::server_fns::security::{leak_alerts, ChangePassword, DismissAlert, RevokeAllTokens};
 
 /// What the profile's sections share: the `Revoke all tokens` action (the token list reloads
@@ -134,7 +135,7 @@ pub fn ChangePasswordForm(revoke_all: RevokeAll) -> impl IntoView {
                 <label for="current-password">"Current password"</label>
                 <input id="current-password" name="current_password" type="password" autocomplete="current-password" required/>
                 <label for="new-password">"New password"</label>
-                <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="8" required/>
+                <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength=MIN_PASSWORD_CHARS required/>
                 {action_error(change.value())}
                 <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
             </ActionForm>

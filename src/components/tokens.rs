@@ -5,18 +5,20 @@ use leptos::html::Dialog;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::account::action_error;
 use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
 use super::security::{LeakAlerts, RevokeAll, RevokeAllButton};
-use crate::pages::action_error;
-use crate::scopes::Scope;
+use crate::rules::limits::{DEFAULT_EXPIRATION, EXPIRATIONS};
+use crate::rules::scopes::Scope;
+use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server_fns::tokens::{
     list_tokens, take_new_token, CreateToken, NewToken, RegenerateToken, RevokeToken, TokenPage, TokenRow,
-    UpdateToken, DEFAULT_EXPIRATION, EXPIRATIONS, FILTER_FROM, SORTS,
+    UpdateToken, FILTER_FROM, SORTS,
 };
 
 /// A token created by a plain form post (JavaScript off), handed over once through the
 /// session. Create it once per page, outside anything that re-renders.
-pub type FlashedToken = Resource<Result<Option<NewToken>, crate::error::AppError>>;
+pub type FlashedToken = Resource<Result<Option<NewToken>, crate::rules::error::AppError>>;
 
 pub fn flashed_token() -> FlashedToken {
     Resource::new(|| (), |_| take_new_token())
@@ -303,13 +305,13 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
                 id="token-name"
                 name="name"
                 type="text"
-                maxlength="100"
+                maxlength=TOKEN_NAME.max_chars
                 autocomplete="off"
                 aria-required="true"
                 autofocus
             />
             <label for="token-description">"Description (optional)"</label>
-            <textarea id="token-description" name="description" maxlength="500" rows="2"></textarea>
+            <textarea id="token-description" name="description" maxlength=TOKEN_DESCRIPTION.max_chars rows="2"></textarea>
             <fieldset class="scopes">
                 <legend>"Scopes"</legend>
                 {Scope::ALL
@@ -501,9 +503,9 @@ fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoVie
                 // dialog reopened on another row after the user typed.
                 <input type="hidden" name="id" value=field(0) prop:value=field(0)/>
                 <label for="edit-name">"Name"</label>
-                <input id="edit-name" name="name" type="text" maxlength="100" value=field(1) prop:value=field(1)/>
+                <input id="edit-name" name="name" type="text" maxlength=TOKEN_NAME.max_chars value=field(1) prop:value=field(1)/>
                 <label for="edit-description">"Description (optional)"</label>
-                <textarea id="edit-description" name="description" maxlength="500" rows="3" prop:value=field(2)>
+                <textarea id="edit-description" name="description" maxlength=TOKEN_DESCRIPTION.max_chars rows="3" prop:value=field(2)>
                     {field(2)}
                 </textarea>
                 {action_error(update.value())}

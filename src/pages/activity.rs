@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 use crate::server_fns::activity::{get_security_log, get_token_activity, EventRow, TokenActivity};
 
 #[component]

@@ -3,8 +3,9 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
-use super::{action_error, load_page_after};
-use crate::app::Auth;
+use crate::components::account::{action_error, load_page_after, Auth};
+use crate::rules::limits::MIN_PASSWORD_CHARS;
+use crate::rules::text::USER_NAME;
 
 /// `/signup`: Name, Email, Password, `Sign up`.
 #[component]
@@ -16,7 +17,7 @@ pub fn SignupPage() -> impl IntoView {
         <h1>"Sign up"</h1>
         <ActionForm action=signup attr:class="stacked">
             <label for="signup-name">"Name"</label>
-            <input id="signup-name" name="name" type="text" autocomplete="name" maxlength="100"/>
+            <input id="signup-name" name="name" type="text" autocomplete="name" maxlength=USER_NAME.max_chars/>
             <label for="signup-email">"Email"</label>
             <input id="signup-email" name="email" type="email" autocomplete="email"/>
             <label for="signup-password">"Password"</label>
@@ -27,7 +28,7 @@ pub fn SignupPage() -> impl IntoView {
                 autocomplete="new-password"
                 aria-describedby="signup-password-hint"
             />
-            <p id="signup-password-hint" class="hint">"At least 8 characters."</p>
+            <p id="signup-password-hint" class="hint">{format!("At least {MIN_PASSWORD_CHARS} characters.")}</p>
             {action_error(signup.value())}
             <button type="submit" disabled=move || signup.pending().get()>"Sign up"</button>
         </ActionForm>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::app::Auth;
+use crate::components::account::Auth;
 
 /// `/`: who is signed in, and where to go from here.
 #[component]

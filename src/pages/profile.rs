@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
-use crate::app::Auth;
+use crate::components::account::Auth;
 use crate::components::security::{ChangePasswordForm, RevokeAll};
 use crate::components::tokens::{flashed_token, YourApps};
 

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::use_params_map;
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 use crate::server_fns::streams::{get_stream, list_streams, BranchRow, StreamDetails, StreamRow};
 
 /// `/streams`: the streams the user can see, with their role: where a person sees in the

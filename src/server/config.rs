@@ -88,7 +88,7 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Where the keys that sign secret scanning alerts are listed (GitHub's by default).
-    #[arg(long, env = "SECRET_SCANNING_KEYS_URL", default_value = crate::server::scanning::GITHUB_KEYS_URL)]
+    #[arg(long, env = "SECRET_SCANNING_KEYS_URL", default_value = crate::server::auth::scanning_keys::GITHUB_KEYS_URL)]
     pub secret_scanning_keys_url: String,
 
     /// Seconds between two passes of the background work (expiry events and warnings).
@@ -102,10 +102,10 @@ pub struct Config {
 
 impl Config {
     /// The mailer, if SMTP_URL and MAIL_FROM are both set.
-    pub fn mailer(&self) -> Result<Option<crate::server::lifecycle::Mailer>, String> {
+    pub fn mailer(&self) -> Result<Option<crate::server::mail::Mailer>, String> {
         match (&self.smtp_url, &self.mail_from) {
             (Some(url), Some(from)) => {
-                crate::server::lifecycle::Mailer::new(url, from, self.public_url.clone()).map(Some)
+                crate::server::mail::Mailer::new(url, from, self.public_url.clone()).map(Some)
             }
             (None, None) => Ok(None),
             _ => Err("set both SMTP_URL and MAIL_FROM to send expiry warnings, or neither".to_owned()),
@@ -113,9 +113,9 @@ impl Config {
     }
 
     /// How patient the listener is with clients.
-    pub fn connection_limits(&self) -> crate::server::listen::ConnectionLimits {
+    pub fn connection_limits(&self) -> crate::server::http::listen::ConnectionLimits {
         use std::time::Duration;
-        crate::server::listen::ConnectionLimits {
+        crate::server::http::listen::ConnectionLimits {
             max_connections: self.max_connections.max(1),
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             body_idle_timeout: Duration::from_secs(self.body_idle_timeout_secs.max(1)),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::{AppError, AppResult};
+use crate::rules::error::{AppError, AppResult};
 
 /// Bytes all big requests may hold at once.
 pub const ROOM_BYTES: usize = 64 * 1024 * 1024;

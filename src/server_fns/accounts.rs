@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 
 /// The signed-in user, as pages show them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
         use super::session::{client_ip, state};
         use crate::server::auth::password::Asker;
         use crate::server::auth::throttle::retry_after_secs;
-        use crate::server::users;
+        use crate::server::domain::users;
         let password = password.into();
         // Mistakes in the form cost nothing; each attempt after that counts against the
         // address (made accounts and taken emails alike), and hashes in the address's lane.
@@ -87,7 +87,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         use crate::server::auth::device::DeviceCookie;
         use crate::server::auth::password::Asker;
         use crate::server::auth::throttle::retry_after_secs;
-        use crate::server::users;
+        use crate::server::domain::users;
         let ip = client_ip();
         let state = state()?;
         let throttles = &state.throttles;
@@ -107,7 +107,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             None => false,
         };
         let address = ip.to_string();
-        let email_key: String = email.chars().take(users::MAX_EMAIL_CHARS + 1).collect();
+        let email_key: String = email.chars().take(crate::rules::limits::MAX_EMAIL_CHARS + 1).collect();
         let email_key = users::normalize_email(&email_key);
         let device_key = device.as_ref().map(DeviceCookie::throttle_key).unwrap_or_default();
         let counted: Vec<(&_, Vec<&str>)> = if trusted {
@@ -153,7 +153,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 /// sign-in.
 #[cfg(feature = "ssr")]
 async fn trust_this_device(
-    state: &crate::server::AppState,
+    state: &crate::server::state::AppState,
     user_id: &str,
     trusted: Option<&crate::server::auth::device::DeviceCookie>,
 ) {
@@ -176,8 +176,8 @@ async fn trust_this_device(
 
 /// A sign-in is an event of `/profile/security`; failing to record it never fails it.
 #[cfg(feature = "ssr")]
-async fn record_sign_in(state: &crate::server::AppState, user_id: &str) {
-    use crate::server::activity::{self, event, EventKind};
+async fn record_sign_in(state: &crate::server::state::AppState, user_id: &str) {
+    use crate::server::domain::activity::{self, event, EventKind};
     let event = event(
         user_id,
         None,

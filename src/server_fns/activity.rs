@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::tokens::TokenRow;
-use crate::error::AppError;
+use crate::rules::error::AppError;
 
 /// An event as the tables show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,10 +57,10 @@ pub async fn get_token_activity(
     #[server(default)] before: String,
 ) -> Result<TokenActivity, AppError> {
     super::session::with_status(async move {
+        use super::format as display;
         use super::session::require_user_with_db;
-        use super::tokens::display;
         use crate::server::db::{iso8601, now_millis};
-        use crate::server::{activity, tokens};
+        use crate::server::domain::{activity, tokens};
         let (user, mut conn) = require_user_with_db().await?;
         let row = tokens::get(&mut conn, &user.id, &id).await?;
         let now = now_millis();
@@ -86,7 +86,7 @@ pub async fn get_token_activity(
             .map(|(ip, at)| AddressRow { ip, at: display::date_time(at), ago: display::ago(at, now) })
             .collect();
         let (events, older) = events_page(&mut conn, &user.id, Some(&row.id), &before, now).await?;
-        Ok(TokenActivity { token: display::row(&row, now), status, addresses, events, older })
+        Ok(TokenActivity { token: super::tokens::token_row(&row, now), status, addresses, events, older })
     })
     .await
 }
@@ -112,12 +112,12 @@ async fn events_page(
     before: &str,
     now: i64,
 ) -> Result<(Vec<EventRow>, Option<String>), AppError> {
-    use super::tokens::display;
-    use crate::server::activity;
+    use super::format as display;
+    use crate::server::domain::activity;
     let cursor = match before.split_once('.').map(|(at, id)| (at.parse::<i64>(), id)) {
         None if before.is_empty() => None,
         Some((Ok(at), id)) if !id.is_empty() => Some((at, id.to_owned())),
-        _ => return Err(crate::error::bad_input("That page of events does not exist.")),
+        _ => return Err(crate::rules::error::bad_input("That page of events does not exist.")),
     };
     // One more than a page tells whether an older page exists.
     let mut events = activity::page(conn, user_id, token_id, cursor, EVENTS_PER_PAGE + 1).await?;

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod activity;
+#[cfg(feature = "ssr")]
+mod format;
 pub mod security;
 pub mod streams;
 pub mod tokens;
@@ -11,10 +13,11 @@ pub mod tokens;
 pub(crate) mod session {
     use tower_sessions::Session;
 
-    use crate::error::{AppError, AppResult};
+    use crate::rules::error::{AppError, AppResult};
     use crate::server::auth::session::USER_ID_KEY;
     use crate::server::db::{models, DbConn};
-    use crate::server::{users, AppState};
+    use crate::server::domain::users;
+    use crate::server::state::AppState;
 
     /// The app's state, provided to every server function by the router. It is missing only
     /// when the app is rendered outside a request (leptos' route discovery at start-up runs
@@ -68,13 +71,8 @@ pub(crate) mod session {
 
     /// Was this request a plain HTML form post (JavaScript off)? Then it wants a redirect.
     pub fn is_plain_form_post() -> bool {
-        leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-            parts
-                .headers
-                .get(axum::http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|accept| accept.contains("text/html"))
-        })
+        leptos::prelude::use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| crate::server::media::accepts(&parts.headers, "text/html"))
     }
 
     /// Runs a server function's body; an error gets its HTTP status (400, 401, 404, 500),
@@ -117,9 +115,9 @@ pub(crate) mod session {
     }
 
     /// Where this request came from, for the events it records.
-    pub fn seen() -> crate::server::activity::Seen {
+    pub fn seen() -> crate::server::domain::activity::Seen {
         leptos::prelude::use_context::<axum::http::request::Parts>()
-            .map(|parts| crate::server::activity::Seen::of(&parts))
+            .map(|parts| crate::server::domain::activity::Seen::of(&parts))
             .unwrap_or_default()
     }
 

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 
 /// A leaked token's alert, as the notice says it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,9 +22,9 @@ pub struct AlertRow {
 #[server(endpoint = "leak_alerts")]
 pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
     super::session::with_status(async move {
+        use super::format as display;
         use super::session::require_user_with_db;
-        use super::tokens::display;
-        use crate::server::leaks::{self, FoundBy};
+        use crate::server::domain::leaks::{self, FoundBy};
         let (user, mut conn) = require_user_with_db().await?;
         let alerts = leaks::alerts(&mut conn, &user.id).await?;
         Ok(alerts
@@ -54,7 +54,7 @@ pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
         use super::session::{is_plain_form_post, require_user_with_db};
         let (user, mut conn) = require_user_with_db().await?;
-        crate::server::leaks::dismiss(&mut conn, &user.id, &id).await?;
+        crate::server::domain::leaks::dismiss(&mut conn, &user.id, &id).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }
@@ -68,10 +68,11 @@ pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
 pub async fn revoke_all_tokens() -> Result<usize, AppError> {
     super::session::with_status(async move {
         use super::session::{is_plain_form_post, require_user_with_db, seen};
-        use crate::server::activity::Revoker;
+        use crate::server::domain::activity::Revoker;
         let (user, mut conn) = require_user_with_db().await?;
         let revoked =
-            crate::server::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen()).await?;
+            crate::server::domain::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen())
+                .await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }
@@ -88,7 +89,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
         use super::session::{is_plain_form_post, require_user, session, session_error, state};
         use crate::server::auth::session::end_other_sessions;
         use crate::server::auth::throttle::retry_after_secs;
-        use crate::server::users;
+        use crate::server::domain::users;
         let state = state()?;
         let user = require_user().await?;
         let throttle = &state.throttles.password_change;

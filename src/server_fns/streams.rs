@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 
 /// One stream as `/streams` lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,8 +54,8 @@ pub struct CommitRow {
 pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
     super::session::with_status(async move {
         use super::session::{require_user, state};
-        use crate::server::pagination::Page;
-        use crate::server::streams;
+        use crate::server::domain::pagination::Page;
+        use crate::server::domain::streams;
         let pool = state()?.db;
         let user = require_user().await?;
         let (rows, _) = streams::page_for_user(&pool, &user.id, false, &Page::first_of_max()).await?;
@@ -79,15 +79,16 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
 pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
     super::session::with_status(async move {
         use super::session::require_user_with_db;
+        use crate::rules::limits::MAX_PAGE;
         use crate::server::db::iso8601;
-        use crate::server::pagination::{Order, Page, MAX_LIMIT};
-        use crate::server::{branches, objects, streams};
+        use crate::server::domain::pagination::{Order, Page};
+        use crate::server::domain::{branches, objects, streams};
         let (user, mut conn) = require_user_with_db().await?;
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;
         let (_, rows, _) =
-            branches::page(&mut conn, &id, &Page::new(Some(MAX_LIMIT), None, Order::OldestFirst)?).await?;
+            branches::page(&mut conn, &id, &Page::new(Some(MAX_PAGE), None, Order::OldestFirst)?).await?;
         let mut counted = Vec::with_capacity(rows.len());
         for branch in rows {
             let commit_count = branches::count_commits(&mut conn, &id, Some(&branch.name)).await?;

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 
 /// One live token as the list shows it; times are already words (relative, with the exact
 /// time beside), so the server and the browser render the same text.
@@ -67,11 +67,6 @@ impl std::fmt::Debug for NewToken {
     }
 }
 
-/// The choices of the `Expiration` select: (value, label); 90 days is the default.
-pub const EXPIRATIONS: [(&str, &str); 5] =
-    [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "No expiration")];
-pub const DEFAULT_EXPIRATION: &str = "90";
-
 /// The user's tokens: filtered by name (`filter`), sorted (`sort`: see [`SORTS`]), one page.
 #[server(endpoint = "list_tokens")]
 pub async fn list_tokens(
@@ -82,16 +77,16 @@ pub async fn list_tokens(
     super::session::with_status(async move {
         use super::session::require_user_with_db;
         use crate::server::db::now_millis;
-        use crate::server::tokens;
+        use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
         let now = now_millis();
         let mut all = tokens::list(&mut conn, &user.id).await?;
         let held = all.len();
-        let week = 7 * display::DAY_MS;
+        let week = crate::rules::limits::EXPIRES_SOON_MS;
         let expiring = all
             .iter()
             .filter(|row| row.expires_at.is_some_and(|at| at > now - week && at <= now + week))
-            .map(|row| display::row(row, now))
+            .map(|row| token_row(row, now))
             .collect();
         let filter = filter.trim().to_lowercase();
         if !filter.is_empty() {
@@ -108,7 +103,7 @@ pub async fn list_tokens(
             .iter()
             .skip((page - 1) * TOKENS_PER_PAGE)
             .take(TOKENS_PER_PAGE)
-            .map(|row| display::row(row, now))
+            .map(|row| token_row(row, now))
             .collect();
         Ok(TokenPage { rows, total, held, page, pages, expiring })
     })
@@ -126,9 +121,9 @@ pub async fn create_token(
 ) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{require_user_with_db, seen};
-        use crate::error::bad_input;
-        use crate::scopes::ScopeSet;
-        use crate::server::tokens;
+        use crate::rules::error::bad_input;
+        use crate::rules::scopes::ScopeSet;
+        use crate::server::domain::tokens;
 
         let (user, mut conn) = require_user_with_db().await?;
         let scopes = ScopeSet::try_from(scopes)
@@ -144,13 +139,10 @@ pub async fn create_token(
 /// The `Expiration` select's choice as a time.
 #[cfg(feature = "ssr")]
 fn chosen_expiry(expiration: &str) -> Result<Option<i64>, AppError> {
-    use crate::server::db::{now_millis, DAY_MS};
-    match expiration {
-        "never" => Ok(None),
-        days => match days.parse::<i64>() {
-            Ok(days @ (7 | 30 | 90 | 365)) => Ok(Some(now_millis() + days * DAY_MS)),
-            _ => Err(crate::error::bad_input("Choose an expiration from the list.")),
-        },
+    use crate::rules::limits::{expiration_days, DAY_MS};
+    match expiration_days(expiration) {
+        Some(days) => Ok(days.map(|days| crate::server::db::now_millis() + days * DAY_MS)),
+        None => Err(crate::rules::error::bad_input("Choose an expiration from the list.")),
     }
 }
 
@@ -159,7 +151,7 @@ fn chosen_expiry(expiration: &str) -> Result<Option<i64>, AppError> {
 #[cfg(feature = "ssr")]
 async fn hand_over(
     row: crate::server::db::models::ApiToken,
-    secret: crate::server::tokens::PlainToken,
+    secret: crate::server::domain::tokens::PlainToken,
 ) -> Result<Option<NewToken>, AppError> {
     use super::session::{is_plain_form_post, session, session_error};
     if is_plain_form_post() {
@@ -184,7 +176,8 @@ async fn hand_over(
 pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{require_user_with_db, seen};
-        use crate::server::tokens::{self, Expiry, Rotation, DEFAULT_GRACE_MS};
+        use crate::rules::limits::DEFAULT_GRACE_MS;
+        use crate::server::domain::tokens::{self, Expiry, Rotation};
         let (user, mut conn) = require_user_with_db().await?;
         let expiry = match chosen_expiry(&expiration)? {
             Some(at) => Expiry::At(at),
@@ -206,7 +199,7 @@ pub async fn update_token(
 ) -> Result<(), AppError> {
     super::session::with_status(async move {
         use super::session::{is_plain_form_post, require_user_with_db};
-        use crate::server::tokens;
+        use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
         tokens::update(&mut conn, &user.id, &id, &name, Some(&description)).await?;
         if is_plain_form_post() {
@@ -243,8 +236,8 @@ const NEW_TOKEN_KEY: &str = "new_token";
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
         use super::session::{is_plain_form_post, require_user_with_db, seen};
-        use crate::server::activity::Revoker;
-        use crate::server::tokens;
+        use crate::server::domain::activity::Revoker;
+        use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
         tokens::revoke(&mut conn, &user.id, &id, Revoker::Owner, &seen()).await?;
         if is_plain_form_post() {
@@ -256,92 +249,31 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) mod display {
-    use time::macros::format_description;
-    use time::OffsetDateTime;
-
-    use super::TokenRow;
-    use crate::server::db::models::ApiToken;
-
-    pub use crate::server::db::DAY_MS;
-
-    /// A token as the list shows it, at `now`.
-    pub fn row(row: &ApiToken, now: i64) -> TokenRow {
-        let expired = row.expires_at.is_some_and(|at| at <= now);
-        let expires_soon = !expired && row.expires_at.is_some_and(|at| at <= now + 7 * DAY_MS);
-        TokenRow {
-            id: row.id.clone(),
-            name: row.name.clone(),
-            description: row.description.clone(),
-            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
-            last_chars: row.last_chars.clone(),
-            created: ago(row.created_at, now),
-            created_exact: date_time(row.created_at),
-            last_used: row.last_used_at.map_or("Never used".to_owned(), date_time),
-            last_used_ago: row.last_used_at.map(|at| ago(at, now)),
-            expires: match row.expires_at {
-                None => "Never".to_owned(),
-                Some(_) if expired => "Expired".to_owned(),
-                Some(at) if expires_soon => format!("Expires {}", ahead(at, now)),
-                Some(at) => date(at),
-            },
-            expires_exact: row.expires_at.map(date_time),
-            expires_date: row.expires_at.map(date),
-            expires_soon,
-            expired,
-        }
-    }
-
-    /// "just now", "3 minutes ago", "5 days ago"…
-    pub fn ago(at: i64, now: i64) -> String {
-        match span(now.saturating_sub(at)) {
-            None => "just now".to_owned(),
-            Some(span) => format!("{span} ago"),
-        }
-    }
-
-    /// "in 5 days", "in 3 hours", "in less than a minute".
-    pub fn ahead(at: i64, now: i64) -> String {
-        match span(at.saturating_sub(now)) {
-            None => "in less than a minute".to_owned(),
-            Some(span) => format!("in {span}"),
-        }
-    }
-
-    /// A duration in its largest whole unit; none under a minute.
-    fn span(ms: i64) -> Option<String> {
-        const UNITS: [(i64, &str); 6] = [
-            (365 * DAY_MS, "year"),
-            (30 * DAY_MS, "month"),
-            (DAY_MS, "day"),
-            (3600 * 1000, "hour"),
-            (60 * 1000, "minute"),
-            (i64::MAX, ""),
-        ];
-        let (size, unit) = UNITS.into_iter().find(|(size, _)| ms >= *size)?;
-        if unit.is_empty() {
-            return None;
-        }
-        let count = ms / size;
-        Some(format!("{count} {unit}{}", if count == 1 { "" } else { "s" }))
-    }
-
-    fn at(millis: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
-
-    /// "Nov 27, 2026"
-    pub fn date(millis: i64) -> String {
-        at(millis)
-            .format(format_description!("[month repr:short] [day padding:none], [year]"))
-            .unwrap_or_default()
-    }
-
-    /// "Nov 27, 2026, 22:31 UTC"
-    pub fn date_time(millis: i64) -> String {
-        at(millis)
-            .format(format_description!("[month repr:short] [day padding:none], [year], [hour]:[minute] UTC"))
-            .unwrap_or_default()
+/// A token as the list shows it, at `now`.
+pub(crate) fn token_row(row: &crate::server::db::models::ApiToken, now: i64) -> TokenRow {
+    use super::format::{ago, ahead, date, date_time};
+    let expired = row.expires_at.is_some_and(|at| at <= now);
+    let expires_soon =
+        !expired && row.expires_at.is_some_and(|at| at <= now + crate::rules::limits::EXPIRES_SOON_MS);
+    TokenRow {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+        last_chars: row.last_chars.clone(),
+        created: ago(row.created_at, now),
+        created_exact: date_time(row.created_at),
+        last_used: row.last_used_at.map_or("Never used".to_owned(), date_time),
+        last_used_ago: row.last_used_at.map(|at| ago(at, now)),
+        expires: match row.expires_at {
+            None => "Never".to_owned(),
+            Some(_) if expired => "Expired".to_owned(),
+            Some(at) if expires_soon => format!("Expires {}", ahead(at, now)),
+            Some(at) => date(at),
+        },
+        expires_exact: row.expires_at.map(date_time),
+        expires_date: row.expires_at.map(date),
+        expires_soon,
+        expired,
     }
 }

@@ -11,7 +11,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
 
 use crate::db_run;
-use crate::error::AppResult;
+use crate::rules::error::AppResult;
 use crate::server::db::schema::trusted_devices;
 use crate::server::db::{now_millis, DbConn, DAY_MS};
 

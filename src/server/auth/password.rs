@@ -18,10 +18,9 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::{bad_input, AppError, AppResult};
+use crate::rules::error::{bad_input, AppError, AppResult};
 
-pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+use crate::rules::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// OWASP's first recommendation: 19 MiB of memory, two passes, one lane.
 fn argon2id() -> Argon2<'static> {

@@ -10,7 +10,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion};
 use tower_sessions::SessionStore;
 
 use crate::db_run;
-use crate::error::AppError;
+use crate::rules::error::AppError;
 use crate::server::db::schema::sessions;
 use crate::server::db::{now_millis, DbPool};
 

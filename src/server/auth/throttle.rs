@@ -19,7 +19,7 @@ use axum::http::Extensions;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::AppError;
+use crate::rules::error::AppError;
 use crate::server::auth::client::ClientAddress;
 
 /// The most keys one throttle remembers; past it, the oldest windows are forgotten.

@@ -4,7 +4,7 @@ use diesel::Connection;
 
 use super::schema::objects;
 use super::{models, DbConn};
-use crate::error::{AppError, AppResult};
+use crate::rules::error::{AppError, AppResult};
 
 /// Rows per statement on PostgreSQL: a few thousand bound values, well under its limit.
 const ROWS_PER_STATEMENT: usize = 500;

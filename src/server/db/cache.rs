@@ -27,8 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::server::tokens::Caller;
-
 /// The epochs of every topic as one request saw them when it started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Epochs {
@@ -54,11 +52,15 @@ pub enum Topic {
 
 const TOPICS: usize = 2;
 
+/// What the token domain keeps of a verified token (its caller): the cache stores it without
+/// knowing its type, so that it sits below the domain.
+pub type Kept = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// A verified token, as read from the database.
 #[derive(Clone)]
 pub struct CachedToken {
     /// Shared by the requests that use it: each takes a reference, not a copy.
-    pub caller: std::sync::Arc<Caller>,
+    pub caller: Kept,
     pub last_used_at: Option<i64>,
     /// The addresses whose use this server noted, and when (a few; bounded).
     pub addresses: Vec<(IpAddr, i64)>,
@@ -140,7 +142,7 @@ impl ReadCache {
         at: i64,
         resolution_ms: i64,
         ip: Option<IpAddr>,
-    ) -> Option<(std::sync::Arc<Caller>, UseNote)> {
+    ) -> Option<(Kept, UseNote)> {
         let mut tokens = lock(&self.tokens);
         let entry = tokens.get_mut(digest).filter(|entry| is_fresh(entry, epoch))?;
         let note = entry.value.note_use(at, resolution_ms, ip);

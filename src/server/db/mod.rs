@@ -7,6 +7,7 @@ pub mod cache;
 pub mod models;
 mod pool;
 pub mod schema;
+pub mod sql;
 mod url;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::AsyncPgConnection;
 
-use crate::error::{AppError, AppResult};
+use crate::rules::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
 pub use pool::{no_connection, sqlite_connection, DbPool, SqliteConn, SqliteReaders};
@@ -34,7 +35,7 @@ macro_rules! db_read {
             $crate::server::db::DbPool::Postgres(pool, _) => match pool.get().await {
                 Ok(mut c) => diesel_async::RunQueryDsl::$method($query, &mut *c)
                     .await
-                    .map_err($crate::error::AppError::from),
+                    .map_err($crate::rules::error::AppError::from),
                 Err(error) => Err($crate::server::db::no_connection(error)),
             },
         }
@@ -137,7 +138,7 @@ macro_rules! db_run {
 macro_rules! db_write {
     ($db:expr, $topic:expr, |$conn:ident| $body:expr) => {{
         let db: &mut $crate::server::db::DbConn = $db;
-        let result = $crate::db_run!(&mut *db, |$conn| $body).map_err($crate::error::AppError::from);
+        let result = $crate::db_run!(&mut *db, |$conn| $body).map_err($crate::rules::error::AppError::from);
         match db.end_epoch($topic).await {
             Ok(()) => result,
             Err(error) => result.and(Err(error)),
@@ -146,7 +147,7 @@ macro_rules! db_write {
 }
 
 /// A day in milliseconds.
-pub const DAY_MS: i64 = 24 * 3600 * 1000;
+pub use crate::rules::limits::DAY_MS;
 
 /// Now, in Unix milliseconds: how every time is stored.
 pub fn now_millis() -> i64 {

@@ -16,7 +16,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use super::cache::{self, Epochs, ReadCache};
 use super::{epoch_sequences, DatabaseUrl, DbConn};
 use crate::db_read;
-use crate::error::{AppError, AppResult};
+use crate::rules::error::{AppError, AppResult};
 
 /// One folder per backend, kept in step (a test compares the migrated schemas).
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

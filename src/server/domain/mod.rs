@@ -1,0 +1,11 @@
+//! The domain: every rule that reads or writes, called by every door alike.
+
+pub mod activity;
+pub mod branches;
+pub mod leaks;
+pub mod lifecycle;
+pub mod objects;
+pub mod pagination;
+pub mod streams;
+pub mod tokens;
+pub mod users;

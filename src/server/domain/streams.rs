@@ -1,0 +1,495 @@
+//! The stream domain: who may read, write and share a stream, its collaborators and commits.
+//! A private stream the caller cannot read is "not found", never a hint that it exists.
+
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
+use crate::rules::limits::MAIN_BRANCH;
+use crate::rules::scopes::{Scope, ScopeSet};
+use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
+use crate::server::db::schema::{branches, stream_acl, streams, users};
+use crate::server::db::sql::{lower, Search};
+use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
+use crate::server::domain::pagination::Page;
+use crate::{db_read, db_run, db_write, keyset};
+
+/// A collaborator's role on a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Contributor,
+    Reviewer,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Owner => "stream:owner",
+            Role::Contributor => "stream:contributor",
+            Role::Reviewer => "stream:reviewer",
+        }
+    }
+
+    /// Parses a role name from a client; the error names the field.
+    pub fn parse(name: &str) -> AppResult<Role> {
+        [Role::Owner, Role::Contributor, Role::Reviewer]
+            .into_iter()
+            .find(|role| role.name() == name)
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "role: {name:?} is not a role; use stream:owner, stream:contributor or stream:reviewer."
+                ))
+            })
+    }
+
+    pub fn from_stored(name: &str) -> Option<Role> {
+        Role::parse(name).ok()
+    }
+
+    /// Owners and contributors create commits.
+    pub fn can_write(self) -> bool {
+        matches!(self, Role::Owner | Role::Contributor)
+    }
+}
+
+/// A stream and the caller's role on it (none for a public stream they only read).
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub stream: models::Stream,
+    pub role: Option<Role>,
+}
+
+impl Access {
+    pub fn require_owner(&self, action: &str) -> AppResult<()> {
+        if self.role == Some(Role::Owner) {
+            return Ok(());
+        }
+        Err(not_an_owner(action))
+    }
+
+    /// Owners and contributors write: commits, branches, objects.
+    pub fn require_write(&self, action: &str) -> AppResult<()> {
+        require_write(self.role, action)
+    }
+}
+
+/// Owners and contributors write: commits, branches, objects.
+pub fn require_write(role: Option<Role>, action: &str) -> AppResult<()> {
+    if role.is_some_and(Role::can_write) {
+        return Ok(());
+    }
+    Err(forbidden(format!("Only owners and contributors of the stream can {action}.")))
+}
+
+/// The refusal of a stream action only owners may take.
+fn not_an_owner(action: &str) -> AppError {
+    forbidden(format!("Only an owner of the stream can {action}."))
+}
+
+/// What a client sends to create or update a stream.
+#[derive(Clone, Debug, Default)]
+pub struct StreamInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+}
+
+/// Who asks to read a stream, as every door sees them.
+#[derive(Clone, Copy, Debug)]
+pub enum Reader<'a> {
+    Anonymous,
+    /// A token of `user_id` holding `scopes`.
+    Token {
+        user_id: &'a str,
+        scopes: ScopeSet,
+    },
+}
+
+/// The stream, if `reader` may read it (SPEC §3, the one rule of every door): a token reads
+/// as its user with `streams:read`, and never less than anonymous, so a public stream is
+/// anyone's. A private stream is "not found" whether it exists or not; for a token without
+/// `streams:read`, that is the missing scope (which says nothing about the stream).
+pub async fn readable_by(conn: &mut DbConn, stream_id: &str, reader: Reader<'_>) -> AppResult<Access> {
+    let user_id = match reader {
+        Reader::Token { user_id, scopes } if scopes.contains(Scope::StreamsRead) => Some(user_id),
+        _ => None,
+    };
+    match (readable(conn, stream_id, user_id).await, reader) {
+        (Err(AppError::NotFound(_)), Reader::Token { scopes, .. }) if user_id.is_none() => {
+            Err(AppError::MissingScope { needed: Scope::StreamsRead, held: scopes })
+        }
+        (access, _) => access,
+    }
+}
+
+/// The stream, if `user_id` (or anyone, for a public one) may read it; else "not found".
+pub async fn readable(conn: &mut DbConn, stream_id: &str, user_id: Option<&str>) -> AppResult<Access> {
+    let stream: Option<models::Stream> = db_run!(conn, |c| {
+        streams::table.find(stream_id).select(models::Stream::as_select()).first(c).await.optional()
+    })?;
+    let stream = stream.ok_or_else(|| not_found("Stream"))?;
+    let role = match user_id {
+        Some(user_id) => role_of(conn, stream_id, user_id).await?,
+        None => None,
+    };
+    if !stream.is_public && role.is_none() {
+        return Err(not_found("Stream"));
+    }
+    Ok(Access { stream, role })
+}
+
+async fn role_of(conn: &mut DbConn, stream_id: &str, user_id: &str) -> AppResult<Option<Role>> {
+    let role: Option<String> = db_run!(conn, |c| {
+        stream_acl::table.find((stream_id, user_id)).select(stream_acl::role).first(c).await.optional()
+    })?;
+    Ok(role.as_deref().and_then(Role::from_stored))
+}
+
+/// Creates a stream owned by `owner_id`, with its `main` branch; answers its id.
+pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> AppResult<String> {
+    let now = now_millis();
+    let stream = models::Stream {
+        id: new_id(),
+        name: STREAM_NAME.value(input.name.as_deref().unwrap_or_default())?,
+        description: STREAM_DESCRIPTION.value(input.description.as_deref().unwrap_or_default())?,
+        is_public: input.is_public.unwrap_or(false),
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = models::StreamAcl {
+        stream_id: stream.id.clone(),
+        user_id: owner_id.to_owned(),
+        role: Role::Owner.name().to_owned(),
+    };
+    let main = models::Branch {
+        id: new_id(),
+        stream_id: stream.id.clone(),
+        name: MAIN_BRANCH.to_owned(),
+        description: Some("default branch".to_owned()),
+        author_id: Some(owner_id.to_owned()),
+        created_at: now,
+        updated_at: now,
+    };
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                diesel::insert_into(streams::table).values(&stream).execute(c).await?;
+                diesel::insert_into(stream_acl::table).values(&owner).execute(c).await?;
+                diesel::insert_into(branches::table).values(&main).execute(c).await?;
+                Ok(stream.id)
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// Takes the stream row's write lock, before anything is read in a write's transaction:
+/// SQLite then never has to upgrade a read lock (no "database is locked" under concurrent
+/// writers), and PostgreSQL serialises concurrent changes of one stream on that row.
+macro_rules! lock_stream {
+    ($c:ident, $stream_id:expr) => {
+        diesel::update($crate::server::db::schema::streams::table.find($stream_id))
+            .set($crate::server::db::schema::streams::updated_at.eq($crate::server::db::now_millis()))
+            .execute($c)
+            .await?
+    };
+}
+
+pub(crate) use lock_stream;
+
+/// `$user_id`'s role on the stream as the write's transaction sees it (after
+/// [`lock_stream!`]): a role taken away after a first check is seen here.
+macro_rules! role_now {
+    ($c:ident, $stream_id:expr, $user_id:expr) => {{
+        let role: Option<String> = $crate::server::db::schema::stream_acl::table
+            .find(($stream_id, $user_id))
+            .select($crate::server::db::schema::stream_acl::role)
+            .first($c)
+            .await
+            .optional()?;
+        role.as_deref().and_then($crate::server::domain::streams::Role::from_stored)
+    }};
+}
+pub(crate) use role_now;
+
+/// Checks, inside the write's transaction, that `$user_id` is still an owner: a role taken
+/// away after the first check (and before this write) is seen here. A macro, like
+/// `keep_an_owner!`, because it runs on the backend connection of a `db_run!`.
+macro_rules! still_owner {
+    ($c:ident, $stream_id:expr, $user_id:expr, $action:expr) => {{
+        let role: Option<String> = stream_acl::table
+            .find(($stream_id, $user_id))
+            .select(stream_acl::role)
+            .first($c)
+            .await
+            .optional()?;
+        if role.as_deref() != Some(Role::Owner.name()) {
+            return Err(not_an_owner($action));
+        }
+    }};
+}
+
+/// Changes a stream's name, description or visibility (owners only).
+pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: StreamInput) -> AppResult<()> {
+    let access = readable(conn, stream_id, Some(user_id)).await?;
+    access.require_owner("update it")?;
+    let stream = access.stream;
+    let name = match input.name {
+        Some(name) => STREAM_NAME.value(&name)?,
+        None => stream.name,
+    };
+    let description = match input.description {
+        Some(description) => STREAM_DESCRIPTION.value(&description)?,
+        None => stream.description,
+    };
+    let is_public = input.is_public.unwrap_or(stream.is_public);
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                diesel::update(streams::table.find(stream_id))
+                    .set((
+                        streams::name.eq(&name),
+                        streams::description.eq(&description),
+                        streams::is_public.eq(is_public),
+                        streams::updated_at.eq(now_millis()),
+                    ))
+                    .execute(c)
+                    .await?;
+                still_owner!(c, stream_id, user_id, "update it");
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// Deletes a stream with its branches, commits, objects and roles (owners only).
+pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
+    readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "delete it");
+                diesel::delete(streams::table.find(stream_id)).execute(c).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// Refuses to take the owner role from `$losing` (the user about to lose it, if any) when
+/// they are the stream's only owner. A macro, not a function: it runs on the backend
+/// connection inside a `db_run!` transaction, after [`lock_stream!`].
+macro_rules! keep_an_owner {
+    ($c:ident, $stream_id:expr, $losing:expr) => {{
+        let owners: Vec<String> = stream_acl::table
+            .filter(stream_acl::stream_id.eq($stream_id))
+            .filter(stream_acl::role.eq(Role::Owner.name()))
+            .select(stream_acl::user_id)
+            .load($c)
+            .await?;
+        let losing: Option<&str> = $losing;
+        if owners.len() == 1 && losing == Some(owners[0].as_str()) {
+            return Err(bad_input("A stream must keep at least one owner: make someone else owner first."));
+        }
+    }};
+}
+
+/// Gives `target_id` a role on the stream, or changes it (owners only). A stream keeps at
+/// least one owner.
+pub async fn grant(
+    conn: &mut DbConn,
+    user_id: &str,
+    stream_id: &str,
+    target_id: &str,
+    role: Role,
+) -> AppResult<()> {
+    readable(conn, stream_id, Some(user_id)).await?.require_owner("share it")?;
+    let target_exists: i64 =
+        db_run!(conn, |c| users::table.filter(users::id.eq(target_id)).count().get_result(c).await)?;
+    if target_exists == 0 {
+        return Err(not_found("User"));
+    }
+    let row = models::StreamAcl {
+        stream_id: stream_id.into(),
+        user_id: target_id.into(),
+        role: role.name().into(),
+    };
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "share it");
+                keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
+                diesel::insert_into(stream_acl::table)
+                    .values(&row)
+                    .on_conflict((stream_acl::stream_id, stream_acl::user_id))
+                    .do_update()
+                    .set(stream_acl::role.eq(&row.role))
+                    .execute(c)
+                    .await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// Removes `target_id`'s role on the stream (owners only); the last owner stays.
+pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
+    readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
+    db_write!(conn, Topic::Streams, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async move {
+                lock_stream!(c, stream_id);
+                still_owner!(c, stream_id, user_id, "change who it is shared with");
+                keep_an_owner!(c, stream_id, Some(target_id));
+                let removed =
+                    diesel::delete(stream_acl::table.find((stream_id, target_id))).execute(c).await?;
+                if removed == 0 {
+                    return Err(not_found("Collaborator"));
+                }
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// Someone on a stream, as its collaborator list shows them.
+#[derive(Clone, Debug, Queryable)]
+pub struct Collaborator {
+    pub id: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub role: String,
+}
+
+/// The stream's collaborators, owners first (their avatars are read apart: `users::avatars`).
+pub async fn collaborators(conn: &mut DbConn, stream_id: &str) -> AppResult<Vec<Collaborator>> {
+    Ok(db_run!(conn, |c| {
+        stream_acl::table
+            .inner_join(users::table)
+            .filter(stream_acl::stream_id.eq(stream_id))
+            .order((stream_acl::role.asc(), users::name.asc()))
+            .select((users::id, users::name, users::company, stream_acl::role))
+            .load(c)
+            .await
+    })?)
+}
+
+/// The values of `is_public` a listing includes.
+fn is_public_values(public_only: bool) -> [bool; 2] {
+    if public_only {
+        [true, true]
+    } else {
+        [true, false]
+    }
+}
+
+/// How many streams the user collaborates on; only public ones when `public_only`. A read
+/// of the API's hot path (`{ user { streams { totalCount } } }`): from the cache when it
+/// can (`epochs`: as the request saw them when it started), else one read (see
+/// [`db_read!`]).
+pub async fn count_for_user(
+    db: &DbPool,
+    epochs: Option<&Epochs>,
+    user_id: &str,
+    public_only: bool,
+) -> AppResult<i64> {
+    let epoch = epochs.map(|epochs| epochs.streams);
+    if let Some(count) = epoch.and_then(|epoch| db.cache().stream_count(user_id, public_only, epoch)) {
+        return Ok(count);
+    }
+    // Two fixed statements rather than one with a variable filter: fixed ones are prepared
+    // once per connection and cached.
+    let own = stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id));
+    let count: i64 = if public_only {
+        db_read!(db, get_result, own.filter(streams::is_public.eq(true)).count())?
+    } else {
+        db_read!(db, get_result, own.count())?
+    };
+    if let Some(epoch) = epoch {
+        db.cache().put_stream_count(user_id, public_only, count, epoch);
+    }
+    Ok(count)
+}
+
+/// One page of the user's streams with their role, newest first.
+pub async fn page_for_user(
+    db: &DbPool,
+    user_id: &str,
+    public_only: bool,
+    page: &Page,
+) -> AppResult<(Vec<(models::Stream, String)>, Option<String>)> {
+    let visibility = is_public_values(public_only);
+    let rows: Vec<(models::Stream, String)> = db_read!(
+        db,
+        load,
+        keyset!(
+            newest_first,
+            streams::table
+                .inner_join(stream_acl::table)
+                .filter(stream_acl::user_id.eq(user_id))
+                .filter(streams::is_public.eq_any(visibility)),
+            page,
+            streams::created_at,
+            streams::id
+        )
+        .select((models::Stream::as_select(), stream_acl::role))
+    )?;
+    Ok(page.finish(rows, |(stream, _)| (stream.created_at, &stream.id)))
+}
+
+/// `user_id`'s role on each of these streams that they are on, by stream id.
+pub async fn roles_on(
+    conn: &mut DbConn,
+    user_id: &str,
+    stream_ids: &[&str],
+) -> AppResult<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> = db_run!(conn, |c| {
+        stream_acl::table
+            .filter(stream_acl::user_id.eq(user_id))
+            .filter(stream_acl::stream_id.eq_any(stream_ids))
+            .select((stream_acl::stream_id, stream_acl::role))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The user's streams that match `search`, newest first: their total, and one page.
+pub async fn search_for_user(
+    db: &DbPool,
+    user_id: &str,
+    search: &Search,
+    page: &Page,
+) -> AppResult<(i64, Vec<(models::Stream, String)>, Option<String>)> {
+    let matching = || {
+        stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id)).filter(
+            lower(streams::name)
+                .like(search.pattern())
+                .escape('\\')
+                .or(lower(streams::description).like(search.pattern()).escape('\\'))
+                .or(streams::id.eq(&search.text)),
+        )
+    };
+    let total: i64 = db_read!(db, get_result, matching().count())?;
+    let rows: Vec<(models::Stream, String)> = db_read!(
+        db,
+        load,
+        keyset!(newest_first, matching(), page, streams::created_at, streams::id)
+            .select((models::Stream::as_select(), stream_acl::role))
+    )?;
+    let (rows, cursor) = page.finish(rows, |(stream, _)| (stream.created_at, &stream.id));
+    Ok((total, rows, cursor))
+}

@@ -1,0 +1,237 @@
+//! Listing, editing and revoking tokens, and a token's first use (SPEC §3, §4, §8). Every
+//! write that changes what the bearer check may have cached goes through `db_write!`, which
+//! ends the tokens epoch before the caller answers.
+
+use diesel::prelude::*;
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::{Caller, PlainToken};
+use crate::rules::error::{not_found, AppError, AppResult};
+use crate::server::db::schema::{api_tokens, users};
+use crate::server::db::{models, now_millis, DbConn, Topic};
+use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
+use crate::{db_run, db_write, record_events};
+
+use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
+
+/// Not revoked, and not a regenerated token past its grace period: what the list shows and
+/// the token limit counts (expired tokens included, until revoked).
+fn live_or_expired(
+) -> diesel::dsl::And<diesel::dsl::IsNull<api_tokens::revoked_at>, diesel::dsl::IsNull<api_tokens::grace_until>>
+{
+    // A regenerated token in its grace period is shown on its successor's row, not its own.
+    api_tokens::revoked_at.is_null().and(api_tokens::grace_until.is_null())
+}
+
+/// The user's tokens that are not revoked (expired ones included, marked by their date),
+/// newest first.
+pub async fn list(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<models::ApiToken>> {
+    Ok(db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(live_or_expired())
+            .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+            .select(models::ApiToken::as_select())
+            .load(c)
+            .await
+    })?)
+}
+
+/// One of the user's tokens, revoked or not (the activity page shows dead tokens too).
+pub async fn get(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResult<models::ApiToken> {
+    let row: Option<models::ApiToken> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::id.eq(token_id))
+            .filter(api_tokens::user_id.eq(user_id))
+            .select(models::ApiToken::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?;
+    row.ok_or_else(|| not_found("Token"))
+}
+
+/// Renames a live token and sets its description, without regenerating it.
+pub async fn update(
+    conn: &mut DbConn,
+    user_id: &str,
+    token_id: &str,
+    name: &str,
+    description: Option<&str>,
+) -> AppResult<()> {
+    let name = TOKEN_NAME.value(name)?;
+    let description = TOKEN_DESCRIPTION.optional(description)?;
+    let updated = db_write!(conn, Topic::Tokens, |c| {
+        diesel::update(
+            api_tokens::table
+                .filter(api_tokens::id.eq(token_id))
+                .filter(api_tokens::user_id.eq(user_id))
+                .filter(live_or_expired()),
+        )
+        .set((api_tokens::name.eq(&name), api_tokens::description.eq(&description)))
+        .execute(c)
+        .await
+    })?;
+    if updated == 0 {
+        return Err(not_found("Token"));
+    }
+    Ok(())
+}
+
+/// Revokes one of the user's own tokens, and every token it minted (and theirs). Another
+/// user's token, or one already revoked, is "not found". The rows stay, with the time of
+/// their revocation and why.
+pub async fn revoke(
+    conn: &mut DbConn,
+    user_id: &str,
+    token_id: &str,
+    revoker: Revoker,
+    seen: &Seen,
+) -> AppResult<()> {
+    let now = now_millis();
+    let revoked = db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_user!(c, user_id);
+                let root: Option<String> = api_tokens::table
+                    .filter(api_tokens::id.eq(token_id))
+                    .filter(api_tokens::user_id.eq(user_id))
+                    .filter(api_tokens::revoked_at.is_null())
+                    .select(api_tokens::name)
+                    .first(c)
+                    .await
+                    .optional()?;
+                let Some(root_name) = root else { return Ok(0) };
+                let roots = vec![(token_id.to_owned(), root_name)];
+                Ok(revoke_tree!(c, user_id, roots, revoker, seen, now))
+            }
+            .scope_boxed()
+        })
+        .await
+    })?;
+    if revoked == 0 {
+        return Err(not_found("Token"));
+    }
+    tracing::info!(token_id, user_id, revoked, "token revoked");
+    Ok(())
+}
+
+/// Revokes every token of the user that still works (in a grace period too) but `except`
+/// (the token asking, through the API). Answers how many were revoked.
+pub async fn revoke_all(
+    conn: &mut DbConn,
+    user_id: &str,
+    except: Option<&str>,
+    revoker: Revoker,
+    seen: &Seen,
+) -> AppResult<usize> {
+    let now = now_millis();
+    let except = except.unwrap_or_default();
+    let revoked = db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                lock_user!(c, user_id);
+                let roots: Vec<(String, String)> = api_tokens::table
+                    .filter(api_tokens::user_id.eq(user_id))
+                    .filter(api_tokens::revoked_at.is_null())
+                    .filter(api_tokens::id.ne(except))
+                    .select((api_tokens::id, api_tokens::name))
+                    .load(c)
+                    .await?;
+                Ok(revoke_tree!(c, user_id, roots, revoker, seen, now))
+            }
+            .scope_boxed()
+        })
+        .await
+    })?;
+    tracing::info!(user_id, revoked, "every token revoked");
+    Ok(revoked)
+}
+
+/// Revokes the user's own token given in clear (as `apiTokenRevoke` accepts it).
+pub async fn revoke_by_secret(
+    conn: &mut DbConn,
+    user_id: &str,
+    token: &PlainToken,
+    revoker: Revoker,
+    seen: &Seen,
+) -> AppResult<()> {
+    let digest = token.hashed();
+    let token_id: Option<String> = db_run!(conn, |c| {
+        api_tokens::table
+            .filter(api_tokens::token_digest.eq(digest.as_bytes()))
+            .filter(api_tokens::user_id.eq(user_id))
+            .select(api_tokens::id)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    revoke(conn, user_id, &token_id.ok_or_else(|| not_found("Token"))?, revoker, seen).await
+}
+
+/// Marks regenerated tokens as revoked once their grace period is over, each at its time:
+/// `(id, user, at)`, with `why` in the event. One transaction; the tokens epoch ends after it.
+/// Answers how many were marked (another server may have marked some first).
+pub async fn retire_replaced(
+    conn: &mut DbConn,
+    retired: &[(String, String, i64)],
+    why: &str,
+    seen: &Seen,
+) -> AppResult<usize> {
+    db_write!(conn, Topic::Tokens, |c| {
+        c.transaction::<_, AppError, _>(|c| {
+            async {
+                let mut marked = 0;
+                for (old_id, user_id, at) in retired {
+                    if retire!(c, old_id, user_id, *at, why, seen) {
+                        marked += 1;
+                    }
+                }
+                Ok(marked)
+            }
+            .scope_boxed()
+        })
+        .await
+    })
+}
+
+/// A token's first use at `now` (SPEC §8), in one transaction: "last used" is written (only
+/// by the one request that finds it unset), the event recorded, and the token it replaced,
+/// if any, stops working. Answers whether this was the first use. The tokens epoch ends after
+/// it when a replaced token was retired.
+pub async fn first_use(conn: &mut DbConn, caller: &Caller, seen: &Seen, now: i64) -> AppResult<bool> {
+    let token_id = caller.token_id.as_str();
+    let user_id = caller.user_id.as_str();
+    // The same transaction on either path; only the epoch differs.
+    macro_rules! first_use_tx {
+        ($c:ident) => {
+            $c.transaction::<_, AppError, _>(|c| {
+                async move {
+                    let first = diesel::update(
+                        api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()),
+                    )
+                    .set(api_tokens::last_used_at.eq(now))
+                    .execute(c)
+                    .await?
+                        == 1;
+                    if first {
+                        let used = event(user_id, Some(token_id), EventKind::FirstUsed, None, seen, now);
+                        record_events!(c, std::slice::from_ref(&used));
+                        if let Some(old) = &caller.replaces {
+                            let _ = retire!(c, old, user_id, now, "its regenerated token was used", seen);
+                        }
+                    }
+                    Ok(first)
+                }
+                .scope_boxed()
+            })
+            .await
+        };
+    }
+    // Retiring the replaced token changes what the bearer check caches: its epoch ends.
+    match &caller.replaces {
+        Some(_) => db_write!(conn, Topic::Tokens, |c| first_use_tx!(c)),
+        None => db_run!(conn, |c| first_use_tx!(c)),
+    }
+}

@@ -1,0 +1,238 @@
+//! The token domain: the token format here; creating tokens in `create`, regenerating them in
+//! `rotate`, listing, editing and revoking them in `manage` (the steps of their transactions
+//! in `write`); the bearer check in `verify`. Every door calls these, so each rule lives here
+//! once.
+
+#[macro_use]
+mod write;
+mod create;
+mod manage;
+mod rotate;
+mod verify;
+
+use std::fmt;
+
+use rand::distributions::{Alphanumeric, DistString};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::rules::error::{AppError, AppResult};
+use crate::rules::scopes::{Scope, ScopeSet};
+use crate::server::db::models;
+pub use create::{create, create_child, lifespan_expiry, NewToken};
+pub use manage::{first_use, get, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update};
+pub use rotate::{rotate, Expiry, Rotation};
+pub use verify::authenticate;
+
+impl Caller {
+    /// This token as a reader of streams (see [`crate::server::domain::streams::readable_by`]).
+    pub fn reader(&self) -> crate::server::domain::streams::Reader<'_> {
+        crate::server::domain::streams::Reader::Token { user_id: &self.user_id, scopes: self.scopes }
+    }
+}
+
+/// Every token starts with this, so that secret scanners can recognise a leaked one.
+/// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
+pub const TOKEN_PREFIX: &str = "spk_";
+/// Characters of OS randomness after the prefix: 30 base62 characters hold 178 bits.
+const RANDOM_LEN: usize = 30;
+/// Characters of checksum at the end: the CRC32 of everything before it, in base62.
+const CHECKSUM_LEN: usize = 6;
+/// The length of every token.
+pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+/// How many trailing characters are kept to tell tokens apart in lists (checksum only).
+const LAST_CHARS_LEN: usize = 4;
+/// "Last used" (and the time of an address) is written at most once per this many
+/// milliseconds per token.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// A token in clear text. It never prints: `Debug` shows only the type's name.
+pub struct PlainToken(SecretString);
+
+/// Why a string is not a token: said to nobody but the logs and tests.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenFormatError {
+    Prefix,
+    Length,
+    Characters,
+    Checksum,
+}
+
+impl PlainToken {
+    /// A fresh token from the operating system's CSPRNG.
+    pub fn generate() -> PlainToken {
+        let mut token = String::with_capacity(TOKEN_LEN);
+        token.push_str(TOKEN_PREFIX);
+        Alphanumeric.append_string(&mut rand::rngs::OsRng, &mut token, RANDOM_LEN);
+        let checksum = checksum(&token);
+        token.push_str(&checksum);
+        PlainToken(token.into())
+    }
+
+    /// Checks prefix, length, alphabet and checksum, without touching the database.
+    pub fn parse(candidate: &str) -> Result<PlainToken, TokenFormatError> {
+        if !candidate.starts_with(TOKEN_PREFIX) {
+            return Err(TokenFormatError::Prefix);
+        }
+        if candidate.len() != TOKEN_LEN {
+            return Err(TokenFormatError::Length);
+        }
+        let body = &candidate[TOKEN_PREFIX.len()..];
+        if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(TokenFormatError::Characters);
+        }
+        let (payload, sum) = candidate.split_at(TOKEN_LEN - CHECKSUM_LEN);
+        if !bool::from(checksum(payload).as_bytes().ct_eq(sum.as_bytes())) {
+            return Err(TokenFormatError::Checksum);
+        }
+        Ok(PlainToken(candidate.into()))
+    }
+
+    /// The only digest that is ever stored or looked up.
+    pub fn hashed(&self) -> HashedToken {
+        HashedToken(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+    }
+
+    /// The last characters, kept for display (they are checksum, not secret).
+    pub fn last_chars(&self) -> String {
+        let secret = self.0.expose_secret();
+        secret[secret.len() - LAST_CHARS_LEN..].to_owned()
+    }
+
+    /// The clear text, for the one time it is shown to its owner.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainToken")
+    }
+}
+
+fn checksum(payload: &str) -> String {
+    format!("{:0>width$}", base62::encode(crc32fast::hash(payload.as_bytes())), width = CHECKSUM_LEN)
+}
+
+/// The SHA-256 digest of a token: what the database holds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HashedToken([u8; 32]);
+
+impl HashedToken {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_array(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HashedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashedToken")
+    }
+}
+
+/// Who is calling through a valid token, and what the token lets them do.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: String,
+    /// The owner's profile as it was when this request was authenticated (no password hash,
+    /// no avatar: this is kept in memory for every cached token).
+    pub user: models::Profile,
+    pub token_id: String,
+    pub token_name: String,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<i64>,
+    /// Set once the token was regenerated: it dies then, if its successor is not used first.
+    pub grace_until: Option<i64>,
+    /// The token this one was regenerated from, which dies when this one is first used.
+    pub replaces: Option<String>,
+    /// What every answer to this token says about it, made once when the token is read.
+    pub headers: AnswerHeaders,
+}
+
+/// SPEC §8's headers of a bearer answer: `Token-Expiration` (RFC 3339, UTC) when the token
+/// expires (or ends its grace period), `X-OAuth-Scopes` its scopes.
+#[derive(Clone, Debug)]
+pub struct AnswerHeaders {
+    expiration: Option<axum::http::HeaderValue>,
+    scopes: axum::http::HeaderValue,
+}
+
+impl AnswerHeaders {
+    pub fn new(dies_at: Option<i64>, scopes: ScopeSet) -> AnswerHeaders {
+        use axum::http::HeaderValue;
+        let expiration = dies_at.and_then(|at| HeaderValue::from_str(&crate::server::db::iso8601(at)).ok());
+        let names: Vec<&str> = scopes.iter().map(Scope::name).collect();
+        let scopes = HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static(""));
+        AnswerHeaders { expiration, scopes }
+    }
+
+    /// Writes them into an answer's headers.
+    pub fn write(&self, headers: &mut axum::http::HeaderMap) {
+        if let Some(expiration) = &self.expiration {
+            headers.insert("token-expiration", expiration.clone());
+        }
+        headers.insert("x-oauth-scopes", self.scopes.clone());
+    }
+}
+
+impl Caller {
+    /// Refuses what the token's scopes do not allow, naming the missing scope.
+    pub fn require(&self, scope: Scope) -> AppResult<()> {
+        if self.scopes.contains(scope) {
+            return Ok(());
+        }
+        Err(AppError::MissingScope { needed: scope, held: self.scopes })
+    }
+
+    /// When the token stops working by the clock (SPEC §8's `Token-Expiration`).
+    pub fn dies_at(&self) -> Option<i64> {
+        models::earliest(self.expires_at, self.grace_until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_parse_and_have_the_documented_shape() {
+        let token = PlainToken::generate();
+        let text = token.expose_secret().to_owned();
+        assert!(text.starts_with("spk_"));
+        assert_eq!(text.len(), TOKEN_LEN);
+        assert!(PlainToken::parse(&text).is_ok());
+        assert_eq!(token.last_chars(), text[text.len() - 4..]);
+        assert_ne!(PlainToken::generate().expose_secret(), text);
+    }
+
+    #[test]
+    fn mistyped_tokens_are_refused_without_a_lookup() {
+        let text = PlainToken::generate().expose_secret().to_owned();
+        let mut typo = text.clone().into_bytes();
+        typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap();
+        assert_eq!(PlainToken::parse(&typo).unwrap_err(), TokenFormatError::Checksum);
+        assert_eq!(
+            PlainToken::parse(&text.replacen("spk_", "ghp_", 1)).unwrap_err(),
+            TokenFormatError::Prefix
+        );
+        assert_eq!(PlainToken::parse(&text[..TOKEN_LEN - 1]).unwrap_err(), TokenFormatError::Length);
+        assert_eq!(PlainToken::parse("").unwrap_err(), TokenFormatError::Prefix);
+        let accented = format!("spk_é{}", &text[6..]);
+        assert!(PlainToken::parse(&accented).is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let token = PlainToken::generate();
+        let printed = format!("{token:?} {:?}", token.hashed());
+        assert!(!printed.contains(token.expose_secret()));
+        assert_eq!(printed, "PlainToken HashedToken");
+    }
+}

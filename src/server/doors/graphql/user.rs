@@ -1,0 +1,371 @@
+//! Users: `User` (the token's own, or another's), `LimitedUser`, the search, and their
+//! fields of the root query and mutation.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+
+use super::{
+    caller, charge_read, db, limits, no_activity, page, require, to_api, turn, ActivityCollection, ApiToken,
+    DateTime, JsonObject, Stream, StreamCollection, SERVER_ROLE,
+};
+use crate::rules::scopes::Scope;
+use crate::server::db::sql::Search;
+use crate::server::db::{models, DbPool, Epochs};
+use crate::server::domain::pagination::Page;
+use crate::server::domain::streams;
+use crate::server::domain::tokens;
+use crate::server::domain::users::{self, ProfileUpdate};
+
+/// What a user's profile read to answer weighs.
+pub(super) fn user_bytes(user: &models::Profile) -> usize {
+    limits::row_bytes([Some(user.name.as_str()), user.bio.as_deref(), user.company.as_deref()])
+}
+
+/// An avatar: read with others of its list, or, alone, when it is asked for.
+pub(super) type Avatar = Option<Option<Arc<str>>>;
+
+/// The avatars of these users, if the query asks for them (`wanted`): one read for the list,
+/// charged at their size before they are read.
+pub(super) async fn avatars_if(
+    ctx: &Context<'_>,
+    wanted: bool,
+    user_ids: &[&str],
+) -> async_graphql::Result<std::collections::HashMap<String, Arc<str>>> {
+    if !wanted {
+        return Ok(Default::default());
+    }
+    let charge = |bytes| match limits::budget(ctx) {
+        Some(budget) => budget.charge_bytes(bytes),
+        None => Ok(()),
+    };
+    crate::server::domain::users::avatars(&mut *db(ctx).await?, user_ids, charge).await.map_err(to_api)
+}
+
+/// Another user's public profile: what anyone with `users:read` may see of a user. A `User`
+/// has all of it too.
+pub struct LimitedUser {
+    pub(super) user: models::Profile,
+    pub(super) avatar: Avatar,
+    pub(super) is_own: bool,
+}
+
+impl LimitedUser {
+    pub fn new(user: models::Profile) -> Self {
+        LimitedUser { user, avatar: None, is_own: false }
+    }
+
+    /// Profiles of a list, with their avatars read for all of them at once when the query
+    /// asks for `avatar` (`wanted`).
+    pub async fn list(
+        ctx: &Context<'_>,
+        users: Vec<models::Profile>,
+        wanted: bool,
+    ) -> async_graphql::Result<Vec<LimitedUser>> {
+        let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
+        let mut avatars = avatars_if(ctx, wanted, &ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                let avatar = wanted.then(|| avatars.remove(&user.id));
+                LimitedUser { user, avatar, is_own: false }
+            })
+            .collect())
+    }
+}
+
+#[Object]
+impl LimitedUser {
+    async fn id(&self) -> ID {
+        ID(self.user.id.clone())
+    }
+    async fn suuid(&self) -> &str {
+        &self.user.suuid
+    }
+    async fn name(&self) -> &str {
+        &self.user.name
+    }
+    async fn bio(&self) -> Option<&str> {
+        self.user.bio.as_deref()
+    }
+    async fn company(&self) -> Option<&str> {
+        self.user.company.as_deref()
+    }
+    async fn avatar(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<str>>> {
+        if let Some(read) = &self.avatar {
+            return Ok(read.clone());
+        }
+        Ok(avatars_if(ctx, true, &[&self.user.id]).await?.remove(&self.user.id))
+    }
+    /// Emails are not verified on this server.
+    async fn verified(&self) -> Option<bool> {
+        Some(false)
+    }
+    /// The server role.
+    async fn role(&self) -> Option<&str> {
+        Some(SERVER_ROLE)
+    }
+    /// The user's streams (`streams:read`): all of one's own, only public ones of others.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn streams(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+    ) -> async_graphql::Result<UserStreamCollection> {
+        require(ctx, Scope::StreamsRead)?;
+        UserStreamCollection::for_user(ctx, &self.user.id, !self.is_own, page(Some(limit), cursor)?).await
+    }
+    async fn total_owned_streams_favorites(&self) -> i32 {
+        0
+    }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        action_type: Option<String>,
+        after: Option<DateTime>,
+        before: Option<DateTime>,
+        cursor: Option<DateTime>,
+        #[graphql(default = 25)] limit: i32,
+    ) -> async_graphql::Result<ActivityCollection> {
+        let _ = (action_type, after, before, cursor);
+        require(ctx, Scope::UsersRead)?;
+        no_activity(limit)
+    }
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<DateTime>,
+        before: Option<DateTime>,
+        cursor: Option<DateTime>,
+        #[graphql(default = 25)] limit: i32,
+    ) -> async_graphql::Result<ActivityCollection> {
+        let _ = (after, before, cursor);
+        require(ctx, Scope::UsersRead)?;
+        require(ctx, Scope::StreamsRead)?;
+        no_activity(limit)
+    }
+}
+
+/// A user, as the token's owner (`own`) or as someone else (email never shown): the fields
+/// of [`LimitedUser`], and the account's own.
+pub struct User(LimitedUser);
+
+impl User {
+    pub fn own(user: models::Profile) -> Self {
+        User(LimitedUser { user, avatar: None, is_own: true })
+    }
+
+    pub fn other(user: models::Profile) -> Self {
+        User(LimitedUser::new(user))
+    }
+}
+
+#[Object]
+impl User {
+    #[graphql(flatten)]
+    async fn profile(&self) -> &LimitedUser {
+        &self.0
+    }
+    /// Only the owner's own, with `profile:email`; null otherwise (as Speckle redacts it).
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let allowed = self.0.is_own && caller(ctx).is_ok_and(|c| c.scopes.contains(Scope::ProfileEmail));
+        allowed.then_some(self.0.user.email.as_str())
+    }
+    /// Linked sign-in profiles: none here.
+    async fn profiles(&self) -> Option<JsonObject> {
+        None
+    }
+    async fn is_onboarding_finished(&self) -> Option<bool> {
+        self.0.is_own.then_some(true)
+    }
+    async fn created_at(&self) -> Option<DateTime> {
+        Some(DateTime(self.0.user.created_at))
+    }
+    /// Favourites are not kept here.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn favorite_streams(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+    ) -> async_graphql::Result<StreamCollection> {
+        require(ctx, Scope::StreamsRead)?;
+        page(Some(limit), cursor)?;
+        Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
+    }
+    /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
+    #[graphql(
+        complexity = "limits::at_most(crate::rules::limits::MAX_LIVE_TOKENS as usize, child_complexity)"
+    )]
+    async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
+        require(ctx, Scope::TokensRead)?;
+        if !self.0.is_own {
+            return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
+        }
+        let rows = tokens::list(&mut *db(ctx).await?, &self.0.user.id).await.map_err(to_api)?;
+        Ok(rows.into_iter().map(ApiToken).collect())
+    }
+}
+
+/// `userSearch`'s answer.
+#[derive(SimpleObject)]
+pub struct UserSearchResultCollection {
+    pub cursor: Option<String>,
+    pub items: Vec<LimitedUser>,
+}
+
+/// The streams a user collaborates on.
+pub struct UserStreamCollection {
+    pub(super) total_count: i64,
+    pub(super) page: Option<(Vec<Stream>, Option<String>)>,
+}
+
+impl UserStreamCollection {
+    /// Reads only what the query asks for: `{ streams { totalCount } }` costs one count.
+    pub async fn for_user(
+        ctx: &Context<'_>,
+        user_id: &str,
+        public_only: bool,
+        page: Page,
+    ) -> async_graphql::Result<UserStreamCollection> {
+        let pool = ctx.data_unchecked::<DbPool>();
+        let epochs = ctx.data_opt::<Epochs>();
+        let in_turn = turn(ctx).await?;
+        let total_count =
+            streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
+        let wanted = ctx.look_ahead();
+        if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
+            return Ok(UserStreamCollection { total_count, page: None });
+        }
+        let (rows, cursor) =
+            streams::page_for_user(pool, user_id, public_only, &page).await.map_err(to_api)?;
+        let mut items = Stream::with_roles(rows);
+        drop(in_turn);
+        if public_only {
+            // Another user's list: each stream's `role` is the caller's own on it, if any.
+            let viewer = caller(ctx)?.user_id.clone();
+            let ids: Vec<&str> = items.iter().map(|item| item.stream.id.as_str()).collect();
+            let mut roles = streams::roles_on(&mut *db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
+            for item in &mut items {
+                item.role = roles.remove(&item.stream.id);
+            }
+        }
+        Ok(UserStreamCollection { total_count, page: Some((items, cursor)) })
+    }
+
+    /// The user's streams that match a search.
+    pub async fn search(
+        ctx: &Context<'_>,
+        user_id: &str,
+        search: &Search,
+        page: Page,
+    ) -> async_graphql::Result<UserStreamCollection> {
+        let pool = ctx.data_unchecked::<DbPool>();
+        let _turn = turn(ctx).await?;
+        let (total_count, rows, cursor) =
+            streams::search_for_user(pool, user_id, search, &page).await.map_err(to_api)?;
+        Ok(UserStreamCollection { total_count, page: Some((Stream::with_roles(rows), cursor)) })
+    }
+}
+
+#[Object]
+impl UserStreamCollection {
+    /// Streams hidden from this list: none.
+    async fn number_of_hidden(&self) -> i32 {
+        0
+    }
+    async fn total_count(&self) -> i64 {
+        self.total_count
+    }
+    async fn cursor(&self) -> Option<&str> {
+        self.page.as_ref().and_then(|(_, cursor)| cursor.as_deref())
+    }
+    async fn items(&self) -> Option<&[Stream]> {
+        Some(self.page.as_ref().map_or(&[], |(items, _)| items.as_slice()))
+    }
+}
+
+#[derive(InputObject)]
+pub struct UserUpdateInput {
+    pub(super) name: Option<String>,
+    pub(super) company: Option<String>,
+    pub(super) bio: Option<String>,
+    pub(super) avatar: Option<String>,
+}
+
+/// The root query's user fields.
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// With no id: the token's own user (`profile:read`). With an id: that user's public
+    /// profile (`users:read`), email hidden.
+    async fn user(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<User>> {
+        let own_id = caller(ctx)?.user_id.clone();
+        match id {
+            Some(id) if id != own_id => {
+                require(ctx, Scope::UsersRead)?;
+                let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
+                charge_read(ctx, user_bytes(&user))?;
+                Ok(Some(User::other(user)))
+            }
+            _ => self.active_user(ctx).await,
+        }
+    }
+
+    /// The token's own user (`profile:read`).
+    async fn active_user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let caller = require(ctx, Scope::ProfileRead)?;
+        Ok(Some(User::own(caller.user.clone())))
+    }
+
+    /// Another user's public profile (`users:read`).
+    async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
+        require(ctx, Scope::UsersRead)?;
+        let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
+        charge_read(ctx, user_bytes(&user))?;
+        Ok(Some(LimitedUser::new(user)))
+    }
+
+    /// Users whose name holds `query`, or whose email is exactly `query` (`users:read`).
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn user_search(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        #[graphql(default_with = "Some(false)")] archived: Option<bool>,
+        #[graphql(default_with = "Some(false)")] email_only: Option<bool>,
+    ) -> async_graphql::Result<UserSearchResultCollection> {
+        require(ctx, Scope::UsersRead)?;
+        let _ = archived;
+        let page = page(Some(limit), cursor)?;
+        let (rows, cursor) = users::search(&mut *db(ctx).await?, &query, email_only.unwrap_or(false), &page)
+            .await
+            .map_err(to_api)?;
+        charge_read(ctx, rows.iter().map(user_bytes).sum())?;
+        let avatars = ctx.look_ahead().field("items").field("avatar").exists();
+        Ok(UserSearchResultCollection { cursor, items: LimitedUser::list(ctx, rows, avatars).await? })
+    }
+}
+
+/// The root mutation's user fields.
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Changes the token's user's profile (`profile:write`).
+    async fn user_update(&self, ctx: &Context<'_>, user: UserUpdateInput) -> async_graphql::Result<bool> {
+        let caller = require(ctx, Scope::ProfileWrite)?;
+        let update =
+            ProfileUpdate { name: user.name, company: user.company, bio: user.bio, avatar: user.avatar };
+        users::update_profile(&mut *db(ctx).await?, &caller.user_id, update).await.map_err(to_api)?;
+        Ok(true)
+    }
+}

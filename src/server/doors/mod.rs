@@ -1,0 +1,6 @@
+//! How scripts and apps come in: each door checks who is asking, then calls the domain.
+
+pub mod bearer;
+pub mod graphql;
+pub mod scanning;
+pub mod transport;

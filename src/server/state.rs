@@ -1,0 +1,82 @@
+//! What every door, page and server function reaches: the database and this server's shared
+//! parts (throttles, the hashing queue, the transport's room, the mailer).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::server::auth::client::TrustedProxies;
+use crate::server::auth::password::Hasher;
+use crate::server::auth::scanning_keys::{ScanningKeys, GITHUB_KEYS_URL};
+use crate::server::auth::throttle::Throttles;
+use crate::server::db::DbPool;
+use crate::server::mail::Mailer;
+use crate::server::room::Room;
+
+/// What every handler and server function can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DbPool,
+    pub leptos_options: LeptosOptions,
+    pub secure_cookies: bool,
+    pub throttles: Arc<Throttles>,
+    pub trusted_proxies: TrustedProxies,
+    /// Where alerts about leaked tokens are mailed through, if SMTP is configured.
+    pub mailer: Option<Mailer>,
+    /// The keys that sign secret scanning alerts.
+    pub scanning_keys: Arc<ScanningKeys>,
+    /// The memory the object transport's big requests share.
+    pub room: Arc<Room>,
+    /// Password hashing: this server's thread and its queue.
+    pub hasher: Arc<Hasher>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(
+        db: DbPool,
+        leptos_options: LeptosOptions,
+        secure_cookies: bool,
+        throttles: Throttles,
+    ) -> Self {
+        AppState {
+            db,
+            leptos_options,
+            secure_cookies,
+            throttles: Arc::new(throttles),
+            trusted_proxies: TrustedProxies::default(),
+            mailer: None,
+            scanning_keys: Arc::new(ScanningKeys::new(GITHUB_KEYS_URL)),
+            room: Arc::new(Room::default()),
+            hasher: Arc::new(Hasher::new()),
+        }
+    }
+
+    /// Mails alerts through this mailer.
+    pub fn with_mailer(mut self, mailer: Option<Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Fetches the secret scanning keys from `url` (GitHub's list by default).
+    pub fn with_scanning_keys_url(self, url: &str) -> Self {
+        self.with_scanning_keys(Arc::new(ScanningKeys::new(url)))
+    }
+
+    pub fn with_scanning_keys(mut self, keys: Arc<ScanningKeys>) -> Self {
+        self.scanning_keys = keys;
+        self
+    }
+
+    /// Believes `Forwarded` / `X-Forwarded-For` from these proxies (none by default).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+}

@@ -1,0 +1,292 @@
+//! SPEC §8's expiry warnings by email, against a real SMTP listener started here: one message
+//! per user per day, each notice once, across two servers on one database and a restart, and
+//! retried with backoff when the SMTP server fails.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::common::*;
+use speckle_tokens::rules::scopes::ScopeSet;
+use speckle_tokens::server::db::now_millis;
+use speckle_tokens::server::domain::lifecycle::tick;
+use speckle_tokens::server::domain::tokens;
+use speckle_tokens::server::mail::Mailer;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const DAY: i64 = 24 * 3600 * 1000;
+
+/// A minimal SMTP server (RFC 5321's happy path) that keeps every message it accepts, and
+/// answers `451` to the next `failures` messages.
+#[derive(Clone, Default)]
+struct Sink {
+    messages: Arc<Mutex<Vec<String>>>,
+    failures: Arc<AtomicUsize>,
+}
+
+impl Sink {
+    async fn start() -> (Sink, Mailer) {
+        let sink = Sink::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = sink.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serving.clone().session(stream));
+            }
+        });
+        let mailer =
+            Mailer::new(&format!("smtp://{addr}"), "Speckle Tokens <tokens@example.com>", None).unwrap();
+        (sink, mailer)
+    }
+
+    async fn session(self, stream: tokio::net::TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "EHLO" | "HELO" => b"250 sink\r\n",
+                "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                "DATA" => {
+                    let _ = write.write_all(b"354 go on\r\n").await;
+                    let mut message = String::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if line == "." {
+                            break;
+                        }
+                        message.push_str(&line);
+                        message.push('\n');
+                    }
+                    let failing = self
+                        .failures
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+                        .is_ok();
+                    if failing {
+                        b"451 try again later\r\n"
+                    } else {
+                        self.messages.lock().unwrap().push(message);
+                        b"250 queued\r\n"
+                    }
+                }
+                "QUIT" => {
+                    let _ = write.write_all(b"221 bye\r\n").await;
+                    return;
+                }
+                _ => b"502 not here\r\n",
+            };
+            if write.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn to(&self, address: &str) -> Vec<String> {
+        let needle = format!("To: {address}");
+        self.messages.lock().unwrap().iter().filter(|m| m.contains(&needle)).cloned().collect()
+    }
+
+    fn count(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+}
+
+/// A token of `user_id` expiring at `expires_at`, made by the domain as the dialog would.
+async fn token_expiring(app: &TestApp, user_id: &str, name: &str, expires_at: i64) {
+    let mut conn = app.state.db.get().await.unwrap();
+    let new = tokens::NewToken {
+        name,
+        description: None,
+        scopes: ScopeSet::from_names("profile:read").unwrap(),
+        expires_at: Some(expires_at),
+    };
+    tokens::create(&mut conn, user_id, new, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn each_warning_is_mailed_once_a_day_across_two_servers_and_a_restart() {
+    let app = TestApp::new().await;
+    let second = app.another_server().await;
+    let (sink, mailer) = Sink::start().await;
+    let alice = TestUser::sign_up(&app, "Alice").await;
+    let bob = TestUser::sign_up(&app, "Bob").await;
+    let t0 = now_millis();
+    token_expiring(&app, &alice.id, "Nightly", t0 + 6 * DAY).await;
+    token_expiring(&app, &alice.id, "Daily", t0 + 20 * 3600 * 1000).await;
+    token_expiring(&app, &alice.id, "Yearly", t0 + 300 * DAY).await;
+    token_expiring(&app, &bob.id, "Weekly", t0 + 6 * DAY + 3600 * 1000).await;
+
+    // Two servers pass at the same moment.
+    let (first, other) =
+        tokio::join!(tick(&app.state.db, Some(&mailer), t0), tick(&second.state.db, Some(&mailer), t0));
+    let (first, other) = (first.unwrap(), other.unwrap());
+    assert_eq!(first.messages_queued + other.messages_queued, 2, "{first:?} {other:?}");
+    assert_eq!(sink.count(), 2, "one message per user");
+    let to_alice = sink.to("alice@example.com");
+    assert_eq!(to_alice.len(), 1);
+    assert!(to_alice[0].contains("Nightly") && to_alice[0].contains("Daily"), "{}", to_alice[0]);
+    assert!(!to_alice[0].contains("Yearly"), "{}", to_alice[0]);
+    assert!(sink.to("bob@example.com")[0].contains("Weekly"));
+
+    // A restart (a new server on the same database), a minute later: nothing new to say.
+    let restarted = app.another_server().await;
+    let pass = tick(&restarted.state.db, Some(&mailer), t0 + 60_000).await.unwrap();
+    assert_eq!((pass.messages_queued, pass.messages_sent), (0, 0));
+    assert_eq!(sink.count(), 2);
+
+    // The next day "Daily" has expired: one message says so; the 7-day notices are not repeated.
+    for server in [&app, &second, &restarted] {
+        tick(&server.state.db, Some(&mailer), t0 + DAY).await.unwrap();
+    }
+    let to_alice = sink.to("alice@example.com");
+    assert_eq!(to_alice.len(), 2, "{to_alice:?}");
+    assert!(to_alice[1].contains("Daily") && to_alice[1].contains("expired"), "{}", to_alice[1]);
+    assert!(!to_alice[1].contains("Nightly"), "{}", to_alice[1]);
+    assert_eq!(sink.to("bob@example.com").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_smtp_server_is_retried_with_backoff_and_never_blocks() {
+    let app = TestApp::new().await;
+    let (sink, mailer) = Sink::start().await;
+    let carol = TestUser::sign_up(&app, "Carol").await;
+    let t0 = now_millis();
+    token_expiring(&app, &carol.id, "Deploy", t0 + 3 * DAY).await;
+    sink.failures.store(1, Ordering::SeqCst);
+
+    let pass = tick(&app.state.db, Some(&mailer), t0).await.unwrap();
+    assert_eq!((pass.messages_queued, pass.messages_sent), (1, 0));
+    let pass = tick(&app.state.db, Some(&mailer), t0 + 10_000).await.unwrap();
+    assert_eq!(pass.messages_sent, 0, "not due again before its backoff");
+    let pass = tick(&app.state.db, Some(&mailer), t0 + 61_000).await.unwrap();
+    assert_eq!(pass.messages_sent, 1);
+    assert_eq!(sink.to("carol@example.com").len(), 1);
+    let pass = tick(&app.state.db, Some(&mailer), t0 + 200_000).await.unwrap();
+    assert_eq!(pass.messages_sent, 0);
+    assert_eq!(sink.count(), 1);
+}
+
+#[tokio::test]
+async fn expiries_and_ended_grace_periods_are_recorded_once() {
+    let app = TestApp::new().await;
+    let second = app.another_server().await;
+    let mut dave = TestUser::sign_up(&app, "Dave").await;
+    let t0 = now_millis();
+    token_expiring(&app, &dave.id, "Brief", t0 + 60_000).await;
+    for server in [&app, &second, &app] {
+        tick(&server.state.db, None, t0 + 120_000).await.unwrap();
+    }
+    let log = dave.browser.call("security_log", &[]).await.json();
+    let expired = log["events"].as_array().unwrap().iter().filter(|e| e["label"] == "Expired").count();
+    assert_eq!(expired, 1, "{log}");
+}
+
+#[tokio::test]
+async fn the_owner_of_a_reported_token_is_mailed_at_once() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    let (sink, mailer) = Sink::start().await;
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut erin = TestUser::sign_up(&app, "Erin").await;
+    let token = erin.browser.create_token("Notebook", &["profile:read"], "30").await.1;
+    let report = || {
+        let request = Request::post("/api/tokens/report")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::json!({ "token": token }).to_string()))
+            .unwrap();
+        app.send(from_client(request, DEFAULT_CLIENT))
+    };
+    assert_eq!(report().await.status, StatusCode::ACCEPTED);
+    for _ in 0..100 {
+        if !sink.to("erin@example.com").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mail = sink.to("erin@example.com");
+    assert_eq!(mail.len(), 1, "sent without waiting for the background pass");
+    assert!(mail[0].contains("Notebook") && mail[0].contains("revoked"), "{}", mail[0]);
+    assert_eq!(report().await.status, StatusCode::ACCEPTED);
+    tick(&app.state.db, app.state.mailer.as_ref(), now_millis()).await.unwrap();
+    let about_it = sink.to("erin@example.com").into_iter().filter(|m| m.contains("Notebook")).count();
+    assert_eq!(about_it, 1, "once (the other message warns of her 7-day token)");
+}
+
+#[tokio::test]
+async fn every_user_is_warned_however_many_tokens_expire_soon() {
+    let app = TestApp::new().await;
+    let (_sink, mailer) = Sink::start().await;
+    let t0 = now_millis();
+    // 2,000 users, each with a token expiring in three days (more than one pass's batch).
+    let in_three_days = t0 + 3 * DAY;
+    exec_sql_per_backend(
+        &app,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+         INSERT INTO users (id, suuid, name, email, password_hash, created_at) \
+         SELECT 'u' || i, 's' || i, 'User ' || i, 'user' || i || '@example.com', 'x', 0 FROM n",
+        "INSERT INTO users (id, suuid, name, email, password_hash, created_at) \
+         SELECT 'u' || i, 's' || i, 'User ' || i, 'user' || i || '@example.com', 'x', 0 \
+         FROM generate_series(1, 2000) AS i",
+    )
+    .await;
+    let columns = "id, user_id, name, token_digest, last_chars, scopes, created_at, expires_at, family_id";
+    exec_sql_per_backend(
+        &app,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO api_tokens ({columns}) SELECT 't' || i, 'u' || i, 'Nightly', randomblob(32), 'xxxx', \
+             'profile:read', 0, {in_three_days}, 't' || i FROM n"
+        ),
+        &format!(
+            "INSERT INTO api_tokens ({columns}) SELECT 't' || i, 'u' || i, 'Nightly', sha256(i::text::bytea), \
+             'xxxx', 'profile:read', 0, {in_three_days}, 't' || i FROM generate_series(1, 2000) AS i"
+        ),
+    )
+    .await;
+    let mut queued = 0;
+    for pass in 0..2 {
+        queued += tick(&app.state.db, Some(&mailer), t0 + pass * 1000).await.unwrap().messages_queued;
+    }
+    assert_eq!(queued, 2000, "one message for each user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_mail_server_holds_no_connection_of_the_pool() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    // An SMTP server that accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mailer = Mailer::new(&format!("smtp://{addr}"), "Speckle Tokens <tokens@example.com>", None).unwrap();
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut erin = TestUser::sign_up(&app, "Erin").await;
+    let reader = erin.token(&["tokens:read"]).await;
+    // Twelve leaked tokens reported at once: each alert is mailed at once (or tried).
+    let mut leaked = Vec::new();
+    for i in 0..12 {
+        leaked.push(erin.browser.create_token(&format!("Leaky {i}"), &["profile:read"], "30").await.1);
+    }
+    let reports = leaked.iter().map(|token| {
+        let request = Request::post("/api/tokens/report")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::json!({ "token": token }).to_string()))
+            .unwrap();
+        app.send(from_client(request, DEFAULT_CLIENT))
+    });
+    for answer in futures::future::join_all(reports).await {
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    // The pool still serves everyone while the mail waits on the silent server.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = app.graphql(&reader, "{ activeUser { apiTokens { id } } }").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+}
