@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132
 # Tools that are not cargo binaries live here, outside the checkout, so fresh clones reuse them.
 TOOLS_DIR="${SPECKLE_TOOLS_DIR:-$HOME/.cache/speckle-tokens-tools}"
@@ -26,11 +25,6 @@ ensure_rust_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32 target"
     rustup target add wasm32-unknown-unknown
-  fi
-  if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
-    # 0.3.11 needs a newer rustc; no_downloads: it must never fetch tools itself.
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once)"
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
   fi
   if ! cargo nextest --version >/dev/null 2>&1; then
     # The Rust suite's runner: a process per test, and a time limit on each.
@@ -79,11 +73,31 @@ ensure_graphiql_assets() {
   cp "$dir/node_modules/react-dom/umd/react-dom.production.min.js" "$out/react-dom-$react.min.js"
 }
 
+# Cargo for the release, told about the site what cargo-leptos tells the compiler (Cargo.toml's
+# [package.metadata.leptos]): the server, the WASM and the bench's examples agree on names and
+# share their builds.
+release_cargo() {
+  env LEPTOS_OUTPUT_NAME=speckle-tokens LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+    LEPTOS_HASH_FILES=true LEPTOS_HASH_FILE_NAME=hash.txt cargo "$@"
+}
+
+# The release: the server, the pages' WASM (wasm-bindgen, wasm-opt), and target/site with
+# hashed names and precompressed files (scripts/site.mjs). Plain cargo: cargo-leptos is only
+# needed for `cargo leptos watch`.
 build_release() {
   ensure_graphiql_assets
-  say "building the release (server + WASM)"
-  # --precompress: .br and .gz beside every static file, served to browsers that take them.
-  cargo leptos build --release --precompress
+  say "building the server (release)"
+  release_cargo build --release --bin speckle-tokens --no-default-features --features ssr
+  say "building the pages' WASM (release)"
+  release_cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
+    --profile wasm-release
+  local bindgen=target/front
+  rm -rf "$bindgen"
+  wasm-bindgen --target web --out-name speckle-tokens --out-dir "$bindgen" --no-typescript \
+    target/wasm32-unknown-unknown/wasm-release/speckle_tokens.wasm
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$bindgen/speckle-tokens_bg.wasm" -o "$bindgen/speckle-tokens_bg.wasm"
+  node scripts/site.mjs "$bindgen" target/site target/release
 }
 
 # Installs and starts Debian's PostgreSQL when missing, with a role and database for the

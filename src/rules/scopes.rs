@@ -30,7 +30,7 @@ impl Scope {
     ];
 
     /// The scope's name on the wire and in the UI, e.g. `streams:read`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Scope::StreamsRead => "streams:read",
             Scope::StreamsWrite => "streams:write",

@@ -9,6 +9,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
 use serde_json::Value;
+use speckle_tokens::rules::scopes::Scope;
 use speckle_tokens::server::auth::throttle::Throttles;
 use speckle_tokens::server::db::{DatabaseUrl, DbPool};
 use speckle_tokens::server::http::router;
@@ -353,17 +354,16 @@ pub fn assert_invalid_token(response: &TestResponse) {
     assert_eq!(response.body, INVALID_TOKEN_BODY);
 }
 
-/// Every scope a personal token may hold.
-pub const ALL_SCOPES: [&str; 8] = [
-    "streams:read",
-    "streams:write",
-    "profile:read",
-    "profile:write",
-    "profile:email",
-    "users:read",
-    "tokens:read",
-    "tokens:write",
-];
+/// Every scope a personal token may hold, by name.
+pub const ALL_SCOPES: [&str; Scope::ALL.len()] = {
+    let mut names = [""; Scope::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Scope::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// [`PASSWORD`] hashed by the app's own hasher, once per test process.
 async fn password_hash(app: &TestApp) -> String {
