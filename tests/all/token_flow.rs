@@ -532,7 +532,10 @@ async fn pages_render_while_another_server_of_the_process_starts() {
         let Ok(page) = page else {
             let logs = logs();
             let tail: String = logs.chars().skip(logs.chars().count().saturating_sub(20_000)).collect();
-            panic!("/profile (round {round}) not rendered after {:?}; the app's log ends:\n{tail}", started.elapsed());
+            panic!(
+                "/profile (round {round}) not rendered after {:?}; the app's log ends:\n{tail}",
+                started.elapsed()
+            );
         };
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("alice@example.com"));
