@@ -2,7 +2,7 @@
 """The module graph of src/, and its circles.
 
 A module is a file at a level that has subfolders, or a whole folder without subfolders
-(docs/ARCHITECTURE.md: `server/auth/` is one module, `server/streams.rs` another). An edge
+(docs/ARCHITECTURE.md: `server/auth/` is one module, `server/domain/streams.rs` another). An edge
 A -> B is a path into B written in A (`crate::…`, `super::…`, or a `use` of either), tests
 included. Prints every circle and the files over the line limit; exits 1 if there is any.
 

@@ -91,8 +91,9 @@ build_release() {
   say "building the pages' WASM (release)"
   release_cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
     --profile wasm-release
-  local bindgen=target/front
-  rm -rf "$bindgen"
+  # Not target/front: that is cargo-leptos's own build folder (`cargo leptos watch`).
+  local bindgen=target/wasm-bindgen
+  rm -rf "$bindgen" target/release/hash.txt
   wasm-bindgen --target web --out-name speckle-tokens --out-dir "$bindgen" --no-typescript \
     target/wasm32-unknown-unknown/wasm-release/speckle_tokens.wasm
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \

@@ -1,10 +1,12 @@
-// Assembles target/site from the release build, as cargo-leptos would: the static files of
+// Assembles target/site from the release build in cargo-leptos's layout: the static files of
 // public/, the stylesheet and the WASM bundle under pkg/ with their content's hash in their
 // names (cached for a year, see src/server/http/headers.rs), the names in hash.txt beside the
-// server binary (where Leptos reads them), and a .br and a .gz beside every file.
+// server binary (where Leptos reads them), and a .br and a .gz beside every file. Unlike
+// cargo-leptos it does not minify the JS (58 kB, 8 kB in brotli) or run the CSS through
+// lightningcss.
 //   node scripts/site.mjs <wasm-bindgen output dir> <site root> <binary dir>
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
@@ -33,6 +35,10 @@ hashes.js = hash(js);
 writeFileSync(join(siteRoot, 'pkg', `${NAME}.${hashes.wasm}.wasm`), wasm);
 writeFileSync(join(siteRoot, 'pkg', `${NAME}.${hashes.css}.css`), css);
 writeFileSync(join(siteRoot, 'pkg', `${NAME}.${hashes.js}.js`), js);
+// JS that crates inline through wasm-bindgen (`inline_js`, `module = …`), imported by path.
+if (existsSync(join(bindgenDir, 'snippets'))) {
+  cpSync(join(bindgenDir, 'snippets'), join(siteRoot, 'pkg', 'snippets'), { recursive: true });
+}
 writeFileSync(join(binDir, 'hash.txt'), `js: ${hashes.js}\nwasm: ${hashes.wasm}\ncss: ${hashes.css}\n`);
 
 // Browsers get the smallest encoding they accept (tower-http's precompressed files).

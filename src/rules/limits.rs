@@ -23,9 +23,10 @@ pub const MAX_SEARCH_CHARS: usize = 256;
 // Tokens.
 /// Live tokens per account (SPEC §3); a token in its grace period counts.
 pub const MAX_LIVE_TOKENS: i64 = 500;
-/// The longest lifespan a token minted through the API may ask for (200 years).
+/// The longest lifespan a token minted through the API may ask for: 200 years (specklepy asks
+/// for 100 by default). Longer would overflow dates.
 pub const MAX_LIFESPAN_MS: i64 = 200 * 365 * DAY_MS;
-/// The shortest: a minute.
+/// The shortest: a minute (a token that dies before it can be copied is a mistake).
 pub const MIN_LIFESPAN_MS: i64 = 60_000;
 /// How long a regenerated token keeps working unless its new one is used first.
 pub const DEFAULT_GRACE_MS: i64 = DAY_MS;

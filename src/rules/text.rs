@@ -14,6 +14,8 @@ pub struct Text {
     pub trim: bool,
     /// What to say when nothing is left; `None`: nothing means no value.
     pub required: Option<&'static str>,
+    /// What to say when it is too long, if not "<field> must be at most <max> characters.".
+    pub too_long: Option<&'static str>,
 }
 
 impl Text {
@@ -27,7 +29,10 @@ impl Text {
             };
         }
         if text.chars().count() > self.max_chars {
-            return Err(bad_input(format!("{} must be at most {} characters.", self.field, self.max_chars)));
+            return Err(bad_input(match self.too_long {
+                Some(message) => message.to_owned(),
+                None => format!("{} must be at most {} characters.", self.field, self.max_chars),
+            }));
         }
         Ok(Some(text.to_owned()))
     }
@@ -43,27 +48,44 @@ impl Text {
     }
 }
 
-pub const TOKEN_NAME: Text =
-    Text { field: "The name", max_chars: 100, trim: true, required: Some("Give the token a name.") };
+pub const TOKEN_NAME: Text = Text {
+    field: "The name",
+    max_chars: 100,
+    trim: true,
+    required: Some("Give the token a name."),
+    too_long: None,
+};
 pub const TOKEN_DESCRIPTION: Text =
-    Text { field: "The description", max_chars: 500, trim: true, required: None };
-pub const USER_NAME: Text =
-    Text { field: "The name", max_chars: 100, trim: true, required: Some("Enter your name.") };
-pub const COMPANY: Text = Text { field: "company", max_chars: 200, trim: true, required: None };
-pub const BIO: Text = Text { field: "bio", max_chars: 2_000, trim: true, required: None };
-pub const STREAM_NAME: Text =
-    Text { field: "name", max_chars: 512, trim: true, required: Some("name must be 1 to 512 characters.") };
+    Text { field: "The description", max_chars: 500, trim: true, required: None, too_long: None };
+pub const USER_NAME: Text = Text {
+    field: "The name",
+    max_chars: 100,
+    trim: true,
+    required: Some("Enter your name."),
+    too_long: None,
+};
+pub const COMPANY: Text =
+    Text { field: "company", max_chars: 200, trim: true, required: None, too_long: None };
+pub const BIO: Text = Text { field: "bio", max_chars: 2_000, trim: true, required: None, too_long: None };
+pub const STREAM_NAME: Text = Text {
+    field: "name",
+    max_chars: 512,
+    trim: true,
+    required: Some("name must be 1 to 512 characters."),
+    too_long: Some("name must be 1 to 512 characters."),
+};
 /// Speckle keeps a stream's description as sent.
 pub const STREAM_DESCRIPTION: Text =
-    Text { field: "description", max_chars: 10_000, trim: false, required: None };
+    Text { field: "description", max_chars: 10_000, trim: false, required: None, too_long: None };
+/// Checked lower-cased, as Speckle stores branch names (see `domain::branches`).
 pub const BRANCH_NAME: Text = Text {
-    field: "name: a branch name",
+    field: "name",
     max_chars: 512,
     trim: true,
     required: Some("name: a branch needs a name."),
+    too_long: Some("name: a branch name is at most 512 characters."),
 };
-pub const BRANCH_DESCRIPTION: Text =
-    Text { field: "description", max_chars: 10_000, trim: false, required: None };
+pub const BRANCH_DESCRIPTION: Text = STREAM_DESCRIPTION;
 
 #[cfg(test)]
 mod tests {
@@ -81,5 +103,13 @@ mod tests {
             .contains("at most 100 characters"));
         assert_eq!(TOKEN_DESCRIPTION.optional(Some("  ")).unwrap(), None);
         assert_eq!(STREAM_DESCRIPTION.value(" as sent ").unwrap(), " as sent ");
+        // Speckle's words where it has them.
+        let long = "n".repeat(513);
+        assert!(STREAM_NAME
+            .value(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("name must be 1 to 512 characters."));
+        assert!(BRANCH_NAME.value(&long).unwrap_err().to_string().contains("is at most 512 characters."));
     }
 }

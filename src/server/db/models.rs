@@ -186,7 +186,7 @@ pub struct NewObject {
     pub created_at: i64,
 }
 
-/// A message for the outbox, due at once (`server::lifecycle` sends it). Its `once_key`
+/// A message for the outbox, due at once (`server::mail::send_due` sends it). Its `once_key`
 /// makes it unique: queueing the same key again is a no-op.
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = mail_outbox)]

@@ -39,7 +39,7 @@ use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
 pub fn validate_name(name: &str) -> AppResult<String> {
-    let name = BRANCH_NAME.value(name)?.to_lowercase();
+    let name = BRANCH_NAME.value(&name.to_lowercase())?;
     let malformed = name.starts_with(['/', '#', '$'])
         || name.ends_with('/')
         || name.contains("//")

@@ -14,7 +14,8 @@ macro_rules! lock_user {
     };
 }
 
-/// How many tokens the user holds against [`MAX_LIVE_TOKENS`]: every token not revoked that
+/// How many tokens the user holds against
+/// [`MAX_LIVE_TOKENS`](crate::rules::limits::MAX_LIVE_TOKENS): every token not revoked that
 /// may still work or be renewed (expired ones until revoked, regenerated ones until their
 /// grace period ends). Runs inside a write's transaction, after `lock_user!`.
 macro_rules! held {

@@ -202,11 +202,12 @@ fn seen(ctx: &Context<'_>) -> Seen {
     ctx.data_opt::<Seen>().cloned().unwrap_or_default()
 }
 
-/// The root query: each resource's fields, from its own file.
+// The root query: each resource's fields, from its own file. (A comment, not a doc comment:
+// Speckle's schema gives the root types no description.)
 #[derive(MergedObject, Default)]
 pub struct Query(user::UserQuery, stream::StreamQuery, server::ServerQuery);
 
-/// The root mutation: each resource's fields, from its own file.
+// The root mutation: each resource's fields, from its own file.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     stream::StreamMutation,

@@ -259,8 +259,9 @@ pub struct StreamQuery;
 
 #[Object]
 impl StreamQuery {
-    /// A stream the caller can read (`streams:read`); anyone, even without a token, reads a
-    /// public one. A private stream the caller cannot read is `NOT_FOUND`.
+    /// A stream the caller can read (`streams:read`); anyone, even without a token or with a
+    /// token lacking `streams:read`, reads a public one. A private stream the caller cannot
+    /// read is `NOT_FOUND` (or, for a token without `streams:read`, that missing scope).
     async fn stream(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Stream>> {
         let access = streams::readable_by(&mut *db(ctx).await?, &id, reader(ctx)).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
