@@ -17,5 +17,6 @@ mod lifecycle;
 mod limits;
 mod mail;
 mod outage;
+mod snapshots;
 mod token_flow;
 mod transport;
