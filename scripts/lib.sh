@@ -26,11 +26,6 @@ ensure_rust_tools() {
     say "adding the wasm32 target"
     rustup target add wasm32-unknown-unknown
   fi
-  if ! cargo nextest --version >/dev/null 2>&1; then
-    # The Rust suite's runner: a process per test, and a time limit on each.
-    say "installing cargo-nextest"
-    cargo install cargo-nextest --locked
-  fi
   local wasm_bindgen_version
   wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $wasm_bindgen_version\$"; then
@@ -43,6 +38,14 @@ ensure_rust_tools() {
     say "installing wasm-opt from binaryen $BINARYEN_VERSION (npm)"
     mkdir -p "$TOOLS_DIR"
     npm install --silent --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+}
+
+# The Rust suite's runner (scripts/test only): a process per test, and a time limit on each.
+ensure_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest"
+    cargo install cargo-nextest --locked
   fi
 }
 
