@@ -65,3 +65,6 @@ pub const MAX_PARENTS: usize = 100;
 pub const DEFAULT_PAGE: i32 = 25;
 /// The most rows a client may ask for in one page.
 pub const MAX_PAGE: i32 = 100;
+/// An object's children: the page unless the client says, and the most in one.
+pub const DEFAULT_CHILDREN_PAGE: i32 = 100;
+pub const MAX_CHILDREN_PAGE: i32 = 1000;

@@ -4,6 +4,7 @@ use async_graphql::{SimpleObject, ID};
 
 use super::{to_api, DateTime, JsonObject};
 use crate::rules::error::bad_input;
+use crate::rules::limits::MAX_PAGE;
 
 /// Speckle's activity stream: not kept here, so always empty.
 #[derive(SimpleObject, Default)]
@@ -29,8 +30,8 @@ pub struct Activity {
 /// The answer of every `activity` field: its arguments are accepted (and `limit` checked),
 /// though nothing is kept.
 pub(super) fn no_activity(limit: i32) -> async_graphql::Result<ActivityCollection> {
-    if !(0..=100).contains(&limit) {
-        return Err(to_api(bad_input("limit must be between 0 and 100.")));
+    if !(0..=MAX_PAGE).contains(&limit) {
+        return Err(to_api(bad_input(format!("limit must be between 0 and {MAX_PAGE}."))));
     }
     Ok(ActivityCollection::default())
 }

@@ -6,6 +6,7 @@ use super::{
     caller, charge_read, db, limits, no_activity, require, to_api, user_bytes, ActivityCollection,
     CommitCollection, DateTime, User,
 };
+use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::models;
 use crate::server::domain::branches;
@@ -53,7 +54,7 @@ impl Branch {
     async fn commits(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<CommitCollection>> {
         CommitCollection::of(ctx, &self.stream, Some(&self.branch.name), limit, cursor).await.map(Some)
@@ -65,7 +66,7 @@ impl Branch {
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
         let _ = (action_type, after, before, cursor);
         no_activity(limit).map(Some)

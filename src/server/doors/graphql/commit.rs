@@ -8,6 +8,7 @@ use super::{
     avatars_if, db, limits, no_activity, page, reader, require, to_api, turn, ActivityCollection, Avatar,
     Branch, DateTime, Stream,
 };
+use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, DbPool};
 use crate::server::domain::branches::{self, CommitInput, CommitView};
@@ -40,7 +41,8 @@ impl CommitCollection {
         // Read on the pool's readers, in this request's turn, with room for a page of the
         // longest messages taken before it is read.
         let _turn = turn(ctx).await?;
-        let estimate = limit.clamp(0, 100) as usize * (crate::rules::limits::MAX_COMMIT_MESSAGE_BYTES + 1024);
+        let estimate =
+            limit.clamp(0, MAX_PAGE) as usize * (crate::rules::limits::MAX_COMMIT_MESSAGE_BYTES + 1024);
         let read = async {
             let pool = ctx.data_unchecked::<DbPool>();
             branches::page_of_commits(pool, &stream.id, branch, &page).await.map_err(to_api)
@@ -145,7 +147,7 @@ impl Commit {
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
         let _ = (action_type, after, before, cursor);
         no_activity(limit).map(Some)

@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{charge_read, db, limits, require, to_api, DateTime, JsonObject};
 use crate::rules::error::{bad_input, not_found, AppError};
+use crate::rules::limits::{DEFAULT_CHILDREN_PAGE, MAX_CHILDREN_PAGE};
 use crate::rules::scopes::Scope;
 use crate::server::domain::objects::{self, StoredObject};
 use crate::server::domain::streams;
@@ -50,7 +51,7 @@ impl SpeckleObject {
     async fn children(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100)] limit: i32,
+        #[graphql(default_with = "DEFAULT_CHILDREN_PAGE")] limit: i32,
         #[graphql(default = 50)] depth: i32,
         select: Option<Vec<Option<String>>>,
         cursor: Option<String>,
@@ -60,8 +61,8 @@ impl SpeckleObject {
         if query.is_some() || order_by.is_some() {
             return Err(to_api(bad_input("children: query and orderBy are not supported on this server.")));
         }
-        if !(0..=1000).contains(&limit) {
-            return Err(to_api(bad_input("limit must be between 0 and 1000.")));
+        if !(0..=MAX_CHILDREN_PAGE).contains(&limit) {
+            return Err(to_api(bad_input(format!("limit must be between 0 and {MAX_CHILDREN_PAGE}."))));
         }
         let closure = objects::closure(&self.object.data).map_err(to_api)?;
         let within: Vec<String> =

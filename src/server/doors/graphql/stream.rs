@@ -11,7 +11,7 @@ use super::{
     SpeckleObject, UserStreamCollection, SERVER_ROLE,
 };
 use crate::rules::error::bad_input;
-use crate::rules::limits::MAIN_BRANCH;
+use crate::rules::limits::{DEFAULT_PAGE, MAIN_BRANCH};
 use crate::rules::scopes::Scope;
 use crate::server::db::models;
 use crate::server::db::sql::Search;
@@ -142,7 +142,7 @@ impl Stream {
     async fn commits(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<CommitCollection>> {
         CommitCollection::of(ctx, &self.stream, None, limit, cursor).await.map(Some)
@@ -160,7 +160,7 @@ impl Stream {
     async fn branches(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<BranchCollection>> {
         let page = Page::new(Some(limit), cursor.as_deref(), Order::OldestFirst).map_err(to_api)?;
@@ -192,7 +192,7 @@ impl Stream {
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
         let _ = (action_type, after, before, cursor);
         no_activity(limit).map(Some)
@@ -269,12 +269,12 @@ impl StreamQuery {
 
     /// The streams the token's user collaborates on (`streams:read`), newest first; with a
     /// `query`, those whose name or description holds it (or whose id it is).
-    #[graphql(complexity = "limits::paged(limit.unwrap_or(25), child_complexity)")]
+    #[graphql(complexity = "limits::paged(limit.unwrap_or(DEFAULT_PAGE), child_complexity)")]
     async fn streams(
         &self,
         ctx: &Context<'_>,
         query: Option<String>,
-        #[graphql(default = 25)] limit: Option<i32>,
+        #[graphql(default_with = "Some(DEFAULT_PAGE)")] limit: Option<i32>,
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<UserStreamCollection>> {
         let caller = require(ctx, Scope::StreamsRead)?;

@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{db, limits, require, seen, to_api, BigInt, DateTime};
 use crate::rules::error::bad_input;
+use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::db::{models, now_millis};
 use crate::server::domain::activity::{self, Revoker};
@@ -50,11 +51,11 @@ impl ApiToken {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Vec<ApiTokenEvent>> {
         require(ctx, Scope::TokensRead)?;
-        if !(1..=100).contains(&limit) {
-            return Err(to_api(bad_input("limit must be between 1 and 100.")));
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(to_api(bad_input(format!("limit must be between 1 and {MAX_PAGE}."))));
         }
         let events =
             activity::page(&mut *db(ctx).await?, &self.0.user_id, Some(&self.0.id), None, limit.into())

@@ -9,6 +9,7 @@ use super::{
     caller, charge_read, db, limits, no_activity, page, require, to_api, turn, ActivityCollection, ApiToken,
     DateTime, JsonObject, Stream, StreamCollection, SERVER_ROLE,
 };
+use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::sql::Search;
 use crate::server::db::{models, DbPool, Epochs};
@@ -110,7 +111,7 @@ impl LimitedUser {
     async fn streams(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<UserStreamCollection> {
         require(ctx, Scope::StreamsRead)?;
@@ -127,7 +128,7 @@ impl LimitedUser {
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<ActivityCollection> {
         let _ = (action_type, after, before, cursor);
         require(ctx, Scope::UsersRead)?;
@@ -140,7 +141,7 @@ impl LimitedUser {
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<ActivityCollection> {
         let _ = (after, before, cursor);
         require(ctx, Scope::UsersRead)?;
@@ -189,7 +190,7 @@ impl User {
     async fn favorite_streams(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<StreamCollection> {
         require(ctx, Scope::StreamsRead)?;
@@ -337,7 +338,7 @@ impl UserQuery {
         &self,
         ctx: &Context<'_>,
         query: String,
-        #[graphql(default = 25)] limit: i32,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
         #[graphql(default_with = "Some(false)")] archived: Option<bool>,
         #[graphql(default_with = "Some(false)")] email_only: Option<bool>,
