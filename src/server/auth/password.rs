@@ -19,7 +19,6 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::rules::error::{bad_input, AppError, AppResult};
-
 use crate::rules::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// OWASP's first recommendation: 19 MiB of memory, two passes, one lane.

@@ -7,6 +7,8 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
+use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
+use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 use crate::server::db::schema::{branches, commits, objects, users};
 use crate::server::db::{models, new_id, now_millis, DbConn, DbPool};
 use crate::server::domain::pagination::Page;
@@ -34,9 +36,6 @@ macro_rules! as_writer {
     };
 }
 
-use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
-use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
-
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
 pub fn validate_name(name: &str) -> AppResult<String> {
     let name = BRANCH_NAME.value(&name.to_lowercase())?;
@@ -55,10 +54,7 @@ pub fn validate_name(name: &str) -> AppResult<String> {
 }
 
 fn validate_description(description: Option<String>) -> AppResult<Option<String>> {
-    match description {
-        Some(description) => Ok(Some(BRANCH_DESCRIPTION.value(&description)?)),
-        None => Ok(None),
-    }
+    description.map(|description| BRANCH_DESCRIPTION.value(&description)).transpose()
 }
 
 /// The stream's branches, oldest first (`main` leads): their total, and one page.

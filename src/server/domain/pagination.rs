@@ -13,7 +13,6 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::rules::error::{bad_input, AppResult};
-
 use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 
 /// Which way a list runs.
@@ -23,7 +22,7 @@ pub enum Order {
     OldestFirst,
 }
 
-/// A page request, checked: `limit` in 0..=100, `cursor` a time.
+/// A page request, checked: `limit` in 0..=[`MAX_PAGE`], `cursor` a time.
 #[derive(Clone, Debug)]
 pub struct Page {
     pub limit: i64,

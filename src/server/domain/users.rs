@@ -5,6 +5,8 @@ use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 
 use crate::rules::error::{bad_input, not_found, AppResult};
+use crate::rules::limits::{MAX_AVATAR_BYTES, MAX_EMAIL_CHARS, MIN_SEARCH_CHARS};
+use crate::rules::text::{BIO, COMPANY, USER_NAME};
 use crate::server::auth::password::{self, Asker, Hasher};
 use crate::server::db::schema::users;
 use crate::server::db::sql::{lower, Search};
@@ -12,8 +14,6 @@ use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
 use crate::server::domain::pagination::Page;
 use crate::{db_run, db_write, keyset};
 
-use crate::rules::limits::{MAX_AVATAR_BYTES, MAX_EMAIL_CHARS, MIN_SEARCH_CHARS};
-use crate::rules::text::{BIO, COMPANY, USER_NAME};
 /// Said for a wrong email and a wrong password alike.
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password.";
 

@@ -5,12 +5,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use diesel::prelude::*;
 use tokio::sync::mpsc;
 
+use super::StoredObject;
 use crate::db_read;
 use crate::rules::error::{AppError, AppResult};
 use crate::server::db::schema::objects;
 use crate::server::db::DbPool;
-
-use super::StoredObject;
 
 /// Objects read per query when downloading, with the data of those up to [`INLINE_BYTES`];
 /// bigger ones are read after, a few MB ([`GROUP_BYTES`]) at a time, so a download holds a

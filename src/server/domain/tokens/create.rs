@@ -7,15 +7,13 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{Caller, PlainToken};
 use crate::rules::error::{bad_input, forbidden, AppError, AppResult};
-use crate::rules::limits::MAX_LIVE_TOKENS;
+use crate::rules::limits::{MAX_LIFESPAN_MS, MAX_LIVE_TOKENS, MIN_LIFESPAN_MS};
 use crate::rules::scopes::{Scope, ScopeSet};
+use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, new_id, now_millis, DbConn};
 use crate::server::domain::activity::{event, EventKind, Seen};
 use crate::{db_run, record_events};
-
-use crate::rules::limits::{MAX_LIFESPAN_MS, MIN_LIFESPAN_MS};
-use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 
 /// What a new token is to be.
 pub struct NewToken<'a> {

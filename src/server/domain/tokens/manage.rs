@@ -8,12 +8,11 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::{Caller, PlainToken};
 use crate::rules::error::{not_found, AppError, AppResult};
+use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, now_millis, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_run, db_write, record_events};
-
-use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 
 /// Not revoked, and not a regenerated token past its grace period: what the list shows and
 /// the token limit counts (expired tokens included, until revoked).

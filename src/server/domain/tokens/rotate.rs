@@ -8,14 +8,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::create::check_minting;
 use super::{Caller, PlainToken};
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
-use crate::rules::limits::MAX_LIVE_TOKENS;
+use crate::rules::limits::{MAX_GRACE_MS, MAX_LIVE_TOKENS};
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{iso8601, models, new_id, now_millis, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_write, record_events};
-
-use crate::rules::limits::MAX_GRACE_MS;
 
 /// When a regenerated token expires.
 #[derive(Clone, Copy, Debug)]
