@@ -16,7 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::{mail_outbox, users};
-use crate::server::db::{now_millis, DbPool};
+use crate::server::db::DbPool;
 
 /// A message is tried this many times, then given up (and logged).
 const MAX_ATTEMPTS: i64 = 8;
@@ -74,7 +74,7 @@ impl Mailer {
         tokio::spawn(async move {
             loop {
                 while mailer.soon.again.swap(false, SeqCst) {
-                    if let Err(error) = send_due(&db, &mailer, now_millis()).await {
+                    if let Err(error) = send_due(&db, &mailer, db.now()).await {
                         tracing::warn!(%error, "could not send mail now; the next pass will");
                     }
                 }
@@ -148,14 +148,12 @@ pub async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize
         }
         let outcome = mailer.send(&to, &subject, &body).await;
         let mut conn = db.get().await?;
+        let sent_at = conn.now().max(now);
         match outcome {
             Ok(()) => {
                 db_run!(&mut conn, |c| {
                     diesel::update(mail_outbox::table.find(&id))
-                        .set((
-                            mail_outbox::sent_at.eq(now_millis().max(now)),
-                            mail_outbox::claimed_until.eq(None::<i64>),
-                        ))
+                        .set((mail_outbox::sent_at.eq(sent_at), mail_outbox::claimed_until.eq(None::<i64>)))
                         .execute(c)
                         .await
                 })?;

@@ -9,9 +9,11 @@
 //!   activity, leaks, the background pass);
 //! - [`auth`]: who is asking (addresses, passwords, devices, sessions, CSRF, throttles);
 //!   [`mail`], [`room`], [`config`];
-//! - [`db`]: the pool, the one backend dispatch, schema, models, the read cache.
+//! - [`db`]: the pool, the one backend dispatch, schema, models, the read cache; [`clock`],
+//!   the one "now", which the pool carries.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -178,14 +178,7 @@ async fn trust_this_device(
 #[cfg(feature = "ssr")]
 async fn record_sign_in(state: &crate::server::state::AppState, user_id: &str) {
     use crate::server::domain::activity::{self, event, EventKind};
-    let event = event(
-        user_id,
-        None,
-        EventKind::SignedIn,
-        None,
-        &super::session::seen(),
-        crate::server::db::now_millis(),
-    );
+    let event = event(user_id, None, EventKind::SignedIn, None, &super::session::seen(), state.db.now());
     let recorded = match state.db.get().await {
         Ok(mut conn) => activity::record(&mut conn, event).await,
         Err(error) => Err(error),

@@ -59,11 +59,11 @@ pub async fn get_token_activity(
     super::session::with_status(async move {
         use super::format as display;
         use super::session::require_user_with_db;
-        use crate::server::db::{iso8601, now_millis};
+        use crate::server::db::iso8601;
         use crate::server::domain::{activity, tokens};
         let (user, mut conn) = require_user_with_db().await?;
         let row = tokens::get(&mut conn, &user.id, &id).await?;
-        let now = now_millis();
+        let now = conn.now();
         let status = match (&row.revoked_at, &row.grace_until) {
             (Some(at), _) => format!(
                 "Revoked {} ({})",
@@ -95,9 +95,9 @@ pub async fn get_token_activity(
 pub async fn get_security_log(#[server(default)] before: String) -> Result<SecurityLog, AppError> {
     super::session::with_status(async move {
         use super::session::require_user_with_db;
-        use crate::server::db::now_millis;
         let (user, mut conn) = require_user_with_db().await?;
-        let (events, older) = events_page(&mut conn, &user.id, None, &before, now_millis()).await?;
+        let now = conn.now();
+        let (events, older) = events_page(&mut conn, &user.id, None, &before, now).await?;
         Ok(SecurityLog { events, older })
     })
     .await

@@ -76,10 +76,9 @@ pub async fn list_tokens(
 ) -> Result<TokenPage, AppError> {
     super::session::with_status(async move {
         use super::session::require_user_with_db;
-        use crate::server::db::now_millis;
         use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
-        let now = now_millis();
+        let now = conn.now();
         let mut all = tokens::list(&mut conn, &user.id).await?;
         let held = all.len();
         let week = crate::rules::limits::EXPIRES_SOON_MS;
@@ -128,7 +127,7 @@ pub async fn create_token(
         let (user, mut conn) = require_user_with_db().await?;
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
-        let expires_at = chosen_expiry(&expiration)?;
+        let expires_at = chosen_expiry(&expiration, conn.now())?;
         let new = tokens::NewToken { name: &name, description: Some(&description), scopes, expires_at };
         let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen()).await?;
         hand_over(row, secret).await
@@ -136,12 +135,12 @@ pub async fn create_token(
     .await
 }
 
-/// The `Expiration` select's choice as a time.
+/// The `Expiration` select's choice as a time from `now`.
 #[cfg(feature = "ssr")]
-fn chosen_expiry(expiration: &str) -> Result<Option<i64>, AppError> {
+fn chosen_expiry(expiration: &str, now: i64) -> Result<Option<i64>, AppError> {
     use crate::rules::limits::{expiration_days, DAY_MS};
     match expiration_days(expiration) {
-        Some(days) => Ok(days.map(|days| crate::server::db::now_millis() + days * DAY_MS)),
+        Some(days) => Ok(days.map(|days| now + days * DAY_MS)),
         None => Err(crate::rules::error::bad_input("Choose an expiration from the list.")),
     }
 }
@@ -157,7 +156,8 @@ async fn hand_over(
     if is_plain_form_post() {
         // Sealed in the session, its pad in a cookie: never in the database in the clear.
         use crate::server::auth::handover;
-        let (sealed, pad) = handover::seal(row.id, row.name, secret.expose_secret());
+        let (sealed, pad) =
+            handover::seal(row.id, row.name, secret.expose_secret(), super::session::state()?.db.now());
         session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
         let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
         if let (Some(response), Ok(cookie)) = (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
@@ -179,7 +179,7 @@ pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<N
         use crate::rules::limits::DEFAULT_GRACE_MS;
         use crate::server::domain::tokens::{self, Expiry, Rotation};
         let (user, mut conn) = require_user_with_db().await?;
-        let expiry = match chosen_expiry(&expiration)? {
+        let expiry = match chosen_expiry(&expiration, conn.now())? {
             Some(at) => Expiry::At(at),
             None => Expiry::Never,
         };
@@ -216,6 +216,7 @@ pub async fn take_new_token() -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{session, session_error};
         use crate::server::auth::handover;
+        let now = super::session::state()?.db.now();
         let Some(sealed) =
             session().await?.remove::<handover::Sealed>(NEW_TOKEN_KEY).await.map_err(session_error)?
         else {
@@ -223,7 +224,7 @@ pub async fn take_new_token() -> Result<Option<NewToken>, AppError> {
         };
         let pad =
             use_context::<axum::http::request::Parts>().and_then(|parts| handover::pad_from(&parts.headers));
-        let secret = pad.and_then(|pad| handover::open(&sealed, &pad));
+        let secret = pad.and_then(|pad| handover::open(&sealed, &pad, now));
         Ok(secret.map(|secret| NewToken { id: sealed.id, name: sealed.name, secret }))
     })
     .await

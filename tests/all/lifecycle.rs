@@ -83,7 +83,7 @@ async fn the_old_token_dies_when_its_grace_period_ends() {
     let answer = rotate(&app, &manager, json!({ "id": old_id, "gracePeriodSeconds": 1 })).await;
     assert!(answer["data"]["apiTokenRotate"].is_string(), "{answer}");
     assert!(works(&app, &old).await);
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.advance(std::time::Duration::from_secs(1));
     assert!(!works(&app, &old).await, "dead after its grace period, new one unused");
 }
 
@@ -354,14 +354,12 @@ async fn counting_and_inserting_are_one_step_and_expired_tokens_count() {
             name: "bulk",
             description: None,
             scopes: ScopeSet::from_names("profile:read").unwrap(),
-            expires_at: Some(
-                speckle_tokens::server::db::now_millis() + if i < 10 { 1_000 } else { 3_600_000 },
-            ),
+            expires_at: Some(app.now() + if i < 10 { 1_000 } else { 3_600_000 }),
         };
         tokens::create(&mut conn, &alice.id, new, &Default::default()).await.unwrap();
     }
     drop(conn);
-    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    app.advance(std::time::Duration::from_secs(1));
     // Eight at once for the last place: exactly one gets it.
     let attempts = (0..8).map(|i| {
         let name = format!("racer {i}");

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::*;
 use speckle_tokens::rules::scopes::ScopeSet;
-use speckle_tokens::server::db::now_millis;
 use speckle_tokens::server::domain::lifecycle::tick;
 use speckle_tokens::server::domain::tokens;
 use speckle_tokens::server::mail::Mailer;
@@ -110,7 +109,7 @@ async fn each_warning_is_mailed_once_a_day_across_two_servers_and_a_restart() {
     let (sink, mailer) = Sink::start().await;
     let alice = TestUser::sign_up(&app, "Alice").await;
     let bob = TestUser::sign_up(&app, "Bob").await;
-    let t0 = now_millis();
+    let t0 = app.now();
     token_expiring(&app, &alice.id, "Nightly", t0 + 6 * DAY).await;
     token_expiring(&app, &alice.id, "Daily", t0 + 20 * 3600 * 1000).await;
     token_expiring(&app, &alice.id, "Yearly", t0 + 300 * DAY).await;
@@ -150,7 +149,7 @@ async fn a_failing_smtp_server_is_retried_with_backoff_and_never_blocks() {
     let app = TestApp::new().await;
     let (sink, mailer) = Sink::start().await;
     let carol = TestUser::sign_up(&app, "Carol").await;
-    let t0 = now_millis();
+    let t0 = app.now();
     token_expiring(&app, &carol.id, "Deploy", t0 + 3 * DAY).await;
     sink.failures.store(1, Ordering::SeqCst);
 
@@ -171,7 +170,7 @@ async fn expiries_and_ended_grace_periods_are_recorded_once() {
     let app = TestApp::new().await;
     let second = app.another_server().await;
     let mut dave = TestUser::sign_up(&app, "Dave").await;
-    let t0 = now_millis();
+    let t0 = app.now();
     token_expiring(&app, &dave.id, "Brief", t0 + 60_000).await;
     for server in [&app, &second, &app] {
         tick(&server.state.db, None, t0 + 120_000).await.unwrap();
@@ -207,7 +206,7 @@ async fn the_owner_of_a_reported_token_is_mailed_at_once() {
     assert_eq!(mail.len(), 1, "sent without waiting for the background pass");
     assert!(mail[0].contains("Notebook") && mail[0].contains("revoked"), "{}", mail[0]);
     assert_eq!(report().await.status, StatusCode::ACCEPTED);
-    tick(&app.state.db, app.state.mailer.as_ref(), now_millis()).await.unwrap();
+    tick(&app.state.db, app.state.mailer.as_ref(), app.now()).await.unwrap();
     let about_it = sink.to("erin@example.com").into_iter().filter(|m| m.contains("Notebook")).count();
     assert_eq!(about_it, 1, "once (the other message warns of her 7-day token)");
 }
@@ -216,7 +215,7 @@ async fn the_owner_of_a_reported_token_is_mailed_at_once() {
 async fn every_user_is_warned_however_many_tokens_expire_soon() {
     let app = TestApp::new().await;
     let (_sink, mailer) = Sink::start().await;
-    let t0 = now_millis();
+    let t0 = app.now();
     // 2,000 users, each with a token expiring in three days (more than one pass's batch).
     let in_three_days = t0 + 3 * DAY;
     exec_sql_per_backend(

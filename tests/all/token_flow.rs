@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use speckle_tokens::db_run;
 use speckle_tokens::rules::scopes::ScopeSet;
 use speckle_tokens::server::db::schema::{api_tokens, users};
-use speckle_tokens::server::db::{now_millis, Topic};
+use speckle_tokens::server::db::Topic;
 use speckle_tokens::server::domain::tokens;
 
 #[tokio::test]
@@ -300,14 +300,14 @@ async fn a_token_that_expires_while_cached_is_refused_at_once() {
     alice.sign_up("Alice", "alice@example.com").await;
     let mut conn = app.state.db.get().await.unwrap();
     let user_id: String = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
-    let soon = now_millis() + 1_500;
+    let soon = app.now() + 1_500;
     let scopes = ScopeSet::from_names("profile:read").unwrap();
     let new = tokens::NewToken { name: "Brief", description: None, scopes, expires_at: Some(soon) };
     let (_, secret) = tokens::create(&mut conn, &user_id, new, &Default::default()).await.unwrap();
     let secret = secret.expose_secret().to_owned();
     // Used, so known to the cache, with nothing written since.
     assert_eq!(app.graphql(&secret, "{ activeUser { name } }").await.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis((soon - now_millis()).max(0) as u64 + 50)).await;
+    app.advance(std::time::Duration::from_millis(1_500));
     assert_invalid_token(&app.graphql(&secret, "{ activeUser { name } }").await);
 }
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::trusted_devices;
-use crate::server::db::{now_millis, DbConn, DAY_MS};
+use crate::server::db::{DbConn, DAY_MS};
 
 /// The cookie's name.
 pub const DEVICE_COOKIE: &str = "device";
@@ -56,7 +56,7 @@ impl DeviceCookie {
     /// Whether this browser is a trusted device of `user_id` (and not expired).
     pub async fn trusted_for(&self, conn: &mut DbConn, user_id: &str) -> AppResult<bool> {
         let digest = self.digest();
-        let since = now_millis() - LIFE_DAYS * DAY_MS;
+        let since = conn.now() - LIFE_DAYS * DAY_MS;
         let found: i64 = db_run!(conn, |c| {
             trusted_devices::table
                 .filter(trusted_devices::digest.eq(&digest))
@@ -80,7 +80,7 @@ pub async fn remember(
     trusted: Option<&DeviceCookie>,
     secure: bool,
 ) -> AppResult<String> {
-    let now = now_millis();
+    let now = conn.now();
     let cookie = match trusted {
         Some(cookie) => DeviceCookie(cookie.0.clone()),
         None => DeviceCookie(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)),

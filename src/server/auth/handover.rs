@@ -9,8 +9,6 @@
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::server::db::now_millis;
-
 /// The cookie that carries the pad.
 pub const PAD_COOKIE: &str = "new-token-pad";
 /// How long the hand-over waits for its page.
@@ -26,17 +24,17 @@ pub struct Sealed {
 }
 
 /// Seals `secret`: what the session keeps, and the pad for the cookie.
-pub fn seal(id: String, name: String, secret: &str) -> (Sealed, String) {
+pub fn seal(id: String, name: String, secret: &str, now: i64) -> (Sealed, String) {
     let mut pad = vec![0u8; secret.len()];
     rand::rngs::OsRng.fill_bytes(&mut pad);
     let sealed: Vec<u8> = secret.bytes().zip(&pad).map(|(s, p)| s ^ p).collect();
-    let expires_at = now_millis() + LIFE_SECS * 1000;
+    let expires_at = now + LIFE_SECS * 1000;
     (Sealed { id, name, sealed: hex::encode(sealed), expires_at }, hex::encode(pad))
 }
 
-/// The secret, if the pad fits and the hand-over has not expired.
-pub fn open(sealed: &Sealed, pad: &str) -> Option<String> {
-    if now_millis() >= sealed.expires_at {
+/// The secret, if the pad fits and the hand-over has not expired by `now`.
+pub fn open(sealed: &Sealed, pad: &str, now: i64) -> Option<String> {
+    if now >= sealed.expires_at {
         return None;
     }
     let (sealed_bytes, pad) = (hex::decode(&sealed.sealed).ok()?, hex::decode(pad).ok()?);
@@ -69,13 +67,12 @@ mod tests {
     #[test]
     fn only_the_pad_opens_the_seal_and_neither_alone_holds_the_secret() {
         let secret = "spk_abcdefghijklmnopqrstuvwxyz0123456789";
-        let (sealed, pad) = seal("id".into(), "name".into(), secret);
+        let (sealed, pad) = seal("id".into(), "name".into(), secret, 1_000);
         assert!(!sealed.sealed.contains(&hex::encode(secret)));
-        assert_eq!(open(&sealed, &pad).as_deref(), Some(secret));
-        let (_, other_pad) = seal("id".into(), "name".into(), secret);
-        assert_ne!(open(&sealed, &other_pad).as_deref(), Some(secret));
-        assert_eq!(open(&sealed, "zz"), None);
-        let expired = Sealed { expires_at: 0, ..sealed };
-        assert_eq!(open(&expired, &pad), None);
+        assert_eq!(open(&sealed, &pad, 1_000).as_deref(), Some(secret));
+        let (_, other_pad) = seal("id".into(), "name".into(), secret, 1_000);
+        assert_ne!(open(&sealed, &other_pad, 1_000).as_deref(), Some(secret));
+        assert_eq!(open(&sealed, "zz", 1_000), None);
+        assert_eq!(open(&sealed, &pad, 1_000 + LIFE_SECS * 1000), None, "expired");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use p256::ecdsa::VerifyingKey;
 use p256::pkcs8::DecodePublicKey;
@@ -12,19 +12,17 @@ use serde::Deserialize;
 
 /// GitHub's list of the keys that sign its secret scanning alerts.
 pub const GITHUB_KEYS_URL: &str = "https://api.github.com/meta/public_keys/secret_scanning";
-/// An unknown key id refetches the list at most this often.
-const REFETCH_EVERY: Duration = Duration::from_secs(60);
+/// An unknown key id refetches the list at most this often (milliseconds).
+const REFETCH_EVERY_MS: i64 = 60_000;
 
 /// The signing keys, fetched from `SECRET_SCANNING_KEYS_URL` and kept.
 pub struct ScanningKeys {
     url: String,
-    /// An unknown key id refetches the list at most this often.
-    refetch_every: Duration,
     /// How many times the list was fetched (for tests and logs).
     fetches: std::sync::atomic::AtomicUsize,
     keys: Mutex<HashMap<String, VerifyingKey>>,
-    /// When the list was last fetched (successfully or not).
-    fetched: tokio::sync::Mutex<Option<Instant>>,
+    /// When the list was last fetched (successfully or not), by the server's clock.
+    fetched: tokio::sync::Mutex<Option<i64>>,
     client: reqwest::Client,
 }
 
@@ -37,18 +35,11 @@ impl ScanningKeys {
             .unwrap_or_default();
         ScanningKeys {
             url: url.into(),
-            refetch_every: REFETCH_EVERY,
             fetches: Default::default(),
             keys: Mutex::default(),
             fetched: tokio::sync::Mutex::new(None),
             client,
         }
-    }
-
-    /// Refetches at most once per `every` (a minute unless a test says otherwise).
-    pub fn refetching_every(mut self, every: Duration) -> ScanningKeys {
-        self.refetch_every = every;
-        self
     }
 
     /// How many times the list was fetched.
@@ -57,8 +48,9 @@ impl ScanningKeys {
     }
 
     /// The key `id`: from memory, else from a fresh list if the last fetch is a minute old
-    /// (one fetch at a time; those waiting on it then look again).
-    pub async fn key(&self, id: &str) -> Option<VerifyingKey> {
+    /// at `now` (one fetch at a time; those waiting on it then look again). A clock set back
+    /// since the last fetch allows one more.
+    pub async fn key(&self, id: &str, now: i64) -> Option<VerifyingKey> {
         if let Some(key) = self.known(id) {
             return Some(key);
         }
@@ -66,10 +58,10 @@ impl ScanningKeys {
         if let Some(key) = self.known(id) {
             return Some(key);
         }
-        if fetched.is_some_and(|at| at.elapsed() < self.refetch_every) {
+        if fetched.is_some_and(|at| (at..at + REFETCH_EVERY_MS).contains(&now)) {
             return None;
         }
-        *fetched = Some(Instant::now());
+        *fetched = Some(now);
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.fetch().await {
             Ok(keys) => {

@@ -12,7 +12,7 @@ use tower_sessions::SessionStore;
 use crate::db_run;
 use crate::rules::error::AppError;
 use crate::server::db::schema::sessions;
-use crate::server::db::{now_millis, DbPool};
+use crate::server::db::DbPool;
 
 /// The session key that holds the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
@@ -138,10 +138,11 @@ impl SessionStore for DbSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let mut conn = self.pool.get().await.map_err(backend)?;
+        let now = conn.now();
         let row: Option<(String, i64)> = db_run!(&mut conn, |c| {
             sessions::table
                 .find(row_key(id))
-                .filter(sessions::expires_at.gt(now_millis()))
+                .filter(sessions::expires_at.gt(now))
                 .select((sessions::data, sessions::expires_at))
                 .first(c)
                 .await
@@ -167,8 +168,9 @@ impl SessionStore for DbSessionStore {
 impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let mut conn = self.pool.get().await.map_err(backend)?;
+        let now = conn.now();
         db_run!(&mut conn, |c| {
-            diesel::delete(sessions::table.filter(sessions::expires_at.le(now_millis()))).execute(c).await
+            diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(c).await
         })
         .map_err(backend)?;
         Ok(())

@@ -18,7 +18,7 @@ use diesel_async::AsyncPgConnection;
 use crate::rules::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
-pub use pool::{no_connection, sqlite_connection, DbPool, SqliteConn, SqliteReaders};
+pub use pool::{no_connection, sqlite_connection, DbPool, Shared, SqliteConn, SqliteReaders};
 pub use url::DatabaseUrl;
 
 /// Runs one read-only query of the API's hot path: `$method` (`load`, `get_result`) of
@@ -44,12 +44,19 @@ macro_rules! db_read {
 
 /// One pooled connection; give it to the functions of the domain modules.
 pub enum DbConn {
-    /// With the pool's cache, whose epochs the writes on this connection end.
-    Sqlite(Object<SqliteConn>, Arc<ReadCache>),
-    Postgres(Object<AsyncPgConnection>, Arc<ReadCache>),
+    /// With the pool's cache, whose epochs the writes on this connection end, and its clock.
+    Sqlite(Object<SqliteConn>, Arc<Shared>),
+    Postgres(Object<AsyncPgConnection>, Arc<Shared>),
 }
 
 impl DbConn {
+    /// Now, in Unix milliseconds, by the pool's clock: the only "now" of the domain.
+    pub fn now(&self) -> i64 {
+        match self {
+            DbConn::Sqlite(_, shared) | DbConn::Postgres(_, shared) => shared.clock.now(),
+        }
+    }
+
     /// Call after a write that changes what `topic`'s cached entries hold has committed, and
     /// before answering it (see [`cache`]). On PostgreSQL the epoch is a sequence: if it
     /// cannot be advanced after a few tries (with a short wait between), this server's own
@@ -59,11 +66,11 @@ impl DbConn {
     /// revocation is harmless).
     pub async fn end_epoch(&mut self, topic: Topic) -> AppResult<()> {
         match self {
-            DbConn::Sqlite(_, cache) => {
-                cache.end_shared_epoch(topic);
+            DbConn::Sqlite(_, shared) => {
+                shared.cache.end_shared_epoch(topic);
                 Ok(())
             }
-            DbConn::Postgres(conn, cache) => {
+            DbConn::Postgres(conn, shared) => {
                 let next = match topic {
                     Topic::Tokens => "nextval('cache_epoch_tokens')",
                     Topic::Streams => "nextval('cache_epoch_streams')",
@@ -86,7 +93,7 @@ impl DbConn {
                 if let Some(error) = failure {
                     tracing::error!(%error, ?topic, "could not end a cache epoch; dropping this server's cache");
                 }
-                cache.clear();
+                shared.cache.clear();
                 Err(AppError::Unavailable)
             }
         }
@@ -148,14 +155,6 @@ macro_rules! db_write {
 
 /// A day in milliseconds.
 pub use crate::rules::limits::DAY_MS;
-
-/// Now, in Unix milliseconds: how every time is stored.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
 
 /// A new random id (16 hex characters, 64 bits from the OS RNG).
 pub fn new_id() -> String {

@@ -17,6 +17,7 @@ use super::cache::{self, Epochs, ReadCache};
 use super::{epoch_sequences, DatabaseUrl, DbConn};
 use crate::db_read;
 use crate::rules::error::{AppError, AppResult};
+use crate::server::clock::Clock;
 
 /// One folder per backend, kept in step (a test compares the migrated schemas).
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -43,8 +44,14 @@ const SQLITE_READER_PRAGMAS: &str = "PRAGMA query_only = ON; PRAGMA busy_timeout
 pub enum DbPool {
     /// Writes and most reads go through the pool (each query on a blocking thread); the
     /// reads of every API request go through the cache, then `readers` on the calling thread.
-    Sqlite(Pool<SqliteConn>, Arc<SqliteReaders>, Arc<ReadCache>),
-    Postgres(Pool<AsyncPgConnection>, Arc<ReadCache>),
+    Sqlite(Pool<SqliteConn>, Arc<SqliteReaders>, Arc<Shared>),
+    Postgres(Pool<AsyncPgConnection>, Arc<Shared>),
+}
+
+/// What the pool and each of its connections carry: the read cache and the clock.
+pub struct Shared {
+    pub cache: ReadCache,
+    pub clock: Clock,
 }
 
 /// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
@@ -95,6 +102,15 @@ impl DbPool {
     /// As [`DbPool::connect`], keeping at most `cache_entries` entries per map of the read
     /// cache (0: read the database on every request).
     pub async fn connect_with_cache(url: &DatabaseUrl, cache_entries: usize) -> Result<DbPool, String> {
+        DbPool::connect_with(url, cache_entries, Clock::system()).await
+    }
+
+    /// As [`DbPool::connect_with_cache`], reading time from `clock` (tests move it).
+    pub async fn connect_with(
+        url: &DatabaseUrl,
+        cache_entries: usize,
+        clock: Clock,
+    ) -> Result<DbPool, String> {
         match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = std::path::Path::new(path).parent() {
@@ -131,7 +147,7 @@ impl DbPool {
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
                 let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
-                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(cache)))
+                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(Shared { cache, clock })))
             }
             DatabaseUrl::Postgres(url) => {
                 let migrate_url = url.clone();
@@ -144,7 +160,7 @@ impl DbPool {
                 let mut config = ManagerConfig::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-                let cache = Arc::new(ReadCache::with_epochs_in_database(cache_entries));
+                let cache = ReadCache::with_epochs_in_database(cache_entries);
                 let pool = Pool::builder(manager)
                     .max_size(16)
                     .runtime(Runtime::Tokio1)
@@ -153,7 +169,7 @@ impl DbPool {
                     .recycle_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                Ok(DbPool::Postgres(pool, cache))
+                Ok(DbPool::Postgres(pool, Arc::new(Shared { cache, clock })))
             }
         }
     }
@@ -161,7 +177,19 @@ impl DbPool {
     /// The in-memory cache of the API's hot path.
     pub fn cache(&self) -> &ReadCache {
         match self {
-            DbPool::Sqlite(_, _, cache) | DbPool::Postgres(_, cache) => cache,
+            DbPool::Sqlite(_, _, shared) | DbPool::Postgres(_, shared) => &shared.cache,
+        }
+    }
+
+    /// Now, in Unix milliseconds, by this pool's clock.
+    pub fn now(&self) -> i64 {
+        self.clock().now()
+    }
+
+    /// The clock every connection of this pool reads.
+    pub fn clock(&self) -> &Clock {
+        match self {
+            DbPool::Sqlite(_, _, shared) | DbPool::Postgres(_, shared) => &shared.clock,
         }
     }
 
@@ -170,7 +198,7 @@ impl DbPool {
         use diesel::prelude::*;
         use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
         match self {
-            DbPool::Sqlite(_, _, cache) => cache.shared_epochs().ok_or(AppError::Internal),
+            DbPool::Sqlite(_, _, shared) => shared.cache.shared_epochs().ok_or(AppError::Internal),
             DbPool::Postgres(..) => {
                 let query = diesel::select((
                     tokens::table.select(tokens::last_value).single_value(),
@@ -188,8 +216,8 @@ impl DbPool {
     /// Takes a connection from the pool; `Unavailable` if none can be had in time.
     pub async fn get(&self) -> Result<DbConn, AppError> {
         let conn = match self {
-            DbPool::Sqlite(pool, _, cache) => pool.get().await.map(|c| DbConn::Sqlite(c, cache.clone())),
-            DbPool::Postgres(pool, cache) => pool.get().await.map(|c| DbConn::Postgres(c, cache.clone())),
+            DbPool::Sqlite(pool, _, shared) => pool.get().await.map(|c| DbConn::Sqlite(c, shared.clone())),
+            DbPool::Postgres(pool, shared) => pool.get().await.map(|c| DbConn::Postgres(c, shared.clone())),
         };
         conn.map_err(no_connection)
     }

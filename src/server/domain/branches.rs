@@ -10,7 +10,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
 use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 use crate::server::db::schema::{branches, commits, objects, users};
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool};
+use crate::server::db::{models, new_id, DbConn, DbPool};
 use crate::server::domain::pagination::Page;
 use crate::server::domain::streams::{self, lock_stream, require_write, role_now, Role};
 use crate::{db_read, db_run, keyset};
@@ -19,11 +19,12 @@ use crate::{db_read, db_run, keyset};
 /// user's role as that transaction sees it: a role taken away after the first check (made
 /// before, for a clear answer) is seen here, and the write does not happen.
 macro_rules! as_writer {
-    ($conn:expr, $stream_id:expr, $user_id:expr, |$role:ident| $allowed:expr, |$c:ident| $write:block) => {
+    ($conn:expr, $stream_id:expr, $user_id:expr, |$role:ident| $allowed:expr, |$c:ident| $write:block) => {{
+        let now = $conn.now();
         db_run!($conn, |c| {
             c.transaction::<_, AppError, _>(|$c| {
                 async {
-                    lock_stream!($c, $stream_id);
+                    lock_stream!($c, $stream_id, now);
                     let $role = role_now!($c, $stream_id, $user_id);
                     $allowed?;
                     $write
@@ -33,7 +34,7 @@ macro_rules! as_writer {
             })
             .await
         })
-    };
+    }};
 }
 
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
@@ -129,7 +130,7 @@ pub async fn create(
     description: Option<String>,
 ) -> AppResult<String> {
     streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create branches")?;
-    let now = now_millis();
+    let now = conn.now();
     let branch = models::Branch {
         id: new_id(),
         stream_id: stream_id.to_owned(),
@@ -178,12 +179,13 @@ pub async fn update(
     }
     let name = name.unwrap_or(branch.name);
     let description = description.or(branch.description);
+    let now = conn.now();
     as_writer!(conn, stream_id, user_id, |role| require_write(role, "update branches"), |c| {
         diesel::update(branches::table.find(branch_id))
             .set((
                 branches::name.eq(&name),
                 branches::description.eq(&description),
-                branches::updated_at.eq(now_millis()),
+                branches::updated_at.eq(now),
             ))
             .execute(c)
             .await
@@ -294,7 +296,7 @@ pub async fn create_commit(
         message,
         source_application: input.source_application,
         author_id: user_id.to_owned(),
-        created_at: now_millis(),
+        created_at: conn.now(),
         total_children_count: stored_children.or(input.total_children_count),
         parents,
     };

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db_run;
 use crate::rules::error::{not_found, AppError, AppResult};
 use crate::server::db::schema::{api_tokens, leak_alerts, mail_outbox};
-use crate::server::db::{models, new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, DbConn};
 use crate::server::domain::activity::{Revoker, Seen};
 use crate::server::domain::tokens::{self, HashedToken};
 
@@ -111,7 +111,7 @@ async fn alert(
     found_by: &FoundBy,
     mail: bool,
 ) -> AppResult<()> {
-    let now = now_millis();
+    let now = conn.now();
     let (url, source) = match found_by {
         FoundBy::Scanner { url, source } => (url.clone(), source.clone()),
         FoundBy::Report => (None, None),
@@ -200,7 +200,7 @@ pub async fn alerts(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<Alert>> {
 
 /// Dismisses one of the user's alerts.
 pub async fn dismiss(conn: &mut DbConn, user_id: &str, alert_id: &str) -> AppResult<()> {
-    let now = now_millis();
+    let now = conn.now();
     let dismissed = db_run!(conn, |c| {
         diesel::update(
             leak_alerts::table

@@ -16,7 +16,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::limits::EXPIRES_SOON_MS;
 use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, security_events};
-use crate::server::db::{models, now_millis, DbConn, DbPool, DAY_MS};
+use crate::server::db::{models, DbConn, DbPool, DAY_MS};
 use crate::server::domain::activity::{event, EventKind, Seen};
 use crate::server::mail::{send_due, Mailer};
 use crate::{db_run, record_events};
@@ -33,7 +33,7 @@ pub fn spawn(db: DbPool, mailer: Option<Mailer>, every: Duration) {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            if let Err(error) = tick(&db, mailer.as_ref(), now_millis()).await {
+            if let Err(error) = tick(&db, mailer.as_ref(), db.now()).await {
                 tracing::warn!(%error, "token lifecycle pass failed; retrying at the next");
             }
         }

@@ -11,7 +11,7 @@ use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
 use crate::server::db::schema::{branches, stream_acl, streams, users};
 use crate::server::db::sql::{lower, Search};
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Epochs, Topic};
+use crate::server::db::{models, new_id, DbConn, DbPool, Epochs, Topic};
 use crate::server::domain::pagination::Page;
 use crate::{db_read, db_run, db_write, keyset};
 
@@ -149,7 +149,7 @@ async fn role_of(conn: &mut DbConn, stream_id: &str, user_id: &str) -> AppResult
 
 /// Creates a stream owned by `owner_id`, with its `main` branch; answers its id.
 pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> AppResult<String> {
-    let now = now_millis();
+    let now = conn.now();
     let stream = models::Stream {
         id: new_id(),
         name: STREAM_NAME.value(input.name.as_deref().unwrap_or_default())?,
@@ -190,9 +190,9 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
 /// SQLite then never has to upgrade a read lock (no "database is locked" under concurrent
 /// writers), and PostgreSQL serialises concurrent changes of one stream on that row.
 macro_rules! lock_stream {
-    ($c:ident, $stream_id:expr) => {
+    ($c:ident, $stream_id:expr, $now:expr) => {
         diesel::update($crate::server::db::schema::streams::table.find($stream_id))
-            .set($crate::server::db::schema::streams::updated_at.eq($crate::server::db::now_millis()))
+            .set($crate::server::db::schema::streams::updated_at.eq($now))
             .execute($c)
             .await?
     };
@@ -246,6 +246,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
         None => stream.description,
     };
     let is_public = input.is_public.unwrap_or(stream.is_public);
+    let now = conn.now();
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
@@ -254,7 +255,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
                         streams::name.eq(&name),
                         streams::description.eq(&description),
                         streams::is_public.eq(is_public),
-                        streams::updated_at.eq(now_millis()),
+                        streams::updated_at.eq(now),
                     ))
                     .execute(c)
                     .await?;
@@ -270,10 +271,11 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
 /// Deletes a stream with its branches, commits, objects and roles (owners only).
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
+    let now = conn.now();
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
-                lock_stream!(c, stream_id);
+                lock_stream!(c, stream_id, now);
                 still_owner!(c, stream_id, user_id, "delete it");
                 diesel::delete(streams::table.find(stream_id)).execute(c).await?;
                 Ok(())
@@ -322,10 +324,11 @@ pub async fn grant(
         user_id: target_id.into(),
         role: role.name().into(),
     };
+    let now = conn.now();
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
-                lock_stream!(c, stream_id);
+                lock_stream!(c, stream_id, now);
                 still_owner!(c, stream_id, user_id, "share it");
                 keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
                 diesel::insert_into(stream_acl::table)
@@ -346,10 +349,11 @@ pub async fn grant(
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
 pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
+    let now = conn.now();
     db_write!(conn, Topic::Streams, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async move {
-                lock_stream!(c, stream_id);
+                lock_stream!(c, stream_id, now);
                 still_owner!(c, stream_id, user_id, "change who it is shared with");
                 keep_an_owner!(c, stream_id, Some(target_id));
                 let removed =

@@ -10,7 +10,7 @@ use crate::rules::text::{BIO, COMPANY, USER_NAME};
 use crate::server::auth::password::{self, Asker, Hasher};
 use crate::server::db::schema::users;
 use crate::server::db::sql::{lower, Search};
-use crate::server::db::{models, new_id, now_millis, DbConn, DbPool, Topic};
+use crate::server::db::{models, new_id, DbConn, DbPool, Topic};
 use crate::server::domain::pagination::Page;
 use crate::{db_run, db_write, keyset};
 
@@ -67,7 +67,7 @@ pub async fn sign_up(
         bio: None,
         company: None,
         avatar: None,
-        created_at: now_millis(),
+        created_at: conn.now(),
     };
     let inserted = db_run!(conn, |c| diesel::insert_into(users::table).values(&user).execute(c).await);
     match inserted {

@@ -122,7 +122,7 @@ async fn signed(state: &AppState, headers: &HeaderMap, body: &Bytes) -> bool {
     };
     let Ok(der) = base64::engine::general_purpose::STANDARD.decode(signature) else { return false };
     let Ok(signature) = Signature::from_der(&der) else { return false };
-    let Some(key) = state.scanning_keys.key(key_id).await else {
+    let Some(key) = state.scanning_keys.key(key_id, state.db.now()).await else {
         tracing::warn!(key_id, "secret scanning alert signed with an unknown key");
         return false;
     };

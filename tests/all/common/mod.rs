@@ -11,6 +11,7 @@ use leptos::prelude::LeptosOptions;
 use serde_json::Value;
 use speckle_tokens::rules::scopes::Scope;
 use speckle_tokens::server::auth::throttle::Throttles;
+use speckle_tokens::server::clock::Clock;
 use speckle_tokens::server::db::{DatabaseUrl, DbPool};
 use speckle_tokens::server::http::router;
 use speckle_tokens::server::state::AppState;
@@ -115,7 +116,7 @@ impl TestApp {
     pub async fn with_throttles(throttles: Throttles) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_database(&dir).await;
-        TestApp::over(&url, dir, throttles).await
+        TestApp::over(&url, dir, throttles, Clock::adjustable()).await
     }
 
     /// Serves the app on a real loopback listener, as the binary does; answers its address.
@@ -140,13 +141,15 @@ impl TestApp {
         addr
     }
 
-    /// Another app server over the same database (as behind a load balancer).
+    /// Another app server over the same database (as behind a load balancer), on the same
+    /// clock.
     pub async fn another_server(&self) -> TestApp {
-        TestApp::over(&self.url, tempfile::tempdir().unwrap(), Default::default()).await
+        let clock = self.state.db.clock().clone();
+        TestApp::over(&self.url, tempfile::tempdir().unwrap(), Default::default(), clock).await
     }
 
-    async fn over(url: &DatabaseUrl, dir: tempfile::TempDir, throttles: Throttles) -> TestApp {
-        TestApp::configured(url, dir, throttles, |state| state).await
+    async fn over(url: &DatabaseUrl, dir: tempfile::TempDir, throttles: Throttles, clock: Clock) -> TestApp {
+        TestApp::configured(url, dir, throttles, clock, |state| state).await
     }
 
     /// The app over a fresh database, its state changed by `configure` (a mailer, the
@@ -154,20 +157,33 @@ impl TestApp {
     pub async fn with_state(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh_database(&dir).await;
-        TestApp::configured(&url, dir, Default::default(), configure).await
+        TestApp::configured(&url, dir, Default::default(), Clock::adjustable(), configure).await
     }
 
     async fn configured(
         url: &DatabaseUrl,
         dir: tempfile::TempDir,
         throttles: Throttles,
+        clock: Clock,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> TestApp {
         capture_logs();
-        let pool = DbPool::connect(url).await.unwrap();
+        let pool = DbPool::connect_with(url, speckle_tokens::server::db::cache::DEFAULT_ENTRIES, clock)
+            .await
+            .unwrap();
         let options = LeptosOptions::builder().output_name("speckle-tokens").build();
         let state = configure(AppState::new(pool, options, false, throttles));
         TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }
+    }
+
+    /// Moves the app's clock forward: what a test would otherwise sleep for.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.state.db.clock().advance(by);
+    }
+
+    /// Now, by the app's clock.
+    pub fn now(&self) -> i64 {
+        self.state.db.now()
     }
 
     /// The app's router, for a test that reads an answer itself (or not at all).
@@ -386,7 +402,7 @@ impl<'a> TestUser<'a> {
     /// session made by the store. Tests of sign-up itself use [`Browser::sign_up`].
     pub async fn sign_up(app: &'a TestApp, name: &str) -> TestUser<'a> {
         use speckle_tokens::server::auth::session::{DbSessionStore, USER_ID_KEY};
-        use speckle_tokens::server::db::{models, new_id, now_millis};
+        use speckle_tokens::server::db::{models, new_id};
         use tower_sessions::session::Record;
         use tower_sessions::SessionStore;
 
@@ -399,7 +415,7 @@ impl<'a> TestUser<'a> {
             bio: None,
             company: None,
             avatar: None,
-            created_at: now_millis(),
+            created_at: app.now(),
         };
         let mut conn = app.state.db.get().await.unwrap();
         speckle_tokens::db_run!(&mut conn, |c| {

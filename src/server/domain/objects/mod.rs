@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer};
 use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::objects;
-use crate::server::db::{insert_objects, models, now_millis, DbConn};
+use crate::server::db::{insert_objects, models, DbConn};
 
 /// The most bytes of JSON one upload batch may hold, uncompressed (a bigger one is a 413).
 /// Speckle's clients send batches of about 1 MB; one object may be as big as a batch.
@@ -35,7 +35,7 @@ const LOOKUP_IDS: usize = 500;
 /// Stores objects in one transaction: all of them, or (on any error) none. An object the
 /// stream already holds is kept as it was: an id is a hash of the content.
 pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject<'_>>) -> AppResult<usize> {
-    let rows = rows(stream_id, objects);
+    let rows = rows(stream_id, objects, conn.now());
     let count = rows.len();
     insert_objects(conn, rows).await?;
     Ok(count)
@@ -44,7 +44,7 @@ pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject
 /// Reads a batch (a JSON array of objects) and stores it (see [`store`]), letting go of its
 /// text before the objects are written.
 pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> AppResult<usize> {
-    let rows = rows(stream_id, parse_batch(&text)?);
+    let rows = rows(stream_id, parse_batch(&text)?, conn.now());
     drop(text);
     let count = rows.len();
     insert_objects(conn, rows).await?;
@@ -52,8 +52,7 @@ pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> Ap
 }
 
 /// The rows that store these objects, owning their text.
-fn rows(stream_id: &str, objects: Vec<ParsedObject<'_>>) -> Vec<models::NewObject> {
-    let now = now_millis();
+fn rows(stream_id: &str, objects: Vec<ParsedObject<'_>>, now: i64) -> Vec<models::NewObject> {
     objects
         .into_iter()
         .map(|object| models::NewObject {

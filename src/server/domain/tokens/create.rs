@@ -11,7 +11,7 @@ use crate::rules::limits::{MAX_LIFESPAN_MS, MAX_LIVE_TOKENS, MIN_LIFESPAN_MS};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, new_id, now_millis, DbConn};
+use crate::server::db::{models, new_id, DbConn};
 use crate::server::domain::activity::{event, EventKind, Seen};
 use crate::{db_run, record_events};
 
@@ -47,7 +47,7 @@ pub async fn create_child(
         return Err(bad_input("scopes: choose at least one scope."));
     }
     check_minting(parent, new.scopes)?;
-    new.expires_at = minted_expiry(parent, lifespan_ms, now_millis())?;
+    new.expires_at = minted_expiry(parent, lifespan_ms, conn.now())?;
     insert(conn, &parent.user_id, new, Some(&parent.token_id), seen).await
 }
 
@@ -90,7 +90,7 @@ async fn insert(
     if new.scopes.is_empty() {
         return Err(bad_input("Choose at least one scope."));
     }
-    let now = now_millis();
+    let now = conn.now();
     if new.expires_at.is_some_and(|at| at <= now) {
         return Err(bad_input("The expiry must be in the future."));
     }

@@ -10,7 +10,7 @@ use super::{Caller, PlainToken};
 use crate::rules::error::{not_found, AppError, AppResult};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, now_millis, DbConn, Topic};
+use crate::server::db::{models, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_run, db_write, record_events};
 
@@ -88,7 +88,7 @@ pub async fn revoke(
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<()> {
-    let now = now_millis();
+    let now = conn.now();
     let revoked = db_write!(conn, Topic::Tokens, |c| {
         c.transaction::<_, AppError, _>(|c| {
             async {
@@ -125,7 +125,7 @@ pub async fn revoke_all(
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<usize> {
-    let now = now_millis();
+    let now = conn.now();
     let except = except.unwrap_or_default();
     let revoked = db_write!(conn, Topic::Tokens, |c| {
         c.transaction::<_, AppError, _>(|c| {

@@ -11,7 +11,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::{MAX_GRACE_MS, MAX_LIVE_TOKENS};
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{iso8601, models, new_id, now_millis, DbConn, Topic};
+use crate::server::db::{iso8601, models, new_id, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_write, record_events};
 
@@ -48,7 +48,7 @@ pub async fn rotate(
     if !(0..=MAX_GRACE_MS).contains(&rotation.grace_ms) {
         return Err(bad_input("gracePeriodSeconds must be between 0 and 604800 (7 days)."));
     }
-    let now = now_millis();
+    let now = conn.now();
     if matches!(rotation.expiry, Expiry::At(at) if at <= now) {
         return Err(bad_input("The expiry must be in the future."));
     }

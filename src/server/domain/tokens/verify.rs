@@ -9,7 +9,7 @@ use crate::rules::error::AppResult;
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, now_millis, DbConn, DbPool, Epochs};
+use crate::server::db::{models, DbConn, DbPool, Epochs};
 use crate::server::domain::activity::{self, Seen};
 use crate::{db_read, db_run};
 
@@ -27,7 +27,7 @@ pub async fn authenticate(
     let digest = token.hashed();
     let key = *digest.as_array();
     let cache = db.cache();
-    let now = now_millis();
+    let now = db.now();
     let cached = cache
         .use_token(&key, epochs.tokens, now, LAST_USED_RESOLUTION_MS, seen.ip)
         .and_then(|(kept, note)| Some((kept.downcast::<Caller>().ok()?, note)));

@@ -7,7 +7,7 @@ use super::{db, limits, require, seen, to_api, BigInt, DateTime};
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::{models, now_millis};
+use crate::server::db::{models, DbPool};
 use crate::server::domain::activity::{self, Revoker};
 use crate::server::domain::tokens::{self, PlainToken};
 
@@ -198,9 +198,9 @@ impl TokenMutation {
     ) -> async_graphql::Result<String> {
         let caller = require(ctx, Scope::TokensWrite)?;
         let expiry = match token.lifespan {
-            Some(BigInt(ms)) => {
-                tokens::Expiry::At(tokens::lifespan_expiry(ms, now_millis()).map_err(to_api)?)
-            }
+            Some(BigInt(ms)) => tokens::Expiry::At(
+                tokens::lifespan_expiry(ms, ctx.data_unchecked::<DbPool>().now()).map_err(to_api)?,
+            ),
             None => tokens::Expiry::AsBefore,
         };
         let grace_ms = match token.grace_period_seconds {
