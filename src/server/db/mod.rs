@@ -8,6 +8,7 @@ pub mod models;
 mod pool;
 pub mod schema;
 pub mod sql;
+pub mod tx;
 mod url;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::rules::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
 pub use pool::{no_connection, sqlite_connection, DbPool, Shared, SqliteConn, SqliteReaders};
+pub use tx::Tx;
 pub use url::DatabaseUrl;
 
 /// Runs one read-only query of the API's hot path: `$method` (`load`, `get_result`) of
@@ -97,6 +99,19 @@ impl DbConn {
                 Err(AppError::Unavailable)
             }
         }
+    }
+}
+
+impl DbConn {
+    /// Ends the epoch of each topic a transaction changed ([`db_tx!`]).
+    pub async fn end_epochs(&mut self, changed: tx::Changed) -> AppResult<()> {
+        let mut outcome = Ok(());
+        for (topic, did) in [(Topic::Tokens, changed.tokens), (Topic::Streams, changed.streams)] {
+            if did {
+                outcome = outcome.and(self.end_epoch(topic).await);
+            }
+        }
+        outcome
     }
 }
 

@@ -2,12 +2,12 @@
 //! `/profile/security`, and the addresses each token was used from (SPEC §8).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
-use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::{api_tokens, security_events, token_addresses};
 use crate::server::db::{models, new_id, DbConn};
+use crate::{db_run, db_tx};
 
 /// How many distinct addresses are kept per token.
 pub const KEPT_ADDRESSES: i64 = 5;
@@ -152,33 +152,25 @@ pub fn event(
     }
 }
 
-/// Records events; those with a `once_key` already recorded are skipped. Runs on the
-/// backend connection of a `db_run!` (inside the write's transaction).
-#[macro_export]
-macro_rules! record_events {
-    ($c:ident, $events:expr) => {{
-        let events: &[$crate::server::db::models::SecurityEvent] = $events;
+crate::tx_steps! {
+    /// Records events in a write's transaction; those with a `once_key` already recorded are
+    /// skipped.
+    pub async fn record(&mut self, events: &[models::SecurityEvent]) -> AppResult<()> {
         // One statement each: few at a time, and SQLite takes no batch with a conflict clause.
         for event in events {
-            diesel::insert_into($crate::server::db::schema::security_events::table)
+            diesel::insert_into(security_events::table)
                 .values(event)
                 .on_conflict_do_nothing()
-                .execute($c)
+                .execute(self.conn())
                 .await?;
         }
-    }};
+        Ok(())
+    }
 }
 
 /// Records one event on its own (outside any other write).
 pub async fn record(conn: &mut DbConn, event: models::SecurityEvent) -> AppResult<()> {
-    db_run!(conn, |c| {
-        async {
-            record_events!(c, std::slice::from_ref(&event));
-            Ok::<_, diesel::result::Error>(())
-        }
-        .await
-    })?;
-    Ok(())
+    db_tx!(conn, |tx| { tx.record(std::slice::from_ref(&event)).await })
 }
 
 /// A token's use from `ip` that the caller has not noted recently. Answers whether the address
@@ -217,62 +209,54 @@ pub async fn note_address(
         return Ok(false);
     }
     let event = (!first_use).then(|| event(user_id, Some(token_id), EventKind::NewAddress, None, seen, now));
-    db_run!(conn, |c| {
-        c.transaction::<_, diesel::result::Error, _>(|c| {
-            use diesel_async::scoped_futures::ScopedFutureExt;
-            async move {
-                let added = diesel::insert_into(token_addresses::table)
-                    .values((
-                        token_addresses::token_id.eq(token_id),
-                        token_addresses::ip.eq(ip),
-                        token_addresses::last_seen.eq(now),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(c)
-                    .await?;
-                if added == 0 {
-                    return Ok(false);
-                }
-                // Keep the newest few: the rest are let go, oldest first.
-                let kept: Vec<String> = token_addresses::table
+    db_tx!(conn, |tx| {
+        let added = diesel::insert_into(token_addresses::table)
+            .values((
+                token_addresses::token_id.eq(token_id),
+                token_addresses::ip.eq(ip),
+                token_addresses::last_seen.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(tx.conn())
+            .await?;
+        if added == 0 {
+            return Ok(false);
+        }
+        // Keep the newest few: the rest are let go, oldest first.
+        let kept: Vec<String> = token_addresses::table
+            .filter(token_addresses::token_id.eq(token_id))
+            .order((token_addresses::last_seen.desc(), token_addresses::ip))
+            .select(token_addresses::ip)
+            .load(tx.conn())
+            .await?;
+        let dropped: Vec<&String> = kept.iter().skip(KEPT_ADDRESSES as usize).collect();
+        if !dropped.is_empty() {
+            diesel::delete(
+                token_addresses::table
                     .filter(token_addresses::token_id.eq(token_id))
-                    .order((token_addresses::last_seen.desc(), token_addresses::ip))
-                    .select(token_addresses::ip)
-                    .load(c)
+                    .filter(token_addresses::ip.eq_any(dropped)),
+            )
+            .execute(tx.conn())
+            .await?;
+        }
+        if let Some(event) = &event {
+            tx.record(std::slice::from_ref(event)).await?;
+            let beyond: Vec<String> = security_events::table
+                .filter(security_events::token_id.eq(token_id))
+                .filter(security_events::kind.eq(EventKind::NewAddress.name()))
+                .order((security_events::at.desc(), security_events::id.desc()))
+                .offset(KEPT_ADDRESS_EVENTS)
+                .select(security_events::id)
+                .load(tx.conn())
+                .await?;
+            if !beyond.is_empty() {
+                diesel::delete(security_events::table.filter(security_events::id.eq_any(&beyond)))
+                    .execute(tx.conn())
                     .await?;
-                let dropped: Vec<&String> = kept.iter().skip(KEPT_ADDRESSES as usize).collect();
-                if !dropped.is_empty() {
-                    diesel::delete(
-                        token_addresses::table
-                            .filter(token_addresses::token_id.eq(token_id))
-                            .filter(token_addresses::ip.eq_any(dropped)),
-                    )
-                    .execute(c)
-                    .await?;
-                }
-                if let Some(event) = &event {
-                    record_events!(c, std::slice::from_ref(event));
-                    let beyond: Vec<String> = security_events::table
-                        .filter(security_events::token_id.eq(token_id))
-                        .filter(security_events::kind.eq(EventKind::NewAddress.name()))
-                        .order((security_events::at.desc(), security_events::id.desc()))
-                        .offset(KEPT_ADDRESS_EVENTS)
-                        .select(security_events::id)
-                        .load(c)
-                        .await?;
-                    if !beyond.is_empty() {
-                        diesel::delete(security_events::table.filter(security_events::id.eq_any(&beyond)))
-                            .execute(c)
-                            .await?;
-                    }
-                }
-                Ok(true)
             }
-            .scope_boxed()
-        })
-        .await
+        }
+        Ok(true)
     })
-    .map_err(Into::into)
 }
 
 /// The addresses a token was used from, most recent first.

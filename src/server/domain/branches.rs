@@ -3,8 +3,7 @@
 //! Who may do what rests on the stream's roles (see [`streams`]).
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
@@ -12,30 +11,8 @@ use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 use crate::server::db::schema::{branches, commits, objects, users};
 use crate::server::db::{models, new_id, DbConn, DbPool};
 use crate::server::domain::pagination::Page;
-use crate::server::domain::streams::{self, lock_stream, require_write, role_now, Role};
-use crate::{db_read, db_run, keyset};
-
-/// Runs `$write` in one transaction, under the stream's lock, once `$allowed` accepts the
-/// user's role as that transaction sees it: a role taken away after the first check (made
-/// before, for a clear answer) is seen here, and the write does not happen.
-macro_rules! as_writer {
-    ($conn:expr, $stream_id:expr, $user_id:expr, |$role:ident| $allowed:expr, |$c:ident| $write:block) => {{
-        let now = $conn.now();
-        db_run!($conn, |c| {
-            c.transaction::<_, AppError, _>(|$c| {
-                async {
-                    lock_stream!($c, $stream_id, now);
-                    let $role = role_now!($c, $stream_id, $user_id);
-                    $allowed?;
-                    $write
-                    Ok(())
-                }
-                .scope_boxed()
-            })
-            .await
-        })
-    }};
-}
+use crate::server::domain::streams::{self, require_write, Role};
+use crate::{db_read, db_run, db_tx, keyset};
 
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
 pub fn validate_name(name: &str) -> AppResult<String> {
@@ -140,8 +117,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let created = as_writer!(conn, stream_id, user_id, |role| require_write(role, "create branches"), |c| {
-        diesel::insert_into(branches::table).values(&branch).execute(c).await.map_err(taken_or)?;
+    let created = db_tx!(conn, |tx| {
+        require_write(tx.role_under_lock(stream_id, user_id).await?, "create branches")?;
+        diesel::insert_into(branches::table).values(&branch).execute(tx.conn()).await.map_err(taken_or)?;
+        Ok(())
     });
     created.map(|()| branch.id)
 }
@@ -180,16 +159,18 @@ pub async fn update(
     let name = name.unwrap_or(branch.name);
     let description = description.or(branch.description);
     let now = conn.now();
-    as_writer!(conn, stream_id, user_id, |role| require_write(role, "update branches"), |c| {
+    db_tx!(conn, |tx| {
+        require_write(tx.role_under_lock(stream_id, user_id).await?, "update branches")?;
         diesel::update(branches::table.find(branch_id))
             .set((
                 branches::name.eq(&name),
                 branches::description.eq(&description),
                 branches::updated_at.eq(now),
             ))
-            .execute(c)
+            .execute(tx.conn())
             .await
             .map_err(taken_or)?;
+        Ok(())
     })
 }
 
@@ -203,15 +184,16 @@ pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str, branch_id
     if branch.name == MAIN_BRANCH {
         return Err(bad_input("The main branch cannot be deleted."));
     }
-    as_writer!(
-        conn,
-        stream_id,
-        user_id,
-        |role| require_owner_or_author(role, author, user_id, "delete this branch"),
-        |c| {
-            diesel::delete(branches::table.find(branch_id)).execute(c).await?;
-        }
-    )
+    db_tx!(conn, |tx| {
+        require_owner_or_author(
+            tx.role_under_lock(stream_id, user_id).await?,
+            author,
+            user_id,
+            "delete this branch",
+        )?;
+        diesel::delete(branches::table.find(branch_id)).execute(tx.conn()).await?;
+        Ok(())
+    })
 }
 
 /// Owners may; so may the author of the thing while they can still write to the stream.
@@ -301,12 +283,14 @@ pub async fn create_commit(
         parents,
     };
     // The commit and its branch's new time together, by someone who may still write.
-    as_writer!(conn, stream_id, user_id, |role| require_write(role, "create commits"), |c| {
-        diesel::insert_into(commits::table).values(&commit).execute(c).await?;
+    db_tx!(conn, |tx| {
+        require_write(tx.role_under_lock(stream_id, user_id).await?, "create commits")?;
+        diesel::insert_into(commits::table).values(&commit).execute(tx.conn()).await?;
         diesel::update(branches::table.find(&branch.id))
             .set(branches::updated_at.eq(commit.created_at))
-            .execute(c)
+            .execute(tx.conn())
             .await?;
+        Ok(())
     })?;
     Ok(commit.id)
 }
@@ -403,18 +387,19 @@ pub async fn update_commit(
     let message = message.unwrap_or(commit.message);
     let branch_name = branch_name.unwrap_or(commit.branch_name);
     let author = Some(commit.author_id.as_str());
-    as_writer!(
-        conn,
-        stream_id,
-        user_id,
-        |role| require_owner_or_author(role, author, user_id, "change this commit"),
-        |c| {
-            diesel::update(commits::table.find(commit_id))
-                .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
-                .execute(c)
-                .await?;
-        }
-    )
+    db_tx!(conn, |tx| {
+        require_owner_or_author(
+            tx.role_under_lock(stream_id, user_id).await?,
+            author,
+            user_id,
+            "change this commit",
+        )?;
+        diesel::update(commits::table.find(commit_id))
+            .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
+            .execute(tx.conn())
+            .await?;
+        Ok(())
+    })
 }
 
 /// Deletes a commit (not its objects): the stream's owners, or its author while they can
@@ -429,15 +414,16 @@ pub async fn delete_commit(
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
     let author = Some(commit.author_id.as_str());
     require_owner_or_author(access.role, author, user_id, "delete this commit")?;
-    as_writer!(
-        conn,
-        stream_id,
-        user_id,
-        |role| require_owner_or_author(role, author, user_id, "delete this commit"),
-        |c| {
-            diesel::delete(commits::table.find(commit_id)).execute(c).await?;
-        }
-    )
+    db_tx!(conn, |tx| {
+        require_owner_or_author(
+            tx.role_under_lock(stream_id, user_id).await?,
+            author,
+            user_id,
+            "delete this commit",
+        )?;
+        diesel::delete(commits::table.find(commit_id)).execute(tx.conn()).await?;
+        Ok(())
+    })
 }
 
 /// Checks that the commit exists on a stream the user can read: `commitReceive` records

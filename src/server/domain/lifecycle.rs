@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::limits::EXPIRES_SOON_MS;
@@ -19,7 +18,7 @@ use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, securit
 use crate::server::db::{models, DbConn, DbPool, DAY_MS};
 use crate::server::domain::activity::{event, EventKind, Seen};
 use crate::server::mail::{send_due, Mailer};
-use crate::{db_run, record_events};
+use crate::{db_run, db_tx};
 
 /// Rows looked at per query, so one query stays short. Warnings page through the whole
 /// window a batch at a time; a batch holds every due token of at least one user (a user holds
@@ -89,13 +88,7 @@ async fn record_expiries(conn: &mut DbConn, now: i64) -> AppResult<usize> {
             ..event(user_id, Some(token_id), EventKind::Expired, None, &Seen::default(), *at)
         })
         .collect();
-    db_run!(conn, |c| {
-        async {
-            record_events!(c, &events);
-            Ok::<_, diesel::result::Error>(())
-        }
-        .await
-    })?;
+    db_tx!(conn, |tx| { tx.record(&events).await })?;
     Ok(events.len())
 }
 
@@ -258,40 +251,34 @@ async fn queue_message(
     let (subject, body) = warning_message(user_due, mailer.public_url(), now);
     let mail = models::NewMail::due_at(now, user_id, format!("expiry:{user_id}:{day}"), subject, body);
     let mail_id = &mail.id;
-    let took = db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                let inserted = diesel::insert_into(mail_outbox::table)
-                    .values(&mail)
-                    .on_conflict_do_nothing()
-                    .execute(c)
-                    .await?;
-                if inserted == 0 {
-                    // Today's message to this user is queued (here or by another server):
-                    // these notices wait for tomorrow's.
-                    return Ok(false);
-                }
-                let mut recorded = 0;
-                for due in user_due {
-                    recorded += diesel::insert_into(expiry_notices::table)
-                        .values((
-                            expiry_notices::token_id.eq(&due.token_id),
-                            expiry_notices::stage.eq(due.stage.name()),
-                            expiry_notices::mail_id.eq(mail_id),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(c)
-                        .await?;
-                }
-                if recorded == 0 {
-                    // Another server sent them all meanwhile: no message (rolled back).
-                    return Err(AppError::NotFound("notice".to_owned()));
-                }
-                Ok(true)
-            }
-            .scope_boxed()
-        })
-        .await
+    let took = db_tx!(conn, |tx| {
+        let inserted = diesel::insert_into(mail_outbox::table)
+            .values(&mail)
+            .on_conflict_do_nothing()
+            .execute(tx.conn())
+            .await?;
+        if inserted == 0 {
+            // Today's message to this user is queued (here or by another server):
+            // these notices wait for tomorrow's.
+            return Ok(false);
+        }
+        let mut recorded = 0;
+        for due in user_due {
+            recorded += diesel::insert_into(expiry_notices::table)
+                .values((
+                    expiry_notices::token_id.eq(&due.token_id),
+                    expiry_notices::stage.eq(due.stage.name()),
+                    expiry_notices::mail_id.eq(mail_id),
+                ))
+                .on_conflict_do_nothing()
+                .execute(tx.conn())
+                .await?;
+        }
+        if recorded == 0 {
+            // Another server sent them all meanwhile: no message (rolled back).
+            return Err(AppError::NotFound("notice".to_owned()));
+        }
+        Ok(true)
     });
     match took {
         Ok(took) => Ok(took),

@@ -2,8 +2,7 @@
 //! A private stream the caller cannot read is "not found", never a hint that it exists.
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::MAIN_BRANCH;
@@ -13,7 +12,7 @@ use crate::server::db::schema::{branches, stream_acl, streams, users};
 use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, new_id, DbConn, DbPool, Epochs, Topic};
 use crate::server::domain::pagination::Page;
-use crate::{db_read, db_run, db_write, keyset};
+use crate::{db_read, db_run, db_tx, keyset};
 
 /// A collaborator's role on a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,64 +171,59 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
         created_at: now,
         updated_at: now,
     };
-    db_write!(conn, Topic::Streams, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                diesel::insert_into(streams::table).values(&stream).execute(c).await?;
-                diesel::insert_into(stream_acl::table).values(&owner).execute(c).await?;
-                diesel::insert_into(branches::table).values(&main).execute(c).await?;
-                Ok(stream.id)
-            }
-            .scope_boxed()
-        })
-        .await
-    })
+    db_tx!(conn, |tx| {
+        diesel::insert_into(streams::table).values(&stream).execute(tx.changing(Topic::Streams)).await?;
+        diesel::insert_into(stream_acl::table).values(&owner).execute(tx.changing(Topic::Streams)).await?;
+        diesel::insert_into(branches::table).values(&main).execute(tx.conn()).await?;
+        Ok(())
+    })?;
+    Ok(stream.id)
 }
 
-/// Takes the stream row's write lock, before anything is read in a write's transaction:
-/// SQLite then never has to upgrade a read lock (no "database is locked" under concurrent
-/// writers), and PostgreSQL serialises concurrent changes of one stream on that row.
-macro_rules! lock_stream {
-    ($c:ident, $stream_id:expr, $now:expr) => {
-        diesel::update($crate::server::db::schema::streams::table.find($stream_id))
-            .set($crate::server::db::schema::streams::updated_at.eq($now))
-            .execute($c)
-            .await?
-    };
-}
-
-pub(crate) use lock_stream;
-
-/// `$user_id`'s role on the stream as the write's transaction sees it (after
-/// [`lock_stream!`]): a role taken away after a first check is seen here.
-macro_rules! role_now {
-    ($c:ident, $stream_id:expr, $user_id:expr) => {{
-        let role: Option<String> = $crate::server::db::schema::stream_acl::table
-            .find(($stream_id, $user_id))
-            .select($crate::server::db::schema::stream_acl::role)
-            .first($c)
-            .await
-            .optional()?;
-        role.as_deref().and_then($crate::server::domain::streams::Role::from_stored)
-    }};
-}
-pub(crate) use role_now;
-
-/// Checks, inside the write's transaction, that `$user_id` is still an owner: a role taken
-/// away after the first check (and before this write) is seen here. A macro, like
-/// `keep_an_owner!`, because it runs on the backend connection of a `db_run!`.
-macro_rules! still_owner {
-    ($c:ident, $stream_id:expr, $user_id:expr, $action:expr) => {{
+crate::tx_steps! {
+    /// Takes the stream row's write lock, before anything is read in a write's transaction
+    /// (SQLite then never has to upgrade a read lock: no "database is locked" under
+    /// concurrent writers; PostgreSQL serialises concurrent changes of one stream on that
+    /// row), and answers `user_id`'s role as the transaction sees it: a role taken away
+    /// after a first check is seen here.
+    pub async fn role_under_lock(&mut self, stream_id: &str, user_id: &str) -> AppResult<Option<Role>> {
+        let now = self.now;
+        diesel::update(streams::table.find(stream_id))
+            .set(streams::updated_at.eq(now))
+            .execute(self.conn())
+            .await?;
         let role: Option<String> = stream_acl::table
-            .find(($stream_id, $user_id))
+            .find((stream_id, user_id))
             .select(stream_acl::role)
-            .first($c)
+            .first(self.conn())
             .await
             .optional()?;
-        if role.as_deref() != Some(Role::Owner.name()) {
-            return Err(not_an_owner($action));
+        Ok(role.as_deref().and_then(Role::from_stored))
+    }
+
+    /// Checks, inside the write's transaction, that `user_id` is still an owner (see
+    /// [`role_under_lock`](Self::role_under_lock)).
+    pub async fn still_owner(&mut self, stream_id: &str, user_id: &str, action: &str) -> AppResult<()> {
+        match self.role_under_lock(stream_id, user_id).await? {
+            Some(Role::Owner) => Ok(()),
+            _ => Err(not_an_owner(action)),
         }
-    }};
+    }
+
+    /// Refuses to take the owner role from `losing` (the user about to lose it, if any) when
+    /// they are the stream's only owner. After [`still_owner`](Self::still_owner).
+    pub async fn keep_an_owner(&mut self, stream_id: &str, losing: Option<&str>) -> AppResult<()> {
+        let owners: Vec<String> = stream_acl::table
+            .filter(stream_acl::stream_id.eq(stream_id))
+            .filter(stream_acl::role.eq(Role::Owner.name()))
+            .select(stream_acl::user_id)
+            .load(self.conn())
+            .await?;
+        if owners.len() == 1 && losing == Some(owners[0].as_str()) {
+            return Err(bad_input("A stream must keep at least one owner: make someone else owner first."));
+        }
+        Ok(())
+    }
 }
 
 /// Changes a stream's name, description or visibility (owners only).
@@ -246,62 +240,30 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
         None => stream.description,
     };
     let is_public = input.is_public.unwrap_or(stream.is_public);
-    let now = conn.now();
-    db_write!(conn, Topic::Streams, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                diesel::update(streams::table.find(stream_id))
-                    .set((
-                        streams::name.eq(&name),
-                        streams::description.eq(&description),
-                        streams::is_public.eq(is_public),
-                        streams::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?;
-                still_owner!(c, stream_id, user_id, "update it");
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    db_tx!(conn, |tx| {
+        tx.still_owner(stream_id, user_id, "update it").await?;
+        let now = tx.now;
+        diesel::update(streams::table.find(stream_id))
+            .set((
+                streams::name.eq(&name),
+                streams::description.eq(&description),
+                streams::is_public.eq(is_public),
+                streams::updated_at.eq(now),
+            ))
+            .execute(tx.changing(Topic::Streams))
+            .await?;
+        Ok(())
     })
 }
 
 /// Deletes a stream with its branches, commits, objects and roles (owners only).
 pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
-    let now = conn.now();
-    db_write!(conn, Topic::Streams, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                lock_stream!(c, stream_id, now);
-                still_owner!(c, stream_id, user_id, "delete it");
-                diesel::delete(streams::table.find(stream_id)).execute(c).await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    db_tx!(conn, |tx| {
+        tx.still_owner(stream_id, user_id, "delete it").await?;
+        diesel::delete(streams::table.find(stream_id)).execute(tx.changing(Topic::Streams)).await?;
+        Ok(())
     })
-}
-
-/// Refuses to take the owner role from `$losing` (the user about to lose it, if any) when
-/// they are the stream's only owner. A macro, not a function: it runs on the backend
-/// connection inside a `db_run!` transaction, after [`lock_stream!`].
-macro_rules! keep_an_owner {
-    ($c:ident, $stream_id:expr, $losing:expr) => {{
-        let owners: Vec<String> = stream_acl::table
-            .filter(stream_acl::stream_id.eq($stream_id))
-            .filter(stream_acl::role.eq(Role::Owner.name()))
-            .select(stream_acl::user_id)
-            .load($c)
-            .await?;
-        let losing: Option<&str> = $losing;
-        if owners.len() == 1 && losing == Some(owners[0].as_str()) {
-            return Err(bad_input("A stream must keep at least one owner: make someone else owner first."));
-        }
-    }};
 }
 
 /// Gives `target_id` a role on the stream, or changes it (owners only). A stream keeps at
@@ -324,48 +286,33 @@ pub async fn grant(
         user_id: target_id.into(),
         role: role.name().into(),
     };
-    let now = conn.now();
-    db_write!(conn, Topic::Streams, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                lock_stream!(c, stream_id, now);
-                still_owner!(c, stream_id, user_id, "share it");
-                keep_an_owner!(c, stream_id, (role != Role::Owner).then_some(target_id));
-                diesel::insert_into(stream_acl::table)
-                    .values(&row)
-                    .on_conflict((stream_acl::stream_id, stream_acl::user_id))
-                    .do_update()
-                    .set(stream_acl::role.eq(&row.role))
-                    .execute(c)
-                    .await?;
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    db_tx!(conn, |tx| {
+        tx.still_owner(stream_id, user_id, "share it").await?;
+        tx.keep_an_owner(stream_id, (role != Role::Owner).then_some(target_id)).await?;
+        diesel::insert_into(stream_acl::table)
+            .values(&row)
+            .on_conflict((stream_acl::stream_id, stream_acl::user_id))
+            .do_update()
+            .set(stream_acl::role.eq(&row.role))
+            .execute(tx.changing(Topic::Streams))
+            .await?;
+        Ok(())
     })
 }
 
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
 pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
-    let now = conn.now();
-    db_write!(conn, Topic::Streams, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async move {
-                lock_stream!(c, stream_id, now);
-                still_owner!(c, stream_id, user_id, "change who it is shared with");
-                keep_an_owner!(c, stream_id, Some(target_id));
-                let removed =
-                    diesel::delete(stream_acl::table.find((stream_id, target_id))).execute(c).await?;
-                if removed == 0 {
-                    return Err(not_found("Collaborator"));
-                }
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    db_tx!(conn, |tx| {
+        tx.still_owner(stream_id, user_id, "change who it is shared with").await?;
+        tx.keep_an_owner(stream_id, Some(target_id)).await?;
+        let removed = diesel::delete(stream_acl::table.find((stream_id, target_id)))
+            .execute(tx.changing(Topic::Streams))
+            .await?;
+        if removed == 0 {
+            return Err(not_found("Collaborator"));
+        }
+        Ok(())
     })
 }
 

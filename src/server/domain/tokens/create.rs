@@ -1,19 +1,14 @@
 //! Creating tokens: by a person (SPEC §3), and through the API by a token for its own user,
 //! within the subset rule and the calling token's life.
 
-use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
-
 use super::{Caller, PlainToken};
-use crate::rules::error::{bad_input, forbidden, AppError, AppResult};
+use crate::db_tx;
+use crate::rules::error::{bad_input, forbidden, AppResult};
 use crate::rules::limits::{MAX_LIFESPAN_MS, MAX_LIVE_TOKENS, MIN_LIFESPAN_MS};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
-use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, new_id, DbConn};
 use crate::server::domain::activity::{event, EventKind, Seen};
-use crate::{db_run, record_events};
 
 /// What a new token is to be.
 pub struct NewToken<'a> {
@@ -115,23 +110,16 @@ async fn insert(
     };
     let digest = secret.hashed();
     let created = event(user_id, Some(&row.id), EventKind::Created, None, seen, now);
-    db_run!(conn, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_user!(c, user_id);
-                if held!(c, user_id, now) >= MAX_LIVE_TOKENS {
-                    return Err(bad_input(format!(
-                        "You already have {MAX_LIVE_TOKENS} tokens (expired ones count until you revoke \
-                         them, regenerated ones until they stop working). Revoke some before creating more."
-                    )));
-                }
-                insert_row!(c, &row, &digest);
-                record_events!(c, std::slice::from_ref(&created));
-                Ok(())
-            }
-            .scope_boxed()
-        })
-        .await
+    db_tx!(conn, |tx| {
+        tx.lock_user(user_id).await?;
+        if tx.held(user_id).await? >= MAX_LIVE_TOKENS {
+            return Err(bad_input(format!(
+                "You already have {MAX_LIVE_TOKENS} tokens (expired ones count until you revoke \
+                 them, regenerated ones until they stop working). Revoke some before creating more."
+            )));
+        }
+        tx.insert_token(&row, &digest).await?;
+        tx.record(std::slice::from_ref(&created)).await
     })?;
     tracing::info!(token_id = %row.id, user_id, "token created");
     Ok((row, secret))

@@ -1,18 +1,18 @@
 //! Listing, editing and revoking tokens, and a token's first use (SPEC §3, §4, §8). Every
-//! write that changes what the bearer check may have cached goes through `db_write!`, which
-//! ends the tokens epoch before the caller answers.
+//! write that changes what the bearer check may have cached ends the tokens epoch before the
+//! caller answers: a single statement through `db_write!`, a transaction through `db_tx!`
+//! and the steps of `write.rs`.
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{Caller, PlainToken};
-use crate::rules::error::{not_found, AppError, AppResult};
+use crate::rules::error::{not_found, AppResult};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
-use crate::server::db::schema::{api_tokens, users};
+use crate::server::db::schema::api_tokens;
 use crate::server::db::{models, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
-use crate::{db_run, db_write, record_events};
+use crate::{db_run, db_tx, db_write};
 
 /// Not revoked, and not a regenerated token past its grace period: what the list shows and
 /// the token limit counts (expired tokens included, until revoked).
@@ -88,26 +88,18 @@ pub async fn revoke(
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<()> {
-    let now = conn.now();
-    let revoked = db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_user!(c, user_id);
-                let root: Option<String> = api_tokens::table
-                    .filter(api_tokens::id.eq(token_id))
-                    .filter(api_tokens::user_id.eq(user_id))
-                    .filter(api_tokens::revoked_at.is_null())
-                    .select(api_tokens::name)
-                    .first(c)
-                    .await
-                    .optional()?;
-                let Some(root_name) = root else { return Ok(0) };
-                let roots = vec![(token_id.to_owned(), root_name)];
-                Ok(revoke_tree!(c, user_id, roots, revoker, seen, now))
-            }
-            .scope_boxed()
-        })
-        .await
+    let revoked = db_tx!(conn, |tx| {
+        tx.lock_user(user_id).await?;
+        let root: Option<String> = api_tokens::table
+            .filter(api_tokens::id.eq(token_id))
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::revoked_at.is_null())
+            .select(api_tokens::name)
+            .first(tx.conn())
+            .await
+            .optional()?;
+        let Some(root_name) = root else { return Ok(0) };
+        tx.revoke_tree(user_id, vec![(token_id.to_owned(), root_name)], revoker, seen).await
     })?;
     if revoked == 0 {
         return Err(not_found("Token"));
@@ -125,24 +117,17 @@ pub async fn revoke_all(
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<usize> {
-    let now = conn.now();
     let except = except.unwrap_or_default();
-    let revoked = db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_user!(c, user_id);
-                let roots: Vec<(String, String)> = api_tokens::table
-                    .filter(api_tokens::user_id.eq(user_id))
-                    .filter(api_tokens::revoked_at.is_null())
-                    .filter(api_tokens::id.ne(except))
-                    .select((api_tokens::id, api_tokens::name))
-                    .load(c)
-                    .await?;
-                Ok(revoke_tree!(c, user_id, roots, revoker, seen, now))
-            }
-            .scope_boxed()
-        })
-        .await
+    let revoked = db_tx!(conn, |tx| {
+        tx.lock_user(user_id).await?;
+        let roots: Vec<(String, String)> = api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(api_tokens::id.ne(except))
+            .select((api_tokens::id, api_tokens::name))
+            .load(tx.conn())
+            .await?;
+        tx.revoke_tree(user_id, roots, revoker, seen).await
     })?;
     tracing::info!(user_id, revoked, "every token revoked");
     Ok(revoked)
@@ -178,20 +163,14 @@ pub async fn retire_replaced(
     why: &str,
     seen: &Seen,
 ) -> AppResult<usize> {
-    db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                let mut marked = 0;
-                for (old_id, user_id, at) in retired {
-                    if retire!(c, old_id, user_id, *at, why, seen) {
-                        marked += 1;
-                    }
-                }
-                Ok(marked)
+    db_tx!(conn, |tx| {
+        let mut marked = 0;
+        for (old_id, user_id, at) in retired {
+            if tx.retire(old_id, user_id, *at, why, seen).await? {
+                marked += 1;
             }
-            .scope_boxed()
-        })
-        .await
+        }
+        Ok(marked)
     })
 }
 
@@ -202,35 +181,21 @@ pub async fn retire_replaced(
 pub async fn first_use(conn: &mut DbConn, caller: &Caller, seen: &Seen, now: i64) -> AppResult<bool> {
     let token_id = caller.token_id.as_str();
     let user_id = caller.user_id.as_str();
-    // The same transaction on either path; only the epoch differs.
-    macro_rules! first_use_tx {
-        ($c:ident) => {
-            $c.transaction::<_, AppError, _>(|c| {
-                async move {
-                    let first = diesel::update(
-                        api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()),
-                    )
-                    .set(api_tokens::last_used_at.eq(now))
-                    .execute(c)
-                    .await?
-                        == 1;
-                    if first {
-                        let used = event(user_id, Some(token_id), EventKind::FirstUsed, None, seen, now);
-                        record_events!(c, std::slice::from_ref(&used));
-                        if let Some(old) = &caller.replaces {
-                            let _ = retire!(c, old, user_id, now, "its regenerated token was used", seen);
-                        }
-                    }
-                    Ok(first)
-                }
-                .scope_boxed()
-            })
-            .await
-        };
-    }
-    // Retiring the replaced token changes what the bearer check caches: its epoch ends.
-    match &caller.replaces {
-        Some(_) => db_write!(conn, Topic::Tokens, |c| first_use_tx!(c)),
-        None => db_run!(conn, |c| first_use_tx!(c)),
-    }
+    db_tx!(conn, |tx| {
+        let first =
+            diesel::update(api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()))
+                .set(api_tokens::last_used_at.eq(now))
+                .execute(tx.conn())
+                .await?
+                == 1;
+        if first {
+            let used = event(user_id, Some(token_id), EventKind::FirstUsed, None, seen, now);
+            tx.record(std::slice::from_ref(&used)).await?;
+            if let Some(old) = &caller.replaces {
+                // Retiring the replaced token changes what the bearer check caches.
+                tx.retire(old, user_id, now, "its regenerated token was used", seen).await?;
+            }
+        }
+        Ok(first)
+    })
 }

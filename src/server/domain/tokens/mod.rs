@@ -3,12 +3,11 @@
 //! in `write`); the bearer check in `verify`. Every door calls these, so each rule lives here
 //! once.
 
-#[macro_use]
-mod write;
 mod create;
 mod manage;
 mod rotate;
 mod verify;
+mod write;
 
 use std::fmt;
 

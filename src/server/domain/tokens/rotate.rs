@@ -2,18 +2,17 @@
 //! family revoked when a superseded secret comes back.
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::create::check_minting;
 use super::{Caller, PlainToken};
-use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
+use crate::db_tx;
+use crate::rules::error::{bad_input, forbidden, not_found, AppResult};
 use crate::rules::limits::{MAX_GRACE_MS, MAX_LIVE_TOKENS};
 use crate::rules::scopes::ScopeSet;
-use crate::server::db::schema::{api_tokens, users};
+use crate::server::db::schema::api_tokens;
 use crate::server::db::{iso8601, models, new_id, DbConn, Topic};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
-use crate::{db_write, record_events};
 
 /// When a regenerated token expires.
 #[derive(Clone, Copy, Debug)]
@@ -55,153 +54,138 @@ pub async fn rotate(
     let secret = PlainToken::generate();
     let digest = secret.hashed();
     let new_id = new_id();
-    let outcome = db_write!(conn, Topic::Tokens, |c| {
-        c.transaction::<_, AppError, _>(|c| {
-            async {
-                lock_user!(c, user_id);
-                let old: Option<models::ApiToken> = api_tokens::table
-                    .filter(api_tokens::id.eq(rotation.token_id))
-                    .filter(api_tokens::user_id.eq(user_id))
-                    .select(models::ApiToken::as_select())
-                    .first(c)
-                    .await
-                    .optional()?;
-                let Some(old) = old else { return Err(not_found("Token")) };
-                // The secret presented may itself be a superseded one, still in its grace
-                // period: a copy of it in use elsewhere is the likely story, so its family goes.
-                let asker_superseded = match rotation.by {
-                    Some(by) => api_tokens::table
-                        .find(&by.token_id)
-                        .select(api_tokens::grace_until)
-                        .first::<Option<i64>>(c)
-                        .await?
-                        .is_some(),
-                    None => false,
-                };
-                let reused_family = match (rotation.by, asker_superseded) {
-                    (Some(by), true) => {
-                        let (id, family): (String, Option<String>) = api_tokens::table
-                            .find(&by.token_id)
-                            .select((api_tokens::id, api_tokens::family_id))
-                            .first(c)
-                            .await?;
-                        Some(family.unwrap_or(id))
-                    }
-                    // Through the API, naming a superseded token is presenting it again (SPEC §8).
-                    (Some(_), false) if old.grace_until.is_some() => Some(old.family().to_owned()),
-                    _ => None,
-                };
-                if let Some(family) = reused_family {
-                    let members: Vec<(String, String)> = api_tokens::table
-                        .filter(api_tokens::user_id.eq(user_id))
-                        .filter(api_tokens::family_id.eq(family))
-                        .filter(api_tokens::revoked_at.is_null())
-                        .select((api_tokens::id, api_tokens::name))
-                        .load(c)
-                        .await?;
-                    revoke_tree!(c, user_id, members, Revoker::FamilyReuse, seen, now);
-                    return Ok(None);
-                }
-                if old.grace_until.is_some() {
-                    // On the profile page: the same dialog sent twice (a double click, a second
-                    // tab). The first one's token stands; nothing is revoked, no secret shown.
-                    return Err(bad_input(
-                        "This token was regenerated already: its new token is in your list. Reload the \
-                         page to see it.",
-                    ));
-                }
-                if old.revoked_at.is_some() {
-                    return Err(not_found("Token"));
-                }
-                if rotation.grace_ms > 0 && held!(c, user_id, now) >= MAX_LIVE_TOKENS {
-                    return Err(bad_input(format!(
-                        "You already have {MAX_LIVE_TOKENS} tokens, and the old one keeps working in its \
-                         grace period. Revoke some first, or regenerate with no grace period."
-                    )));
-                }
-                // A token regenerating another mints it; one regenerating itself keeps its
-                // scopes. Either way the new token never outlives the one asking.
-                let minting = rotation.by.filter(|by| by.token_id != old.id);
-                let expires_at = match rotation.expiry {
-                    Expiry::Never => None,
-                    Expiry::At(at) => Some(at),
-                    Expiry::AsBefore => {
-                        let as_before = old.expires_at.map(|at| now.saturating_add(at - old.created_at));
-                        models::earliest(as_before, rotation.by.and_then(|by| by.expires_at))
-                    }
-                };
-                let scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
-                if let Some(by) = minting {
-                    check_minting(by, scopes)?;
-                }
-                if let Some(by) = rotation.by {
-                    if by.expires_at.is_some_and(|limit| expires_at.is_none_or(|at| at > limit)) {
-                        return Err(bad_input(
-                            "lifespan: a token cannot outlive the token that regenerates it.",
-                        ));
-                    }
-                }
-                let new = models::ApiToken {
-                    id: new_id.clone(),
-                    user_id: user_id.to_owned(),
-                    name: old.name.clone(),
-                    last_chars: secret.last_chars(),
-                    scopes: old.scopes.clone(),
-                    created_at: now,
-                    expires_at,
-                    last_used_at: None,
-                    revoked_at: None,
-                    description: old.description.clone(),
-                    parent_id: old.parent_id.clone(),
-                    family_id: Some(old.family().to_owned()),
-                    replaces: Some(old.id.clone()),
-                    grace_until: None,
-                    revoked_reason: None,
-                };
-                insert_row!(c, &new, &digest);
-                let grace_until = now + rotation.grace_ms;
-                // (The old token is not revoked: that was answered above.)
-                let (revoked_at, reason) = match rotation.grace_ms {
-                    0 => (Some(now), Some(Revoker::Replaced.describe())),
-                    _ => (None, None),
-                };
-                diesel::update(api_tokens::table.find(&old.id))
-                    .set((
-                        api_tokens::grace_until.eq(grace_until),
-                        api_tokens::revoked_at.eq(revoked_at),
-                        api_tokens::revoked_reason.eq(reason),
-                    ))
-                    .execute(c)
+    let outcome = db_tx!(conn, |tx| {
+        tx.lock_user(user_id).await?;
+        let old: Option<models::ApiToken> = api_tokens::table
+            .filter(api_tokens::id.eq(rotation.token_id))
+            .filter(api_tokens::user_id.eq(user_id))
+            .select(models::ApiToken::as_select())
+            .first(tx.conn())
+            .await
+            .optional()?;
+        let Some(old) = old else { return Err(not_found("Token")) };
+        // The secret presented may itself be a superseded one, still in its grace
+        // period: a copy of it in use elsewhere is the likely story, so its family goes.
+        let asker_superseded = match rotation.by {
+            Some(by) => api_tokens::table
+                .find(&by.token_id)
+                .select(api_tokens::grace_until)
+                .first::<Option<i64>>(tx.conn())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        let reused_family = match (rotation.by, asker_superseded) {
+            (Some(by), true) => {
+                let (id, family): (String, Option<String>) = api_tokens::table
+                    .find(&by.token_id)
+                    .select((api_tokens::id, api_tokens::family_id))
+                    .first(tx.conn())
                     .await?;
-                // What the old token minted is the new one's now: replacing is not revoking.
-                diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(&old.id)))
-                    .set(api_tokens::parent_id.eq(&new.id))
-                    .execute(c)
-                    .await?;
-                let detail = match rotation.grace_ms {
-                    0 => "the old token stopped working at once".to_owned(),
-                    _ => format!(
-                        "the old token works until the new one is first used, or until {}",
-                        iso8601(grace_until)
-                    ),
-                };
-                let events = [
-                    event(user_id, Some(&old.id), EventKind::Regenerated, Some(detail), seen, now),
-                    event(
-                        user_id,
-                        Some(&new.id),
-                        EventKind::Created,
-                        Some("regenerated".to_owned()),
-                        seen,
-                        now,
-                    ),
-                ];
-                record_events!(c, &events);
-                Ok(Some(new))
+                Some(family.unwrap_or(id))
             }
-            .scope_boxed()
-        })
-        .await
+            // Through the API, naming a superseded token is presenting it again (SPEC §8).
+            (Some(_), false) if old.grace_until.is_some() => Some(old.family().to_owned()),
+            _ => None,
+        };
+        if let Some(family) = reused_family {
+            let members: Vec<(String, String)> = api_tokens::table
+                .filter(api_tokens::user_id.eq(user_id))
+                .filter(api_tokens::family_id.eq(family))
+                .filter(api_tokens::revoked_at.is_null())
+                .select((api_tokens::id, api_tokens::name))
+                .load(tx.conn())
+                .await?;
+            tx.revoke_tree(user_id, members, Revoker::FamilyReuse, seen).await?;
+            return Ok(None);
+        }
+        if old.grace_until.is_some() {
+            // On the profile page: the same dialog sent twice (a double click, a second
+            // tab). The first one's token stands; nothing is revoked, no secret shown.
+            return Err(bad_input(
+                "This token was regenerated already: its new token is in your list. Reload the \
+                         page to see it.",
+            ));
+        }
+        if old.revoked_at.is_some() {
+            return Err(not_found("Token"));
+        }
+        if rotation.grace_ms > 0 && tx.held(user_id).await? >= MAX_LIVE_TOKENS {
+            return Err(bad_input(format!(
+                "You already have {MAX_LIVE_TOKENS} tokens, and the old one keeps working in its \
+                         grace period. Revoke some first, or regenerate with no grace period."
+            )));
+        }
+        // A token regenerating another mints it; one regenerating itself keeps its
+        // scopes. Either way the new token never outlives the one asking.
+        let minting = rotation.by.filter(|by| by.token_id != old.id);
+        let expires_at = match rotation.expiry {
+            Expiry::Never => None,
+            Expiry::At(at) => Some(at),
+            Expiry::AsBefore => {
+                let as_before = old.expires_at.map(|at| now.saturating_add(at - old.created_at));
+                models::earliest(as_before, rotation.by.and_then(|by| by.expires_at))
+            }
+        };
+        let scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
+        if let Some(by) = minting {
+            check_minting(by, scopes)?;
+        }
+        if let Some(by) = rotation.by {
+            if by.expires_at.is_some_and(|limit| expires_at.is_none_or(|at| at > limit)) {
+                return Err(bad_input("lifespan: a token cannot outlive the token that regenerates it."));
+            }
+        }
+        let new = models::ApiToken {
+            id: new_id.clone(),
+            user_id: user_id.to_owned(),
+            name: old.name.clone(),
+            last_chars: secret.last_chars(),
+            scopes: old.scopes.clone(),
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            description: old.description.clone(),
+            parent_id: old.parent_id.clone(),
+            family_id: Some(old.family().to_owned()),
+            replaces: Some(old.id.clone()),
+            grace_until: None,
+            revoked_reason: None,
+        };
+        tx.insert_token(&new, &digest).await?;
+        let grace_until = now + rotation.grace_ms;
+        // (The old token is not revoked: that was answered above.)
+        let (revoked_at, reason) = match rotation.grace_ms {
+            0 => (Some(now), Some(Revoker::Replaced.describe())),
+            _ => (None, None),
+        };
+        diesel::update(api_tokens::table.find(&old.id))
+            .set((
+                api_tokens::grace_until.eq(grace_until),
+                api_tokens::revoked_at.eq(revoked_at),
+                api_tokens::revoked_reason.eq(reason),
+            ))
+            .execute(tx.changing(Topic::Tokens))
+            .await?;
+        // What the old token minted is the new one's now: replacing is not revoking.
+        diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(&old.id)))
+            .set(api_tokens::parent_id.eq(&new.id))
+            .execute(tx.changing(Topic::Tokens))
+            .await?;
+        let detail = match rotation.grace_ms {
+            0 => "the old token stopped working at once".to_owned(),
+            _ => format!(
+                "the old token works until the new one is first used, or until {}",
+                iso8601(grace_until)
+            ),
+        };
+        let events = [
+            event(user_id, Some(&old.id), EventKind::Regenerated, Some(detail), seen, now),
+            event(user_id, Some(&new.id), EventKind::Created, Some("regenerated".to_owned()), seen, now),
+        ];
+        tx.record(&events).await?;
+        Ok(Some(new))
     })?;
     match outcome {
         Some(row) => {

@@ -1,45 +1,54 @@
-//! The steps every token write's transaction is made of, written once: lock the user's row,
-//! count what they hold, insert a row, revoke a tree, retire a replaced token. Each runs
-//! inside a transaction (`c` is its connection).
+//! The steps every token write's transaction is made of, written once as methods of
+//! [`Tx`](crate::server::db::Tx): lock the user's row, count what they hold, insert a row,
+//! revoke a tree, retire a replaced token. Revoking and retiring change what the bearer check
+//! caches: they mark the tokens topic, whose epoch then ends after the commit.
 
-/// Takes the user's row lock before anything is read in a token write's transaction: two
-/// writes for one user run one after the other, on both backends (SQLite then never has to
-/// upgrade a read lock).
-macro_rules! lock_user {
-    ($c:ident, $user_id:expr) => {
-        diesel::update(users::table.find($user_id))
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::HashedToken;
+use crate::rules::error::AppResult;
+use crate::server::db::models;
+use crate::server::db::schema::{api_tokens, users};
+use crate::server::db::Topic;
+use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
+use crate::tx_steps;
+
+tx_steps! {
+    /// Takes the user's row lock before anything is read in a token write's transaction:
+    /// two writes for one user run one after the other, on both backends (SQLite then never
+    /// has to upgrade a read lock).
+    pub async fn lock_user(&mut self, user_id: &str) -> AppResult<()> {
+        diesel::update(users::table.find(user_id))
             .set(users::created_at.eq(users::created_at))
-            .execute($c)
-            .await?
-    };
-}
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
 
-/// How many tokens the user holds against
-/// [`MAX_LIVE_TOKENS`](crate::rules::limits::MAX_LIVE_TOKENS): every token not revoked that
-/// may still work or be renewed (expired ones until revoked, regenerated ones until their
-/// grace period ends). Runs inside a write's transaction, after `lock_user!`.
-macro_rules! held {
-    ($c:ident, $user_id:expr, $now:expr) => {
-        api_tokens::table
-            .filter(api_tokens::user_id.eq($user_id))
+    /// How many tokens the user holds against
+    /// [`MAX_LIVE_TOKENS`](crate::rules::limits::MAX_LIVE_TOKENS): every token not revoked
+    /// that may still work or be renewed (expired ones until revoked, regenerated ones until
+    /// their grace period ends). After [`lock_user`](Self::lock_user).
+    pub async fn held(&mut self, user_id: &str) -> AppResult<i64> {
+        let now = self.now;
+        Ok(api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
             .filter(api_tokens::revoked_at.is_null())
-            .filter(api_tokens::grace_until.is_null().or(api_tokens::grace_until.gt($now)))
+            .filter(api_tokens::grace_until.is_null().or(api_tokens::grace_until.gt(now)))
             .count()
-            .get_result::<i64>($c)
-            .await?
-    };
-}
+            .get_result::<i64>(self.conn())
+            .await?)
+    }
 
-/// Inserts a token row with its digest.
-macro_rules! insert_row {
-    ($c:ident, $row:expr, $digest:expr) => {{
-        let row: &models::ApiToken = $row;
+    /// Inserts a token row with its digest (nothing cached can name a new token).
+    pub async fn insert_token(&mut self, row: &models::ApiToken, digest: &HashedToken) -> AppResult<()> {
         diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::id.eq(&row.id),
                 api_tokens::user_id.eq(&row.user_id),
                 api_tokens::name.eq(&row.name),
-                api_tokens::token_digest.eq($digest.as_bytes()),
+                api_tokens::token_digest.eq(digest.as_bytes()),
                 api_tokens::last_chars.eq(&row.last_chars),
                 api_tokens::scopes.eq(&row.scopes),
                 api_tokens::created_at.eq(row.created_at),
@@ -49,45 +58,44 @@ macro_rules! insert_row {
                 api_tokens::family_id.eq(&row.family_id),
                 api_tokens::replaces.eq(&row.replaces),
             ))
-            .execute($c)
-            .await?
-    }};
-}
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
 
-/// Revokes `$roots` (ids and names, live) for `$revoker`, then what they minted, level by
-/// level, each for its parent; records an event per token. Answers how many were revoked.
-/// Runs inside a write's transaction, after `lock_user!`.
-macro_rules! revoke_tree {
-    ($c:ident, $user_id:expr, $roots:expr, $revoker:expr, $seen:expr, $now:expr) => {{
+    /// Revokes `roots` (ids and names, live) for `revoker`, then what they minted, level by
+    /// level, each for its parent; records an event per token. Answers how many were
+    /// revoked. After [`lock_user`](Self::lock_user).
+    pub async fn revoke_tree(
+        &mut self,
+        user_id: &str,
+        roots: Vec<(String, String)>,
+        revoker: Revoker,
+        seen: &Seen,
+    ) -> AppResult<usize> {
+        let now = self.now;
         let mut level: Vec<(String, String, Revoker)> =
-            $roots.into_iter().map(|(id, name)| (id, name, $revoker.clone())).collect();
+            roots.into_iter().map(|(id, name)| (id, name, revoker.clone())).collect();
         let mut count = 0usize;
         while !level.is_empty() {
             let mut events = Vec::with_capacity(level.len());
             for (id, _, revoker) in &level {
                 let reason = revoker.describe();
                 diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
-                    .set((api_tokens::revoked_at.eq($now), api_tokens::revoked_reason.eq(&reason)))
-                    .execute($c)
+                    .set((api_tokens::revoked_at.eq(now), api_tokens::revoked_reason.eq(&reason)))
+                    .execute(self.changing(Topic::Tokens))
                     .await?;
-                events.push(event(
-                    $user_id,
-                    Some(id.as_str()),
-                    EventKind::Revoked,
-                    Some(reason),
-                    $seen,
-                    $now,
-                ));
+                events.push(event(user_id, Some(id.as_str()), EventKind::Revoked, Some(reason), seen, now));
             }
-            record_events!($c, &events);
+            self.record(&events).await?;
             count += level.len();
             let parents: Vec<&String> = level.iter().map(|(id, _, _)| id).collect();
             let children: Vec<(String, String, Option<String>)> = api_tokens::table
-                .filter(api_tokens::user_id.eq($user_id))
+                .filter(api_tokens::user_id.eq(user_id))
                 .filter(api_tokens::parent_id.eq_any(&parents))
                 .filter(api_tokens::revoked_at.is_null())
                 .select((api_tokens::id, api_tokens::name, api_tokens::parent_id))
-                .load($c)
+                .load(self.conn())
                 .await?;
             level = children
                 .into_iter()
@@ -101,38 +109,35 @@ macro_rules! revoke_tree {
                 })
                 .collect();
         }
-        count
-    }};
-}
+        Ok(count)
+    }
 
-/// Marks a regenerated token `$old_id` of `$user_id` revoked at `$at` (it was used up, or its
-/// grace period ended), with `$why` in the event; what it minted in its grace period passes to
-/// its successor, as at regeneration. Answers whether it was still to mark (another request or
-/// server may have marked it first). Runs inside a write's transaction.
-macro_rules! retire {
-    ($c:ident, $old_id:expr, $user_id:expr, $at:expr, $why:expr, $seen:expr) => {{
-        let (old_id, user_id, at): (&str, &str, i64) = ($old_id, $user_id, $at);
+    /// Marks a regenerated token `old_id` of `user_id` revoked at `at` (it was used up, or
+    /// its grace period ended), with `why` in the event; what it minted in its grace period
+    /// passes to its successor, as at regeneration. Answers whether it was still to mark
+    /// (another request or server may have marked it first).
+    pub async fn retire(&mut self, old_id: &str, user_id: &str, at: i64, why: &str, seen: &Seen) -> AppResult<bool> {
         let reason = Revoker::Replaced.describe();
         let ended = diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
             .set((api_tokens::revoked_at.eq(at), api_tokens::revoked_reason.eq(&reason)))
-            .execute($c)
+            .execute(self.changing(Topic::Tokens))
             .await?;
         if ended > 0 {
             let successor: Option<String> = api_tokens::table
                 .filter(api_tokens::replaces.eq(old_id))
                 .select(api_tokens::id)
-                .first($c)
+                .first(self.conn())
                 .await
                 .optional()?;
             if let Some(successor) = successor {
                 diesel::update(api_tokens::table.filter(api_tokens::parent_id.eq(old_id)))
                     .set(api_tokens::parent_id.eq(successor))
-                    .execute($c)
+                    .execute(self.changing(Topic::Tokens))
                     .await?;
             }
-            let ended = event(user_id, Some(old_id), EventKind::Revoked, Some($why.to_owned()), $seen, at);
-            record_events!($c, std::slice::from_ref(&ended));
+            let ended = event(user_id, Some(old_id), EventKind::Revoked, Some(why.to_owned()), seen, at);
+            self.record(std::slice::from_ref(&ended)).await?;
         }
-        ended > 0
-    }};
+        Ok(ended > 0)
+    }
 }
