@@ -289,3 +289,46 @@ async fn a_stalled_mail_server_holds_no_connection_of_the_pool() {
         assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }
+
+/// What the mails say (subject and text as queued), kept as a snapshot: the day's expiry
+/// warning for two tokens, one of them expired, and the alert for a reported token.
+#[tokio::test]
+async fn the_mails_read_as_snapshots() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use speckle_tokens::server::db::schema::mail_outbox;
+    let (_sink, mailer) = Sink::start().await;
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut erin = TestUser::sign_up(&app, "Erin").await;
+    // A fixed moment, so the dates in the text are the same on every run: 2030-01-01.
+    let t0 = 1_893_456_000_000;
+    token_expiring(&app, &erin.id, "Nightly", t0 + 6 * DAY + 3_600_000).await;
+    token_expiring(&app, &erin.id, "Deploy", t0 - 3_600_000).await;
+    tick(&app.state.db, app.state.mailer.as_ref(), t0).await.unwrap();
+    let token = erin.browser.create_token("Notebook", &["profile:read"], "30").await.1;
+    let report = Request::post("/api/tokens/report")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::json!({ "token": token }).to_string()))
+        .unwrap();
+    assert_eq!(app.send(from_client(report, DEFAULT_CLIENT)).await.status, StatusCode::ACCEPTED);
+    let mut conn = app.state.db.get().await.unwrap();
+    let mails: Vec<(String, String, String)> = speckle_tokens::db_run!(&mut conn, |c| {
+        diesel_async::RunQueryDsl::load(
+            diesel::QueryDsl::select(
+                diesel::QueryDsl::order(mail_outbox::table, mail_outbox::once_key),
+                (mail_outbox::once_key, mail_outbox::subject, mail_outbox::body),
+            ),
+            c,
+        )
+        .await
+    })
+    .unwrap();
+    let text: Vec<String> = mails
+        .into_iter()
+        .map(|(key, subject, body)| {
+            let kind = key.split(':').next().unwrap_or_default().to_owned();
+            format!("# {kind}\nSubject: {subject}\n\n{body}")
+        })
+        .collect();
+    insta::assert_snapshot!(text.join("\n"));
+}
