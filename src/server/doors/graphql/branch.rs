@@ -18,6 +18,11 @@ pub struct BranchCollection {
     pub(super) items: Option<Vec<Branch>>,
 }
 
+/// What a branch read to answer weighs.
+pub(super) fn branch_bytes(branch: &models::Branch) -> usize {
+    limits::row_bytes([Some(branch.name.as_str()), branch.description.as_deref()])
+}
+
 pub struct Branch {
     pub(super) branch: models::Branch,
     pub(super) stream: models::Stream,

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    avatars_if, db, limits, no_activity, page, reader, require, to_api, turn, ActivityCollection, Avatar,
-    Branch, DateTime, Stream,
+    avatars_if, db, limits, no_activity, reader, require, to_api, ActivityCollection, Avatar, Branch,
+    DateTime, Paged, Stream,
 };
-use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
+use crate::rules::limits::{DEFAULT_PAGE, MAX_COMMIT_MESSAGE_BYTES};
 use crate::rules::scopes::Scope;
-use crate::server::db::{models, DbPool};
+use crate::server::db::models;
 use crate::server::domain::branches::{self, CommitInput, CommitView};
+use crate::server::domain::pagination::Order;
 use crate::server::domain::streams;
 
 /// What a commit read to answer weighs (its author's avatar is read apart, when asked for).
@@ -35,21 +36,17 @@ impl CommitCollection {
         limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<CommitCollection> {
-        let page = page(Some(limit), cursor)?;
+        // Messages may be long: room for a page of the longest is taken before it is read.
+        let paged = Paged::new(Some(limit), cursor, Order::NewestFirst, MAX_COMMIT_MESSAGE_BYTES + 1024)?;
         let total_count =
             branches::count_commits(&mut *db(ctx).await?, &stream.id, branch).await.map_err(to_api)?;
-        // Read on the pool's readers, in this request's turn, with room for a page of the
-        // longest messages taken before it is read.
-        let _turn = turn(ctx).await?;
-        let estimate =
-            limit.clamp(0, MAX_PAGE) as usize * (crate::rules::limits::MAX_COMMIT_MESSAGE_BYTES + 1024);
-        let read = async {
-            let pool = ctx.data_unchecked::<DbPool>();
-            branches::page_of_commits(pool, &stream.id, branch, &page).await.map_err(to_api)
-        };
-        let (rows, cursor) =
-            limits::read_within(ctx, estimate, read, |(rows, _)| rows.iter().map(commit_bytes).sum()).await?;
-        drop(_turn);
+        let (rows, cursor) = paged
+            .read(
+                ctx,
+                |pool, page| async move { branches::page_of_commits(&pool, &stream.id, branch, &page).await },
+                |(rows, _)| rows.iter().map(commit_bytes).sum(),
+            )
+            .await?;
         // Each author's avatar once, however many of the page's commits they made.
         let wanted = ctx.look_ahead().field("items").field("authorAvatar").exists();
         let mut authors: Vec<&str> = rows.iter().map(|view| view.commit.author_id.as_str()).collect();

@@ -7,6 +7,7 @@ mod commit;
 pub mod http;
 pub mod limits;
 mod object;
+mod paged;
 mod scalars;
 mod server;
 mod stream;
@@ -19,12 +20,12 @@ use crate::rules::error::AppError;
 use crate::rules::scopes::Scope;
 use crate::server::db::{DbConn, DbPool};
 use crate::server::domain::activity::Seen;
-use crate::server::domain::pagination::{Order, Page};
 use crate::server::domain::tokens::Caller;
 pub use activity::*;
 pub use branch::*;
 pub use commit::*;
 pub use object::*;
+use paged::Paged;
 pub use scalars::*;
 pub use server::*;
 pub use stream::*;
@@ -190,11 +191,6 @@ fn charge_read(ctx: &Context<'_>, bytes: usize) -> async_graphql::Result<()> {
         Some(budget) => budget.charge_bytes(bytes).map_err(to_api),
         None => Ok(()),
     }
-}
-
-/// A page of a newest-first list.
-fn page(limit: Option<i32>, cursor: Option<String>) -> async_graphql::Result<Page> {
-    Page::new(limit, cursor.as_deref(), Order::NewestFirst).map_err(to_api)
 }
 
 /// Where the request came from, for the events a mutation records.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    avatars_if, caller, charge_read, commit_bytes, db, limits, no_activity, page, reader, require, to_api,
-    ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime, LimitedUser,
-    SpeckleObject, UserStreamCollection, SERVER_ROLE,
+    avatars_if, branch_bytes, caller, charge_read, commit_bytes, db, limits, no_activity, reader, require,
+    to_api, ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime, LimitedUser,
+    Paged, SpeckleObject, UserStreamCollection, SERVER_ROLE,
 };
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAIN_BRANCH};
@@ -17,7 +17,7 @@ use crate::server::db::models;
 use crate::server::db::sql::Search;
 use crate::server::domain::branches;
 use crate::server::domain::objects;
-use crate::server::domain::pagination::{Order, Page};
+use crate::server::domain::pagination::Order;
 use crate::server::domain::streams::{self, Access, Role, StreamInput};
 
 #[derive(SimpleObject)]
@@ -25,6 +25,11 @@ pub struct StreamCollection {
     pub(super) total_count: i64,
     pub(super) cursor: Option<String>,
     pub(super) items: Vec<Stream>,
+}
+
+/// What a stream read to answer weighs.
+pub(super) fn stream_bytes(stream: &models::Stream) -> usize {
+    limits::row_bytes([Some(stream.name.as_str()), Some(stream.description.as_str())])
 }
 
 /// A stream, with the caller's role on it (null for a public stream they only read).
@@ -163,9 +168,15 @@ impl Stream {
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<BranchCollection>> {
-        let page = Page::new(Some(limit), cursor.as_deref(), Order::OldestFirst).map_err(to_api)?;
-        let (total_count, rows, cursor) =
-            branches::page(&mut *db(ctx).await?, &self.stream.id, &page).await.map_err(to_api)?;
+        let paged = Paged::new(Some(limit), cursor, Order::OldestFirst, 0)?;
+        let stream_id = self.stream.id.as_str();
+        let (total_count, rows, cursor) = paged
+            .read(
+                ctx,
+                |pool, page| async move { branches::page(&mut pool.get().await?, stream_id, &page).await },
+                |(_, rows, _)| rows.iter().map(branch_bytes).sum(),
+            )
+            .await?;
         let items = rows.into_iter().map(|branch| Branch { branch, stream: self.stream.clone() }).collect();
         Ok(Some(BranchCollection { total_count, cursor, items: Some(items) }))
     }
@@ -278,7 +289,7 @@ impl StreamQuery {
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<UserStreamCollection>> {
         let caller = require(ctx, Scope::StreamsRead)?;
-        let page = page(limit, cursor)?;
+        let page = Paged::newest_first(limit, cursor)?;
         let collection = match Search::new(query.as_deref()).map_err(to_api)? {
             Some(search) => UserStreamCollection::search(ctx, &caller.user_id, &search, page).await?,
             None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
-    caller, charge_read, db, limits, no_activity, page, require, to_api, turn, ActivityCollection, ApiToken,
-    DateTime, JsonObject, Stream, StreamCollection, SERVER_ROLE,
+    caller, charge_read, db, limits, no_activity, require, stream_bytes, to_api, ActivityCollection,
+    ApiToken, DateTime, JsonObject, Paged, Stream, StreamCollection, SERVER_ROLE,
 };
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::sql::Search;
-use crate::server::db::{models, DbPool, Epochs};
-use crate::server::domain::pagination::Page;
+use crate::server::db::{models, Epochs};
 use crate::server::domain::streams;
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
@@ -115,7 +114,13 @@ impl LimitedUser {
         cursor: Option<String>,
     ) -> async_graphql::Result<UserStreamCollection> {
         require(ctx, Scope::StreamsRead)?;
-        UserStreamCollection::for_user(ctx, &self.user.id, !self.is_own, page(Some(limit), cursor)?).await
+        UserStreamCollection::for_user(
+            ctx,
+            &self.user.id,
+            !self.is_own,
+            Paged::newest_first(Some(limit), cursor)?,
+        )
+        .await
     }
     async fn total_owned_streams_favorites(&self) -> i32 {
         0
@@ -194,7 +199,7 @@ impl User {
         cursor: Option<String>,
     ) -> async_graphql::Result<StreamCollection> {
         require(ctx, Scope::StreamsRead)?;
-        page(Some(limit), cursor)?;
+        Paged::newest_first(Some(limit), cursor)?;
         Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
@@ -226,25 +231,34 @@ pub struct UserStreamCollection {
 
 impl UserStreamCollection {
     /// Reads only what the query asks for: `{ streams { totalCount } }` costs one count.
-    pub async fn for_user(
+    pub(super) async fn for_user(
         ctx: &Context<'_>,
         user_id: &str,
         public_only: bool,
-        page: Page,
+        page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
-        let pool = ctx.data_unchecked::<DbPool>();
-        let epochs = ctx.data_opt::<Epochs>();
-        let in_turn = turn(ctx).await?;
-        let total_count =
-            streams::count_for_user(pool, epochs, user_id, public_only).await.map_err(to_api)?;
+        let epochs = ctx.data_opt::<Epochs>().cloned();
         let wanted = ctx.look_ahead();
-        if !wanted.field("items").exists() && !wanted.field("cursor").exists() {
+        let rows_wanted = wanted.field("items").exists() || wanted.field("cursor").exists();
+        let (total_count, rows) = page
+            .read(
+                ctx,
+                |pool, page| async move {
+                    let total = streams::count_for_user(&pool, epochs.as_ref(), user_id, public_only).await?;
+                    if !rows_wanted {
+                        return Ok((total, None));
+                    }
+                    Ok((total, Some(streams::page_for_user(&pool, user_id, public_only, &page).await?)))
+                },
+                |(_, rows)| {
+                    rows.as_ref().map_or(0, |(rows, _)| rows.iter().map(|(s, _)| stream_bytes(s)).sum())
+                },
+            )
+            .await?;
+        let Some((rows, cursor)) = rows else {
             return Ok(UserStreamCollection { total_count, page: None });
-        }
-        let (rows, cursor) =
-            streams::page_for_user(pool, user_id, public_only, &page).await.map_err(to_api)?;
+        };
         let mut items = Stream::with_roles(rows);
-        drop(in_turn);
         if public_only {
             // Another user's list: each stream's `role` is the caller's own on it, if any.
             let viewer = caller(ctx)?.user_id.clone();
@@ -258,16 +272,19 @@ impl UserStreamCollection {
     }
 
     /// The user's streams that match a search.
-    pub async fn search(
+    pub(super) async fn search(
         ctx: &Context<'_>,
         user_id: &str,
         search: &Search,
-        page: Page,
+        page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
-        let pool = ctx.data_unchecked::<DbPool>();
-        let _turn = turn(ctx).await?;
-        let (total_count, rows, cursor) =
-            streams::search_for_user(pool, user_id, search, &page).await.map_err(to_api)?;
+        let (total_count, rows, cursor) = page
+            .read(
+                ctx,
+                |pool, page| async move { streams::search_for_user(&pool, user_id, search, &page).await },
+                |(_, rows, _)| rows.iter().map(|(stream, _)| stream_bytes(stream)).sum(),
+            )
+            .await?;
         Ok(UserStreamCollection { total_count, page: Some((Stream::with_roles(rows), cursor)) })
     }
 }
@@ -345,11 +362,18 @@ impl UserQuery {
     ) -> async_graphql::Result<UserSearchResultCollection> {
         require(ctx, Scope::UsersRead)?;
         let _ = archived;
-        let page = page(Some(limit), cursor)?;
-        let (rows, cursor) = users::search(&mut *db(ctx).await?, &query, email_only.unwrap_or(false), &page)
-            .await
-            .map_err(to_api)?;
-        charge_read(ctx, rows.iter().map(user_bytes).sum())?;
+        let email_only = email_only.unwrap_or(false);
+        let query = query.as_str();
+        let (rows, cursor) =
+            Paged::newest_first(Some(limit), cursor)?
+                .read(
+                    ctx,
+                    |pool, page| async move {
+                        users::search(&mut pool.get().await?, query, email_only, &page).await
+                    },
+                    |(rows, _)| rows.iter().map(user_bytes).sum(),
+                )
+                .await?;
         let avatars = ctx.look_ahead().field("items").field("avatar").exists();
         Ok(UserSearchResultCollection { cursor, items: LimitedUser::list(ctx, rows, avatars).await? })
     }
