@@ -41,7 +41,7 @@ async fn main() {
         .map(|line| {
             let value: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
             NewObject {
-                stream_id: stream.clone(),
+                stream_id: stream.clone().into(),
                 id: value["id"].as_str().expect("an id").to_owned(),
                 speckle_type: value["speckle_type"].as_str().map(str::to_owned),
                 total_children_count: 0,

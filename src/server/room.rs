@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::rules::error::{AppError, AppResult};
+use crate::server::db::UserId;
 
 /// Bytes all big requests may hold at once.
 pub const ROOM_BYTES: usize = 64 * 1024 * 1024;
@@ -29,7 +30,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Holder {
     /// A token's owner.
-    User(String),
+    User(UserId),
     /// A request without a token, by its address.
     Address(IpAddr),
 }

@@ -36,7 +36,7 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
     super::session::with_status(async move {
         use super::session::signed_in_user;
         let user = signed_in_user().await?;
-        Ok(user.map(|u| SignedInUser { id: u.id, name: u.name, email: u.email }))
+        Ok(user.map(|u| SignedInUser { id: u.id.into(), name: u.name, email: u.email }))
     })
     .await
 }
@@ -154,7 +154,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 #[cfg(feature = "ssr")]
 async fn trust_this_device(
     state: &crate::server::state::AppState,
-    user_id: &str,
+    user_id: &crate::server::db::UserId,
     trusted: Option<&crate::server::auth::device::DeviceCookie>,
 ) {
     use crate::server::auth::device;
@@ -176,7 +176,7 @@ async fn trust_this_device(
 
 /// A sign-in is an event of `/profile/security`; failing to record it never fails it.
 #[cfg(feature = "ssr")]
-async fn record_sign_in(state: &crate::server::state::AppState, user_id: &str) {
+async fn record_sign_in(state: &crate::server::state::AppState, user_id: &crate::server::db::UserId) {
     use crate::server::domain::activity::{self, event, EventKind};
     let event = event(user_id, None, EventKind::SignedIn, None, &super::session::seen(), state.db.now());
     let recorded = match state.db.get().await {
@@ -200,7 +200,7 @@ pub async fn logout() -> Result<String, AppError> {
 
 /// Signs the user in with a fresh session id (no session fixation) and goes to `next`.
 #[cfg(feature = "ssr")]
-async fn start_session(user_id: &str, next: &str) -> Result<String, AppError> {
+async fn start_session(user_id: &crate::server::db::UserId, next: &str) -> Result<String, AppError> {
     use super::session::{session, session_error};
     use crate::server::auth::session::USER_ID_KEY;
     let session = session().await?;

@@ -62,7 +62,7 @@ pub async fn get_token_activity(
         use crate::server::db::iso8601;
         use crate::server::domain::{activity, tokens};
         let (user, mut conn) = require_user_with_db().await?;
-        let row = tokens::get(&mut conn, &user.id, &id).await?;
+        let row = tokens::get(&mut conn, &user.id, &id.into()).await?;
         let now = conn.now();
         let status = match (&row.revoked_at, &row.grace_until) {
             (Some(at), _) => format!(
@@ -107,8 +107,8 @@ pub async fn get_security_log(#[server(default)] before: String) -> Result<Secur
 #[cfg(feature = "ssr")]
 async fn events_page(
     conn: &mut crate::server::db::DbConn,
-    user_id: &str,
-    token_id: Option<&str>,
+    user_id: &crate::server::db::UserId,
+    token_id: Option<&crate::server::db::TokenId>,
     before: &str,
     now: i64,
 ) -> Result<(Vec<EventRow>, Option<String>), AppError> {
@@ -130,7 +130,7 @@ async fn events_page(
         .map(|shown| EventRow {
             label: shown.kind.map_or("Event", |kind| kind.label()).to_owned(),
             detail: shown.event.detail,
-            token_id: shown.event.token_id,
+            token_id: shown.event.token_id.map(String::from),
             token_name: shown.token_name,
             at: display::date_time(shown.event.at),
             ago: display::ago(shown.event.at, now),

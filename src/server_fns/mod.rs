@@ -15,7 +15,7 @@ pub(crate) mod session {
 
     use crate::rules::error::{AppError, AppResult};
     use crate::server::auth::session::USER_ID_KEY;
-    use crate::server::db::{models, DbConn};
+    use crate::server::db::{models, DbConn, UserId};
     use crate::server::domain::users;
     use crate::server::state::AppState;
 
@@ -47,7 +47,7 @@ pub(crate) mod session {
     /// user: a request never holds one pooled connection while it waits for another (ten
     /// tabs of one user held the whole pool that way, waiting for each other).
     pub async fn signed_in_user() -> AppResult<Option<models::User>> {
-        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(session_error)?;
+        let user_id = session().await?.get::<UserId>(USER_ID_KEY).await.map_err(session_error)?;
         match user_id {
             Some(id) => users::find(&mut db().await?, &id).await,
             None => Ok(None),
@@ -62,7 +62,7 @@ pub(crate) mod session {
     /// The signed-in user (or `SignedOut`) and the connection it was read with, for the
     /// server function's own work: one checkout, taken after the session was read.
     pub async fn require_user_with_db() -> AppResult<(models::User, DbConn)> {
-        let user_id = session().await?.get::<String>(USER_ID_KEY).await.map_err(session_error)?;
+        let user_id = session().await?.get::<UserId>(USER_ID_KEY).await.map_err(session_error)?;
         let user_id = user_id.ok_or(AppError::SignedOut)?;
         let mut conn = db().await?;
         let user = users::find(&mut conn, &user_id).await?.ok_or(AppError::SignedOut)?;

@@ -37,7 +37,7 @@ pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
                 AlertRow {
                     how: alert.found_by.describe(),
                     id: alert.id,
-                    token_id: alert.token_id,
+                    token_id: alert.token_id.into(),
                     token_name: alert.token_name,
                     url,
                     source,
@@ -93,7 +93,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
         let state = state()?;
         let user = require_user().await?;
         let throttle = &state.throttles.password_change;
-        throttle.begin(&[&user.id]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        throttle.begin(&[user.id.as_str()]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
         // Through the address's lane, as a sign-in: each change hashes twice.
         let ip = super::session::client_ip();
         let asker = crate::server::auth::password::Asker { address: ip, trusted_device: false };
@@ -104,7 +104,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
         }
         .await;
         if !matches!(changed, Err(AppError::BadInput(_))) {
-            throttle.forgive(&[&user.id]);
+            throttle.forgive(&[user.id.as_str()]);
         }
         changed?;
         // A new id for this session (its old row goes), then every row of the user goes: the

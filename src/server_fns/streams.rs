@@ -62,7 +62,7 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
         Ok(rows
             .into_iter()
             .map(|(stream, role)| StreamRow {
-                id: stream.id,
+                id: stream.id.into(),
                 name: stream.name,
                 description: stream.description,
                 is_public: stream.is_public,
@@ -84,6 +84,7 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         use crate::server::domain::pagination::{Order, Page};
         use crate::server::domain::{branches, objects, streams};
         let (user, mut conn) = require_user_with_db().await?;
+        let id = crate::server::db::StreamId::from(id);
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;
@@ -108,7 +109,7 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
                 commits: commits
                     .into_iter()
                     .map(|view| CommitRow {
-                        id: view.commit.id,
+                        id: view.commit.id.into(),
                         message: view.commit.message,
                         referenced_object: view.commit.referenced_object,
                         author_name: view.author_name,

@@ -156,8 +156,12 @@ async fn hand_over(
     if is_plain_form_post() {
         // Sealed in the session, its pad in a cookie: never in the database in the clear.
         use crate::server::auth::handover;
-        let (sealed, pad) =
-            handover::seal(row.id, row.name, secret.expose_secret(), super::session::state()?.db.now());
+        let (sealed, pad) = handover::seal(
+            row.id.into(),
+            row.name,
+            secret.expose_secret(),
+            super::session::state()?.db.now(),
+        );
         session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
         let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
         if let (Some(response), Ok(cookie)) = (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
@@ -167,7 +171,7 @@ async fn hand_over(
         leptos_axum::redirect("/profile");
         return Ok(None);
     }
-    Ok(Some(NewToken { id: row.id, name: row.name, secret: secret.expose_secret().to_owned() }))
+    Ok(Some(NewToken { id: row.id.into(), name: row.name, secret: secret.expose_secret().to_owned() }))
 }
 
 /// Regenerates a token (SPEC §8): a new secret, shown once as at creation, with the same name,
@@ -183,6 +187,7 @@ pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<N
             Some(at) => Expiry::At(at),
             None => Expiry::Never,
         };
+        let id = crate::server::db::TokenId::from(id);
         let rotation = Rotation { token_id: &id, expiry, grace_ms: DEFAULT_GRACE_MS, by: None };
         let (row, secret) = tokens::rotate(&mut conn, &user.id, rotation, &seen()).await?;
         hand_over(row, secret).await
@@ -201,7 +206,7 @@ pub async fn update_token(
         use super::session::{is_plain_form_post, require_user_with_db};
         use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
-        tokens::update(&mut conn, &user.id, &id, &name, Some(&description)).await?;
+        tokens::update(&mut conn, &user.id, &id.into(), &name, Some(&description)).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }
@@ -240,7 +245,7 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
         use crate::server::domain::activity::Revoker;
         use crate::server::domain::tokens;
         let (user, mut conn) = require_user_with_db().await?;
-        tokens::revoke(&mut conn, &user.id, &id, Revoker::Owner, &seen()).await?;
+        tokens::revoke(&mut conn, &user.id, &id.into(), Revoker::Owner, &seen()).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }
@@ -257,7 +262,7 @@ pub(crate) fn token_row(row: &crate::server::db::models::ApiToken, now: i64) -> 
     let expires_soon =
         !expired && row.expires_at.is_some_and(|at| at <= now + crate::rules::limits::EXPIRES_SOON_MS);
     TokenRow {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         name: row.name.clone(),
         description: row.description.clone(),
         scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),

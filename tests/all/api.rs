@@ -495,9 +495,14 @@ async fn at_most_500_live_tokens_per_user() {
             scopes: speckle_tokens::rules::scopes::ScopeSet::from_names("profile:read").unwrap(),
             expires_at: None,
         };
-        speckle_tokens::server::domain::tokens::create(&mut conn, &alice.id, new, &Default::default())
-            .await
-            .unwrap();
+        speckle_tokens::server::domain::tokens::create(
+            &mut conn,
+            &alice.id.as_str().into(),
+            new,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
     }
     let answer = app
         .gql(

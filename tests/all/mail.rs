@@ -99,7 +99,7 @@ async fn token_expiring(app: &TestApp, user_id: &str, name: &str, expires_at: i6
         scopes: ScopeSet::from_names("profile:read").unwrap(),
         expires_at: Some(expires_at),
     };
-    tokens::create(&mut conn, user_id, new, &Default::default()).await.unwrap();
+    tokens::create(&mut conn, &user_id.into(), new, &Default::default()).await.unwrap();
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use speckle_tokens::db_run;
 use speckle_tokens::rules::scopes::ScopeSet;
 use speckle_tokens::server::db::schema::{api_tokens, users};
-use speckle_tokens::server::db::Topic;
+use speckle_tokens::server::db::{Topic, UserId};
 use speckle_tokens::server::domain::tokens;
 
 #[tokio::test]
@@ -299,7 +299,7 @@ async fn a_token_that_expires_while_cached_is_refused_at_once() {
     let mut alice = app.browser();
     alice.sign_up("Alice", "alice@example.com").await;
     let mut conn = app.state.db.get().await.unwrap();
-    let user_id: String = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
+    let user_id: UserId = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
     let soon = app.now() + 1_500;
     let scopes = ScopeSet::from_names("profile:read").unwrap();
     let new = tokens::NewToken { name: "Brief", description: None, scopes, expires_at: Some(soon) };

@@ -410,7 +410,8 @@ async fn roles_and_scopes_guard_the_transport_and_a_private_stream_is_404_to_oth
         .await;
     assert_eq!(outcome(&deleted), "OK");
     let mut conn = app.state.db.get().await.unwrap();
-    let left = speckle_tokens::server::domain::objects::count(&mut conn, &private).await.unwrap();
+    let left =
+        speckle_tokens::server::domain::objects::count(&mut conn, &private.as_str().into()).await.unwrap();
     assert_eq!(left, 0);
 }
 

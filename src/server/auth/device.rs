@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::trusted_devices;
-use crate::server::db::{DbConn, DAY_MS};
+use crate::server::db::{DbConn, UserId, DAY_MS};
 
 /// The cookie's name.
 pub const DEVICE_COOKIE: &str = "device";
@@ -54,7 +54,7 @@ impl DeviceCookie {
     }
 
     /// Whether this browser is a trusted device of `user_id` (and not expired).
-    pub async fn trusted_for(&self, conn: &mut DbConn, user_id: &str) -> AppResult<bool> {
+    pub async fn trusted_for(&self, conn: &mut DbConn, user_id: &UserId) -> AppResult<bool> {
         let digest = self.digest();
         let since = conn.now() - LIFE_DAYS * DAY_MS;
         let found: i64 = db_run!(conn, |c| {
@@ -76,7 +76,7 @@ impl DeviceCookie {
 /// recently used devices. Two statements.
 pub async fn remember(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     trusted: Option<&DeviceCookie>,
     secure: bool,
 ) -> AppResult<String> {

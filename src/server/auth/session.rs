@@ -12,7 +12,7 @@ use tower_sessions::SessionStore;
 use crate::db_run;
 use crate::rules::error::AppError;
 use crate::server::db::schema::sessions;
-use crate::server::db::DbPool;
+use crate::server::db::{DbPool, UserId};
 
 /// The session key that holds the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
@@ -73,7 +73,11 @@ fn user_of(record: &Record) -> Option<&str> {
 }
 
 /// Signs `user_id` out everywhere but the session `keep` (after a password change).
-pub async fn end_other_sessions(pool: &DbPool, user_id: &str, keep: Option<Id>) -> Result<usize, AppError> {
+pub async fn end_other_sessions(
+    pool: &DbPool,
+    user_id: &UserId,
+    keep: Option<Id>,
+) -> Result<usize, AppError> {
     let mut conn = pool.get().await?;
     let keep = keep.map(|id| row_key(&id)).unwrap_or_default();
     Ok(db_run!(&mut conn, |c| {

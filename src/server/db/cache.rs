@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::ids::UserId;
+
 /// The epochs of every topic as one request saw them when it started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Epochs {
@@ -92,7 +94,7 @@ pub struct ReadCache {
     capacity: usize,
     tokens: Mutex<HashMap<[u8; 32], Entry<CachedToken>>>,
     /// By user id: the count of all their streams, and of their public ones.
-    stream_counts: Mutex<HashMap<String, Entry<[Option<i64>; 2]>>>,
+    stream_counts: Mutex<HashMap<UserId, Entry<[Option<i64>; 2]>>>,
 }
 
 impl ReadCache {
@@ -155,7 +157,7 @@ impl ReadCache {
     }
 
     /// The count read in epoch `epoch` of `Streams`, if that is still the epoch.
-    pub fn stream_count(&self, user_id: &str, public_only: bool, epoch: u64) -> Option<i64> {
+    pub fn stream_count(&self, user_id: &UserId, public_only: bool, epoch: u64) -> Option<i64> {
         let counts = lock(&self.stream_counts);
         counts
             .get(user_id)
@@ -164,7 +166,7 @@ impl ReadCache {
     }
 
     /// Keeps a count read after the request saw `epoch`.
-    pub fn put_stream_count(&self, user_id: &str, public_only: bool, count: i64, epoch: u64) {
+    pub fn put_stream_count(&self, user_id: &UserId, public_only: bool, count: i64, epoch: u64) {
         let mut counts = lock(&self.stream_counts);
         if let Some(entry) = counts.get_mut(user_id) {
             if is_fresh(entry, epoch) {
@@ -174,7 +176,7 @@ impl ReadCache {
         }
         let mut value = [None, None];
         value[public_only as usize] = Some(count);
-        put(&mut counts, self.capacity, user_id.to_owned(), value, epoch);
+        put(&mut counts, self.capacity, user_id.clone(), value, epoch);
     }
 }
 

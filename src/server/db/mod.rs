@@ -4,6 +4,7 @@
 
 mod bulk;
 pub mod cache;
+pub mod ids;
 pub mod models;
 mod pool;
 pub mod schema;
@@ -19,6 +20,7 @@ use diesel_async::AsyncPgConnection;
 use crate::rules::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
+pub use ids::{BranchId, CommitId, StreamId, TokenId, UserId};
 pub use pool::{no_connection, sqlite_connection, DbPool, Shared, SqliteConn, SqliteReaders};
 pub use tx::Tx;
 pub use url::DatabaseUrl;

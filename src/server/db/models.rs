@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 
+use super::ids::{BranchId, CommitId, StreamId, TokenId, UserId};
 use super::schema::{
     api_tokens, branches, commits, mail_outbox, objects, security_events, stream_acl, streams, users,
 };
@@ -10,7 +11,7 @@ use super::schema::{
 #[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub suuid: String,
     pub name: String,
     pub email: String,
@@ -39,7 +40,7 @@ impl std::fmt::Debug for User {
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct Profile {
-    pub id: String,
+    pub id: UserId,
     pub suuid: String,
     pub name: String,
     pub email: String,
@@ -72,8 +73,8 @@ mod tests {
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = api_tokens)]
 pub struct ApiToken {
-    pub id: String,
-    pub user_id: String,
+    pub id: TokenId,
+    pub user_id: UserId,
     pub name: String,
     pub last_chars: String,
     pub scopes: String,
@@ -82,9 +83,9 @@ pub struct ApiToken {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub description: Option<String>,
-    pub parent_id: Option<String>,
-    pub family_id: Option<String>,
-    pub replaces: Option<String>,
+    pub parent_id: Option<TokenId>,
+    pub family_id: Option<TokenId>,
+    pub replaces: Option<TokenId>,
     /// Set once the token is regenerated: it dies then (or when its successor is first used).
     pub grace_until: Option<i64>,
     pub revoked_reason: Option<String>,
@@ -98,8 +99,8 @@ impl ApiToken {
     }
 
     /// The first token of its regeneration line (rows older than families are their own).
-    pub fn family(&self) -> &str {
-        self.family_id.as_deref().unwrap_or(&self.id)
+    pub fn family(&self) -> &TokenId {
+        self.family_id.as_ref().unwrap_or(&self.id)
     }
 }
 
@@ -116,8 +117,8 @@ pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 #[diesel(table_name = security_events, treat_none_as_null = true)]
 pub struct SecurityEvent {
     pub id: String,
-    pub user_id: String,
-    pub token_id: Option<String>,
+    pub user_id: UserId,
+    pub token_id: Option<TokenId>,
     pub kind: String,
     pub detail: Option<String>,
     pub ip: Option<String>,
@@ -129,7 +130,7 @@ pub struct SecurityEvent {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = streams)]
 pub struct Stream {
-    pub id: String,
+    pub id: StreamId,
     pub name: String,
     pub description: String,
     pub is_public: bool,
@@ -140,21 +141,21 @@ pub struct Stream {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = stream_acl)]
 pub struct StreamAcl {
-    pub stream_id: String,
-    pub user_id: String,
+    pub stream_id: StreamId,
+    pub user_id: UserId,
     pub role: String,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = commits)]
 pub struct Commit {
-    pub id: String,
-    pub stream_id: String,
+    pub id: CommitId,
+    pub stream_id: StreamId,
     pub branch_name: String,
     pub referenced_object: String,
     pub message: String,
     pub source_application: Option<String>,
-    pub author_id: String,
+    pub author_id: UserId,
     pub created_at: i64,
     pub total_children_count: Option<i64>,
     /// The ids of the parent commits, as a JSON array.
@@ -164,11 +165,11 @@ pub struct Commit {
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = branches)]
 pub struct Branch {
-    pub id: String,
-    pub stream_id: String,
+    pub id: BranchId,
+    pub stream_id: StreamId,
     pub name: String,
     pub description: Option<String>,
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -177,7 +178,7 @@ pub struct Branch {
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = objects, treat_none_as_null = true)]
 pub struct NewObject {
-    pub stream_id: String,
+    pub stream_id: StreamId,
     pub id: String,
     pub speckle_type: Option<String>,
     pub total_children_count: i64,
@@ -192,7 +193,7 @@ pub struct NewObject {
 #[diesel(table_name = mail_outbox)]
 pub struct NewMail {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub once_key: String,
     pub subject: String,
     pub body: String,
@@ -201,10 +202,10 @@ pub struct NewMail {
 }
 
 impl NewMail {
-    pub fn due_at(now: i64, user_id: &str, once_key: String, subject: String, body: String) -> NewMail {
+    pub fn due_at(now: i64, user_id: &UserId, once_key: String, subject: String, body: String) -> NewMail {
         NewMail {
             id: super::new_id(),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             once_key,
             subject,
             body,

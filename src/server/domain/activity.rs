@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::rules::error::AppResult;
 use crate::server::db::schema::{api_tokens, security_events, token_addresses};
-use crate::server::db::{models, new_id, DbConn};
+use crate::server::db::{models, new_id, DbConn, TokenId, UserId};
 use crate::{db_run, db_tx};
 
 /// How many distinct addresses are kept per token.
@@ -132,8 +132,8 @@ impl Revoker {
 
 /// A new event row, ready to insert.
 pub fn event(
-    user_id: &str,
-    token_id: Option<&str>,
+    user_id: &UserId,
+    token_id: Option<&TokenId>,
     kind: EventKind,
     detail: Option<String>,
     seen: &Seen,
@@ -142,7 +142,7 @@ pub fn event(
     models::SecurityEvent {
         id: new_id(),
         user_id: user_id.to_owned(),
-        token_id: token_id.map(str::to_owned),
+        token_id: token_id.cloned(),
         kind: kind.name().to_owned(),
         detail,
         ip: seen.ip.map(|ip| ip.to_string()),
@@ -179,8 +179,8 @@ pub async fn record(conn: &mut DbConn, event: models::SecurityEvent) -> AppResul
 /// A known address costs a read, and a write only when its time is a minute old.
 pub async fn note_address(
     conn: &mut DbConn,
-    user_id: &str,
-    token_id: &str,
+    user_id: &UserId,
+    token_id: &TokenId,
     seen: &Seen,
     first_use: bool,
     now: i64,
@@ -260,7 +260,7 @@ pub async fn note_address(
 }
 
 /// The addresses a token was used from, most recent first.
-pub async fn addresses(conn: &mut DbConn, token_id: &str) -> AppResult<Vec<(String, i64)>> {
+pub async fn addresses(conn: &mut DbConn, token_id: &TokenId) -> AppResult<Vec<(String, i64)>> {
     Ok(db_run!(conn, |c| {
         token_addresses::table
             .filter(token_addresses::token_id.eq(token_id))
@@ -284,8 +284,8 @@ pub struct ShownEvent {
 /// `before` is the (time, id) of the last event of the previous page.
 pub async fn page(
     conn: &mut DbConn,
-    user_id: &str,
-    token_id: Option<&str>,
+    user_id: &UserId,
+    token_id: Option<&TokenId>,
     before: Option<(i64, String)>,
     limit: i64,
 ) -> AppResult<Vec<ShownEvent>> {

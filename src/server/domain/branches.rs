@@ -9,7 +9,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
 use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 use crate::server::db::schema::{branches, commits, objects, users};
-use crate::server::db::{models, new_id, DbConn, DbPool};
+use crate::server::db::{models, BranchId, CommitId, DbConn, DbPool, StreamId, UserId};
 use crate::server::domain::pagination::Page;
 use crate::server::domain::streams::{self, require_write, Role};
 use crate::{db_read, db_run, db_tx, keyset};
@@ -38,7 +38,7 @@ fn validate_description(description: Option<String>) -> AppResult<Option<String>
 /// The stream's branches, oldest first (`main` leads): their total, and one page.
 pub async fn page(
     conn: &mut DbConn,
-    stream_id: &str,
+    stream_id: &StreamId,
     page: &Page,
 ) -> AppResult<(i64, Vec<models::Branch>, Option<String>)> {
     let total: i64 = db_run!(conn, |c| {
@@ -62,7 +62,7 @@ pub async fn page(
 
 /// The stream's branch called `name` (names are stored lower-cased; branches made before
 /// that rule keep their case), or, as Speckle also accepts, with that id.
-pub async fn find(conn: &mut DbConn, stream_id: &str, name: &str) -> AppResult<Option<models::Branch>> {
+pub async fn find(conn: &mut DbConn, stream_id: &StreamId, name: &str) -> AppResult<Option<models::Branch>> {
     let name = name.trim();
     let lowered = name.to_lowercase();
     Ok(db_run!(conn, |c| {
@@ -78,7 +78,7 @@ pub async fn find(conn: &mut DbConn, stream_id: &str, name: &str) -> AppResult<O
 }
 
 /// The stream's branch with this id, or "not found".
-async fn get(conn: &mut DbConn, stream_id: &str, branch_id: &str) -> AppResult<models::Branch> {
+async fn get(conn: &mut DbConn, stream_id: &StreamId, branch_id: &BranchId) -> AppResult<models::Branch> {
     let branch: Option<models::Branch> = db_run!(conn, |c| {
         branches::table
             .filter(branches::stream_id.eq(stream_id))
@@ -101,15 +101,15 @@ fn name_taken(error: &diesel::result::Error) -> bool {
 /// Creates a branch (owners and contributors); answers its id.
 pub async fn create(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
     name: &str,
     description: Option<String>,
-) -> AppResult<String> {
+) -> AppResult<BranchId> {
     streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create branches")?;
     let now = conn.now();
     let branch = models::Branch {
-        id: new_id(),
+        id: BranchId::random(),
         stream_id: stream_id.to_owned(),
         name: validate_name(name)?,
         description: validate_description(description)?,
@@ -137,9 +137,9 @@ fn taken_or(error: diesel::result::Error) -> AppError {
 /// a new name (the database cascades it).
 pub async fn update(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
-    branch_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    branch_id: &BranchId,
     name: Option<&str>,
     description: Option<String>,
 ) -> AppResult<()> {
@@ -176,10 +176,15 @@ pub async fn update(
 
 /// Deletes a branch and its commits: the stream's owners, or the contributor who made it.
 /// `main` stays.
-pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str, branch_id: &str) -> AppResult<()> {
+pub async fn delete(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    branch_id: &BranchId,
+) -> AppResult<()> {
     let access = streams::readable(conn, stream_id, Some(user_id)).await?;
     let branch = get(conn, stream_id, branch_id).await?;
-    let author = branch.author_id.as_deref();
+    let author = branch.author_id.as_ref();
     require_owner_or_author(access.role, author, user_id, "delete this branch")?;
     if branch.name == MAIN_BRANCH {
         return Err(bad_input("The main branch cannot be deleted."));
@@ -199,8 +204,8 @@ pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str, branch_id
 /// Owners may; so may the author of the thing while they can still write to the stream.
 fn require_owner_or_author(
     role: Option<Role>,
-    author_id: Option<&str>,
-    user_id: &str,
+    author_id: Option<&UserId>,
+    user_id: &UserId,
     action: &str,
 ) -> AppResult<()> {
     let is_author = author_id == Some(user_id) && role.is_some_and(Role::can_write);
@@ -233,10 +238,10 @@ fn validate_message(message: &str) -> AppResult<()> {
 /// `totalChildrenCount` then is what the client said.
 pub async fn create_commit(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
     input: CommitInput,
-) -> AppResult<String> {
+) -> AppResult<CommitId> {
     streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create commits")?;
     let object_id = input.object_id.trim();
     if object_id.is_empty() || object_id.chars().count() > MAX_REFERENCE_CHARS {
@@ -271,7 +276,7 @@ pub async fn create_commit(
             .optional()
     })?;
     let commit = models::Commit {
-        id: new_id(),
+        id: CommitId::random(),
         stream_id: stream_id.to_owned(),
         branch_name: branch.name,
         referenced_object: object_id.to_owned(),
@@ -304,7 +309,7 @@ pub struct CommitView {
 }
 
 /// The stream's commits, or one branch's (by its stored name).
-pub async fn count_commits(conn: &mut DbConn, stream_id: &str, branch: Option<&str>) -> AppResult<i64> {
+pub async fn count_commits(conn: &mut DbConn, stream_id: &StreamId, branch: Option<&str>) -> AppResult<i64> {
     Ok(db_run!(conn, |c| {
         let all = commits::table.filter(commits::stream_id.eq(stream_id));
         match branch {
@@ -320,7 +325,7 @@ pub async fn count_commits(conn: &mut DbConn, stream_id: &str, branch: Option<&s
 /// returned at once, where a pooled connection's blocking thread would keep it.
 pub async fn page_of_commits(
     db: &DbPool,
-    stream_id: &str,
+    stream_id: &StreamId,
     branch: Option<&str>,
     page: &Page,
 ) -> AppResult<(Vec<CommitView>, Option<String>)> {
@@ -340,8 +345,8 @@ pub async fn page_of_commits(
 /// The stream's commit with this id; with none, its latest commit (as Speckle answers).
 pub async fn find_commit(
     conn: &mut DbConn,
-    stream_id: &str,
-    commit_id: Option<&str>,
+    stream_id: &StreamId,
+    commit_id: Option<&CommitId>,
 ) -> AppResult<Option<CommitView>> {
     Ok(db_run!(conn, |c| {
         let of_stream = commits::table
@@ -357,7 +362,7 @@ pub async fn find_commit(
     })?)
 }
 
-async fn get_commit(conn: &mut DbConn, stream_id: &str, commit_id: &str) -> AppResult<CommitView> {
+async fn get_commit(conn: &mut DbConn, stream_id: &StreamId, commit_id: &CommitId) -> AppResult<CommitView> {
     find_commit(conn, stream_id, Some(commit_id)).await?.ok_or_else(|| not_found("Commit"))
 }
 
@@ -365,9 +370,9 @@ async fn get_commit(conn: &mut DbConn, stream_id: &str, commit_id: &str) -> AppR
 /// commit's author while they can write to the stream.
 pub async fn update_commit(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
-    commit_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    commit_id: &CommitId,
     message: Option<String>,
     new_branch_name: Option<&str>,
 ) -> AppResult<()> {
@@ -386,7 +391,7 @@ pub async fn update_commit(
     }
     let message = message.unwrap_or(commit.message);
     let branch_name = branch_name.unwrap_or(commit.branch_name);
-    let author = Some(commit.author_id.as_str());
+    let author = Some(&commit.author_id);
     db_tx!(conn, |tx| {
         require_owner_or_author(
             tx.role_under_lock(stream_id, user_id).await?,
@@ -406,13 +411,13 @@ pub async fn update_commit(
 /// write to the stream.
 pub async fn delete_commit(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
-    commit_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    commit_id: &CommitId,
 ) -> AppResult<()> {
     let access = streams::readable(conn, stream_id, Some(user_id)).await?;
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    let author = Some(commit.author_id.as_str());
+    let author = Some(&commit.author_id);
     require_owner_or_author(access.role, author, user_id, "delete this commit")?;
     db_tx!(conn, |tx| {
         require_owner_or_author(
@@ -428,7 +433,12 @@ pub async fn delete_commit(
 
 /// Checks that the commit exists on a stream the user can read: `commitReceive` records
 /// nothing more here.
-pub async fn received(conn: &mut DbConn, user_id: &str, stream_id: &str, commit_id: &str) -> AppResult<()> {
+pub async fn received(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    commit_id: &CommitId,
+) -> AppResult<()> {
     streams::readable(conn, stream_id, Some(user_id)).await?;
     get_commit(conn, stream_id, commit_id).await?;
     Ok(())

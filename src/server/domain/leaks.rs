@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use crate::db_run;
 use crate::rules::error::{not_found, AppError, AppResult};
 use crate::server::db::schema::{api_tokens, leak_alerts, mail_outbox};
-use crate::server::db::{models, new_id, DbConn};
+use crate::server::db::{models, new_id, DbConn, TokenId, UserId};
 use crate::server::domain::activity::{Revoker, Seen};
 use crate::server::domain::tokens::{self, HashedToken};
 
@@ -63,7 +63,7 @@ pub async fn revoke_found(
     }
     let digests: Vec<&[u8]> = found.iter().map(|(digest, _)| digest.as_bytes()).collect();
     // (id, user_id, name, digest, revoked_at) of each token of ours among them.
-    type Issued = (String, String, String, Vec<u8>, Option<i64>);
+    type Issued = (TokenId, UserId, String, Vec<u8>, Option<i64>);
     let issued: Vec<Issued> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::token_digest.eq_any(&digests))
@@ -88,7 +88,7 @@ pub async fn revoke_found(
             Err(AppError::NotFound(_)) => continue, // revoked meanwhile (the same leak twice)
             Err(error) => return Err(error),
         }
-        tracing::warn!(token_id, user_id, found_by = found_by.name(), "leaked token revoked");
+        tracing::warn!(%token_id, %user_id, found_by = found_by.name(), "leaked token revoked");
         alert(conn, user_id, token_id, name, &found_by, mail).await?;
     }
     Ok(answers)
@@ -105,8 +105,8 @@ fn clipped(found_by: &FoundBy) -> FoundBy {
 /// The alert on `/profile`, and the email (once per token).
 async fn alert(
     conn: &mut DbConn,
-    user_id: &str,
-    token_id: &str,
+    user_id: &UserId,
+    token_id: &TokenId,
     name: &str,
     found_by: &FoundBy,
     mail: bool,
@@ -158,15 +158,15 @@ async fn alert(
 #[derive(Clone, Debug)]
 pub struct Alert {
     pub id: String,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub token_name: String,
     pub found_by: FoundBy,
     pub at: i64,
 }
 
 /// The user's alerts not yet dismissed, newest first.
-pub async fn alerts(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<Alert>> {
-    type Row = (String, String, String, String, Option<String>, Option<String>, i64);
+pub async fn alerts(conn: &mut DbConn, user_id: &UserId) -> AppResult<Vec<Alert>> {
+    type Row = (String, TokenId, String, String, Option<String>, Option<String>, i64);
     let rows: Vec<Row> = db_run!(conn, |c| {
         leak_alerts::table
             .inner_join(api_tokens::table)
@@ -199,7 +199,7 @@ pub async fn alerts(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<Alert>> {
 }
 
 /// Dismisses one of the user's alerts.
-pub async fn dismiss(conn: &mut DbConn, user_id: &str, alert_id: &str) -> AppResult<()> {
+pub async fn dismiss(conn: &mut DbConn, user_id: &UserId, alert_id: &str) -> AppResult<()> {
     let now = conn.now();
     let dismissed = db_run!(conn, |c| {
         diesel::update(

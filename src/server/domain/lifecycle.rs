@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::limits::EXPIRES_SOON_MS;
 use crate::server::db::schema::{api_tokens, expiry_notices, mail_outbox, security_events};
-use crate::server::db::{models, DbConn, DbPool, DAY_MS};
+use crate::server::db::{models, DbConn, DbPool, TokenId, UserId, DAY_MS};
 use crate::server::domain::activity::{event, EventKind, Seen};
 use crate::server::mail::{send_due, Mailer};
 use crate::{db_run, db_tx};
@@ -66,7 +66,7 @@ pub async fn tick(db: &DbPool, mailer: Option<&Mailer>, now: i64) -> AppResult<P
 
 /// An "Expired" event for every token that expired unrevoked, once (its `once_key`).
 async fn record_expiries(conn: &mut DbConn, now: i64) -> AppResult<usize> {
-    let expired: Vec<(String, String, i64)> = db_run!(conn, |c| {
+    let expired: Vec<(TokenId, UserId, i64)> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::expires_at.le(now))
             .filter(api_tokens::revoked_at.is_null())
@@ -95,7 +95,7 @@ async fn record_expiries(conn: &mut DbConn, now: i64) -> AppResult<usize> {
 /// Regenerated tokens whose grace period ended unused are marked revoked (they were already
 /// refused by the clock), with the event.
 async fn end_graces(conn: &mut DbConn, now: i64) -> AppResult<usize> {
-    let ended: Vec<(String, String, i64)> = db_run!(conn, |c| {
+    let ended: Vec<(TokenId, UserId, i64)> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::grace_until.le(now))
             .filter(api_tokens::revoked_at.is_null())
@@ -153,8 +153,8 @@ impl Stage {
 
 /// A token due for a warning.
 struct Due {
-    token_id: String,
-    user_id: String,
+    token_id: TokenId,
+    user_id: UserId,
     name: String,
     expires_at: i64,
     stage: Stage,
@@ -167,7 +167,7 @@ struct Due {
 async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
     let day = day_of(now);
     let mut queued = 0;
-    let mut after_user = String::new();
+    let mut after_user = UserId::from(String::new());
     loop {
         let (batch, complete) = due_after(conn, &after_user, now).await?;
         let Some(last) = batch.last() else { return Ok(queued) };
@@ -185,7 +185,7 @@ async fn queue_warnings(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResu
 
 /// The due tokens of the users after `after_user` (by id), a batch at a time, each user's
 /// whole; with whether the window ends with this batch.
-async fn due_after(conn: &mut DbConn, after_user: &str, now: i64) -> AppResult<(Vec<Due>, bool)> {
+async fn due_after(conn: &mut DbConn, after_user: &UserId, now: i64) -> AppResult<(Vec<Due>, bool)> {
     let notified = |stage: Stage| {
         diesel::dsl::exists(
             expiry_notices::table
@@ -200,7 +200,7 @@ async fn due_after(conn: &mut DbConn, after_user: &str, now: i64) -> AppResult<(
             .and(api_tokens::expires_at.le(to))
             .and(diesel::dsl::not(notified(stage)))
     };
-    let rows: Vec<(String, String, String, i64)> = db_run!(conn, |c| {
+    let rows: Vec<(TokenId, UserId, String, i64)> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::user_id.gt(after_user))
             .filter(api_tokens::expires_at.gt(now - DAY_MS))

@@ -147,13 +147,16 @@ impl Page {
 
     /// Cuts the fetched rows to the page; the cursor of the next page, if there is one.
     /// `key` reads a row's creation time and id.
-    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (i64, &str)) -> (Vec<T>, Option<String>) {
+    pub fn finish<T, K>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> (i64, &K)) -> (Vec<T>, Option<String>)
+    where
+        K: AsRef<str> + ?Sized,
+    {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let cursor = match rows.last() {
             Some(last) if more => {
                 let (at, id) = key(last);
-                Some(Key::encode(at, id))
+                Some(Key::encode(at, id.as_ref()))
             }
             _ => None,
         };

@@ -10,7 +10,7 @@ use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
 use crate::server::db::schema::{branches, stream_acl, streams, users};
 use crate::server::db::sql::{lower, Search};
-use crate::server::db::{models, new_id, DbConn, DbPool, Epochs, Topic};
+use crate::server::db::{models, BranchId, DbConn, DbPool, Epochs, StreamId, Topic, UserId};
 use crate::server::domain::pagination::Page;
 use crate::{db_read, db_run, db_tx, keyset};
 
@@ -101,7 +101,7 @@ pub enum Reader<'a> {
     Anonymous,
     /// A token of `user_id` holding `scopes`.
     Token {
-        user_id: &'a str,
+        user_id: &'a UserId,
         scopes: ScopeSet,
     },
 }
@@ -110,7 +110,7 @@ pub enum Reader<'a> {
 /// as its user with `streams:read`, and never less than anonymous, so a public stream is
 /// anyone's. A private stream is "not found" whether it exists or not; for a token without
 /// `streams:read`, that is the missing scope (which says nothing about the stream).
-pub async fn readable_by(conn: &mut DbConn, stream_id: &str, reader: Reader<'_>) -> AppResult<Access> {
+pub async fn readable_by(conn: &mut DbConn, stream_id: &StreamId, reader: Reader<'_>) -> AppResult<Access> {
     let user_id = match reader {
         Reader::Token { user_id, scopes } if scopes.contains(Scope::StreamsRead) => Some(user_id),
         _ => None,
@@ -124,7 +124,11 @@ pub async fn readable_by(conn: &mut DbConn, stream_id: &str, reader: Reader<'_>)
 }
 
 /// The stream, if `user_id` (or anyone, for a public one) may read it; else "not found".
-pub async fn readable(conn: &mut DbConn, stream_id: &str, user_id: Option<&str>) -> AppResult<Access> {
+pub async fn readable(
+    conn: &mut DbConn,
+    stream_id: &StreamId,
+    user_id: Option<&UserId>,
+) -> AppResult<Access> {
     let stream: Option<models::Stream> = db_run!(conn, |c| {
         streams::table.find(stream_id).select(models::Stream::as_select()).first(c).await.optional()
     })?;
@@ -139,7 +143,7 @@ pub async fn readable(conn: &mut DbConn, stream_id: &str, user_id: Option<&str>)
     Ok(Access { stream, role })
 }
 
-async fn role_of(conn: &mut DbConn, stream_id: &str, user_id: &str) -> AppResult<Option<Role>> {
+async fn role_of(conn: &mut DbConn, stream_id: &StreamId, user_id: &UserId) -> AppResult<Option<Role>> {
     let role: Option<String> = db_run!(conn, |c| {
         stream_acl::table.find((stream_id, user_id)).select(stream_acl::role).first(c).await.optional()
     })?;
@@ -147,10 +151,10 @@ async fn role_of(conn: &mut DbConn, stream_id: &str, user_id: &str) -> AppResult
 }
 
 /// Creates a stream owned by `owner_id`, with its `main` branch; answers its id.
-pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> AppResult<String> {
+pub async fn create(conn: &mut DbConn, owner_id: &UserId, input: StreamInput) -> AppResult<StreamId> {
     let now = conn.now();
     let stream = models::Stream {
-        id: new_id(),
+        id: StreamId::random(),
         name: STREAM_NAME.value(input.name.as_deref().unwrap_or_default())?,
         description: STREAM_DESCRIPTION.value(input.description.as_deref().unwrap_or_default())?,
         is_public: input.is_public.unwrap_or(false),
@@ -163,7 +167,7 @@ pub async fn create(conn: &mut DbConn, owner_id: &str, input: StreamInput) -> Ap
         role: Role::Owner.name().to_owned(),
     };
     let main = models::Branch {
-        id: new_id(),
+        id: BranchId::random(),
         stream_id: stream.id.clone(),
         name: MAIN_BRANCH.to_owned(),
         description: Some("default branch".to_owned()),
@@ -186,7 +190,7 @@ crate::tx_steps! {
     /// concurrent writers; PostgreSQL serialises concurrent changes of one stream on that
     /// row), and answers `user_id`'s role as the transaction sees it: a role taken away
     /// after a first check is seen here.
-    pub async fn role_under_lock(&mut self, stream_id: &str, user_id: &str) -> AppResult<Option<Role>> {
+    pub async fn role_under_lock(&mut self, stream_id: &StreamId, user_id: &UserId) -> AppResult<Option<Role>> {
         let now = self.now;
         diesel::update(streams::table.find(stream_id))
             .set(streams::updated_at.eq(now))
@@ -203,7 +207,7 @@ crate::tx_steps! {
 
     /// Checks, inside the write's transaction, that `user_id` is still an owner (see
     /// [`role_under_lock`](Self::role_under_lock)).
-    pub async fn still_owner(&mut self, stream_id: &str, user_id: &str, action: &str) -> AppResult<()> {
+    pub async fn still_owner(&mut self, stream_id: &StreamId, user_id: &UserId, action: &str) -> AppResult<()> {
         match self.role_under_lock(stream_id, user_id).await? {
             Some(Role::Owner) => Ok(()),
             _ => Err(not_an_owner(action)),
@@ -212,14 +216,14 @@ crate::tx_steps! {
 
     /// Refuses to take the owner role from `losing` (the user about to lose it, if any) when
     /// they are the stream's only owner. After [`still_owner`](Self::still_owner).
-    pub async fn keep_an_owner(&mut self, stream_id: &str, losing: Option<&str>) -> AppResult<()> {
-        let owners: Vec<String> = stream_acl::table
+    pub async fn keep_an_owner(&mut self, stream_id: &StreamId, losing: Option<&UserId>) -> AppResult<()> {
+        let owners: Vec<UserId> = stream_acl::table
             .filter(stream_acl::stream_id.eq(stream_id))
             .filter(stream_acl::role.eq(Role::Owner.name()))
             .select(stream_acl::user_id)
             .load(self.conn())
             .await?;
-        if owners.len() == 1 && losing == Some(owners[0].as_str()) {
+        if owners.len() == 1 && losing == Some(&owners[0]) {
             return Err(bad_input("A stream must keep at least one owner: make someone else owner first."));
         }
         Ok(())
@@ -227,7 +231,12 @@ crate::tx_steps! {
 }
 
 /// Changes a stream's name, description or visibility (owners only).
-pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: StreamInput) -> AppResult<()> {
+pub async fn update(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    input: StreamInput,
+) -> AppResult<()> {
     let access = readable(conn, stream_id, Some(user_id)).await?;
     access.require_owner("update it")?;
     let stream = access.stream;
@@ -257,7 +266,7 @@ pub async fn update(conn: &mut DbConn, user_id: &str, stream_id: &str, input: St
 }
 
 /// Deletes a stream with its branches, commits, objects and roles (owners only).
-pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppResult<()> {
+pub async fn delete(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "delete it").await?;
@@ -270,9 +279,9 @@ pub async fn delete(conn: &mut DbConn, user_id: &str, stream_id: &str) -> AppRes
 /// least one owner.
 pub async fn grant(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_id: &str,
-    target_id: &str,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    target_id: &UserId,
     role: Role,
 ) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("share it")?;
@@ -282,8 +291,8 @@ pub async fn grant(
         return Err(not_found("User"));
     }
     let row = models::StreamAcl {
-        stream_id: stream_id.into(),
-        user_id: target_id.into(),
+        stream_id: stream_id.clone(),
+        user_id: target_id.clone(),
         role: role.name().into(),
     };
     db_tx!(conn, |tx| {
@@ -301,7 +310,12 @@ pub async fn grant(
 }
 
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
-pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id: &str) -> AppResult<()> {
+pub async fn revoke(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    target_id: &UserId,
+) -> AppResult<()> {
     readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "change who it is shared with").await?;
@@ -319,14 +333,14 @@ pub async fn revoke(conn: &mut DbConn, user_id: &str, stream_id: &str, target_id
 /// Someone on a stream, as its collaborator list shows them.
 #[derive(Clone, Debug, Queryable)]
 pub struct Collaborator {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
     pub company: Option<String>,
     pub role: String,
 }
 
 /// The stream's collaborators, owners first (their avatars are read apart: `users::avatars`).
-pub async fn collaborators(conn: &mut DbConn, stream_id: &str) -> AppResult<Vec<Collaborator>> {
+pub async fn collaborators(conn: &mut DbConn, stream_id: &StreamId) -> AppResult<Vec<Collaborator>> {
     Ok(db_run!(conn, |c| {
         stream_acl::table
             .inner_join(users::table)
@@ -354,7 +368,7 @@ fn is_public_values(public_only: bool) -> [bool; 2] {
 pub async fn count_for_user(
     db: &DbPool,
     epochs: Option<&Epochs>,
-    user_id: &str,
+    user_id: &UserId,
     public_only: bool,
 ) -> AppResult<i64> {
     let epoch = epochs.map(|epochs| epochs.streams);
@@ -378,7 +392,7 @@ pub async fn count_for_user(
 /// One page of the user's streams with their role, newest first.
 pub async fn page_for_user(
     db: &DbPool,
-    user_id: &str,
+    user_id: &UserId,
     public_only: bool,
     page: &Page,
 ) -> AppResult<(Vec<(models::Stream, String)>, Option<String>)> {
@@ -404,10 +418,10 @@ pub async fn page_for_user(
 /// `user_id`'s role on each of these streams that they are on, by stream id.
 pub async fn roles_on(
     conn: &mut DbConn,
-    user_id: &str,
-    stream_ids: &[&str],
-) -> AppResult<std::collections::HashMap<String, String>> {
-    let rows: Vec<(String, String)> = db_run!(conn, |c| {
+    user_id: &UserId,
+    stream_ids: &[&StreamId],
+) -> AppResult<std::collections::HashMap<StreamId, String>> {
+    let rows: Vec<(StreamId, String)> = db_run!(conn, |c| {
         stream_acl::table
             .filter(stream_acl::user_id.eq(user_id))
             .filter(stream_acl::stream_id.eq_any(stream_ids))
@@ -421,7 +435,7 @@ pub async fn roles_on(
 /// The user's streams that match `search`, newest first: their total, and one page.
 pub async fn search_for_user(
     db: &DbPool,
-    user_id: &str,
+    user_id: &UserId,
     search: &Search,
     page: &Page,
 ) -> AppResult<(i64, Vec<(models::Stream, String)>, Option<String>)> {

@@ -10,7 +10,7 @@ use crate::rules::text::{BIO, COMPANY, USER_NAME};
 use crate::server::auth::password::{self, Asker, Hasher};
 use crate::server::db::schema::users;
 use crate::server::db::sql::{lower, Search};
-use crate::server::db::{models, new_id, DbConn, DbPool, Topic};
+use crate::server::db::{models, new_id, DbConn, DbPool, Topic, UserId};
 use crate::server::domain::pagination::Page;
 use crate::{db_run, db_write, keyset};
 
@@ -59,7 +59,7 @@ pub async fn sign_up(
     let password_hash = hasher.hash(password, asker).await?;
     let conn = &mut pool.get().await?;
     let user = models::User {
-        id: new_id(),
+        id: UserId::random(),
         suuid: new_id(),
         name,
         email,
@@ -118,7 +118,7 @@ pub async fn change_password(
     pool: &DbPool,
     hasher: &Hasher,
     asker: Asker,
-    user_id: &str,
+    user_id: &UserId,
     current: SecretString,
     new: SecretString,
 ) -> AppResult<()> {
@@ -146,19 +146,19 @@ async fn find_by_email(conn: &mut DbConn, email: &str) -> AppResult<Option<model
 }
 
 /// The user with this id, if there is one.
-pub async fn find(conn: &mut DbConn, user_id: &str) -> AppResult<Option<models::User>> {
+pub async fn find(conn: &mut DbConn, user_id: &UserId) -> AppResult<Option<models::User>> {
     Ok(db_run!(conn, |c| {
         users::table.find(user_id).select(models::User::as_select()).first(c).await.optional()
     })?)
 }
 
 /// The user with this id, or "not found".
-pub async fn get(conn: &mut DbConn, user_id: &str) -> AppResult<models::User> {
+pub async fn get(conn: &mut DbConn, user_id: &UserId) -> AppResult<models::User> {
     find(conn, user_id).await?.ok_or_else(|| not_found("User"))
 }
 
 /// The profile of the user with this id, or "not found".
-pub async fn profile(conn: &mut DbConn, user_id: &str) -> AppResult<models::Profile> {
+pub async fn profile(conn: &mut DbConn, user_id: &UserId) -> AppResult<models::Profile> {
     let found: Option<models::Profile> = db_run!(conn, |c| {
         users::table.find(user_id).select(models::Profile::as_select()).first(c).await.optional()
     })?;
@@ -175,9 +175,9 @@ diesel::define_sql_function! {
 /// are a quarter of a megabyte each is refused, not loaded.
 pub async fn avatars(
     conn: &mut DbConn,
-    user_ids: &[&str],
+    user_ids: &[&UserId],
     charge: impl FnOnce(usize) -> AppResult<()>,
-) -> AppResult<std::collections::HashMap<String, std::sync::Arc<str>>> {
+) -> AppResult<std::collections::HashMap<UserId, std::sync::Arc<str>>> {
     if user_ids.is_empty() {
         return Ok(Default::default());
     }
@@ -191,7 +191,7 @@ pub async fn avatars(
     })?;
     let weight = sizes.iter().map(|size| size.unwrap_or(0).max(0) as usize).sum();
     charge(weight)?;
-    let rows: Vec<(String, Option<String>)> = db_run!(conn, |c| {
+    let rows: Vec<(UserId, Option<String>)> = db_run!(conn, |c| {
         users::table
             .filter(users::id.eq_any(user_ids))
             .filter(users::avatar.is_not_null())
@@ -213,7 +213,7 @@ pub struct ProfileUpdate {
 
 /// Changes the user's own profile. The read cache holds users' rows with their tokens, so
 /// this ends the tokens' epoch.
-pub async fn update_profile(conn: &mut DbConn, user_id: &str, update: ProfileUpdate) -> AppResult<()> {
+pub async fn update_profile(conn: &mut DbConn, user_id: &UserId, update: ProfileUpdate) -> AppResult<()> {
     if update.name.is_none() && update.company.is_none() && update.bio.is_none() && update.avatar.is_none() {
         return Err(bad_input("Give at least one of name, company, bio or avatar."));
     }

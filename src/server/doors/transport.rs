@@ -18,7 +18,7 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use crate::rules::error::{bad_input, too_large, AppError, AppResult};
 use crate::rules::scopes::Scope;
 use crate::server::auth::throttle::client_ip;
-use crate::server::db::DbConn;
+use crate::server::db::{DbConn, StreamId};
 use crate::server::domain::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST, MAX_ID_CHARS};
 use crate::server::domain::streams::{self, Access, Reader};
 use crate::server::domain::tokens::Caller;
@@ -52,19 +52,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The stream, if the caller may read its objects ([`streams::readable_by`]).
-async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppResult<Access> {
+async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &StreamId) -> AppResult<Access> {
     let reader = auth.caller().map_or(Reader::Anonymous, Caller::reader);
     streams::readable_by(conn, stream_id, reader).await
 }
 
 /// The stream, if the caller may write objects to it: `streams:write` and an owner's or
 /// contributor's role.
-async fn writable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &str) -> AppResult<()> {
+async fn writable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &StreamId) -> AppResult<()> {
     let caller = auth.caller().ok_or(AppError::SignedOut)?;
     writable_by(conn, caller, stream_id).await
 }
 
-async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &str) -> AppResult<()> {
+async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &StreamId) -> AppResult<()> {
     caller.require(Scope::StreamsWrite)?;
     streams::readable(conn, stream_id, Some(&caller.user_id)).await?.require_write("send objects")
 }
@@ -113,7 +113,7 @@ async fn read_capped(body: Body, max: usize, share: &mut Share) -> AppResult<Vec
 async fn diff(
     State(state): State<AppState>,
     auth: BearerAuth,
-    Path(stream_id): Path<String>,
+    Path(stream_id): Path<StreamId>,
     request: axum::extract::Request,
 ) -> AppResult<Response> {
     writable(&mut state.db.get().await?, &auth, &stream_id).await?;
@@ -132,7 +132,7 @@ async fn diff(
 async fn still_writing(
     state: &AppState,
     headers: &HeaderMap,
-    stream_id: &str,
+    stream_id: &StreamId,
     conn: &mut DbConn,
 ) -> Result<std::sync::Arc<Caller>, Response> {
     let caller = match bearer::still_valid(state, headers).await {
@@ -153,7 +153,7 @@ async fn still_writing(
 async fn upload(
     State(state): State<AppState>,
     auth: BearerAuth,
-    Path(stream_id): Path<String>,
+    Path(stream_id): Path<StreamId>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
@@ -165,15 +165,15 @@ async fn upload(
 async fn store_upload(
     state: &AppState,
     auth: &BearerAuth,
-    stream_id: &str,
+    stream_id: &StreamId,
     headers: &HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, Response> {
     let refuse = IntoResponse::into_response;
     // A connection only while the database is used, never while the client sends.
     writable(&mut state.db.get().await.map_err(refuse)?, auth, stream_id).await.map_err(refuse)?;
-    let user_id = auth.caller().map(|caller| caller.user_id.clone()).unwrap_or_default();
-    let mut share = state.room.enter(Holder::User(user_id)).await.map_err(refuse)?;
+    let Some(caller) = auth.caller() else { return Err(AppError::SignedOut.into_response()) };
+    let mut share = state.room.enter(Holder::User(caller.user_id.clone())).await.map_err(refuse)?;
     let mut multipart = multipart
         .map_err(|_| refuse(bad_input("Send the objects as multipart/form-data, one batch per part.")))?;
     let mut batches = 0;
@@ -311,7 +311,7 @@ fn streamed(format: Format, chunks: tokio::sync::mpsc::Receiver<AppResult<axum::
 async fn single(
     State(state): State<AppState>,
     auth: BearerAuth,
-    Path((stream_id, object_id)): Path<(String, String)>,
+    Path((stream_id, object_id)): Path<(StreamId, String)>,
 ) -> AppResult<Response> {
     // An anonymous request's turn first, never waited for with a connection in hand.
     let _turn = auth.anonymous_turn(&state).await?;
@@ -327,7 +327,7 @@ async fn single(
 async fn download(
     State(state): State<AppState>,
     auth: BearerAuth,
-    Path((stream_id, object_id)): Path<(String, String)>,
+    Path((stream_id, object_id)): Path<(StreamId, String)>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let turn = auth.anonymous_turn(&state).await?;
@@ -347,7 +347,7 @@ async fn download(
 async fn get_objects(
     State(state): State<AppState>,
     auth: BearerAuth,
-    Path(stream_id): Path<String>,
+    Path(stream_id): Path<StreamId>,
     request: axum::extract::Request,
 ) -> AppResult<Response> {
     let turn = auth.anonymous_turn(&state).await?;

@@ -402,12 +402,12 @@ impl<'a> TestUser<'a> {
     /// session made by the store. Tests of sign-up itself use [`Browser::sign_up`].
     pub async fn sign_up(app: &'a TestApp, name: &str) -> TestUser<'a> {
         use speckle_tokens::server::auth::session::{DbSessionStore, USER_ID_KEY};
-        use speckle_tokens::server::db::{models, new_id};
+        use speckle_tokens::server::db::{models, new_id, UserId};
         use tower_sessions::session::Record;
         use tower_sessions::SessionStore;
 
         let user = models::User {
-            id: new_id(),
+            id: UserId::random(),
             suuid: new_id(),
             name: name.to_owned(),
             email: format!("{}@example.com", name.to_lowercase()),
@@ -429,7 +429,7 @@ impl<'a> TestUser<'a> {
         drop(conn);
         let mut record = Record {
             id: Default::default(),
-            data: [(USER_ID_KEY.to_owned(), Value::from(user.id.clone()))].into_iter().collect(),
+            data: [(USER_ID_KEY.to_owned(), Value::from(user.id.to_string()))].into_iter().collect(),
             expiry_date: time::OffsetDateTime::now_utc() + time::Duration::days(14),
         };
         DbSessionStore::new(app.state.db.clone()).create(&mut record).await.unwrap();
@@ -438,7 +438,7 @@ impl<'a> TestUser<'a> {
         let (_, token) = browser.create_token("whoami", &["profile:read"], "7").await;
         let whoami = app.graphql(&token, "{ user { id } }").await.json();
         assert_eq!(whoami["data"]["user"]["id"], user.id.as_str(), "{whoami}");
-        TestUser { browser, id: user.id }
+        TestUser { browser, id: user.id.into() }
     }
 
     /// A fresh token with these scopes (expiring in a year).

@@ -9,7 +9,7 @@ use super::StoredObject;
 use crate::db_read;
 use crate::rules::error::{AppError, AppResult};
 use crate::server::db::schema::objects;
-use crate::server::db::DbPool;
+use crate::server::db::{DbPool, StreamId};
 
 /// Objects read per query when downloading, with the data of those up to [`INLINE_BYTES`];
 /// bigger ones are read after, a few MB ([`GROUP_BYTES`]) at a time, so a download holds a
@@ -79,7 +79,7 @@ impl Writer {
 /// `held` (the room the request's id list takes) is kept until the download ends.
 pub fn download<H: Send + 'static>(
     db: DbPool,
-    stream_id: String,
+    stream_id: StreamId,
     first: Option<StoredObject>,
     ids: Vec<String>,
     format: Format,
@@ -172,7 +172,7 @@ impl Selection {
 impl Chunk {
     /// Reads the chunk through `db_read!`: on SQLite a read-only connection on the calling
     /// thread, with no hop.
-    async fn read(self, db: DbPool, stream_id: String) -> AppResult<Vec<Row>> {
+    async fn read(self, db: DbPool, stream_id: StreamId) -> AppResult<Vec<Row>> {
         let stream_id = stream_id.as_str();
         match self {
             Chunk::Ids(ids) => db_read!(
@@ -200,7 +200,7 @@ impl Chunk {
 
 async fn send_objects(
     db: &DbPool,
-    stream_id: &str,
+    stream_id: &StreamId,
     ids: Vec<String>,
     writer: &mut Writer,
     sender: &mpsc::Sender<Result<Bytes, AppError>>,

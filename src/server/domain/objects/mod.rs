@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer};
 use crate::db_run;
 use crate::rules::error::AppResult;
 use crate::server::db::schema::objects;
-use crate::server::db::{insert_objects, models, DbConn};
+use crate::server::db::{insert_objects, models, DbConn, StreamId};
 
 /// The most bytes of JSON one upload batch may hold, uncompressed (a bigger one is a 413).
 /// Speckle's clients send batches of about 1 MB; one object may be as big as a batch.
@@ -34,7 +34,11 @@ const LOOKUP_IDS: usize = 500;
 
 /// Stores objects in one transaction: all of them, or (on any error) none. An object the
 /// stream already holds is kept as it was: an id is a hash of the content.
-pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject<'_>>) -> AppResult<usize> {
+pub async fn store(
+    conn: &mut DbConn,
+    stream_id: &StreamId,
+    objects: Vec<ParsedObject<'_>>,
+) -> AppResult<usize> {
     let rows = rows(stream_id, objects, conn.now());
     let count = rows.len();
     insert_objects(conn, rows).await?;
@@ -43,7 +47,7 @@ pub async fn store(conn: &mut DbConn, stream_id: &str, objects: Vec<ParsedObject
 
 /// Reads a batch (a JSON array of objects) and stores it (see [`store`]), letting go of its
 /// text before the objects are written.
-pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> AppResult<usize> {
+pub async fn store_batch(conn: &mut DbConn, stream_id: &StreamId, text: String) -> AppResult<usize> {
     let rows = rows(stream_id, parse_batch(&text)?, conn.now());
     drop(text);
     let count = rows.len();
@@ -52,7 +56,7 @@ pub async fn store_batch(conn: &mut DbConn, stream_id: &str, text: String) -> Ap
 }
 
 /// The rows that store these objects, owning their text.
-fn rows(stream_id: &str, objects: Vec<ParsedObject<'_>>, now: i64) -> Vec<models::NewObject> {
+fn rows(stream_id: &StreamId, objects: Vec<ParsedObject<'_>>, now: i64) -> Vec<models::NewObject> {
     objects
         .into_iter()
         .map(|object| models::NewObject {
@@ -68,7 +72,7 @@ fn rows(stream_id: &str, objects: Vec<ParsedObject<'_>>, now: i64) -> Vec<models
 }
 
 /// Which of `ids` the stream holds.
-pub async fn existing(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<HashSet<String>> {
+pub async fn existing(conn: &mut DbConn, stream_id: &StreamId, ids: &[String]) -> AppResult<HashSet<String>> {
     let mut found = HashSet::new();
     for chunk in ids.chunks(LOOKUP_IDS) {
         let rows: Vec<String> = db_run!(conn, |c| {
@@ -96,14 +100,14 @@ pub struct StoredObject {
 }
 
 /// The stream's object with this id.
-pub async fn find(conn: &mut DbConn, stream_id: &str, id: &str) -> AppResult<Option<StoredObject>> {
+pub async fn find(conn: &mut DbConn, stream_id: &StreamId, id: &str) -> AppResult<Option<StoredObject>> {
     Ok(db_run!(conn, |c| {
         objects::table.find((stream_id, id)).select(StoredObject::as_select()).first(c).await.optional()
     })?)
 }
 
 /// What the stream's objects with these ids weigh, in bytes of JSON (those it holds).
-pub async fn sizes(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<Vec<i64>> {
+pub async fn sizes(conn: &mut DbConn, stream_id: &StreamId, ids: &[String]) -> AppResult<Vec<i64>> {
     Ok(db_run!(conn, |c| {
         objects::table
             .filter(objects::stream_id.eq(stream_id))
@@ -115,7 +119,11 @@ pub async fn sizes(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppRes
 }
 
 /// The stream's objects with these ids (those it holds), in id order, in one query.
-pub async fn find_many(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> AppResult<Vec<StoredObject>> {
+pub async fn find_many(
+    conn: &mut DbConn,
+    stream_id: &StreamId,
+    ids: &[String],
+) -> AppResult<Vec<StoredObject>> {
     Ok(db_run!(conn, |c| {
         objects::table
             .filter(objects::stream_id.eq(stream_id))
@@ -128,7 +136,7 @@ pub async fn find_many(conn: &mut DbConn, stream_id: &str, ids: &[String]) -> Ap
 }
 
 /// How many objects the stream holds.
-pub async fn count(conn: &mut DbConn, stream_id: &str) -> AppResult<i64> {
+pub async fn count(conn: &mut DbConn, stream_id: &StreamId) -> AppResult<i64> {
     Ok(db_run!(conn, |c| objects::table
         .filter(objects::stream_id.eq(stream_id))
         .count()

@@ -7,7 +7,7 @@ use crate::rules::error::{bad_input, forbidden, AppResult};
 use crate::rules::limits::{MAX_LIFESPAN_MS, MAX_LIVE_TOKENS, MIN_LIFESPAN_MS};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
-use crate::server::db::{models, new_id, DbConn};
+use crate::server::db::{models, DbConn, TokenId, UserId};
 use crate::server::domain::activity::{event, EventKind, Seen};
 
 /// What a new token is to be.
@@ -21,7 +21,7 @@ pub struct NewToken<'a> {
 /// Creates a token for `user_id`; the returned secret is the only copy there will ever be.
 pub async fn create(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     new: NewToken<'_>,
     seen: &Seen,
 ) -> AppResult<(models::ApiToken, PlainToken)> {
@@ -75,9 +75,9 @@ fn minted_expiry(parent: &Caller, lifespan_ms: Option<i64>, now: i64) -> AppResu
 /// (two tabs cannot both take the 500th place).
 async fn insert(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     new: NewToken<'_>,
-    parent_id: Option<&str>,
+    parent_id: Option<&TokenId>,
     seen: &Seen,
 ) -> AppResult<(models::ApiToken, PlainToken)> {
     let name = TOKEN_NAME.value(new.name)?;
@@ -90,7 +90,7 @@ async fn insert(
         return Err(bad_input("The expiry must be in the future."));
     }
     let secret = PlainToken::generate();
-    let id = new_id();
+    let id = TokenId::random();
     let row = models::ApiToken {
         id: id.clone(),
         user_id: user_id.to_owned(),
@@ -102,7 +102,7 @@ async fn insert(
         last_used_at: None,
         revoked_at: None,
         description,
-        parent_id: parent_id.map(str::to_owned),
+        parent_id: parent_id.cloned(),
         family_id: Some(id),
         replaces: None,
         grace_until: None,
@@ -121,7 +121,7 @@ async fn insert(
         tx.insert_token(&row, &digest).await?;
         tx.record(std::slice::from_ref(&created)).await
     })?;
-    tracing::info!(token_id = %row.id, user_id, "token created");
+    tracing::info!(token_id = %row.id, %user_id, "token created");
     Ok((row, secret))
 }
 

@@ -10,7 +10,7 @@ use super::{Caller, PlainToken};
 use crate::rules::error::{not_found, AppResult};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
 use crate::server::db::schema::api_tokens;
-use crate::server::db::{models, DbConn, Topic};
+use crate::server::db::{models, DbConn, TokenId, Topic, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_run, db_tx, db_write};
 
@@ -25,7 +25,7 @@ fn live_or_expired(
 
 /// The user's tokens that are not revoked (expired ones included, marked by their date),
 /// newest first.
-pub async fn list(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<models::ApiToken>> {
+pub async fn list(conn: &mut DbConn, user_id: &UserId) -> AppResult<Vec<models::ApiToken>> {
     Ok(db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
@@ -38,7 +38,7 @@ pub async fn list(conn: &mut DbConn, user_id: &str) -> AppResult<Vec<models::Api
 }
 
 /// One of the user's tokens, revoked or not (the activity page shows dead tokens too).
-pub async fn get(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResult<models::ApiToken> {
+pub async fn get(conn: &mut DbConn, user_id: &UserId, token_id: &TokenId) -> AppResult<models::ApiToken> {
     let row: Option<models::ApiToken> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::id.eq(token_id))
@@ -54,8 +54,8 @@ pub async fn get(conn: &mut DbConn, user_id: &str, token_id: &str) -> AppResult<
 /// Renames a live token and sets its description, without regenerating it.
 pub async fn update(
     conn: &mut DbConn,
-    user_id: &str,
-    token_id: &str,
+    user_id: &UserId,
+    token_id: &TokenId,
     name: &str,
     description: Option<&str>,
 ) -> AppResult<()> {
@@ -83,8 +83,8 @@ pub async fn update(
 /// their revocation and why.
 pub async fn revoke(
     conn: &mut DbConn,
-    user_id: &str,
-    token_id: &str,
+    user_id: &UserId,
+    token_id: &TokenId,
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<()> {
@@ -99,12 +99,12 @@ pub async fn revoke(
             .await
             .optional()?;
         let Some(root_name) = root else { return Ok(0) };
-        tx.revoke_tree(user_id, vec![(token_id.to_owned(), root_name)], revoker, seen).await
+        tx.revoke_tree(user_id, vec![(token_id.clone(), root_name)], revoker, seen).await
     })?;
     if revoked == 0 {
         return Err(not_found("Token"));
     }
-    tracing::info!(token_id, user_id, revoked, "token revoked");
+    tracing::info!(%token_id, %user_id, revoked, "token revoked");
     Ok(())
 }
 
@@ -112,15 +112,15 @@ pub async fn revoke(
 /// (the token asking, through the API). Answers how many were revoked.
 pub async fn revoke_all(
     conn: &mut DbConn,
-    user_id: &str,
-    except: Option<&str>,
+    user_id: &UserId,
+    except: Option<&TokenId>,
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<usize> {
-    let except = except.unwrap_or_default();
+    let except = except.map_or("", TokenId::as_str);
     let revoked = db_tx!(conn, |tx| {
         tx.lock_user(user_id).await?;
-        let roots: Vec<(String, String)> = api_tokens::table
+        let roots: Vec<(TokenId, String)> = api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::id.ne(except))
@@ -129,20 +129,20 @@ pub async fn revoke_all(
             .await?;
         tx.revoke_tree(user_id, roots, revoker, seen).await
     })?;
-    tracing::info!(user_id, revoked, "every token revoked");
+    tracing::info!(%user_id, revoked, "every token revoked");
     Ok(revoked)
 }
 
 /// Revokes the user's own token given in clear (as `apiTokenRevoke` accepts it).
 pub async fn revoke_by_secret(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     token: &PlainToken,
     revoker: Revoker,
     seen: &Seen,
 ) -> AppResult<()> {
     let digest = token.hashed();
-    let token_id: Option<String> = db_run!(conn, |c| {
+    let token_id: Option<TokenId> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::token_digest.eq(digest.as_bytes()))
             .filter(api_tokens::user_id.eq(user_id))
@@ -159,7 +159,7 @@ pub async fn revoke_by_secret(
 /// Answers how many were marked (another server may have marked some first).
 pub async fn retire_replaced(
     conn: &mut DbConn,
-    retired: &[(String, String, i64)],
+    retired: &[(TokenId, UserId, i64)],
     why: &str,
     seen: &Seen,
 ) -> AppResult<usize> {
@@ -179,8 +179,8 @@ pub async fn retire_replaced(
 /// if any, stops working. Answers whether this was the first use. The tokens epoch ends after
 /// it when a replaced token was retired.
 pub async fn first_use(conn: &mut DbConn, caller: &Caller, seen: &Seen, now: i64) -> AppResult<bool> {
-    let token_id = caller.token_id.as_str();
-    let user_id = caller.user_id.as_str();
+    let token_id = &caller.token_id;
+    let user_id = &caller.user_id;
     db_tx!(conn, |tx| {
         let first =
             diesel::update(api_tokens::table.find(token_id).filter(api_tokens::last_used_at.is_null()))

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::models;
+use crate::server::db::{models, TokenId, UserId};
 pub use create::{create, create_child, lifespan_expiry, NewToken};
 pub use manage::{first_use, get, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update};
 pub use rotate::{rotate, Expiry, Rotation};
@@ -138,18 +138,18 @@ impl fmt::Debug for HashedToken {
 /// Who is calling through a valid token, and what the token lets them do.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub user_id: String,
+    pub user_id: UserId,
     /// The owner's profile as it was when this request was authenticated (no password hash,
     /// no avatar: this is kept in memory for every cached token).
     pub user: models::Profile,
-    pub token_id: String,
+    pub token_id: TokenId,
     pub token_name: String,
     pub scopes: ScopeSet,
     pub expires_at: Option<i64>,
     /// Set once the token was regenerated: it dies then, if its successor is not used first.
     pub grace_until: Option<i64>,
     /// The token this one was regenerated from, which dies when this one is first used.
-    pub replaces: Option<String>,
+    pub replaces: Option<TokenId>,
     /// What every answer to this token says about it, made once when the token is read.
     pub headers: AnswerHeaders,
 }

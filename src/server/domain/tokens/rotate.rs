@@ -11,7 +11,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppResult};
 use crate::rules::limits::{MAX_GRACE_MS, MAX_LIVE_TOKENS};
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::api_tokens;
-use crate::server::db::{iso8601, models, new_id, DbConn, Topic};
+use crate::server::db::{iso8601, models, DbConn, TokenId, Topic, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 
 /// When a regenerated token expires.
@@ -25,7 +25,7 @@ pub enum Expiry {
 
 /// How a token is to be regenerated.
 pub struct Rotation<'a> {
-    pub token_id: &'a str,
+    pub token_id: &'a TokenId,
     /// The new token's expiry.
     pub expiry: Expiry,
     /// How long the old token keeps working if the new one is not used first; 0: not at all.
@@ -40,7 +40,7 @@ pub struct Rotation<'a> {
 /// superseded secret in use by two parties is the mark of a leak) and is refused.
 pub async fn rotate(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     rotation: Rotation<'_>,
     seen: &Seen,
 ) -> AppResult<(models::ApiToken, PlainToken)> {
@@ -53,7 +53,7 @@ pub async fn rotate(
     }
     let secret = PlainToken::generate();
     let digest = secret.hashed();
-    let new_id = new_id();
+    let new_id = TokenId::random();
     let outcome = db_tx!(conn, |tx| {
         tx.lock_user(user_id).await?;
         let old: Option<models::ApiToken> = api_tokens::table
@@ -77,7 +77,7 @@ pub async fn rotate(
         };
         let reused_family = match (rotation.by, asker_superseded) {
             (Some(by), true) => {
-                let (id, family): (String, Option<String>) = api_tokens::table
+                let (id, family): (TokenId, Option<TokenId>) = api_tokens::table
                     .find(&by.token_id)
                     .select((api_tokens::id, api_tokens::family_id))
                     .first(tx.conn())
@@ -85,11 +85,11 @@ pub async fn rotate(
                 Some(family.unwrap_or(id))
             }
             // Through the API, naming a superseded token is presenting it again (SPEC §8).
-            (Some(_), false) if old.grace_until.is_some() => Some(old.family().to_owned()),
+            (Some(_), false) if old.grace_until.is_some() => Some(old.family().clone()),
             _ => None,
         };
         if let Some(family) = reused_family {
-            let members: Vec<(String, String)> = api_tokens::table
+            let members: Vec<(TokenId, String)> = api_tokens::table
                 .filter(api_tokens::user_id.eq(user_id))
                 .filter(api_tokens::family_id.eq(family))
                 .filter(api_tokens::revoked_at.is_null())
@@ -148,7 +148,7 @@ pub async fn rotate(
             revoked_at: None,
             description: old.description.clone(),
             parent_id: old.parent_id.clone(),
-            family_id: Some(old.family().to_owned()),
+            family_id: Some(old.family().clone()),
             replaces: Some(old.id.clone()),
             grace_until: None,
             revoked_reason: None,
@@ -189,13 +189,13 @@ pub async fn rotate(
     })?;
     match outcome {
         Some(row) => {
-            tracing::info!(token_id = %row.id, replaces = rotation.token_id, user_id, "token regenerated");
+            tracing::info!(token_id = %row.id, replaces = %rotation.token_id, %user_id, "token regenerated");
             Ok((row, secret))
         }
         None => {
             tracing::warn!(
-                token_id = rotation.token_id,
-                user_id,
+                token_id = %rotation.token_id,
+                %user_id,
                 "superseded token presented: family revoked"
             );
             Err(forbidden(

@@ -9,7 +9,7 @@ use crate::rules::error::AppResult;
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, DbConn, DbPool, Epochs};
+use crate::server::db::{models, DbConn, DbPool, Epochs, TokenId};
 use crate::server::domain::activity::{self, Seen};
 use crate::{db_read, db_run};
 
@@ -72,8 +72,8 @@ async fn read_live_token(
     // no LIMIT on purpose: SQLite plans with a bound LIMIT's value and so re-prepares the
     // statement on every call (seen in a profile as a third of the lookup's time).
     type Row = (
-        (String, String, Vec<u8>, String),
-        (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>),
+        (TokenId, String, Vec<u8>, String),
+        (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<TokenId>),
         models::Profile,
     );
     let rows: Vec<Row> = db_read!(
@@ -108,7 +108,7 @@ async fn read_live_token(
         return Ok(None);
     }
     let Ok(scopes) = ScopeSet::from_names(&scopes) else {
-        tracing::error!(token_id, "token row holds an unknown scope");
+        tracing::error!(%token_id, "token row holds an unknown scope");
         return Ok(None);
     };
     let headers = super::AnswerHeaders::new(dies_at, scopes);

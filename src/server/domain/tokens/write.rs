@@ -8,9 +8,9 @@ use diesel_async::RunQueryDsl;
 
 use super::HashedToken;
 use crate::rules::error::AppResult;
-use crate::server::db::models;
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::Topic;
+use crate::server::db::{models, TokenId, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::tx_steps;
 
@@ -18,7 +18,7 @@ tx_steps! {
     /// Takes the user's row lock before anything is read in a token write's transaction:
     /// two writes for one user run one after the other, on both backends (SQLite then never
     /// has to upgrade a read lock).
-    pub async fn lock_user(&mut self, user_id: &str) -> AppResult<()> {
+    pub async fn lock_user(&mut self, user_id: &UserId) -> AppResult<()> {
         diesel::update(users::table.find(user_id))
             .set(users::created_at.eq(users::created_at))
             .execute(self.conn())
@@ -30,7 +30,7 @@ tx_steps! {
     /// [`MAX_LIVE_TOKENS`](crate::rules::limits::MAX_LIVE_TOKENS): every token not revoked
     /// that may still work or be renewed (expired ones until revoked, regenerated ones until
     /// their grace period ends). After [`lock_user`](Self::lock_user).
-    pub async fn held(&mut self, user_id: &str) -> AppResult<i64> {
+    pub async fn held(&mut self, user_id: &UserId) -> AppResult<i64> {
         let now = self.now;
         Ok(api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
@@ -68,13 +68,13 @@ tx_steps! {
     /// revoked. After [`lock_user`](Self::lock_user).
     pub async fn revoke_tree(
         &mut self,
-        user_id: &str,
-        roots: Vec<(String, String)>,
+        user_id: &UserId,
+        roots: Vec<(TokenId, String)>,
         revoker: Revoker,
         seen: &Seen,
     ) -> AppResult<usize> {
         let now = self.now;
-        let mut level: Vec<(String, String, Revoker)> =
+        let mut level: Vec<(TokenId, String, Revoker)> =
             roots.into_iter().map(|(id, name)| (id, name, revoker.clone())).collect();
         let mut count = 0usize;
         while !level.is_empty() {
@@ -85,12 +85,12 @@ tx_steps! {
                     .set((api_tokens::revoked_at.eq(now), api_tokens::revoked_reason.eq(&reason)))
                     .execute(self.changing(Topic::Tokens))
                     .await?;
-                events.push(event(user_id, Some(id.as_str()), EventKind::Revoked, Some(reason), seen, now));
+                events.push(event(user_id, Some(id), EventKind::Revoked, Some(reason), seen, now));
             }
             self.record(&events).await?;
             count += level.len();
-            let parents: Vec<&String> = level.iter().map(|(id, _, _)| id).collect();
-            let children: Vec<(String, String, Option<String>)> = api_tokens::table
+            let parents: Vec<&TokenId> = level.iter().map(|(id, _, _)| id).collect();
+            let children: Vec<(TokenId, String, Option<TokenId>)> = api_tokens::table
                 .filter(api_tokens::user_id.eq(user_id))
                 .filter(api_tokens::parent_id.eq_any(&parents))
                 .filter(api_tokens::revoked_at.is_null())
@@ -116,7 +116,7 @@ tx_steps! {
     /// its grace period ended), with `why` in the event; what it minted in its grace period
     /// passes to its successor, as at regeneration. Answers whether it was still to mark
     /// (another request or server may have marked it first).
-    pub async fn retire(&mut self, old_id: &str, user_id: &str, at: i64, why: &str, seen: &Seen) -> AppResult<bool> {
+    pub async fn retire(&mut self, old_id: &TokenId, user_id: &UserId, at: i64, why: &str, seen: &Seen) -> AppResult<bool> {
         let reason = Revoker::Replaced.describe();
         let ended = diesel::update(api_tokens::table.find(old_id).filter(api_tokens::revoked_at.is_null()))
             .set((api_tokens::revoked_at.eq(at), api_tokens::revoked_reason.eq(&reason)))

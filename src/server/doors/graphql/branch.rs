@@ -31,7 +31,7 @@ pub struct Branch {
 #[Object]
 impl Branch {
     async fn id(&self) -> &str {
-        &self.branch.id
+        self.branch.id.as_str()
     }
     async fn name(&self) -> &str {
         &self.branch.name
@@ -115,11 +115,12 @@ impl BranchMutation {
         branches::create(
             &mut *db(ctx).await?,
             &caller.user_id,
-            &branch.stream_id,
+            &branch.stream_id.into(),
             &branch.name,
             branch.description,
         )
         .await
+        .map(String::from)
         .map_err(to_api)
     }
 
@@ -134,8 +135,8 @@ impl BranchMutation {
         branches::update(
             &mut *db(ctx).await?,
             &caller.user_id,
-            &b.stream_id,
-            &b.id,
+            &b.stream_id.into(),
+            &b.id.into(),
             b.name.as_deref(),
             b.description,
         )
@@ -151,7 +152,8 @@ impl BranchMutation {
         branch: BranchDeleteInput,
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        branches::delete(&mut *db(ctx).await?, &caller.user_id, &branch.stream_id, &branch.id)
+        let (stream_id, branch_id) = (branch.stream_id.into(), branch.id.into());
+        branches::delete(&mut *db(ctx).await?, &caller.user_id, &stream_id, &branch_id)
             .await
             .map_err(to_api)?;
         Ok(true)

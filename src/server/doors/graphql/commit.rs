@@ -10,7 +10,7 @@ use super::{
 };
 use crate::rules::limits::{DEFAULT_PAGE, MAX_COMMIT_MESSAGE_BYTES};
 use crate::rules::scopes::Scope;
-use crate::server::db::models;
+use crate::server::db::{models, StreamId, UserId};
 use crate::server::domain::branches::{self, CommitInput, CommitView};
 use crate::server::domain::pagination::Order;
 use crate::server::domain::streams;
@@ -49,7 +49,7 @@ impl CommitCollection {
             .await?;
         // Each author's avatar once, however many of the page's commits they made.
         let wanted = ctx.look_ahead().field("items").field("authorAvatar").exists();
-        let mut authors: Vec<&str> = rows.iter().map(|view| view.commit.author_id.as_str()).collect();
+        let mut authors: Vec<&UserId> = rows.iter().map(|view| &view.commit.author_id).collect();
         authors.sort_unstable();
         authors.dedup();
         let avatars = avatars_if(ctx, wanted, &authors).await?;
@@ -79,7 +79,7 @@ impl Commit {
 #[Object]
 impl Commit {
     async fn id(&self) -> &str {
-        &self.view.commit.id
+        self.view.commit.id.as_str()
     }
     async fn referenced_object(&self) -> &str {
         &self.view.commit.referenced_object
@@ -107,7 +107,7 @@ impl Commit {
         Some(parents.into_iter().map(Some).collect())
     }
     async fn author_id(&self) -> Option<&str> {
-        Some(&self.view.commit.author_id)
+        Some(self.view.commit.author_id.as_str())
     }
     async fn author_name(&self) -> Option<&str> {
         Some(&self.view.author_name)
@@ -116,14 +116,14 @@ impl Commit {
         if let Some(read) = &self.avatar {
             return Ok(read.clone());
         }
-        let author = self.view.commit.author_id.as_str();
+        let author = &self.view.commit.author_id;
         Ok(avatars_if(ctx, true, &[author]).await?.remove(author))
     }
     async fn created_at(&self) -> Option<DateTime> {
         Some(DateTime(self.view.commit.created_at))
     }
     async fn stream_id(&self) -> Option<&str> {
-        Some(&self.stream.id)
+        Some(self.stream.id.as_str())
     }
     async fn stream_name(&self) -> Option<&str> {
         Some(&self.stream.name)
@@ -211,9 +211,9 @@ impl CommitMutation {
             total_children_count: commit.total_children_count.map(i64::from),
             parents,
         };
-        branches::create_commit(&mut *db(ctx).await?, &caller.user_id, &commit.stream_id, input)
-            .await
-            .map_err(to_api)
+        let stream_id = StreamId::from(commit.stream_id);
+        let created = branches::create_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, input).await;
+        created.map(String::from).map_err(to_api)
     }
 
     /// Changes a commit's message or branch (owners, or its author).
@@ -227,8 +227,8 @@ impl CommitMutation {
         branches::update_commit(
             &mut *db(ctx).await?,
             &caller.user_id,
-            &c.stream_id,
-            &c.id,
+            &c.stream_id.into(),
+            &c.id.into(),
             c.message,
             c.new_branch_name.as_deref(),
         )
@@ -245,7 +245,8 @@ impl CommitMutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = (input.source_application, input.message);
-        branches::received(&mut *db(ctx).await?, &caller.user_id, &input.stream_id, &input.commit_id)
+        let (stream_id, commit_id) = (input.stream_id.into(), input.commit_id.into());
+        branches::received(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -258,7 +259,8 @@ impl CommitMutation {
         commit: CommitDeleteInput,
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        branches::delete_commit(&mut *db(ctx).await?, &caller.user_id, &commit.stream_id, &commit.id)
+        let (stream_id, commit_id) = (commit.stream_id.into(), commit.id.into());
+        branches::delete_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)

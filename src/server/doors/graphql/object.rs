@@ -7,13 +7,14 @@ use super::{charge_read, db, limits, require, to_api, DateTime, JsonObject};
 use crate::rules::error::{bad_input, not_found, AppError};
 use crate::rules::limits::{DEFAULT_CHILDREN_PAGE, MAX_CHILDREN_PAGE};
 use crate::rules::scopes::Scope;
+use crate::server::db::StreamId;
 use crate::server::domain::objects::{self, StoredObject};
 use crate::server::domain::streams;
 
 /// A Speckle object (`Object` in Speckle's schema).
 pub struct SpeckleObject {
     pub(super) object: StoredObject,
-    pub(super) stream_id: String,
+    pub(super) stream_id: StreamId,
 }
 
 #[derive(SimpleObject)]
@@ -152,7 +153,7 @@ impl ObjectMutation {
     ) -> async_graphql::Result<Vec<String>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let mut conn = db(ctx).await?;
-        let stream_id = &object_input.stream_id;
+        let stream_id = &StreamId::from(object_input.stream_id);
         streams::readable(&mut conn, stream_id, Some(&caller.user_id))
             .await
             .and_then(|access| access.require_write("send objects"))

@@ -13,8 +13,8 @@ use super::{
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAIN_BRANCH};
 use crate::rules::scopes::Scope;
-use crate::server::db::models;
 use crate::server::db::sql::Search;
+use crate::server::db::{models, UserId};
 use crate::server::domain::branches;
 use crate::server::domain::objects;
 use crate::server::domain::pagination::Order;
@@ -79,7 +79,7 @@ pub struct PendingStreamCollaborator {
 #[Object]
 impl Stream {
     async fn id(&self) -> &str {
-        &self.stream.id
+        self.stream.id.as_str()
     }
     async fn name(&self) -> &str {
         &self.stream.name
@@ -112,13 +112,13 @@ impl Stream {
             ctx,
             rows.iter().map(|row| limits::row_bytes([Some(row.name.as_str()), row.company.as_deref()])).sum(),
         )?;
-        let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        let ids: Vec<&UserId> = rows.iter().map(|row| &row.id).collect();
         let mut avatars = avatars_if(ctx, ctx.look_ahead().field("avatar").exists(), &ids).await?;
         Ok(rows
             .into_iter()
             .map(|c| StreamCollaborator {
                 avatar: avatars.remove(&c.id),
-                id: c.id,
+                id: c.id.into(),
                 name: c.name,
                 role: c.role,
                 company: c.company,
@@ -154,7 +154,7 @@ impl Stream {
     }
     /// The commit with this id; with none, the latest.
     async fn commit(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<Commit>> {
-        let found = branches::find_commit(&mut *db(ctx).await?, &self.stream.id, id.as_deref())
+        let found = branches::find_commit(&mut *db(ctx).await?, &self.stream.id, id.map(Into::into).as_ref())
             .await
             .map_err(to_api)?;
         charge_read(ctx, found.as_ref().map_or(0, commit_bytes))?;
@@ -169,7 +169,7 @@ impl Stream {
         cursor: Option<String>,
     ) -> async_graphql::Result<Option<BranchCollection>> {
         let paged = Paged::new(Some(limit), cursor, Order::OldestFirst, 0)?;
-        let stream_id = self.stream.id.as_str();
+        let stream_id = &self.stream.id;
         let (total_count, rows, cursor) = paged
             .read(
                 ctx,
@@ -274,7 +274,8 @@ impl StreamQuery {
     /// token lacking `streams:read`, reads a public one. A private stream the caller cannot
     /// read is `NOT_FOUND` (or, for a token without `streams:read`, that missing scope).
     async fn stream(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Stream>> {
-        let access = streams::readable_by(&mut *db(ctx).await?, &id, reader(ctx)).await.map_err(to_api)?;
+        let access =
+            streams::readable_by(&mut *db(ctx).await?, &id.into(), reader(ctx)).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
     }
 
@@ -344,11 +345,11 @@ impl StreamMutation {
         let id = streams::create(&mut *db(ctx).await?, &caller.user_id, input).await.map_err(to_api)?;
         for user_id in contributors {
             // Each grant is its own write, counted as one.
-            streams::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id, Role::Contributor)
+            streams::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id.into(), Role::Contributor)
                 .await
                 .map_err(to_api)?;
         }
-        Ok(Some(id))
+        Ok(Some(id.into()))
     }
 
     /// Changes a stream's name, description or visibility (owners).
@@ -361,14 +362,16 @@ impl StreamMutation {
         let _ = (stream.is_discoverable, stream.allow_public_comments);
         let input =
             StreamInput { name: stream.name, description: stream.description, is_public: stream.is_public };
-        streams::update(&mut *db(ctx).await?, &caller.user_id, &stream.id, input).await.map_err(to_api)?;
+        streams::update(&mut *db(ctx).await?, &caller.user_id, &stream.id.into(), input)
+            .await
+            .map_err(to_api)?;
         Ok(true)
     }
 
     /// Deletes a stream with everything in it (owners).
     async fn stream_delete(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        streams::delete(&mut *db(ctx).await?, &caller.user_id, &id).await.map_err(to_api)?;
+        streams::delete(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
         Ok(true)
     }
 
@@ -381,7 +384,7 @@ impl StreamMutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let role = Role::parse(&permission_params.role).map_err(to_api)?;
         let p = permission_params;
-        streams::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id, role)
+        streams::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into(), role)
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -395,7 +398,7 @@ impl StreamMutation {
     ) -> async_graphql::Result<Option<bool>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let p = permission_params;
-        streams::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id, &p.user_id)
+        streams::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into())
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -410,7 +413,9 @@ impl StreamMutation {
     ) -> async_graphql::Result<Option<Stream>> {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = favorited;
-        streams::readable(&mut *db(ctx).await?, &stream_id, Some(&caller.user_id)).await.map_err(to_api)?;
+        streams::readable(&mut *db(ctx).await?, &stream_id.into(), Some(&caller.user_id))
+            .await
+            .map_err(to_api)?;
         Ok(None)
     }
 

@@ -7,7 +7,7 @@ use super::{db, limits, require, seen, to_api, BigInt, DateTime};
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::{models, DbPool};
+use crate::server::db::{models, DbPool, TokenId};
 use crate::server::domain::activity::{self, Revoker};
 use crate::server::domain::tokens::{self, PlainToken};
 
@@ -17,7 +17,7 @@ pub struct ApiToken(pub models::ApiToken);
 #[Object]
 impl ApiToken {
     async fn id(&self) -> &str {
-        &self.0.id
+        self.0.id.as_str()
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -167,7 +167,7 @@ impl TokenMutation {
         let seen = seen(ctx);
         let revoked = match PlainToken::parse(token.trim()) {
             Ok(secret) => tokens::revoke_by_secret(&mut conn, &caller.user_id, &secret, revoker, &seen).await,
-            Err(_) => tokens::revoke(&mut conn, &caller.user_id, token.trim(), revoker, &seen).await,
+            Err(_) => tokens::revoke(&mut conn, &caller.user_id, &token.trim().into(), revoker, &seen).await,
         };
         revoked.map_err(to_api)?;
         Ok(true)
@@ -207,7 +207,8 @@ impl TokenMutation {
             Some(seconds) => i64::from(seconds) * 1000,
             None => crate::rules::limits::DEFAULT_GRACE_MS,
         };
-        let rotation = tokens::Rotation { token_id: token.id.trim(), expiry, grace_ms, by: Some(caller) };
+        let token_id = TokenId::from(token.id.trim());
+        let rotation = tokens::Rotation { token_id: &token_id, expiry, grace_ms, by: Some(caller) };
         let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx))
             .await
             .map_err(to_api)?;

@@ -12,7 +12,7 @@ use super::{
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::sql::Search;
-use crate::server::db::{models, Epochs};
+use crate::server::db::{models, Epochs, StreamId, UserId};
 use crate::server::domain::streams;
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
@@ -30,8 +30,8 @@ pub(super) type Avatar = Option<Option<Arc<str>>>;
 pub(super) async fn avatars_if(
     ctx: &Context<'_>,
     wanted: bool,
-    user_ids: &[&str],
-) -> async_graphql::Result<std::collections::HashMap<String, Arc<str>>> {
+    user_ids: &[&UserId],
+) -> async_graphql::Result<std::collections::HashMap<UserId, Arc<str>>> {
     if !wanted {
         return Ok(Default::default());
     }
@@ -62,7 +62,7 @@ impl LimitedUser {
         users: Vec<models::Profile>,
         wanted: bool,
     ) -> async_graphql::Result<Vec<LimitedUser>> {
-        let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
+        let ids: Vec<&UserId> = users.iter().map(|user| &user.id).collect();
         let mut avatars = avatars_if(ctx, wanted, &ids).await?;
         Ok(users
             .into_iter()
@@ -77,7 +77,7 @@ impl LimitedUser {
 #[Object]
 impl LimitedUser {
     async fn id(&self) -> ID {
-        ID(self.user.id.clone())
+        ID(self.user.id.to_string())
     }
     async fn suuid(&self) -> &str {
         &self.user.suuid
@@ -233,7 +233,7 @@ impl UserStreamCollection {
     /// Reads only what the query asks for: `{ streams { totalCount } }` costs one count.
     pub(super) async fn for_user(
         ctx: &Context<'_>,
-        user_id: &str,
+        user_id: &UserId,
         public_only: bool,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
@@ -262,7 +262,7 @@ impl UserStreamCollection {
         if public_only {
             // Another user's list: each stream's `role` is the caller's own on it, if any.
             let viewer = caller(ctx)?.user_id.clone();
-            let ids: Vec<&str> = items.iter().map(|item| item.stream.id.as_str()).collect();
+            let ids: Vec<&StreamId> = items.iter().map(|item| &item.stream.id).collect();
             let mut roles = streams::roles_on(&mut *db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
             for item in &mut items {
                 item.role = roles.remove(&item.stream.id);
@@ -274,7 +274,7 @@ impl UserStreamCollection {
     /// The user's streams that match a search.
     pub(super) async fn search(
         ctx: &Context<'_>,
-        user_id: &str,
+        user_id: &UserId,
         search: &Search,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
@@ -324,7 +324,7 @@ impl UserQuery {
     /// profile (`users:read`), email hidden.
     async fn user(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<User>> {
         let own_id = caller(ctx)?.user_id.clone();
-        match id {
+        match id.map(UserId::from) {
             Some(id) if id != own_id => {
                 require(ctx, Scope::UsersRead)?;
                 let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
@@ -344,7 +344,7 @@ impl UserQuery {
     /// Another user's public profile (`users:read`).
     async fn other_user(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<LimitedUser>> {
         require(ctx, Scope::UsersRead)?;
-        let user = users::profile(&mut *db(ctx).await?, &id).await.map_err(to_api)?;
+        let user = users::profile(&mut *db(ctx).await?, &id.into()).await.map_err(to_api)?;
         charge_read(ctx, user_bytes(&user))?;
         Ok(Some(LimitedUser::new(user)))
     }
