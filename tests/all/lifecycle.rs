@@ -324,6 +324,29 @@ async fn events_record_the_address_and_user_agent_of_each_use() {
         token["lastUsedFrom"].as_array().unwrap().iter().map(|a| a["ip"].as_str().unwrap()).collect();
     assert_eq!(addresses.len(), 2);
     assert!(addresses.contains(&"203.0.113.7") && addresses.contains(&"198.51.100.9"), "{addresses:?}");
+    // What a token does through the API is recorded with where it came from, too.
+    let minter = alice.token(&["tokens:write", "profile:read"]).await;
+    let mint = json!({ "query": r#"mutation { apiTokenCreate(token: { name: "Minted", scopes: ["profile:read"] }) }"# });
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {minter}"))
+        .header(header::USER_AGENT, "ci-minter/3")
+        .body(Body::from(mint.to_string()))
+        .unwrap();
+    let minted = app.send(from_client(request, std::net::SocketAddr::from(([192, 0, 2, 44], 5000)))).await;
+    assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
+    let answer = app
+        .gql_vars(
+            Some(&reader),
+            "{ activeUser { apiTokens { name events(limit: 10) { type ip userAgent } } } }",
+            json!({}),
+        )
+        .await;
+    let tokens = answer["data"]["activeUser"]["apiTokens"].as_array().unwrap();
+    let child = tokens.iter().find(|t| t["name"] == "Minted").unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(child["events"][0]["type"], "created", "{child}");
+    assert_eq!(child["events"][0]["ip"], "192.0.2.44", "{child}");
+    assert_eq!(child["events"][0]["userAgent"], "ci-minter/3", "{child}");
     // The pages show them to their owner.
     let page = alice.browser.get(&format!("/profile/tokens/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);

@@ -261,6 +261,7 @@ async fn a_users_tokens_cost_what_five_hundred_of_them_may_read() {
 #[tokio::test]
 async fn an_objects_children_are_read_in_one_counted_query() {
     use speckle_tokens::server::doors::graphql::limits::Budget;
+    use speckle_tokens::server::doors::graphql::RequestContext;
     let app = TestApp::new().await;
     let mut owner = TestUser::sign_up(&app, "Owner").await;
     let writer = owner.token(&["streams:write", "streams:read"]).await;
@@ -284,9 +285,10 @@ async fn an_objects_children_are_read_in_one_counted_query() {
     let query = format!(
         r#"{{ stream(id: "{stream}") {{ object(id: "parent") {{ children(limit: 1000) {{ totalCount objects {{ id }} }} }} }} }}"#
     );
-    let engine = speckle_tokens::server::doors::graphql::Engine::new(app.state.db.clone());
+    let engine = speckle_tokens::server::doors::graphql::Engine::new();
     let budget = Budget::new(engine.answers.clone());
-    let request = async_graphql::Request::new(query).data(budget.clone());
+    let context = RequestContext::anonymous(app.state.db.clone(), budget.clone());
+    let request = async_graphql::Request::new(query).data(context);
     let response = engine.schema.execute(request).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let answer = response.data.into_json().unwrap();

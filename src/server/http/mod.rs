@@ -62,8 +62,7 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
 
-    let api =
-        graphql::routes(state.db.clone()).layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(api_cors());
+    let api = graphql::routes().layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(api_cors());
 
     let options = &state.leptos_options;
     let static_files = headers::static_files(&options.site_root, &options.site_pkg_dir, options.hash_files);

@@ -130,8 +130,9 @@ impl Commit {
     }
     /// The commit's stream (`streams:read`, or a public stream).
     async fn stream(&self, ctx: &Context<'_>) -> async_graphql::Result<Stream> {
-        let access =
-            streams::readable_by(&mut *db(ctx).await?, &self.stream.id, reader(ctx)).await.map_err(to_api)?;
+        let access = streams::readable_by(&mut *db(ctx).await?, &self.stream.id, reader(ctx)?)
+            .await
+            .map_err(to_api)?;
         Ok(Stream::from(access))
     }
     async fn comment_count(&self) -> i32 {

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 
 use super::limits;
-use super::Engine;
+use super::{Engine, RequestContext};
 use crate::rules::error::AppError;
 use crate::server::doors::bearer::BearerAuth;
 use crate::server::media;
@@ -115,20 +115,18 @@ async fn answer(state: AppState, engine: Engine, auth: BearerAuth, request: Requ
         Ok(query) => query.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
-    let query = match auth.shared_caller() {
-        Some(caller) => query.data(caller),
-        None => query,
-    };
-    let query = match auth.epochs {
-        Some(epochs) => query.data(epochs),
-        None => query,
-    };
     let budget = match auth.anonymous_address() {
         Some(address) => limits::Budget::anonymous(engine.answers.clone(), state.throttles.clone(), address),
         None => limits::Budget::new(engine.answers.clone()),
     };
-    let query = query.data(auth.seen);
-    let mut response = engine.schema.execute(query.data(budget.clone())).await;
+    let context = RequestContext {
+        db: state.db.clone(),
+        caller: auth.shared_caller(),
+        epochs: auth.epochs,
+        seen: auth.seen,
+        budget: budget.clone(),
+    };
+    let mut response = engine.schema.execute(query.data(context)).await;
     let refusal = budget.refusal();
     if let (Some(refusal), false) = (&refusal, budget.mutates()) {
         // Over a limit: the answer is the refusal alone, whatever was resolved before it.

@@ -250,9 +250,9 @@ where
     Ok(rows)
 }
 
-/// The request's budget, if it is run by our HTTP handler.
+/// The request's budget (in its [`super::RequestContext`]).
 pub fn budget<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Arc<Budget>> {
-    ctx.data_opt::<Arc<Budget>>()
+    ctx.data_opt::<super::RequestContext>().map(|request| &request.budget)
 }
 
 /// The extension that keeps fences 1 and 3.
@@ -275,7 +275,7 @@ impl Extension for Limits {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         check_document(&document).map_err(|message| ServerError::new(message, None))?;
-        if let Some(budget) = ctx.data_opt::<Arc<Budget>>() {
+        if let Some(budget) = ctx.data_opt::<super::RequestContext>().map(|request| &request.budget) {
             let mutates = document.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
             budget.mutates.store(mutates, Ordering::Relaxed);
         }
@@ -296,7 +296,9 @@ impl Extension for Limits {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let Some(budget) = ctx.data_opt::<Arc<Budget>>() else { return next.run(ctx, info).await };
+        let Some(budget) = ctx.data_opt::<super::RequestContext>().map(|request| &request.budget) else {
+            return next.run(ctx, info).await;
+        };
         if let Some(refusal) = budget.refusal() {
             // Refused already: nothing more runs; the handler answers the refusal alone.
             return Err(ServerError::new(refusal.to_string(), None));

@@ -8,6 +8,7 @@ pub mod http;
 pub mod limits;
 mod object;
 mod paged;
+mod request;
 mod scalars;
 mod server;
 mod stream;
@@ -18,7 +19,7 @@ use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, S
 
 use crate::rules::error::AppError;
 use crate::rules::scopes::Scope;
-use crate::server::db::{DbConn, DbPool};
+use crate::server::db::DbConn;
 use crate::server::domain::activity::Seen;
 use crate::server::domain::tokens::Caller;
 pub use activity::*;
@@ -26,6 +27,7 @@ pub use branch::*;
 pub use commit::*;
 pub use object::*;
 use paged::Paged;
+pub use request::{request, RequestContext};
 pub use scalars::*;
 pub use server::*;
 pub use stream::*;
@@ -46,23 +48,28 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(pool: DbPool) -> Engine {
-        Engine { schema: schema(pool), answers: limits::answer_pool() }
+    pub fn new() -> Engine {
+        Engine { schema: schema(), answers: limits::answer_pool() }
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
     }
 }
 
 /// `/graphql`: GraphiQL for a browser, the API for a token (see [`http`]).
-pub fn routes(pool: DbPool) -> axum::Router<crate::server::state::AppState> {
+pub fn routes() -> axum::Router<crate::server::state::AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/graphql", get(http::graphiql).post(http::graphql_api))
-        .layer(axum::Extension(Engine::new(pool)))
+        .layer(axum::Extension(Engine::new()))
 }
 
-/// Builds the schema; resolvers reach the database through `pool`.
-pub fn schema(pool: DbPool) -> ApiSchema {
+/// Builds the schema; each request brings its [`RequestContext`].
+pub fn schema() -> ApiSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(pool)
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .limit_directives(limits::MAX_DIRECTIVES)
@@ -129,15 +136,14 @@ pub fn code_engine_errors(response: &mut async_graphql::Response) -> Verdict {
 
 /// The token's caller, or `UNAUTHENTICATED` for an anonymous request.
 fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
-    ctx.data_opt::<std::sync::Arc<Caller>>().map(|caller| &**caller).ok_or_else(|| {
+    request(ctx)?.caller.as_deref().ok_or_else(|| {
         api_error("UNAUTHENTICATED", "This needs a token: send Authorization: Bearer <token>.")
     })
 }
 
 /// Who reads streams in this request: its token, or anonymous.
-fn reader<'a>(ctx: &'a Context<'_>) -> crate::server::domain::streams::Reader<'a> {
-    ctx.data_opt::<std::sync::Arc<Caller>>()
-        .map_or(crate::server::domain::streams::Reader::Anonymous, |caller| caller.reader())
+fn reader<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<crate::server::domain::streams::Reader<'a>> {
+    Ok(request(ctx)?.reader())
 }
 
 /// The caller, if the token holds `scope`; otherwise `FORBIDDEN` naming the scope.
@@ -162,7 +168,7 @@ async fn turn(ctx: &Context<'_>) -> async_graphql::Result<Option<tokio::sync::Ow
 /// A database connection, counted against the request's budget, held in the request's turn.
 async fn db(ctx: &Context<'_>) -> async_graphql::Result<RequestConn> {
     let turn = turn(ctx).await?;
-    let conn = ctx.data_unchecked::<DbPool>().get().await.map_err(to_api)?;
+    let conn = request(ctx)?.db.get().await.map_err(to_api)?;
     Ok(RequestConn { conn, _turn: turn })
 }
 
@@ -194,8 +200,8 @@ fn charge_read(ctx: &Context<'_>, bytes: usize) -> async_graphql::Result<()> {
 }
 
 /// Where the request came from, for the events a mutation records.
-fn seen(ctx: &Context<'_>) -> Seen {
-    ctx.data_opt::<Seen>().cloned().unwrap_or_default()
+fn seen(ctx: &Context<'_>) -> async_graphql::Result<Seen> {
+    Ok(request(ctx)?.seen.clone())
 }
 
 // The root query: each resource's fields, from its own file. (A comment, not a doc comment:

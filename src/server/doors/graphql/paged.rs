@@ -52,7 +52,7 @@ impl Paged {
     {
         let _turn = turn(ctx).await?;
         let estimate = usize::try_from(self.page.limit).unwrap_or(0).saturating_mul(self.charged_per_row);
-        let pool = ctx.data_unchecked::<DbPool>().clone();
+        let pool = super::request(ctx)?.db.clone();
         let rows = async { read(pool, self.page).await.map_err(to_api) };
         limits::read_within(ctx, estimate, rows, weigh).await
     }

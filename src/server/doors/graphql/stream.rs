@@ -275,7 +275,7 @@ impl StreamQuery {
     /// read is `NOT_FOUND` (or, for a token without `streams:read`, that missing scope).
     async fn stream(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<Stream>> {
         let access =
-            streams::readable_by(&mut *db(ctx).await?, &id.into(), reader(ctx)).await.map_err(to_api)?;
+            streams::readable_by(&mut *db(ctx).await?, &id.into(), reader(ctx)?).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
     }
 

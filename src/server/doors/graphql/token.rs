@@ -3,11 +3,11 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
-use super::{db, limits, require, seen, to_api, BigInt, DateTime};
+use super::{db, limits, request, require, seen, to_api, BigInt, DateTime};
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::{models, DbPool, TokenId};
+use crate::server::db::{models, TokenId};
 use crate::server::domain::activity::{self, Revoker};
 use crate::server::domain::tokens::{self, PlainToken};
 
@@ -152,7 +152,7 @@ impl TokenMutation {
             scopes,
             expires_at: None,
         };
-        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, caller, new, lifespan, &seen(ctx))
+        let (_, secret) = tokens::create_child(&mut *db(ctx).await?, caller, new, lifespan, &seen(ctx)?)
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())
@@ -164,7 +164,7 @@ impl TokenMutation {
         let caller = require(ctx, Scope::TokensWrite)?;
         let mut conn = db(ctx).await?;
         let revoker = Revoker::Token(caller.token_name.clone());
-        let seen = seen(ctx);
+        let seen = seen(ctx)?;
         let revoked = match PlainToken::parse(token.trim()) {
             Ok(secret) => tokens::revoke_by_secret(&mut conn, &caller.user_id, &secret, revoker, &seen).await,
             Err(_) => tokens::revoke(&mut conn, &caller.user_id, &token.trim().into(), revoker, &seen).await,
@@ -182,7 +182,7 @@ impl TokenMutation {
             &caller.user_id,
             Some(&caller.token_id),
             revoker,
-            &seen(ctx),
+            &seen(ctx)?,
         )
         .await
         .map_err(to_api)?;
@@ -198,9 +198,9 @@ impl TokenMutation {
     ) -> async_graphql::Result<String> {
         let caller = require(ctx, Scope::TokensWrite)?;
         let expiry = match token.lifespan {
-            Some(BigInt(ms)) => tokens::Expiry::At(
-                tokens::lifespan_expiry(ms, ctx.data_unchecked::<DbPool>().now()).map_err(to_api)?,
-            ),
+            Some(BigInt(ms)) => {
+                tokens::Expiry::At(tokens::lifespan_expiry(ms, request(ctx)?.db.now()).map_err(to_api)?)
+            }
             None => tokens::Expiry::AsBefore,
         };
         let grace_ms = match token.grace_period_seconds {
@@ -209,7 +209,7 @@ impl TokenMutation {
         };
         let token_id = TokenId::from(token.id.trim());
         let rotation = tokens::Rotation { token_id: &token_id, expiry, grace_ms, by: Some(caller) };
-        let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx))
+        let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx)?)
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
-    caller, charge_read, db, limits, no_activity, require, stream_bytes, to_api, ActivityCollection,
+    caller, charge_read, db, limits, no_activity, request, require, stream_bytes, to_api, ActivityCollection,
     ApiToken, DateTime, JsonObject, Paged, Stream, StreamCollection, SERVER_ROLE,
 };
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::sql::Search;
-use crate::server::db::{models, Epochs, StreamId, UserId};
+use crate::server::db::{models, StreamId, UserId};
 use crate::server::domain::streams;
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
@@ -237,7 +237,7 @@ impl UserStreamCollection {
         public_only: bool,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
-        let epochs = ctx.data_opt::<Epochs>().cloned();
+        let epochs = request(ctx)?.epochs;
         let wanted = ctx.look_ahead();
         let rows_wanted = wanted.field("items").exists() || wanted.field("cursor").exists();
         let (total_count, rows) = page
