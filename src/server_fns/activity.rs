@@ -58,10 +58,10 @@ pub async fn get_token_activity(
 ) -> Result<TokenActivity, AppError> {
     super::session::with_status(async move {
         use super::format as display;
-        use super::session::require_user_with_db;
+        use super::session::{signed_in, SignedIn};
         use crate::server::db::iso8601;
         use crate::server::domain::{activity, tokens};
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         let row = tokens::get(&mut conn, &user.id, &id.into()).await?;
         let now = conn.now();
         let status = match (&row.revoked_at, &row.grace_until) {
@@ -94,8 +94,8 @@ pub async fn get_token_activity(
 #[server(endpoint = "security_log")]
 pub async fn get_security_log(#[server(default)] before: String) -> Result<SecurityLog, AppError> {
     super::session::with_status(async move {
-        use super::session::require_user_with_db;
-        let (user, mut conn) = require_user_with_db().await?;
+        use super::session::{signed_in, SignedIn};
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         let now = conn.now();
         let (events, older) = events_page(&mut conn, &user.id, None, &before, now).await?;
         Ok(SecurityLog { events, older })

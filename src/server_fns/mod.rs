@@ -59,14 +59,23 @@ pub(crate) mod session {
         signed_in_user().await?.ok_or(AppError::SignedOut)
     }
 
-    /// The signed-in user (or `SignedOut`) and the connection it was read with, for the
-    /// server function's own work: one checkout, taken after the session was read.
-    pub async fn require_user_with_db() -> AppResult<(models::User, DbConn)> {
+    /// What a server function of a signed-in person works with, built once from its request
+    /// (the session door's context): the user the session names, the connection the user was
+    /// read with (one checkout, taken after the session was read; its pool carries the
+    /// clock), and where the request came from, for the events it records.
+    pub struct SignedIn {
+        pub user: models::User,
+        pub conn: DbConn,
+        pub seen: crate::server::domain::activity::Seen,
+    }
+
+    /// The request's [`SignedIn`], or `SignedOut`.
+    pub async fn signed_in() -> AppResult<SignedIn> {
         let user_id = session().await?.get::<UserId>(USER_ID_KEY).await.map_err(session_error)?;
         let user_id = user_id.ok_or(AppError::SignedOut)?;
         let mut conn = db().await?;
         let user = users::find(&mut conn, &user_id).await?.ok_or(AppError::SignedOut)?;
-        Ok((user, conn))
+        Ok(SignedIn { user, conn, seen: seen() })
     }
 
     /// Was this request a plain HTML form post (JavaScript off)? Then it wants a redirect.

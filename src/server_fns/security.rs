@@ -23,9 +23,9 @@ pub struct AlertRow {
 pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
     super::session::with_status(async move {
         use super::format as display;
-        use super::session::require_user_with_db;
+        use super::session::{signed_in, SignedIn};
         use crate::server::domain::leaks::{self, FoundBy};
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         let alerts = leaks::alerts(&mut conn, &user.id).await?;
         Ok(alerts
             .into_iter()
@@ -52,8 +52,8 @@ pub async fn leak_alerts() -> Result<Vec<AlertRow>, AppError> {
 #[server(endpoint = "dismiss_alert")]
 pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{is_plain_form_post, require_user_with_db};
-        let (user, mut conn) = require_user_with_db().await?;
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         crate::server::domain::leaks::dismiss(&mut conn, &user.id, &id).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -67,12 +67,11 @@ pub async fn dismiss_alert(id: String) -> Result<(), AppError> {
 #[server(endpoint = "revoke_all_tokens")]
 pub async fn revoke_all_tokens() -> Result<usize, AppError> {
     super::session::with_status(async move {
-        use super::session::{is_plain_form_post, require_user_with_db, seen};
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
         use crate::server::domain::activity::Revoker;
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
         let revoked =
-            crate::server::domain::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen())
-                .await?;
+            crate::server::domain::tokens::revoke_all(&mut conn, &user.id, None, Revoker::All, &seen).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }

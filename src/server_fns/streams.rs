@@ -78,12 +78,12 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
 #[server(endpoint = "get_stream")]
 pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
     super::session::with_status(async move {
-        use super::session::require_user_with_db;
+        use super::session::{signed_in, SignedIn};
         use crate::rules::limits::MAX_PAGE;
         use crate::server::db::iso8601;
         use crate::server::domain::pagination::{Order, Page};
         use crate::server::domain::{branches, objects, streams};
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         let id = crate::server::db::StreamId::from(id);
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;

@@ -75,9 +75,9 @@ pub async fn list_tokens(
     #[server(default)] page: usize,
 ) -> Result<TokenPage, AppError> {
     super::session::with_status(async move {
-        use super::session::require_user_with_db;
+        use super::session::{signed_in, SignedIn};
         use crate::server::domain::tokens;
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         let now = conn.now();
         let mut all = tokens::list(&mut conn, &user.id).await?;
         let held = all.len();
@@ -119,17 +119,17 @@ pub async fn create_token(
     expiration: String,
 ) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{require_user_with_db, seen};
+        use super::session::{signed_in, SignedIn};
         use crate::rules::error::bad_input;
         use crate::rules::scopes::ScopeSet;
         use crate::server::domain::tokens;
 
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
         let expires_at = chosen_expiry(&expiration, conn.now())?;
         let new = tokens::NewToken { name: &name, description: Some(&description), scopes, expires_at };
-        let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen()).await?;
+        let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen).await?;
         hand_over(row, secret).await
     })
     .await
@@ -179,17 +179,17 @@ async fn hand_over(
 #[server(endpoint = "regenerate_token")]
 pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{require_user_with_db, seen};
+        use super::session::{signed_in, SignedIn};
         use crate::rules::limits::DEFAULT_GRACE_MS;
         use crate::server::domain::tokens::{self, Expiry, Rotation};
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
         let expiry = match chosen_expiry(&expiration, conn.now())? {
             Some(at) => Expiry::At(at),
             None => Expiry::Never,
         };
         let id = crate::server::db::TokenId::from(id);
         let rotation = Rotation { token_id: &id, expiry, grace_ms: DEFAULT_GRACE_MS, by: None };
-        let (row, secret) = tokens::rotate(&mut conn, &user.id, rotation, &seen()).await?;
+        let (row, secret) = tokens::rotate(&mut conn, &user.id, rotation, &seen).await?;
         hand_over(row, secret).await
     })
     .await
@@ -203,9 +203,9 @@ pub async fn update_token(
     #[server(default)] description: String,
 ) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{is_plain_form_post, require_user_with_db};
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
         use crate::server::domain::tokens;
-        let (user, mut conn) = require_user_with_db().await?;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
         tokens::update(&mut conn, &user.id, &id.into(), &name, Some(&description)).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
@@ -241,11 +241,11 @@ const NEW_TOKEN_KEY: &str = "new_token";
 #[server(endpoint = "revoke_token")]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     super::session::with_status(async move {
-        use super::session::{is_plain_form_post, require_user_with_db, seen};
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
         use crate::server::domain::activity::Revoker;
         use crate::server::domain::tokens;
-        let (user, mut conn) = require_user_with_db().await?;
-        tokens::revoke(&mut conn, &user.id, &id.into(), Revoker::Owner, &seen()).await?;
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
+        tokens::revoke(&mut conn, &user.id, &id.into(), Revoker::Owner, &seen).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/profile");
         }

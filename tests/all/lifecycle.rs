@@ -276,6 +276,13 @@ async fn the_profile_warns_of_tokens_that_expire_within_a_week() {
     assert!(!notice.contains("Long-lived"), "{notice}");
 }
 
+/// The user's tokens as a `tokens:read` token lists them, with `fields` of each.
+async fn listed(app: &TestApp, reader: &str, fields: &str) -> Vec<Value> {
+    let query = format!("{{ activeUser {{ apiTokens {{ {fields} }} }} }}");
+    let answer = app.gql_vars(Some(reader), &query, json!({})).await;
+    answer["data"]["activeUser"]["apiTokens"].as_array().unwrap_or_else(|| panic!("{answer}")).clone()
+}
+
 #[tokio::test]
 async fn events_record_the_address_and_user_agent_of_each_use() {
     let app = TestApp::new().await;
@@ -299,20 +306,9 @@ async fn events_record_the_address_and_user_agent_of_each_use() {
     let id = id_of(&app, &reader, last4(&script)).await;
     // Every token's events cost as if the user held the most tokens allowed (500): ten each
     // fits the query's budget.
-    let answer = app
-        .gql_vars(
-            Some(&reader),
-            "{ activeUser { apiTokens { id lastUsedFrom { ip } events(limit: 10) { type label ip userAgent } } } }",
-            json!({}),
-        )
-        .await;
-    let token = answer["data"]["activeUser"]["apiTokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let before =
+        listed(&app, &reader, "id lastUsedFrom { ip } events(limit: 10) { type label ip userAgent }").await;
+    let token = before.iter().find(|t| t["id"] == id.as_str()).unwrap().clone();
     let kinds: Vec<&str> =
         token["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["new_address", "first_used", "created"], "{token}");
@@ -335,15 +331,8 @@ async fn events_record_the_address_and_user_agent_of_each_use() {
         .unwrap();
     let minted = app.send(from_client(request, std::net::SocketAddr::from(([192, 0, 2, 44], 5000)))).await;
     assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
-    let answer = app
-        .gql_vars(
-            Some(&reader),
-            "{ activeUser { apiTokens { name events(limit: 10) { type ip userAgent } } } }",
-            json!({}),
-        )
-        .await;
-    let tokens = answer["data"]["activeUser"]["apiTokens"].as_array().unwrap();
-    let child = tokens.iter().find(|t| t["name"] == "Minted").unwrap_or_else(|| panic!("{answer}"));
+    let after = listed(&app, &reader, "name events(limit: 10) { type ip userAgent }").await;
+    let child = after.iter().find(|t| t["name"] == "Minted").unwrap_or_else(|| panic!("{after:?}"));
     assert_eq!(child["events"][0]["type"], "created", "{child}");
     assert_eq!(child["events"][0]["ip"], "192.0.2.44", "{child}");
     assert_eq!(child["events"][0]["userAgent"], "ci-minter/3", "{child}");
