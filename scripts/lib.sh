@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BINARYEN_VERSION=132
+ESBUILD_VERSION=0.28.2
 # Tools that are not cargo binaries live here, outside the checkout, so fresh clones reuse them.
 TOOLS_DIR="${SPECKLE_TOOLS_DIR:-$HOME/.cache/speckle-tokens-tools}"
 export PATH="$HOME/.cargo/bin:$TOOLS_DIR/node_modules/.bin:$PATH"
@@ -38,6 +39,11 @@ ensure_rust_tools() {
     say "installing wasm-opt from binaryen $BINARYEN_VERSION (npm)"
     mkdir -p "$TOOLS_DIR"
     npm install --silent --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >/dev/null
+  fi
+  if ! esbuild --version 2>/dev/null | grep -qx "$ESBUILD_VERSION"; then
+    say "installing esbuild $ESBUILD_VERSION (npm), which minifies the site's JS and CSS"
+    mkdir -p "$TOOLS_DIR"
+    npm install --silent --prefix "$TOOLS_DIR" "esbuild@$ESBUILD_VERSION" >/dev/null
   fi
 }
 

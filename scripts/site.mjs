@@ -1,10 +1,10 @@
 // Assembles target/site from the release build in cargo-leptos's layout: the static files of
 // public/, the stylesheet and the WASM bundle under pkg/ with their content's hash in their
 // names (cached for a year, see src/server/http/headers.rs), the names in hash.txt beside the
-// server binary (where Leptos reads them), and a .br and a .gz beside every file. Unlike
-// cargo-leptos it does not minify the JS (58 kB, 8 kB in brotli) or run the CSS through
-// lightningcss.
+// server binary (where Leptos reads them), and a .br and a .gz beside every file. The JS and
+// the CSS are minified by esbuild (installed by scripts/lib.sh), as cargo-leptos did.
 //   node scripts/site.mjs <wasm-bindgen output dir> <site root> <binary dir>
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,12 +24,22 @@ rmSync(siteRoot, { recursive: true, force: true });
 mkdirSync(join(siteRoot, 'pkg'), { recursive: true });
 cpSync('public', siteRoot, { recursive: true });
 
+// esbuild's minifier on one file (its module's exports and strings kept).
+const minify = (text, loader) =>
+  execFileSync('esbuild', ['--minify', `--loader=${loader}`, ...(loader === 'js' ? ['--format=esm'] : [])], {
+    input: text,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+
 const wasm = readFileSync(join(bindgenDir, `${NAME}_bg.wasm`));
-const css = readFileSync('style/main.css');
+const css = minify(readFileSync('style/main.css', 'utf8'), 'css');
 const hashes = { wasm: hash(wasm), css: hash(css) };
 // The JS loads the WASM by name when no name is given: point it at the hashed one.
-const js = readFileSync(join(bindgenDir, `${NAME}.js`), 'utf8')
-  .replaceAll(`${NAME}_bg.wasm`, `${NAME}.${hashes.wasm}.wasm`);
+const js = minify(
+  readFileSync(join(bindgenDir, `${NAME}.js`), 'utf8').replaceAll(`${NAME}_bg.wasm`, `${NAME}.${hashes.wasm}.wasm`),
+  'js',
+);
 hashes.js = hash(js);
 
 writeFileSync(join(siteRoot, 'pkg', `${NAME}.${hashes.wasm}.wasm`), wasm);
