@@ -134,28 +134,35 @@ ensure_postgres() {
   TEST_DATABASE_URL="postgres://speckle:speckle@127.0.0.1:5432/speckle"
 }
 
-# A virtualenv with the pinned stream-era specklepy (tests/specklepy/requirements.txt), outside
-# the checkout so fresh clones reuse it; rebuilt when the pins change.
+# Virtualenvs with the pinned specklepy of each era: the stream era's 2.17
+# (tests/specklepy/requirements.txt) and today's 2026.9 (tests/specklepy2026/), outside the
+# checkout so fresh clones reuse them; each rebuilt when its pins change.
 SPECKLEPY_VENV="$TOOLS_DIR/specklepy-venv"
+SPECKLEPY_2026_VENV="$TOOLS_DIR/specklepy-2026-venv"
 ensure_specklepy() {
-  local requirements=tests/specklepy/requirements.txt
-  if [ -x "$SPECKLEPY_VENV/bin/python" ] && cmp -s "$requirements" "$SPECKLEPY_VENV/requirements.txt"; then
+  ensure_venv tests/specklepy/requirements.txt "$SPECKLEPY_VENV"
+  ensure_venv tests/specklepy2026/requirements.txt "$SPECKLEPY_2026_VENV"
+}
+
+ensure_venv() {
+  local requirements=$1 venv=$2
+  if [ -x "$venv/bin/python" ] && cmp -s "$requirements" "$venv/requirements.txt"; then
     return
   fi
   python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-  say "installing specklepy (pinned, from PyPI) into $SPECKLEPY_VENV"
-  rm -rf "$SPECKLEPY_VENV"
-  python3 -m venv "$SPECKLEPY_VENV"
-  "$SPECKLEPY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$SPECKLEPY_VENV/requirements.txt"
+  say "installing $(grep -i '^specklepy==' "$requirements") (pinned, from PyPI) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$venv/requirements.txt"
 }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Starts the release binary on the database $1 (a DATABASE_URL) at a free port, runs the
-# specklepy suite against it, and stops it.
+# Starts the release binary on the database $1 (a DATABASE_URL) at a free port, runs both
+# specklepy suites against it, and stops it.
 run_specklepy_suite() {
   local database_url=$1 port workdir server status=0
   port=$(free_port)
@@ -170,6 +177,8 @@ run_specklepy_suite() {
   # specklepy keeps a local object cache and account files under this folder.
   SPECKLE_USERDATA_PATH="$workdir" SPECKLE_URL="http://127.0.0.1:$port" \
     "$SPECKLEPY_VENV/bin/python" tests/specklepy/test_specklepy.py || status=$?
+  SPECKLE_USERDATA_PATH="$workdir" SPECKLE_URL="http://127.0.0.1:$port" \
+    "$SPECKLEPY_2026_VENV/bin/python" tests/specklepy2026/test_specklepy2026.py || status=$?
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
   if [ "$status" != 0 ]; then

@@ -1,18 +1,16 @@
 """Speckle's own Python SDK (specklepy, stream era) against this server, as a user runs it.
 
-The server is already running at SPECKLE_URL (scripts/specklepy-test starts it on a fresh
-database). People and their tokens are made through the real web flow (sign-up, then the
+The server is already running at SPECKLE_URL (scripts/lib.sh's run_specklepy_suite starts it
+on a fresh database). People and their tokens are made through the real web flow (sign-up, then the
 New token dialog's server function); everything after that goes through specklepy only.
 """
 
-import os
 import re
+import sys
 import unittest
-import uuid
 import warnings
-from urllib.parse import urlparse
+from pathlib import Path
 
-import requests
 from specklepy.api import operations
 from specklepy.api.client import SpeckleClient
 from specklepy.logging import metrics
@@ -21,6 +19,10 @@ from specklepy.objects import Base
 from specklepy.transports.memory import MemoryTransport
 from specklepy.transports.server import ServerTransport
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import people  # noqa: E402 (tests/people.py, shared by the Python suites)
+from people import HOST  # noqa: E402
+
 metrics.disable()  # no telemetry: nothing outside this machine is reachable
 # `object.get` answers one object with references to its children, which specklepy then looks
 # for in its local cache and warns about: that is the method's documented behaviour.
@@ -28,9 +30,6 @@ warnings.filterwarnings("ignore", message="Could not find the referenced child o
 # The `user` resource is deprecated in specklepy, still shipped, and tested here too.
 warnings.filterwarnings("ignore", message="Call to deprecated method")
 
-URL = os.environ.get("SPECKLE_URL", "http://127.0.0.1:3000")
-HOST = urlparse(URL).netloc
-PASSWORD = "correct horse battery staple"
 EVERYTHING = [
     "streams:read",
     "streams:write",
@@ -43,25 +42,8 @@ EVERYTHING = [
 ]
 
 
-class Person:
-    """Someone who signed up in the browser and makes tokens in the New token dialog."""
-
-    def __init__(self, name):
-        self.name = name
-        self.email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-        self.browser = requests.Session()
-        self.browser.headers.update({"Origin": URL, "Accept": "application/json"})
-        answer = self.browser.post(
-            f"{URL}/api/signup", data={"name": name, "email": self.email, "password": PASSWORD}
-        )
-        answer.raise_for_status()
-
-    def token(self, scopes, name="script", expiration="30"):
-        form = [("name", name), ("expiration", expiration)]
-        form += [(f"scopes[{i}]", scope) for i, scope in enumerate(scopes)]
-        answer = self.browser.post(f"{URL}/api/create_token", data=form)
-        answer.raise_for_status()
-        return answer.json()["secret"]
+class Person(people.Person):
+    """A person whose tokens sign in a stream-era client."""
 
     def client(self, scopes):
         client = SpeckleClient(host=HOST, use_ssl=False)

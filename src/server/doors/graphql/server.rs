@@ -82,6 +82,17 @@ impl ServerInfo {
     async fn auth_strategies(&self) -> Vec<AuthStrategy> {
         vec![AuthStrategy { id: "local", name: "Local", icon: "TODO", url: "/login", color: None }]
     }
+    /// Workspaces are not enabled on this server (SPEC §10); today's clients ask before
+    /// anything else.
+    async fn workspaces(&self) -> ServerWorkspacesInfo {
+        ServerWorkspacesInfo { workspaces_enabled: false }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ServerWorkspacesInfo {
+    /// Whether the workspaces feature set is on: never here.
+    pub(super) workspaces_enabled: bool,
 }
 
 #[derive(SimpleObject)]
