@@ -40,7 +40,7 @@ ensure_rust_tools() {
     mkdir -p "$TOOLS_DIR"
     npm install --silent --prefix "$TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >/dev/null
   fi
-  if ! esbuild --version 2>/dev/null | grep -qx "$ESBUILD_VERSION"; then
+  if ! esbuild --version 2>/dev/null | grep -qxF "$ESBUILD_VERSION"; then
     say "installing esbuild $ESBUILD_VERSION (npm), which minifies the site's JS and CSS"
     mkdir -p "$TOOLS_DIR"
     npm install --silent --prefix "$TOOLS_DIR" "esbuild@$ESBUILD_VERSION" >/dev/null
@@ -174,10 +174,12 @@ run_specklepy_suite() {
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz')" 2>/dev/null && break
     sleep 0.1
   done
-  # specklepy keeps a local object cache and account files under this folder.
+  # specklepy keeps a local object cache and account files under this folder (one for each
+  # version: their formats differ).
   SPECKLE_USERDATA_PATH="$workdir" SPECKLE_URL="http://127.0.0.1:$port" \
     "$SPECKLEPY_VENV/bin/python" tests/specklepy/test_specklepy.py || status=$?
-  SPECKLE_USERDATA_PATH="$workdir" SPECKLE_URL="http://127.0.0.1:$port" \
+  mkdir -p "$workdir/2026"
+  SPECKLE_USERDATA_PATH="$workdir/2026" SPECKLE_URL="http://127.0.0.1:$port" \
     "$SPECKLEPY_2026_VENV/bin/python" tests/specklepy2026/test_specklepy2026.py || status=$?
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true

@@ -4,6 +4,7 @@
 // server binary (where Leptos reads them), and a .br and a .gz beside every file. The JS and
 // the CSS are minified by esbuild (installed by scripts/lib.sh), as cargo-leptos did.
 //   node scripts/site.mjs <wasm-bindgen output dir> <site root> <binary dir>
+// (from scripts/lib.sh's build_release, which puts esbuild on the PATH)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -70,4 +71,4 @@ compress(siteRoot);
 const kB = (n) => `${Math.round(n / 1024)} kB`;
 const br = (file) => statSync(join(siteRoot, 'pkg', `${file}.br`)).size;
 console.log(`site: ${siteRoot} (WASM ${kB(wasm.length)}, ${kB(br(`${NAME}.${hashes.wasm}.wasm`))} brotli; ` +
-  `JS ${kB(js.length)}; CSS ${kB(css.length)})`);
+  `JS ${kB(Buffer.byteLength(js))}; CSS ${kB(Buffer.byteLength(css))})`);
