@@ -47,10 +47,10 @@ pub(crate) mod session {
     /// user: a request never holds one pooled connection while it waits for another (ten
     /// tabs of one user held the whole pool that way, waiting for each other).
     pub async fn signed_in_user() -> AppResult<Option<models::User>> {
-        let user_id = session().await?.get::<UserId>(USER_ID_KEY).await.map_err(session_error)?;
-        match user_id {
-            Some(id) => users::find(&mut db().await?, &id).await,
-            None => Ok(None),
+        match signed_in().await {
+            Ok(signed_in) => Ok(Some(signed_in.user)),
+            Err(AppError::SignedOut) => Ok(None),
+            Err(error) => Err(error),
         }
     }
 

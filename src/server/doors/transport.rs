@@ -20,7 +20,7 @@ use crate::rules::scopes::Scope;
 use crate::server::auth::throttle::client_ip;
 use crate::server::db::{DbConn, StreamId};
 use crate::server::domain::objects::{self, Format, MAX_BATCH_BYTES, MAX_IDS_PER_REQUEST, MAX_ID_CHARS};
-use crate::server::domain::streams::{self, Access, Reader};
+use crate::server::domain::streams::{self, Access};
 use crate::server::domain::tokens::Caller;
 use crate::server::doors::bearer::{self, BearerAuth};
 use crate::server::media;
@@ -53,15 +53,19 @@ pub fn routes() -> Router<AppState> {
 
 /// The stream, if the caller may read its objects ([`streams::readable_by`]).
 async fn readable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &StreamId) -> AppResult<Access> {
-    let reader = auth.caller().map_or(Reader::Anonymous, Caller::reader);
-    streams::readable_by(conn, stream_id, reader).await
+    streams::readable_by(conn, stream_id, Caller::reader_of(auth.caller())).await
 }
 
-/// The stream, if the caller may write objects to it: `streams:write` and an owner's or
+/// The caller, if they may write objects to the stream: `streams:write` and an owner's or
 /// contributor's role.
-async fn writable(conn: &mut DbConn, auth: &BearerAuth, stream_id: &StreamId) -> AppResult<()> {
+async fn writable<'a>(
+    conn: &mut DbConn,
+    auth: &'a BearerAuth,
+    stream_id: &StreamId,
+) -> AppResult<&'a Caller> {
     let caller = auth.caller().ok_or(AppError::SignedOut)?;
-    writable_by(conn, caller, stream_id).await
+    writable_by(conn, caller, stream_id).await?;
+    Ok(caller)
 }
 
 async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &StreamId) -> AppResult<()> {
@@ -171,8 +175,8 @@ async fn store_upload(
 ) -> Result<Response, Response> {
     let refuse = IntoResponse::into_response;
     // A connection only while the database is used, never while the client sends.
-    writable(&mut state.db.get().await.map_err(refuse)?, auth, stream_id).await.map_err(refuse)?;
-    let Some(caller) = auth.caller() else { return Err(AppError::SignedOut.into_response()) };
+    let caller =
+        writable(&mut state.db.get().await.map_err(refuse)?, auth, stream_id).await.map_err(refuse)?;
     let mut share = state.room.enter(Holder::User(caller.user_id.clone())).await.map_err(refuse)?;
     let mut multipart = multipart
         .map_err(|_| refuse(bad_input("Send the objects as multipart/form-data, one batch per part.")))?;

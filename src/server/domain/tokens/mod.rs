@@ -29,6 +29,11 @@ impl Caller {
     pub fn reader(&self) -> crate::server::domain::streams::Reader<'_> {
         crate::server::domain::streams::Reader::Token { user_id: &self.user_id, scopes: self.scopes }
     }
+
+    /// Who reads streams in a request: its token's caller, or anonymous without one.
+    pub fn reader_of(caller: Option<&Caller>) -> crate::server::domain::streams::Reader<'_> {
+        caller.map_or(crate::server::domain::streams::Reader::Anonymous, Caller::reader)
+    }
 }
 
 /// Every token starts with this, so that secret scanners can recognise a leaked one.

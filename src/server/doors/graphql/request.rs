@@ -36,7 +36,7 @@ impl RequestContext {
 
     /// Who reads streams in this request: its token, or anonymous.
     pub fn reader(&self) -> Reader<'_> {
-        self.caller.as_deref().map_or(Reader::Anonymous, Caller::reader)
+        Caller::reader_of(self.caller.as_deref())
     }
 }
 
