@@ -68,7 +68,7 @@ test('the dialog is modal, takes focus, closes on Escape and gives focus back', 
   await expect(dialog).toBeVisible();
   await expect(dialog.getByLabel('Name')).toBeFocused();
   // Every scope is offered, each with its description beside it.
-  for (const scope of ['streams:read', 'streams:write', 'profile:read', 'profile:email', 'users:read', 'tokens:read', 'tokens:write']) {
+  for (const scope of ['streams:read', 'streams:write', 'profile:read', 'profile:write', 'profile:email', 'users:read', 'users:invite', 'tokens:read', 'tokens:write']) {
     await expect(dialog.getByRole('checkbox', { name: scope, exact: true })).toBeVisible();
   }
   const expiration = dialog.getByLabel('Expiration');

@@ -12,19 +12,21 @@ pub enum Scope {
     UsersRead,
     TokensRead,
     TokensWrite,
-    /// Last, so that the bits of the others stay where they were.
+    /// Added after the first seven, so that the bits of the others stay where they were.
     ProfileWrite,
+    UsersInvite,
 }
 
 impl Scope {
     /// Every scope, in the order the UI lists them.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::StreamsRead,
         Scope::StreamsWrite,
         Scope::ProfileRead,
         Scope::ProfileWrite,
         Scope::ProfileEmail,
         Scope::UsersRead,
+        Scope::UsersInvite,
         Scope::TokensRead,
         Scope::TokensWrite,
     ];
@@ -38,6 +40,7 @@ impl Scope {
             Scope::ProfileWrite => "profile:write",
             Scope::ProfileEmail => "profile:email",
             Scope::UsersRead => "users:read",
+            Scope::UsersInvite => "users:invite",
             Scope::TokensRead => "tokens:read",
             Scope::TokensWrite => "tokens:write",
         }
@@ -56,6 +59,7 @@ impl Scope {
             Scope::ProfileWrite => "Update your name, bio, company and avatar.",
             Scope::ProfileEmail => "Read your email address.",
             Scope::UsersRead => "Read other users' public profiles.",
+            Scope::UsersInvite => "Invite others to your projects.",
             Scope::TokensRead => "List your access tokens.",
             Scope::TokensWrite => {
                 "Create and revoke your access tokens. A token with this scope can mint new tokens: give it only to code you trust as much as yourself."
@@ -68,14 +72,14 @@ impl Scope {
         Scope::ALL.into_iter().find(|scope| scope.name() == name)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
 
 /// A set of scopes, small enough to copy and check on every request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScopeSet(u8);
+pub struct ScopeSet(u16);
 
 impl ScopeSet {
     pub fn contains(self, scope: Scope) -> bool {

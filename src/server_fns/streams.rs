@@ -82,17 +82,22 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         use crate::rules::limits::MAX_PAGE;
         use crate::server::db::iso8601;
         use crate::server::domain::pagination::{Order, Page};
-        use crate::server::domain::{branches, objects, streams};
+        use crate::server::domain::{branches, commits, objects, streams};
         let SignedIn { user, mut conn, .. } = signed_in().await?;
         let id = crate::server::db::StreamId::from(id);
         let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;
-        let (_, rows, _) =
-            branches::page(&mut conn, &id, &Page::new(Some(MAX_PAGE), None, Order::OldestFirst)?).await?;
+        let (_, rows, _) = branches::page(
+            &mut conn,
+            &id,
+            &Default::default(),
+            &Page::new(Some(MAX_PAGE), None, Order::OldestFirst)?,
+        )
+        .await?;
         let mut counted = Vec::with_capacity(rows.len());
         for branch in rows {
-            let commit_count = branches::count_commits(&mut conn, &id, Some(&branch.name)).await?;
+            let commit_count = commits::count_commits(&mut conn, &id, Some(&branch.name)).await?;
             counted.push((branch, commit_count));
         }
         // Pages of commits are read on the pool's readers: this connection goes back first.
@@ -101,7 +106,7 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         let mut branch_rows = Vec::with_capacity(counted.len());
         for (branch, commit_count) in counted {
             let (commits, _) =
-                branches::page_of_commits(pool, &id, Some(&branch.name), &Page::first_of_max()).await?;
+                commits::page_of_commits(pool, &id, Some(&branch.name), &[], &Page::first_of_max()).await?;
             branch_rows.push(BranchRow {
                 name: branch.name,
                 description: branch.description,

@@ -101,6 +101,7 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
     let setup = alice.token(&ALL_SCOPES).await;
     let stream = create_stream(&app, &setup, "Matrix", false).await;
     let doomed = create_stream(&app, &setup, "Doomed", false).await;
+    let doomed2 = create_stream(&app, &setup, "Doomed too", false).await;
     let spare = alice.browser.create_token("spare", &["profile:read"], "30").await.0;
     let renewed = alice.browser.create_token("renewed", &["profile:read"], "30").await.0;
     let (b, s) = (&bob.id, &stream);
@@ -147,6 +148,13 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
         case(
             format!(
                 r#"mutation {{ commitReceive(input: {{ streamId: "{s}", commitId: "{c}", sourceApplication: "test" }}) }}"#
+            ),
+            &["streams:read"],
+            "streams:read",
+        ),
+        case(
+            format!(
+                r#"mutation {{ versionMutations {{ markReceived(input: {{ projectId: "{s}", versionId: "{c}", sourceApplication: "test" }}) }} }}"#
             ),
             &["streams:read"],
             "streams:read",
@@ -227,6 +235,55 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
             format!(r#"mutation {{ streamFavorite(streamId: "{s}", favorited: true) {{ id }} }}"#),
             &["streams:read"],
             "streams:read",
+        ),
+        // The project era's names for the same rules (SPEC §10).
+        case(
+            format!(
+                r#"{{ project(id: "{s}") {{ models {{ totalCount }} versions {{ totalCount }} team {{ id }} }} }}"#
+            ),
+            &["streams:read"],
+            "streams:read",
+        ),
+        case(
+            "{ activeUser { projects { totalCount } } }".into(),
+            &["profile:read", "streams:read"],
+            "streams:read",
+        ),
+        // A mutation that answers what it wrote reads it too: `streams:read` beside
+        // `streams:write`, each refused alone before anything is written.
+        case(
+            r#"mutation { projectMutations { create(input: { name: "New" }) { id } } }"#.into(),
+            &["streams:read", "streams:write"],
+            "streams:write",
+        ),
+        case(
+            r#"mutation { projectMutations { create(input: { name: "New" }) { id } } }"#.into(),
+            &["streams:read", "streams:write"],
+            "streams:read",
+        ),
+        case(
+            format!(r#"mutation {{ projectMutations {{ delete(id: "{doomed2}") }} }}"#),
+            &["streams:write"],
+            "streams:write",
+        ),
+        case(
+            format!(
+                r#"mutation {{ modelMutations {{ create(input: {{ projectId: "{s}", name: "era/2026" }}) {{ id }} }} }}"#
+            ),
+            &["streams:read", "streams:write"],
+            "streams:write",
+        ),
+        case(
+            format!(
+                r#"mutation {{ versionMutations {{ create(input: {{ projectId: "{s}", modelId: "main", objectId: "abc" }}) {{ id }} }} }}"#
+            ),
+            &["streams:read", "streams:write"],
+            "streams:read",
+        ),
+        case(
+            r#"mutation { activeUserMutations { update(user: { company: "Speckle" }) { company } } }"#.into(),
+            &["profile:write"],
+            "profile:write",
         ),
         // Last: it revokes every other token of Alice's.
         case("mutation { apiTokensRevokeAll }".into(), &["tokens:write"], "tokens:write"),
@@ -316,7 +373,7 @@ async fn a_token_without_streams_read_reads_what_anonymous_reads() {
 }
 
 #[tokio::test]
-async fn role_matrix_on_private_and_public_streams() {
+async fn role_matrix_on_private_and_public_streams_in_both_vocabularies() {
     let app = TestApp::new().await;
     let scopes = ["streams:read", "streams:write", "profile:read", "users:read"];
     let mut owner = TestUser::sign_up(&app, "Owner").await;
@@ -333,50 +390,40 @@ async fn role_matrix_on_private_and_public_streams() {
         ("anonymous", None),
     ];
 
-    for public in [false, true] {
-        let stream = create_stream(&app, &owner_token, "Roles", public).await;
-        share(&app, &owner_token, &stream, &contributor.id, "stream:contributor").await;
-        share(&app, &owner_token, &stream, &reviewer.id, "stream:reviewer").await;
-        let hidden = if public { "FORBIDDEN" } else { "NOT_FOUND" };
-        let readable = if public { "OK" } else { "NOT_FOUND" };
-        // (operation, expected for owner, contributor, reviewer, stranger, anonymous)
-        let table: Vec<(String, [&str; 5])> = vec![
-            (
-                format!(
-                    r#"{{ stream(id: "{stream}") {{ name collaborators {{ id }} commits {{ totalCount }} }} }}"#
+    for era in [Era::Streams, Era::Projects] {
+        for public in [false, true] {
+            let stream = create_stream(&app, &owner_token, "Roles", public).await;
+            share(&app, &owner_token, &stream, &contributor.id, "stream:contributor").await;
+            share(&app, &owner_token, &stream, &reviewer.id, "stream:reviewer").await;
+            let main = main_model(&app, &owner_token, &stream).await;
+            let hidden = if public { "FORBIDDEN" } else { "NOT_FOUND" };
+            let readable = if public { "OK" } else { "NOT_FOUND" };
+            // (operation, expected for owner, contributor, reviewer, stranger, anonymous)
+            let table: Vec<(String, [&str; 5])> = vec![
+                (era.read(&stream), ["OK", "OK", "OK", readable, readable]),
+                (era.commit(&stream, &main), ["OK", "OK", "FORBIDDEN", hidden, "UNAUTHENTICATED"]),
+                (era.rename(&stream), ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"]),
+                (
+                    era.share(&stream, &extra.id, "stream:reviewer"),
+                    ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
                 ),
-                ["OK", "OK", "OK", readable, readable],
-            ),
-            (commit_mutation(&stream, "roles"), ["OK", "OK", "FORBIDDEN", hidden, "UNAUTHENTICATED"]),
-            (
-                format!(r#"mutation {{ streamUpdate(stream: {{ id: "{stream}", name: "Renamed" }}) }}"#),
-                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
-            ),
-            (
-                format!(
-                    r#"mutation {{ streamUpdatePermission(permissionParams: {{ streamId: "{stream}", userId: "{}", role: "stream:reviewer" }}) }}"#,
-                    extra.id
+                (
+                    era.unshare(&stream, &extra.id),
+                    ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
                 ),
-                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
-            ),
-            (
-                format!(
-                    r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{stream}", userId: "{}" }}) }}"#,
-                    extra.id
-                ),
-                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
-            ),
-            (
-                format!(r#"mutation {{ streamDelete(id: "{stream}") }}"#),
-                ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"],
-            ),
-        ];
-        for (query, expected) in table {
-            // The owner goes last, so a delete or revoke does not change what the others meet.
-            for index in [1, 2, 3, 4, 0] {
-                let (who, token) = &tokens[index];
-                let answer = app.gql(token.as_deref(), &query).await;
-                assert_eq!(outcome(&answer), expected[index], "{who} (public: {public}) {query}: {answer}");
+                (era.delete(&stream), ["OK", "FORBIDDEN", "FORBIDDEN", hidden, "UNAUTHENTICATED"]),
+            ];
+            for (query, expected) in table {
+                // The owner goes last, so a delete or revoke does not change what the others meet.
+                for index in [1, 2, 3, 4, 0] {
+                    let (who, token) = &tokens[index];
+                    let answer = app.gql(token.as_deref(), &query).await;
+                    assert_eq!(
+                        outcome(&answer),
+                        expected[index],
+                        "{era:?}: {who} (public: {public}) {query}: {answer}"
+                    );
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod mail;
 mod outage;
+mod projects;
 mod snapshots;
 mod token_flow;
 mod transport;

@@ -1,5 +1,6 @@
 """Today's Speckle SDK (specklepy 2026.9, the project era) against this server, as a new user
-runs it after `pip install specklepy` (SPEC §10; issue 18, first part: signing in).
+runs it after `pip install specklepy` (SPEC §10): signing in, the server and its users,
+projects, models and versions, real objects through `ServerTransport`.
 
 The server is already running at SPECKLE_URL (scripts/lib.sh's run_specklepy_suite starts it
 on a fresh database). People and their tokens are made through the real web flow (sign-up,
@@ -8,16 +9,59 @@ then the New token dialog's server function); everything after that goes through
 
 import sys
 import unittest
+import warnings
 from pathlib import Path
 
+from specklepy.api import operations
 from specklepy.api.client import SpeckleClient
+from specklepy.api.enums import ProjectVisibility
+from specklepy.api.inputs.model_inputs import (
+    CreateModelInput,
+    DeleteModelInput,
+    ModelVersionsFilter,
+    UpdateModelInput,
+)
+from specklepy.api.inputs.project_inputs import (
+    ProjectCreateInput,
+    ProjectModelsFilter,
+    ProjectUpdateInput,
+    ProjectUpdateRoleInput,
+)
+from specklepy.api.inputs.user_inputs import UserProjectsFilter, UserUpdateInput
+from specklepy.api.inputs.version_inputs import (
+    CreateVersionInput,
+    DeleteVersionsInput,
+    MarkReceivedVersionInput,
+    MoveVersionsInput,
+    UpdateVersionInput,
+)
 from specklepy.logging import metrics
 from specklepy.logging.exceptions import GraphQLException, SpeckleException
+from specklepy.objects import Base
+from specklepy.transports.memory import MemoryTransport
+from specklepy.transports.server import ServerTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from people import HOST, URL, Person  # noqa: E402 (tests/people.py, shared by the Python suites)
 
 metrics.disable()  # no telemetry: nothing outside this machine is reachable
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # ServerTransport, version.create
+
+EVERYTHING = ["streams:read", "streams:write", "profile:read", "profile:write", "profile:email", "users:read"]
+
+
+def signed_in(person, scopes=EVERYTHING):
+    client = SpeckleClient(host=HOST, use_ssl=False)
+    client.authenticate_with_token(person.token(scopes))
+    return client
+
+
+def a_building(floors):
+    """A small model with detached children, as a connector sends one."""
+    building = Base(name="Building")
+    building["@floors"] = [Base(speckle_type="Objects.BuiltElements.Floor", level=i, area=100.0 + i) for i in range(floors)]
+    building.core = Base(kind="core")
+    return building
 
 class SignIn(unittest.TestCase):
     @classmethod
@@ -54,6 +98,107 @@ class SignIn(unittest.TestCase):
         self.alice.browser.post(f"{URL}/api/revoke_token", data={"id": doomed["id"]}).raise_for_status()
         with self.assertRaises((GraphQLException, SpeckleException)):
             SpeckleClient(host=HOST, use_ssl=False).authenticate_with_token(secret)
+
+
+class Projects(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.alice = Person("Alice")
+        cls.bob = Person("Bob")
+        cls.client = signed_in(cls.alice)
+        cls.bob_client = signed_in(cls.bob)
+        cls.bob_id = cls.bob_client.account.userInfo.id
+
+    def test_projects_are_created_read_updated_shared_and_deleted(self):
+        project = self.client.project.create(
+            ProjectCreateInput(name="Tower", description="Forty floors", visibility=ProjectVisibility.PRIVATE)
+        )
+        self.assertEqual((project.name, project.visibility, project.role), ("Tower", ProjectVisibility.PRIVATE, "stream:owner"))
+        self.assertIsNone(project.workspace_id)
+        self.assertEqual(self.client.project.get(project.id).description, "Forty floors")
+
+        updated = self.client.project.update(ProjectUpdateInput(id=project.id, name="Tower A", visibility=ProjectVisibility.PUBLIC))
+        self.assertEqual((updated.name, updated.description, updated.visibility), ("Tower A", "Forty floors", ProjectVisibility.PUBLIC))
+        shared = self.client.project.update_role(ProjectUpdateRoleInput(user_id=self.bob_id, project_id=project.id, role="stream:contributor"))
+        self.assertEqual(sorted(member.role for member in shared.team), ["stream:contributor", "stream:owner"])
+        self.assertEqual(shared.invited_team, [])
+        self.assertEqual(self.bob_client.project.get(project.id).role, "stream:contributor")
+        team = self.client.project.get_with_team(project.id).team
+        self.assertIn("Bob", [member.user.name for member in team])
+
+        mine = self.client.active_user.get_projects(filter=UserProjectsFilter(search="tower a"))
+        self.assertEqual([p.id for p in mine.items], [project.id])
+        self.assertEqual(self.bob_client.active_user.get_projects(filter=UserProjectsFilter(only_with_roles=["stream:contributor"])).total_count, 1)
+        checks = self.bob_client.project.get_permissions(project.id)
+        self.assertTrue(checks.can_create_model.authorized)
+        self.assertFalse(checks.can_delete.authorized)
+        self.assertTrue(self.client.project.get_permissions(project.id).can_delete.authorized)
+        with_permissions = self.client.active_user.get_projects_with_permissions()
+        self.assertTrue(all(p.permissions.can_load.authorized for p in with_permissions.items))
+        self.assertTrue(self.client.active_user.can_create_personal_projects().authorized)
+
+        unshared = self.client.project.update_role(ProjectUpdateRoleInput(user_id=self.bob_id, project_id=project.id, role=None))
+        self.assertEqual([member.role for member in unshared.team], ["stream:owner"])
+        self.assertTrue(self.client.project.delete(project.id))
+        with self.assertRaises(GraphQLException):
+            self.client.project.get(project.id)
+
+    def test_models_and_versions_carry_real_objects(self):
+        project = self.client.project.create(ProjectCreateInput(name="Campus", description=None, visibility=None))
+        with_models = self.client.project.get_with_models(project.id)
+        self.assertEqual([m.name for m in with_models.models.items], ["main"])
+        model = self.client.model.create(CreateModelInput(name="Site/Landscape", description="trees", project_id=project.id))
+        self.assertEqual((model.name, model.display_name, model.author.name), ("site/landscape", "landscape", "Alice"))
+        self.assertEqual(self.client.model.get(model.id, project.id).description, "trees")
+        renamed = self.client.model.update(UpdateModelInput(id=model.id, name="site/park", project_id=project.id))
+        self.assertEqual((renamed.name, renamed.description), ("site/park", "trees"))
+        found = self.client.model.get_models(project.id, models_filter=ProjectModelsFilter(search="park"))
+        self.assertEqual([m.id for m in found.items], [model.id])
+        model_checks = self.client.model.get_permissions(project.id, model.id)
+        self.assertTrue(model_checks.can_create_version.authorized and model_checks.can_delete.authorized)
+
+        building = a_building(3)
+        transport = ServerTransport(project.id, client=self.client)
+        object_id = operations.send(building, [transport], use_default_cache=False)
+        version = self.client.version.create(
+            CreateVersionInput(object_id=object_id, model_id=model.id, project_id=project.id, message="first")
+        )
+        self.assertEqual((version.message, version.source_application, version.author_user.name), ("first", "py", "Alice"))
+        self.assertTrue(version.preview_url)
+        read = self.client.version.get(version.id, project.id)
+        received = operations.receive(read.referenced_object, ServerTransport(project.id, client=self.client), MemoryTransport())
+        self.assertEqual(received.get_id(), object_id)
+        self.assertEqual([floor.level for floor in received["@floors"]], [0, 1, 2])
+        self.assertTrue(self.client.version.received(MarkReceivedVersionInput(version_id=version.id, project_id=project.id, source_application="specklepy")))
+
+        second = self.client.version.create(CreateVersionInput(object_id=object_id, model_id=model.id, project_id=project.id, message="second"))
+        listed = self.client.version.get_versions(model.id, project.id, limit=10)
+        self.assertEqual((listed.total_count, [v.id for v in listed.items]), (2, [second.id, version.id]))
+        first_first = self.client.model.get_with_versions(model.id, project.id, versions_filter=ModelVersionsFilter(priority_ids=[version.id]))
+        self.assertEqual(first_first.versions.items[0].id, version.id)
+        self.assertEqual(self.client.version.update(UpdateVersionInput(version_id=version.id, project_id=project.id, message="the first")).message, "the first")
+        target = self.client.version.move_to_model(MoveVersionsInput(target_model_name="archive", version_ids=[version.id], project_id=project.id))
+        self.assertEqual(self.client.model.get(target, project.id).name, "archive")
+        self.assertTrue(self.client.version.delete(DeleteVersionsInput(version_ids=[second.id], project_id=project.id)))
+        self.assertEqual(self.client.version.get_versions(model.id, project.id).total_count, 0)
+        self.assertTrue(self.client.model.delete(DeleteModelInput(id=model.id, project_id=project.id)))
+
+    def test_a_read_only_token_reads_but_is_refused_writes_with_a_clear_error(self):
+        project = self.client.project.create(ProjectCreateInput(name="Read only", description=None, visibility=None))
+        reader = signed_in(self.alice, ["streams:read", "profile:read"])
+        self.assertEqual(reader.project.get(project.id).name, "Read only")
+        with self.assertRaises(GraphQLException) as refused:
+            reader.project.update(ProjectUpdateInput(id=project.id, name="Renamed"))
+        self.assertIn("streams:write", str(refused.exception))
+        with self.assertRaises(GraphQLException) as refused:
+            reader.model.create(CreateModelInput(name="nope", project_id=project.id))
+        self.assertIn("streams:write", str(refused.exception))
+        self.assertEqual(self.client.project.get(project.id).name, "Read only")
+
+    def test_the_profile_is_updated(self):
+        me = self.client.active_user.update(UserUpdateInput(bio="Builds towers"))
+        self.assertEqual((me.name, me.bio), ("Alice", "Builds towers"))
+        self.assertEqual(self.client.active_user.get().bio, "Builds towers")
 
 
 if __name__ == "__main__":

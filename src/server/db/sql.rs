@@ -11,6 +11,7 @@ diesel::define_sql_function! {
 
 /// What `streams(query: …)` looks for: the text anywhere in a stream's name or description
 /// (case-insensitive), or a stream's exact id.
+#[derive(Debug)]
 pub struct Search {
     pub text: String,
     pattern: String,

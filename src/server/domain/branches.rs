@@ -1,18 +1,19 @@
-//! Branches and their commits, as Speckle has them: every stream is created with `main`,
-//! every commit belongs to one branch of its stream, and branch names follow Speckle's rules.
-//! Who may do what rests on the stream's roles (see [`streams`]).
+//! Branches, as Speckle has them: every stream is created with `main`, branch names follow
+//! Speckle's rules, and each holds commits (see [`commits`](super::commits)). Who may do what
+//! rests on the stream's roles (see [`streams`]).
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
-use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
+use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
-use crate::server::db::schema::{branches, commits, objects, users};
-use crate::server::db::{models, BranchId, CommitId, DbConn, DbPool, StreamId, UserId};
+use crate::server::db::schema::{branches, commits};
+use crate::server::db::sql::{lower, Search};
+use crate::server::db::{models, BranchId, DbConn, StreamId, UserId};
 use crate::server::domain::pagination::Page;
 use crate::server::domain::streams::{self, require_write, Role};
-use crate::{db_read, db_run, db_tx, keyset};
+use crate::{db_run, db_tx, keyset};
 
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
 pub fn validate_name(name: &str) -> AppResult<String> {
@@ -35,26 +36,100 @@ fn validate_description(description: Option<String>) -> AppResult<Option<String>
     description.map(|description| BRANCH_DESCRIPTION.value(&description)).transpose()
 }
 
-/// The stream's branches, oldest first (`main` leads): their total, and one page.
+/// Which of a stream's branches a listing keeps (Speckle's `ProjectModelsFilter`); the
+/// default keeps them all.
+#[derive(Debug, Default)]
+pub struct BranchFilter {
+    /// Names that hold this text.
+    pub search: Option<Search>,
+    /// Only these ids.
+    pub ids: Option<Vec<BranchId>>,
+    /// None of these ids.
+    pub exclude_ids: Vec<BranchId>,
+    /// Only branches with at least one commit.
+    pub only_with_commits: bool,
+    /// Only branches with a commit from one of these applications.
+    pub source_apps: Option<Vec<String>>,
+    /// Only branches with a commit by one of these users.
+    pub authors: Option<Vec<UserId>>,
+}
+
+/// The most ids or names a filter may list.
+pub const MAX_FILTER_ITEMS: usize = 100;
+
+impl BranchFilter {
+    /// Refuses a filter listing more than [`MAX_FILTER_ITEMS`] of anything.
+    pub fn check(&self) -> AppResult<()> {
+        let longest = [
+            self.ids.as_ref().map_or(0, Vec::len),
+            self.exclude_ids.len(),
+            self.source_apps.as_ref().map_or(0, Vec::len),
+            self.authors.as_ref().map_or(0, Vec::len),
+        ];
+        if longest.into_iter().any(|len| len > MAX_FILTER_ITEMS) {
+            return Err(bad_input(format!(
+                "filter: at most {MAX_FILTER_ITEMS} ids, names or apps in a list."
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The stream's branches that `filter` keeps, oldest first (`main` leads): their total, and
+/// one page.
 pub async fn page(
     conn: &mut DbConn,
     stream_id: &StreamId,
+    filter: &BranchFilter,
     page: &Page,
 ) -> AppResult<(i64, Vec<models::Branch>, Option<String>)> {
-    let total: i64 = db_run!(conn, |c| {
-        branches::table.filter(branches::stream_id.eq(stream_id)).count().get_result(c).await
-    })?;
+    filter.check()?;
+    // A macro, not a closure: the boxed query is typed by each backend's arm of `db_run!`.
+    macro_rules! matching {
+        () => {{
+            let of_stream = branches::table.filter(branches::stream_id.eq(stream_id)).into_boxed();
+            let of_stream = match &filter.search {
+                Some(search) => of_stream.filter(lower(branches::name).like(search.pattern()).escape('\\')),
+                None => of_stream,
+            };
+            let of_stream = match &filter.ids {
+                Some(ids) => of_stream.filter(branches::id.eq_any(ids)),
+                None => of_stream,
+            };
+            let of_stream = if filter.exclude_ids.is_empty() {
+                of_stream
+            } else {
+                of_stream.filter(branches::id.ne_all(&filter.exclude_ids))
+            };
+            let its_commits = || {
+                commits::table
+                    .filter(commits::stream_id.eq(branches::stream_id))
+                    .filter(commits::branch_name.eq(branches::name))
+            };
+            let of_stream = if filter.only_with_commits {
+                of_stream.filter(diesel::dsl::exists(its_commits()))
+            } else {
+                of_stream
+            };
+            let of_stream = match &filter.source_apps {
+                Some(apps) => of_stream.filter(diesel::dsl::exists(
+                    its_commits().filter(commits::source_application.eq_any(apps)),
+                )),
+                None => of_stream,
+            };
+            match &filter.authors {
+                Some(authors) => of_stream
+                    .filter(diesel::dsl::exists(its_commits().filter(commits::author_id.eq_any(authors)))),
+                None => of_stream,
+            }
+        }};
+    }
+    let total: i64 = db_run!(conn, |c| matching!().count().get_result(c).await)?;
     let rows: Vec<models::Branch> = db_run!(conn, |c| {
-        keyset!(
-            oldest_first,
-            branches::table.filter(branches::stream_id.eq(stream_id)),
-            page,
-            branches::created_at,
-            branches::id
-        )
-        .select(models::Branch::as_select())
-        .load(c)
-        .await
+        keyset!(oldest_first, matching!(), page, branches::created_at, branches::id)
+            .select(models::Branch::as_select())
+            .load(c)
+            .await
     })?;
     let (rows, cursor) = page.finish(rows, |branch| (branch.created_at, &branch.id));
     Ok((total, rows, cursor))
@@ -78,7 +153,7 @@ pub async fn find(conn: &mut DbConn, stream_id: &StreamId, name: &str) -> AppRes
 }
 
 /// The stream's branch with this id, or "not found".
-async fn get(conn: &mut DbConn, stream_id: &StreamId, branch_id: &BranchId) -> AppResult<models::Branch> {
+pub async fn get(conn: &mut DbConn, stream_id: &StreamId, branch_id: &BranchId) -> AppResult<models::Branch> {
     let branch: Option<models::Branch> = db_run!(conn, |c| {
         branches::table
             .filter(branches::stream_id.eq(stream_id))
@@ -202,7 +277,7 @@ pub async fn delete(
 }
 
 /// Owners may; so may the author of the thing while they can still write to the stream.
-fn require_owner_or_author(
+pub fn require_owner_or_author(
     role: Option<Role>,
     author_id: Option<&UserId>,
     user_id: &UserId,
@@ -213,233 +288,4 @@ fn require_owner_or_author(
         return Ok(());
     }
     Err(forbidden(format!("Only an owner of the stream or its author can {action}.")))
-}
-
-/// What a client sends to create a commit.
-#[derive(Clone, Debug, Default)]
-pub struct CommitInput {
-    pub branch_name: Option<String>,
-    pub object_id: String,
-    pub message: Option<String>,
-    pub source_application: Option<String>,
-    pub total_children_count: Option<i64>,
-    pub parents: Option<Vec<String>>,
-}
-
-fn validate_message(message: &str) -> AppResult<()> {
-    if message.len() > MAX_COMMIT_MESSAGE_BYTES {
-        return Err(bad_input("message must be at most 64 kB."));
-    }
-    Ok(())
-}
-
-/// Creates a commit on a branch (owners and contributors); answers its id. The branch must
-/// exist (`main` if none is named). The commit may name an object not stored (yet); its
-/// `totalChildrenCount` then is what the client said.
-pub async fn create_commit(
-    conn: &mut DbConn,
-    user_id: &UserId,
-    stream_id: &StreamId,
-    input: CommitInput,
-) -> AppResult<CommitId> {
-    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create commits")?;
-    let object_id = input.object_id.trim();
-    if object_id.is_empty() || object_id.chars().count() > MAX_REFERENCE_CHARS {
-        return Err(bad_input(format!("objectId must be 1 to {MAX_REFERENCE_CHARS} characters.")));
-    }
-    let message = input.message.unwrap_or_default();
-    validate_message(&message)?;
-    if input.source_application.as_ref().is_some_and(|s| s.chars().count() > MAX_REFERENCE_CHARS) {
-        return Err(bad_input(format!(
-            "sourceApplication must be at most {MAX_REFERENCE_CHARS} characters."
-        )));
-    }
-    let parents = match input.parents {
-        Some(parents) if parents.len() > MAX_PARENTS => {
-            return Err(bad_input(format!("parents: a commit has at most {MAX_PARENTS} parents.")));
-        }
-        Some(parents) if parents.iter().any(|p| p.chars().count() > MAX_REFERENCE_CHARS) => {
-            return Err(bad_input("parents: a parent is a commit id."));
-        }
-        Some(parents) => Some(serde_json::to_string(&parents).map_err(|_| bad_input("parents"))?),
-        None => None,
-    };
-    let branch_name =
-        input.branch_name.as_deref().map(str::trim).filter(|b| !b.is_empty()).unwrap_or(MAIN_BRANCH);
-    let branch = find(conn, stream_id, branch_name).await?.ok_or_else(|| not_found("Branch"))?;
-    let stored_children: Option<i64> = db_run!(conn, |c| {
-        objects::table
-            .find((stream_id, object_id))
-            .select(objects::total_children_count)
-            .first(c)
-            .await
-            .optional()
-    })?;
-    let commit = models::Commit {
-        id: CommitId::random(),
-        stream_id: stream_id.to_owned(),
-        branch_name: branch.name,
-        referenced_object: object_id.to_owned(),
-        message,
-        source_application: input.source_application,
-        author_id: user_id.to_owned(),
-        created_at: conn.now(),
-        total_children_count: stored_children.or(input.total_children_count),
-        parents,
-    };
-    // The commit and its branch's new time together, by someone who may still write.
-    db_tx!(conn, |tx| {
-        require_write(tx.role_under_lock(stream_id, user_id).await?, "create commits")?;
-        diesel::insert_into(commits::table).values(&commit).execute(tx.conn()).await?;
-        diesel::update(branches::table.find(&branch.id))
-            .set(branches::updated_at.eq(commit.created_at))
-            .execute(tx.conn())
-            .await?;
-        Ok(())
-    })?;
-    Ok(commit.id)
-}
-
-/// A commit with what the API shows of its author (their avatar, up to 256 kB, is read apart
-/// when asked for: see `users::avatars`).
-#[derive(Clone, Debug, Queryable)]
-pub struct CommitView {
-    pub commit: models::Commit,
-    pub author_name: String,
-}
-
-/// The stream's commits, or one branch's (by its stored name).
-pub async fn count_commits(conn: &mut DbConn, stream_id: &StreamId, branch: Option<&str>) -> AppResult<i64> {
-    Ok(db_run!(conn, |c| {
-        let all = commits::table.filter(commits::stream_id.eq(stream_id));
-        match branch {
-            Some(branch) => all.filter(commits::branch_name.eq(branch)).count().get_result(c).await,
-            None => all.count().get_result(c).await,
-        }
-    })?)
-}
-
-/// One page of the stream's commits (or one branch's), with their authors, newest first.
-/// Read on SQLite's readers, on the calling thread (see `db_read!`): a page can carry
-/// megabytes of messages, and memory allocated and freed on the same busy threads is
-/// returned at once, where a pooled connection's blocking thread would keep it.
-pub async fn page_of_commits(
-    db: &DbPool,
-    stream_id: &StreamId,
-    branch: Option<&str>,
-    page: &Page,
-) -> AppResult<(Vec<CommitView>, Option<String>)> {
-    let rows: Vec<CommitView> = db_read!(db, load, {
-        let of_stream =
-            commits::table.inner_join(users::table).filter(commits::stream_id.eq(stream_id)).into_boxed();
-        let of_branch = match branch {
-            Some(branch) => of_stream.filter(commits::branch_name.eq(branch)),
-            None => of_stream,
-        };
-        keyset!(newest_first, of_branch, page, commits::created_at, commits::id)
-            .select((models::Commit::as_select(), users::name))
-    })?;
-    Ok(page.finish(rows, |view| (view.commit.created_at, &view.commit.id)))
-}
-
-/// The stream's commit with this id; with none, its latest commit (as Speckle answers).
-pub async fn find_commit(
-    conn: &mut DbConn,
-    stream_id: &StreamId,
-    commit_id: Option<&CommitId>,
-) -> AppResult<Option<CommitView>> {
-    Ok(db_run!(conn, |c| {
-        let of_stream = commits::table
-            .inner_join(users::table)
-            .filter(commits::stream_id.eq(stream_id))
-            .select((models::Commit::as_select(), users::name));
-        match commit_id {
-            Some(id) => of_stream.filter(commits::id.eq(id)).first(c).await.optional(),
-            None => {
-                of_stream.order((commits::created_at.desc(), commits::id.desc())).first(c).await.optional()
-            }
-        }
-    })?)
-}
-
-async fn get_commit(conn: &mut DbConn, stream_id: &StreamId, commit_id: &CommitId) -> AppResult<CommitView> {
-    find_commit(conn, stream_id, Some(commit_id)).await?.ok_or_else(|| not_found("Commit"))
-}
-
-/// Changes a commit's message or moves it to another branch: the stream's owners, or the
-/// commit's author while they can write to the stream.
-pub async fn update_commit(
-    conn: &mut DbConn,
-    user_id: &UserId,
-    stream_id: &StreamId,
-    commit_id: &CommitId,
-    message: Option<String>,
-    new_branch_name: Option<&str>,
-) -> AppResult<()> {
-    let access = streams::readable(conn, stream_id, Some(user_id)).await?;
-    let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    require_owner_or_author(access.role, Some(&commit.author_id), user_id, "change this commit")?;
-    if let Some(message) = &message {
-        validate_message(message)?;
-    }
-    let branch_name = match new_branch_name.map(str::trim).filter(|b| !b.is_empty()) {
-        Some(name) => Some(find(conn, stream_id, name).await?.ok_or_else(|| not_found("Branch"))?.name),
-        None => None,
-    };
-    if message.is_none() && branch_name.is_none() {
-        return Err(bad_input("Give the commit a new message or branch."));
-    }
-    let message = message.unwrap_or(commit.message);
-    let branch_name = branch_name.unwrap_or(commit.branch_name);
-    let author = Some(&commit.author_id);
-    db_tx!(conn, |tx| {
-        require_owner_or_author(
-            tx.role_under_lock(stream_id, user_id).await?,
-            author,
-            user_id,
-            "change this commit",
-        )?;
-        diesel::update(commits::table.find(commit_id))
-            .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
-            .execute(tx.conn())
-            .await?;
-        Ok(())
-    })
-}
-
-/// Deletes a commit (not its objects): the stream's owners, or its author while they can
-/// write to the stream.
-pub async fn delete_commit(
-    conn: &mut DbConn,
-    user_id: &UserId,
-    stream_id: &StreamId,
-    commit_id: &CommitId,
-) -> AppResult<()> {
-    let access = streams::readable(conn, stream_id, Some(user_id)).await?;
-    let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    let author = Some(&commit.author_id);
-    require_owner_or_author(access.role, author, user_id, "delete this commit")?;
-    db_tx!(conn, |tx| {
-        require_owner_or_author(
-            tx.role_under_lock(stream_id, user_id).await?,
-            author,
-            user_id,
-            "delete this commit",
-        )?;
-        diesel::delete(commits::table.find(commit_id)).execute(tx.conn()).await?;
-        Ok(())
-    })
-}
-
-/// Checks that the commit exists on a stream the user can read: `commitReceive` records
-/// nothing more here.
-pub async fn received(
-    conn: &mut DbConn,
-    user_id: &UserId,
-    stream_id: &StreamId,
-    commit_id: &CommitId,
-) -> AppResult<()> {
-    streams::readable(conn, stream_id, Some(user_id)).await?;
-    get_commit(conn, stream_id, commit_id).await?;
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod branches;
+pub mod commits;
 pub mod leaks;
 pub mod lifecycle;
 pub mod objects;

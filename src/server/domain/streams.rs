@@ -8,7 +8,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
-use crate::server::db::schema::{branches, stream_acl, streams, users};
+use crate::server::db::schema::{branches, commits, stream_acl, streams, users};
 use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, BranchId, DbConn, DbPool, Epochs, StreamId, Topic, UserId};
 use crate::server::domain::pagination::Page;
@@ -62,16 +62,21 @@ pub struct Access {
 
 impl Access {
     pub fn require_owner(&self, action: &str) -> AppResult<()> {
-        if self.role == Some(Role::Owner) {
-            return Ok(());
-        }
-        Err(not_an_owner(action))
+        require_owner(self.role, action)
     }
 
     /// Owners and contributors write: commits, branches, objects.
     pub fn require_write(&self, action: &str) -> AppResult<()> {
         require_write(self.role, action)
     }
+}
+
+/// Only owners update, share and delete a stream.
+pub fn require_owner(role: Option<Role>, action: &str) -> AppResult<()> {
+    if role == Some(Role::Owner) {
+        return Ok(());
+    }
+    Err(not_an_owner(action))
 }
 
 /// Owners and contributors write: commits, branches, objects.
@@ -432,29 +437,106 @@ pub async fn roles_on(
     Ok(rows.into_iter().collect())
 }
 
-/// The user's streams that match `search`, newest first: their total, and one page.
-pub async fn search_for_user(
+/// Which of a user's streams a listing keeps: those whose name or description holds
+/// `search` (or whose id it is), and, with `roles`, those on which the user holds one of them.
+#[derive(Debug, Default)]
+pub struct StreamFilter {
+    pub search: Option<Search>,
+    pub roles: Option<Vec<Role>>,
+}
+
+/// The user's streams that `filter` keeps, newest first: their total, and one page.
+pub async fn matching_for_user(
     db: &DbPool,
     user_id: &UserId,
-    search: &Search,
+    filter: &StreamFilter,
     page: &Page,
 ) -> AppResult<(i64, Vec<(models::Stream, String)>, Option<String>)> {
-    let matching = || {
-        stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id)).filter(
-            lower(streams::name)
-                .like(search.pattern())
-                .escape('\\')
-                .or(lower(streams::description).like(search.pattern()).escape('\\'))
-                .or(streams::id.eq(&search.text)),
-        )
-    };
-    let total: i64 = db_read!(db, get_result, matching().count())?;
+    let roles: Option<Vec<&str>> =
+        filter.roles.as_ref().map(|roles| roles.iter().map(|r| r.name()).collect());
+    // A macro, not a closure: the boxed query is typed by each backend's arm of `db_read!`.
+    macro_rules! matching {
+        () => {{
+            let mine = stream_acl::table
+                .inner_join(streams::table)
+                .filter(stream_acl::user_id.eq(user_id))
+                .into_boxed();
+            let mine = match &filter.search {
+                Some(search) => mine.filter(
+                    lower(streams::name)
+                        .like(search.pattern())
+                        .escape('\\')
+                        .or(lower(streams::description).like(search.pattern()).escape('\\'))
+                        .or(streams::id.eq(&search.text)),
+                ),
+                None => mine,
+            };
+            match &roles {
+                Some(roles) => mine.filter(stream_acl::role.eq_any(roles)),
+                None => mine,
+            }
+        }};
+    }
+    let total: i64 = db_read!(db, get_result, matching!().count())?;
     let rows: Vec<(models::Stream, String)> = db_read!(
         db,
         load,
-        keyset!(newest_first, matching(), page, streams::created_at, streams::id)
+        keyset!(newest_first, matching!(), page, streams::created_at, streams::id)
             .select((models::Stream::as_select(), stream_acl::role))
     )?;
     let (rows, cursor) = page.finish(rows, |(stream, _)| (stream.created_at, &stream.id));
     Ok((total, rows, cursor))
+}
+
+/// Whether the user, whose role on the stream is `role`, may leave it: a collaborator, and
+/// not its last owner (who deletes it instead).
+pub async fn may_leave(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    role: Option<Role>,
+) -> AppResult<()> {
+    if role.is_none() {
+        return Err(not_a_collaborator());
+    }
+    db_tx!(conn, |tx| { tx.keep_an_owner(stream_id, Some(user_id)).await })
+}
+
+fn not_a_collaborator() -> AppError {
+    forbidden("You are not a collaborator of this stream.")
+}
+
+/// Takes the user off a stream they are on, as [`may_leave`] allows.
+pub async fn leave(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
+    let role = readable(conn, stream_id, Some(user_id)).await?.role;
+    may_leave(conn, user_id, stream_id, role).await?;
+    db_tx!(conn, |tx| {
+        if tx.role_under_lock(stream_id, user_id).await?.is_none() {
+            return Err(not_a_collaborator());
+        }
+        tx.keep_an_owner(stream_id, Some(user_id)).await?;
+        diesel::delete(stream_acl::table.find((stream_id, user_id)))
+            .execute(tx.changing(Topic::Streams))
+            .await?;
+        Ok(())
+    })
+}
+
+/// The most source applications a stream answers (Speckle's `Project.sourceApps`).
+pub const MAX_SOURCE_APPS: i64 = 50;
+
+/// The applications the stream's commits were sent from, in name order.
+pub async fn source_apps(conn: &mut DbConn, stream_id: &StreamId) -> AppResult<Vec<String>> {
+    let apps: Vec<Option<String>> = db_run!(conn, |c| {
+        commits::table
+            .filter(commits::stream_id.eq(stream_id))
+            .filter(commits::source_application.is_not_null())
+            .select(commits::source_application)
+            .distinct()
+            .order(commits::source_application.asc())
+            .limit(MAX_SOURCE_APPS)
+            .load(c)
+            .await
+    })?;
+    Ok(apps.into_iter().flatten().collect())
 }

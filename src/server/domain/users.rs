@@ -165,6 +165,20 @@ pub async fn profile(conn: &mut DbConn, user_id: &UserId) -> AppResult<models::P
     found.ok_or_else(|| not_found("User"))
 }
 
+/// The profiles of these users (those that exist), by id: one read for a list.
+pub async fn profiles(
+    conn: &mut DbConn,
+    user_ids: &[&UserId],
+) -> AppResult<std::collections::HashMap<UserId, models::Profile>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<models::Profile> = db_run!(conn, |c| {
+        users::table.filter(users::id.eq_any(user_ids)).select(models::Profile::as_select()).load(c).await
+    })?;
+    Ok(rows.into_iter().map(|user| (user.id.clone(), user)).collect())
+}
+
 diesel::define_sql_function! {
     /// SQL's `octet_length()`: a text's size in bytes (PostgreSQL; SQLite since 3.43).
     fn octet_length(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Integer>;

@@ -570,3 +570,96 @@ pub async fn create_stream(app: &TestApp, token: &str, name: &str, public: bool)
         .await;
     answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
 }
+
+/// The two vocabularies of the API (SPEC §10): the same action, as each era spells it, so
+/// that one table of rules is checked in both.
+#[derive(Clone, Copy, Debug)]
+pub enum Era {
+    /// `stream`, `branch`, `commit` (specklepy 2.x).
+    Streams,
+    /// `project`, `model`, `version` (specklepy 3.x and 2026.x).
+    Projects,
+}
+
+impl Era {
+    /// Reads the stream with its collaborators and commits.
+    pub fn read(self, stream: &str) -> String {
+        match self {
+            Era::Streams => {
+                format!(
+                    r#"{{ stream(id: "{stream}") {{ name collaborators {{ id }} commits {{ totalCount }} }} }}"#
+                )
+            }
+            Era::Projects => format!(
+                r#"{{ project(id: "{stream}") {{ name team {{ id }} versions {{ totalCount }} models {{ totalCount }} }} }}"#
+            ),
+        }
+    }
+
+    /// Makes a commit on the branch `main` (whose id is `main_id`).
+    pub fn commit(self, stream: &str, main_id: &str) -> String {
+        match self {
+            Era::Streams => format!(
+                r#"mutation {{ commitCreate(commit: {{ streamId: "{stream}", branchName: "main", objectId: "0123456789abcdef", message: "roles", sourceApplication: "test" }}) }}"#
+            ),
+            Era::Projects => format!(
+                r#"mutation {{ versionMutations {{ create(input: {{ projectId: "{stream}", modelId: "{main_id}", objectId: "0123456789abcdef", message: "roles", sourceApplication: "test" }}) {{ id }} }} }}"#
+            ),
+        }
+    }
+
+    /// Renames the stream.
+    pub fn rename(self, stream: &str) -> String {
+        match self {
+            Era::Streams => {
+                format!(r#"mutation {{ streamUpdate(stream: {{ id: "{stream}", name: "Renamed" }}) }}"#)
+            }
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ update(update: {{ id: "{stream}", name: "Renamed", description: null, visibility: null }}) {{ name }} }} }}"#
+            ),
+        }
+    }
+
+    /// Gives `user` the `role` on the stream.
+    pub fn share(self, stream: &str, user: &str, role: &str) -> String {
+        match self {
+            Era::Streams => format!(
+                r#"mutation {{ streamUpdatePermission(permissionParams: {{ streamId: "{stream}", userId: "{user}", role: "{role}" }}) }}"#
+            ),
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ updateRole(input: {{ projectId: "{stream}", userId: "{user}", role: "{role}" }}) {{ id }} }} }}"#
+            ),
+        }
+    }
+
+    /// Takes `user` off the stream.
+    pub fn unshare(self, stream: &str, user: &str) -> String {
+        match self {
+            Era::Streams => format!(
+                r#"mutation {{ streamRevokePermission(permissionParams: {{ streamId: "{stream}", userId: "{user}" }}) }}"#
+            ),
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ updateRole(input: {{ projectId: "{stream}", userId: "{user}", role: null }}) {{ id }} }} }}"#
+            ),
+        }
+    }
+
+    /// Deletes the stream.
+    pub fn delete(self, stream: &str) -> String {
+        match self {
+            Era::Streams => format!(r#"mutation {{ streamDelete(id: "{stream}") }}"#),
+            Era::Projects => format!(r#"mutation {{ projectMutations {{ delete(id: "{stream}") }} }}"#),
+        }
+    }
+}
+
+/// The id of the stream's `main` branch (its `main` model), read with `token`.
+pub async fn main_model(app: &TestApp, token: &str, stream: &str) -> String {
+    let answer = app
+        .gql(
+            Some(token),
+            &format!(r#"{{ project(id: "{stream}") {{ modelByName(name: "main") {{ id }} }} }}"#),
+        )
+        .await;
+    answer["data"]["project"]["modelByName"]["id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}

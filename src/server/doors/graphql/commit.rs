@@ -10,8 +10,9 @@ use super::{
 };
 use crate::rules::limits::{DEFAULT_PAGE, MAX_COMMIT_MESSAGE_BYTES};
 use crate::rules::scopes::Scope;
-use crate::server::db::{models, StreamId, UserId};
-use crate::server::domain::branches::{self, CommitInput, CommitView};
+use crate::server::db::{models, CommitId, StreamId, UserId};
+use crate::server::domain::branches;
+use crate::server::domain::commits::{self, CommitInput, CommitView};
 use crate::server::domain::pagination::Order;
 use crate::server::domain::streams;
 
@@ -36,17 +37,8 @@ impl CommitCollection {
         limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<CommitCollection> {
-        // Messages may be long: room for a page of the longest is taken before it is read.
-        let paged = Paged::new(Some(limit), cursor, Order::NewestFirst, MAX_COMMIT_MESSAGE_BYTES + 1024)?;
-        let total_count =
-            branches::count_commits(&mut *db(ctx).await?, &stream.id, branch).await.map_err(to_api)?;
-        let (rows, cursor) = paged
-            .read(
-                ctx,
-                |pool, page| async move { branches::page_of_commits(&pool, &stream.id, branch, &page).await },
-                |(rows, _)| rows.iter().map(commit_bytes).sum(),
-            )
-            .await?;
+        let total_count = count_commits(ctx, stream, branch).await?;
+        let (rows, cursor) = page_of_commits(ctx, stream, branch, &[], limit, cursor).await?;
         // Each author's avatar once, however many of the page's commits they made.
         let wanted = ctx.look_ahead().field("items").field("authorAvatar").exists();
         let mut authors: Vec<&UserId> = rows.iter().map(|view| &view.commit.author_id).collect();
@@ -62,6 +54,36 @@ impl CommitCollection {
             .collect();
         Ok(CommitCollection { total_count, cursor, items: Some(items) })
     }
+}
+
+/// How many commits the stream has, or one branch.
+pub(super) async fn count_commits(
+    ctx: &Context<'_>,
+    stream: &models::Stream,
+    branch: Option<&str>,
+) -> async_graphql::Result<i64> {
+    commits::count_commits(&mut *db(ctx).await?, &stream.id, branch).await.map_err(to_api)
+}
+
+/// A page of the stream's commits (or one branch's), newest first, leaving out `except`:
+/// the one read of both eras' lists (`Stream.commits`, `Model.versions`…).
+pub(super) async fn page_of_commits(
+    ctx: &Context<'_>,
+    stream: &models::Stream,
+    branch: Option<&str>,
+    except: &[CommitId],
+    limit: i32,
+    cursor: Option<String>,
+) -> async_graphql::Result<(Vec<CommitView>, Option<String>)> {
+    // Messages may be long: room for a page of the longest is taken before it is read.
+    let paged = Paged::new(Some(limit), cursor, Order::NewestFirst, MAX_COMMIT_MESSAGE_BYTES + 1024)?;
+    paged
+        .read(
+            ctx,
+            |pool, page| async move { commits::page_of_commits(&pool, &stream.id, branch, except, &page).await },
+            |(rows, _)| rows.iter().map(commit_bytes).sum(),
+        )
+        .await
 }
 
 pub struct Commit {
@@ -213,7 +235,7 @@ impl CommitMutation {
             parents,
         };
         let stream_id = StreamId::from(commit.stream_id);
-        let created = branches::create_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, input).await;
+        let created = commits::create_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, input).await;
         created.map(String::from).map_err(to_api)
     }
 
@@ -225,7 +247,7 @@ impl CommitMutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let c = commit;
-        branches::update_commit(
+        commits::update_commit(
             &mut *db(ctx).await?,
             &caller.user_id,
             &c.stream_id.into(),
@@ -247,7 +269,7 @@ impl CommitMutation {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = (input.source_application, input.message);
         let (stream_id, commit_id) = (input.stream_id.into(), input.commit_id.into());
-        branches::received(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
+        commits::received(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -261,7 +283,7 @@ impl CommitMutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let (stream_id, commit_id) = (commit.stream_id.into(), commit.id.into());
-        branches::delete_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
+        commits::delete_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)

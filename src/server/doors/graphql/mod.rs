@@ -6,14 +6,18 @@ mod branch;
 mod commit;
 pub mod http;
 pub mod limits;
+mod model;
 mod object;
 mod paged;
+mod permissions;
+mod project;
 mod request;
 mod scalars;
 mod server;
 mod stream;
 mod token;
 mod user;
+mod version;
 
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Schema};
 
@@ -25,14 +29,18 @@ use crate::server::domain::tokens::Caller;
 pub use activity::*;
 pub use branch::*;
 pub use commit::*;
+pub use model::*;
 pub use object::*;
 use paged::Paged;
+pub use permissions::*;
+pub use project::*;
 pub use request::{request, RequestContext};
 pub use scalars::*;
 pub use server::*;
 pub use stream::*;
 pub use token::*;
 pub use user::*;
+pub use version::*;
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -153,6 +161,14 @@ fn require<'a>(ctx: &'a Context<'_>, scope: Scope) -> async_graphql::Result<&'a 
     Ok(caller)
 }
 
+/// The caller of a mutation that answers what it wrote (a project, a model, a version): the
+/// answer is a read, so the token needs `streams:read` beside `streams:write`, both checked
+/// before anything is written.
+fn writer_who_reads<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {
+    require(ctx, Scope::StreamsWrite)?;
+    require(ctx, Scope::StreamsRead)
+}
+
 /// This request's turn at the database, counted as one read, for reads that go to the pool
 /// themselves (`db_read!`); none outside our HTTP handler.
 async fn turn(ctx: &Context<'_>) -> async_graphql::Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
@@ -207,7 +223,7 @@ fn seen(ctx: &Context<'_>) -> async_graphql::Result<Seen> {
 // The root query: each resource's fields, from its own file. (A comment, not a doc comment:
 // Speckle's schema gives the root types no description.)
 #[derive(MergedObject, Default)]
-pub struct Query(user::UserQuery, stream::StreamQuery, server::ServerQuery);
+pub struct Query(user::UserQuery, stream::StreamQuery, project::ProjectQuery, server::ServerQuery);
 
 // The root mutation: each resource's fields, from its own file.
 #[derive(MergedObject, Default)]
@@ -218,4 +234,13 @@ pub struct Mutation(
     object::ObjectMutation,
     user::UserMutation,
     token::TokenMutation,
+    project::ProjectMutation,
+    model::ModelMutation,
+    version::VersionMutation,
+    user::ActiveUserMutation,
 );
+
+/// The refusal of what needs workspaces, which this server does not have (SPEC §10).
+fn workspaces_disabled() -> AppError {
+    crate::rules::error::forbidden("Workspaces are not enabled on this server.")
+}

@@ -16,9 +16,10 @@ use crate::rules::scopes::Scope;
 use crate::server::db::sql::Search;
 use crate::server::db::{models, UserId};
 use crate::server::domain::branches;
+use crate::server::domain::commits;
 use crate::server::domain::objects;
 use crate::server::domain::pagination::Order;
-use crate::server::domain::streams::{self, Access, Role, StreamInput};
+use crate::server::domain::streams::{self, Access, Role, StreamFilter, StreamInput};
 
 #[derive(SimpleObject)]
 pub struct StreamCollection {
@@ -154,7 +155,7 @@ impl Stream {
     }
     /// The commit with this id; with none, the latest.
     async fn commit(&self, ctx: &Context<'_>, id: Option<String>) -> async_graphql::Result<Option<Commit>> {
-        let found = branches::find_commit(&mut *db(ctx).await?, &self.stream.id, id.map(Into::into).as_ref())
+        let found = commits::find_commit(&mut *db(ctx).await?, &self.stream.id, id.map(Into::into).as_ref())
             .await
             .map_err(to_api)?;
         charge_read(ctx, found.as_ref().map_or(0, commit_bytes))?;
@@ -173,7 +174,9 @@ impl Stream {
         let (total_count, rows, cursor) = paged
             .read(
                 ctx,
-                |pool, page| async move { branches::page(&mut pool.get().await?, stream_id, &page).await },
+                |pool, page| async move {
+                    branches::page(&mut pool.get().await?, stream_id, &Default::default(), &page).await
+                },
                 |(_, rows, _)| rows.iter().map(branch_bytes).sum(),
             )
             .await?;
@@ -211,7 +214,7 @@ impl Stream {
 }
 
 /// Invitations are not a feature here: streams are shared directly.
-fn no_invites() -> async_graphql::Error {
+pub(super) fn no_invites() -> async_graphql::Error {
     to_api(bad_input(
         "Invitations are not available on this server: share the stream with streamUpdatePermission.",
     ))
@@ -292,7 +295,10 @@ impl StreamQuery {
         let caller = require(ctx, Scope::StreamsRead)?;
         let page = Paged::newest_first(limit, cursor)?;
         let collection = match Search::new(query.as_deref()).map_err(to_api)? {
-            Some(search) => UserStreamCollection::search(ctx, &caller.user_id, &search, page).await?,
+            Some(search) => {
+                let filter = StreamFilter { search: Some(search), roles: None };
+                UserStreamCollection::matching(ctx, &caller.user_id, &filter, page).await?
+            }
             None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
         };
         Ok(Some(collection))

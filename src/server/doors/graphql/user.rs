@@ -7,13 +7,13 @@ use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
     caller, charge_read, db, limits, no_activity, request, require, stream_bytes, to_api, ActivityCollection,
-    ApiToken, DateTime, JsonObject, Paged, Stream, StreamCollection, SERVER_ROLE,
+    ApiToken, DateTime, JsonObject, Paged, PendingStreamCollaborator, Project, RootPermissionChecks, Stream,
+    StreamCollection, UserProjectCollection, UserProjectsFilter, SERVER_ROLE,
 };
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
-use crate::server::db::sql::Search;
 use crate::server::db::{models, StreamId, UserId};
-use crate::server::domain::streams;
+use crate::server::domain::streams::{self, StreamFilter};
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
 
@@ -44,6 +44,7 @@ pub(super) async fn avatars_if(
 
 /// Another user's public profile: what anyone with `users:read` may see of a user. A `User`
 /// has all of it too.
+#[derive(Clone)]
 pub struct LimitedUser {
     pub(super) user: models::Profile,
     pub(super) avatar: Avatar,
@@ -169,6 +170,16 @@ impl User {
     }
 }
 
+impl User {
+    /// Refuses a field that only the user themselves may read (Speckle's `@isOwner`).
+    fn own_only(&self, _ctx: &Context<'_>, refusal: &str) -> async_graphql::Result<()> {
+        if self.0.is_own {
+            return Ok(());
+        }
+        Err(super::api_error("FORBIDDEN", refusal))
+    }
+}
+
 #[Object]
 impl User {
     #[graphql(flatten)]
@@ -202,15 +213,48 @@ impl User {
         Paged::newest_first(Some(limit), cursor)?;
         Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
     }
+    /// The user's projects (`streams:read`; one's own only), newest first.
+    #[graphql(complexity = "limits::paged(limit, child_complexity)")]
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
+        cursor: Option<String>,
+        filter: Option<UserProjectsFilter>,
+        sort_by: Option<Vec<String>>,
+    ) -> async_graphql::Result<UserProjectCollection> {
+        let _ = sort_by;
+        let caller = require(ctx, Scope::StreamsRead)?;
+        self.own_only(ctx, "You can only list your own projects.")?;
+        let page = Paged::newest_first(Some(limit), cursor)?;
+        let filter = filter.unwrap_or_default().to_streams().map_err(to_api)?;
+        let streams = match &filter {
+            Some(filter) => UserStreamCollection::matching(ctx, &caller.user_id, filter, page).await?,
+            None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
+        };
+        Ok(streams.into_projects())
+    }
+    /// Invitations to projects waiting for the user's answer (`streams:read`; one's own).
+    async fn project_invites(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
+        require(ctx, Scope::StreamsRead)?;
+        self.own_only(ctx, "You can only list your own invitations.")?;
+        Ok(Vec::new())
+    }
+    /// What the user may do on this server (one's own).
+    async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<RootPermissionChecks> {
+        self.own_only(ctx, "You can only check your own permissions.")?;
+        Ok(RootPermissionChecks)
+    }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
     #[graphql(
         complexity = "limits::at_most(crate::rules::limits::MAX_LIVE_TOKENS as usize, child_complexity)"
     )]
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiToken>> {
         require(ctx, Scope::TokensRead)?;
-        if !self.0.is_own {
-            return Err(super::api_error("FORBIDDEN", "You can only list your own tokens."));
-        }
+        self.own_only(ctx, "You can only list your own tokens.")?;
         let rows = tokens::list(&mut *db(ctx).await?, &self.0.user.id).await.map_err(to_api)?;
         Ok(rows.into_iter().map(ApiToken).collect())
     }
@@ -271,21 +315,34 @@ impl UserStreamCollection {
         Ok(UserStreamCollection { total_count, page: Some((items, cursor)) })
     }
 
-    /// The user's streams that match a search.
-    pub(super) async fn search(
+    /// The user's streams that `filter` keeps.
+    pub(super) async fn matching(
         ctx: &Context<'_>,
         user_id: &UserId,
-        search: &Search,
+        filter: &StreamFilter,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
         let (total_count, rows, cursor) = page
             .read(
                 ctx,
-                |pool, page| async move { streams::search_for_user(&pool, user_id, search, &page).await },
+                |pool, page| async move { streams::matching_for_user(&pool, user_id, filter, &page).await },
                 |(_, rows, _)| rows.iter().map(|(stream, _)| stream_bytes(stream)).sum(),
             )
             .await?;
         Ok(UserStreamCollection { total_count, page: Some((Stream::with_roles(rows), cursor)) })
+    }
+}
+
+impl UserStreamCollection {
+    /// The same page, as the project era names it.
+    fn into_projects(self) -> UserProjectCollection {
+        let (items, cursor) = self.page.unwrap_or_default();
+        UserProjectCollection {
+            total_count: self.total_count,
+            number_of_hidden: 0,
+            cursor,
+            items: items.into_iter().map(Project::from).collect(),
+        }
     }
 }
 
@@ -388,9 +445,39 @@ impl UserMutation {
     /// Changes the token's user's profile (`profile:write`).
     async fn user_update(&self, ctx: &Context<'_>, user: UserUpdateInput) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::ProfileWrite)?;
-        let update =
-            ProfileUpdate { name: user.name, company: user.company, bio: user.bio, avatar: user.avatar };
-        users::update_profile(&mut *db(ctx).await?, &caller.user_id, update).await.map_err(to_api)?;
+        users::update_profile(&mut *db(ctx).await?, &caller.user_id, user.into()).await.map_err(to_api)?;
         Ok(true)
+    }
+}
+
+/// The root mutation's `activeUserMutations` (`profile:write`, as in Speckle).
+#[derive(Default)]
+pub struct ActiveUserMutation;
+
+#[Object]
+impl ActiveUserMutation {
+    async fn active_user_mutations(&self, ctx: &Context<'_>) -> async_graphql::Result<ActiveUserMutations> {
+        require(ctx, Scope::ProfileWrite)?;
+        Ok(ActiveUserMutations)
+    }
+}
+
+pub struct ActiveUserMutations;
+
+#[Object]
+impl ActiveUserMutations {
+    /// Changes the token's user's profile; answers it as it now is.
+    async fn update(&self, ctx: &Context<'_>, user: UserUpdateInput) -> async_graphql::Result<User> {
+        let caller = caller(ctx)?;
+        let mut conn = db(ctx).await?;
+        users::update_profile(&mut conn, &caller.user_id, user.into()).await.map_err(to_api)?;
+        let profile = users::profile(&mut conn, &caller.user_id).await.map_err(to_api)?;
+        Ok(User::own(profile))
+    }
+}
+
+impl From<UserUpdateInput> for ProfileUpdate {
+    fn from(user: UserUpdateInput) -> Self {
+        ProfileUpdate { name: user.name, company: user.company, bio: user.bio, avatar: user.avatar }
     }
 }
