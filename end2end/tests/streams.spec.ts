@@ -40,3 +40,35 @@ test('objects sent and a commit made through the API with a dialog-made token sh
   await expect(commitRow).toContainText('script');
   await expect(commitRow).toContainText(root.id);
 });
+
+test('invitations wait on /streams, with a button to accept and one to decline each', async ({ page, browser, request }) => {
+  // The invitee has an account, in a browser of their own.
+  const guestContext = await browser.newContext();
+  const guest = await guestContext.newPage();
+  const { email } = await signUp(guest, 'Grace Guest');
+
+  await signUp(page, 'Owen Owner');
+  const { dialog, secret } = await createToken(page, 'Inviter', ['streams:write', 'users:invite']);
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  for (const name of ['Harbour plan', 'Lighthouse plan']) {
+    const created = await graphql(request, secret, `mutation { streamCreate(stream: { name: "${name}" }) }`);
+    const id: string = (await created.json()).data.streamCreate;
+    const invited = await graphql(
+      request,
+      secret,
+      `mutation { streamInviteCreate(input: { streamId: "${id}", email: "${email}", role: "stream:reviewer" }) }`,
+    );
+    expect((await invited.json()).errors).toBeUndefined();
+  }
+
+  await guest.goto('/streams');
+  await hydrated(guest);
+  const invitations = guest.getByRole('region', { name: 'Invitations' });
+  await expect(invitations).toContainText('Owen Owner invited you to Harbour plan as stream:reviewer');
+  await invitations.getByRole('button', { name: 'Accept invitation to Harbour plan' }).click();
+  await expect(guest.getByRole('row', { name: /Harbour plan/ })).toContainText('stream:reviewer');
+  await invitations.getByRole('button', { name: 'Decline invitation to Lighthouse plan' }).click();
+  await expect(invitations).toBeHidden();
+  await expect(guest.getByRole('row', { name: /Lighthouse plan/ })).toHaveCount(0);
+  await guestContext.close();
+});

@@ -3,17 +3,31 @@ use leptos_meta::Title;
 use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::use_params_map;
 
+use crate::components::account::action_error;
 use crate::rules::error::AppError;
-use crate::server_fns::streams::{get_stream, list_streams, BranchRow, StreamDetails, StreamRow};
+use crate::server_fns::streams::{
+    get_stream, list_invites, list_streams, AnswerInvite, BranchRow, InviteRow, StreamDetails, StreamRow,
+};
 
 /// `/streams`: the streams the user can see, with their role: where a person sees in the
 /// browser what a script did with their token.
 #[component]
 pub fn StreamsPage() -> impl IntoView {
-    let streams = Resource::new(|| (), |_| list_streams());
+    let answer = ServerAction::<AnswerInvite>::new();
+    // Both lists follow each answer: an accepted invitation is a stream of the list.
+    let invites = Resource::new(move || answer.version().get(), |_| list_invites());
+    let streams = Resource::new(move || answer.version().get(), |_| list_streams());
     view! {
         <Title text="Streams · Speckle Tokens"/>
         <h1>"Streams"</h1>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match invites.await {
+                    Ok(rows) if !rows.is_empty() => view! { <Invitations rows answer/> }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match streams.await {
@@ -26,6 +40,55 @@ pub fn StreamsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The invitations waiting for the user's answer, each with its Accept and Decline buttons
+/// (plain forms: they work without JavaScript too).
+#[component]
+fn Invitations(rows: Vec<InviteRow>, answer: ServerAction<AnswerInvite>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="invitations-heading">
+            <h2 id="invitations-heading">"Invitations"</h2>
+            <ul class="invitations">
+                {rows
+                    .into_iter()
+                    .map(|row| {
+                        let accept = format!("Accept invitation to {}", row.stream_name);
+                        let decline = format!("Decline invitation to {}", row.stream_name);
+                        view! {
+                            <li>
+                                {row.invited_by} " invited you to " <strong>{row.stream_name}</strong>
+                                " as " {row.role} ". "
+                                <AnswerForm answer stream_id=row.stream_id.clone() id=row.id.clone() accept=true label=accept text="Accept"/>
+                                <AnswerForm answer stream_id=row.stream_id id=row.id accept=false label=decline text="Decline"/>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            {action_error(answer.value())}
+        </section>
+    }
+}
+
+/// One answer to an invitation: a button named for what it does and to which stream.
+#[component]
+fn AnswerForm(
+    answer: ServerAction<AnswerInvite>,
+    stream_id: String,
+    id: String,
+    accept: bool,
+    label: String,
+    text: &'static str,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=answer attr:class="inline">
+            <input type="hidden" name="stream_id" value=stream_id/>
+            <input type="hidden" name="id" value=id/>
+            <input type="hidden" name="accept" value=accept.to_string()/>
+            <button type="submit" aria-label=label>{text}</button>
+        </ActionForm>
     }
 }
 

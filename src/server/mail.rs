@@ -110,7 +110,8 @@ impl Mailer {
 /// A connection is taken for each query and given back before the SMTP server is spoken to,
 /// so a slow mail server never holds one of the pool's.
 pub async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize> {
-    let due: Vec<(String, String, String, i64, String)> = db_run!(&mut db.get().await?, |c| {
+    type Due = (String, String, String, i64, String, Option<String>);
+    let due: Vec<Due> = db_run!(&mut db.get().await?, |c| {
         mail_outbox::table
             .inner_join(users::table)
             .filter(mail_outbox::sent_at.is_null())
@@ -124,13 +125,15 @@ pub async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize
                 mail_outbox::body,
                 mail_outbox::attempts,
                 users::email,
+                mail_outbox::recipient,
             ))
             .limit(SEND_BATCH)
             .load(c)
             .await
     })?;
     let mut sent = 0;
-    for (id, subject, body, attempts, to) in due {
+    for (id, subject, body, attempts, user_email, recipient) in due {
+        let to = recipient.unwrap_or(user_email);
         let claimed = db_run!(&mut db.get().await?, |c| {
             diesel::update(
                 mail_outbox::table

@@ -74,6 +74,13 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
             throttles.sign_up.forgive(&[&address]);
         }
         let user = made?;
+        // Invitations to this address were waiting for it (SPEC §10): they are its now.
+        crate::server::domain::invites::accept_for_new_account(
+            &mut state.db.get().await?,
+            &user.id,
+            &user.email,
+        )
+        .await?;
         trust_this_device(&state, &user.id, None).await;
         start_session(&user.id, "/profile").await
     })

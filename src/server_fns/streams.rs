@@ -49,6 +49,54 @@ pub struct CommitRow {
     pub created_at: String,
 }
 
+/// An invitation waiting for the user's answer, as `/streams` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InviteRow {
+    pub id: String,
+    pub stream_id: String,
+    pub stream_name: String,
+    pub role: String,
+    pub invited_by: String,
+}
+
+/// The invitations waiting for the user's answer, newest first.
+#[server(endpoint = "list_invites")]
+pub async fn list_invites() -> Result<Vec<InviteRow>, AppError> {
+    super::session::with_status(async move {
+        use super::session::{signed_in, SignedIn};
+        use crate::server::domain::invites;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
+        let pending = invites::pending_for_user(&mut conn, &user.id).await?;
+        Ok(pending
+            .into_iter()
+            .map(|invite| InviteRow {
+                id: invite.id,
+                stream_id: invite.stream_id.into(),
+                stream_name: invite.stream_name,
+                role: invite.role,
+                invited_by: invite.inviter.name,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Accepts or declines one of the user's invitations.
+#[server(endpoint = "answer_invite")]
+pub async fn answer_invite(stream_id: String, id: String, accept: bool) -> Result<(), AppError> {
+    super::session::with_status(async move {
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
+        use crate::server::domain::invites;
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
+        invites::answer(&mut conn, &user.id, &stream_id.into(), &id, accept).await?;
+        if is_plain_form_post() {
+            leptos_axum::redirect("/streams");
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// The streams the user collaborates on, newest first (the first 100).
 #[server(endpoint = "list_streams")]
 pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {

@@ -97,9 +97,27 @@ fn case(query: String, needs: &[&'static str], tested: &'static str) -> Case {
 async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;
-    let bob = TestUser::sign_up(&app, "Bob").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
     let setup = alice.token(&ALL_SCOPES).await;
     let stream = create_stream(&app, &setup, "Matrix", false).await;
+    // Bob invites Alice to one of his (she answers it in a case); she invites Carol by email
+    // (she cancels it in a case).
+    let bob_setup = bob.token(&ALL_SCOPES).await;
+    let bobs = create_stream(&app, &bob_setup, "Bob's", false).await;
+    let invite_alice = Era::Streams.invite(&bobs, &format!(r#"userId: "{}""#, alice.id), "stream:reviewer");
+    assert_eq!(outcome(&app.gql(Some(&bob_setup), &invite_alice).await), "OK");
+    let to_alice = Era::Streams.invitations(&app.gql(Some(&setup), Era::Streams.my_invitations()).await)[0]
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invite_carol = Era::Streams.invite(&stream, r#"email: "carol@example.com""#, "stream:reviewer");
+    assert_eq!(outcome(&app.gql(Some(&setup), &invite_carol).await), "OK");
+    let to_carol = app.gql(Some(&setup), &Era::Streams.invited(&stream)).await["data"]["stream"]["list"][0]
+        ["inviteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let doomed = create_stream(&app, &setup, "Doomed", false).await;
     let doomed2 = create_stream(&app, &setup, "Doomed too", false).await;
     let spare = alice.browser.create_token("spare", &["profile:read"], "30").await.0;
@@ -285,21 +303,48 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
             &["profile:write"],
             "profile:write",
         ),
+        // Invitations (SPEC §10): Speckle's scopes for each.
+        case("{ streamInvites { id } }".into(), &["streams:read"], "streams:read"),
+        case(
+            format!(r#"{{ streamInvite(streamId: "{bobs}") {{ id }} }}"#),
+            &["profile:read"],
+            "profile:read",
+        ),
+        case(
+            format!(r#"{{ projectInvite(projectId: "{bobs}") {{ id }} }}"#),
+            &["profile:read"],
+            "profile:read",
+        ),
+        case(
+            format!(
+                r#"mutation {{ streamInviteCreate(input: {{ streamId: "{s}", email: "dan@example.com" }}) }}"#
+            ),
+            &["users:invite"],
+            "users:invite",
+        ),
+        case(
+            format!(
+                r#"mutation {{ streamInviteBatchCreate(input: [{{ streamId: "{s}", email: "eve@example.com" }}]) }}"#
+            ),
+            &["users:invite"],
+            "users:invite",
+        ),
+        case(
+            format!(
+                r#"mutation {{ projectMutations {{ invites {{ create(projectId: "{s}", input: {{ email: "fay@example.com" }}) {{ id }} }} }} }}"#
+            ),
+            &["streams:read", "streams:write", "users:invite"],
+            "users:invite",
+        ),
+        case(Era::Streams.cancel(s, &to_carol), &["users:invite"], "users:invite"),
+        case(Era::Streams.answer(&bobs, &to_alice, true), &["profile:write"], "profile:write"),
         // Last: it revokes every other token of Alice's.
         case("mutation { apiTokensRevokeAll }".into(), &["tokens:write"], "tokens:write"),
     ];
     // Every root field and mutation of the schema has a case, or is named here with why it
     // needs no scope: a new field without either fails this test.
-    const NEEDS_NO_SCOPE: [(&str, &str); 8] = [
-        ("serverInfo", "public: what the server is"),
-        ("apps", "public: the apps a person may authorize"),
-        ("streamInvites", "the caller's own invitations"),
-        ("streamInvite", "an invitation, by its own secret"),
-        ("streamInviteCreate", "not on this server yet: refused for everyone"),
-        ("streamInviteBatchCreate", "not on this server yet: refused for everyone"),
-        ("streamInviteCancel", "not on this server yet: refused for everyone"),
-        ("streamInviteUse", "not on this server yet: refused for everyone"),
-    ];
+    const NEEDS_NO_SCOPE: [(&str, &str); 2] =
+        [("serverInfo", "public: what the server is"), ("apps", "public: the apps a person may authorize")];
     let schema = app
         .gql(None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }")
         .await;

@@ -33,6 +33,7 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("expiry_notices".to_owned(), names(expiry_notices::table.select(expiry_notices::all_columns))),
         ("leak_alerts".to_owned(), names(leak_alerts::table.select(leak_alerts::all_columns))),
         ("trusted_devices".to_owned(), names(trusted_devices::table.select(trusted_devices::all_columns))),
+        ("stream_invites".to_owned(), names(stream_invites::table.select(stream_invites::all_columns))),
     ])
 }
 

@@ -332,3 +332,60 @@ async fn the_mails_read_as_snapshots() {
         .collect();
     insta::assert_snapshot!(text.join("\n"));
 }
+
+#[tokio::test]
+async fn an_invitation_to_an_address_is_mailed_and_signing_up_with_it_accepts_it() {
+    let (sink, mailer) = Sink::start().await;
+    let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let token = owner.token(&["streams:read", "streams:write", "users:invite"]).await;
+    let stream = create_stream(&app, &token, "Atrium", false).await;
+    let invite = Era::Projects.invite(&stream, r#"email: "Newcomer@Example.com""#, "stream:reviewer");
+    assert_eq!(outcome(&app.gql(Some(&token), &invite).await), "OK");
+    for _ in 0..100 {
+        if !sink.to("newcomer@example.com").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mail = sink.to("newcomer@example.com");
+    assert_eq!(mail.len(), 1, "mailed without waiting for the background pass");
+    let text = mail[0].replace("=\n", ""); // quoted-printable's soft line breaks
+    assert!(text.contains("Owner invited you") && text.contains("as stream:reviewer"), "{text}");
+    // The secret is in the message; the database holds its digest only.
+    let code = text.split("Invitation code: ").nth(1);
+    let secret = code.and_then(|rest| rest.split_whitespace().next()).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(secret.len(), 40, "{text}");
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use sha2::Digest;
+        use speckle_tokens::server::db::schema::stream_invites;
+        let digest = sha2::Sha256::digest(secret.as_bytes()).to_vec();
+        let mut conn = app.state.db.get().await.unwrap();
+        let by_digest: i64 = speckle_tokens::db_run!(&mut conn, |c| {
+            stream_invites::table
+                .filter(stream_invites::secret_digest.eq(&digest))
+                .count()
+                .get_result(c)
+                .await
+        })
+        .unwrap();
+        let by_secret: i64 = speckle_tokens::db_run!(&mut conn, |c| {
+            stream_invites::table.filter(stream_invites::id.eq(secret)).count().get_result(c).await
+        })
+        .unwrap();
+        assert_eq!((by_digest, by_secret), (1, 0));
+    }
+
+    // Signing up with the address makes the newcomer a reviewer of the stream.
+    let mut newcomer = app.browser();
+    newcomer.sign_up("Newcomer", "newcomer@example.com").await;
+    let (_, their_token) = newcomer.create_token("reader", &["streams:read"], "7").await;
+    let read = app.gql(Some(&their_token), &format!(r#"{{ stream(id: "{stream}") {{ name role }} }}"#)).await;
+    assert_eq!(read["data"]["stream"]["role"], "stream:reviewer", "{read}");
+    let invited = app
+        .gql(Some(&token), &format!(r#"{{ project(id: "{stream}") {{ team {{ user {{ name }} role }} }} }}"#))
+        .await;
+    assert_eq!(invited["data"]["project"]["team"].as_array().unwrap().len(), 2, "{invited}");
+}

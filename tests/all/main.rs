@@ -12,6 +12,7 @@ mod backends;
 mod flood;
 mod headers;
 mod hostile;
+mod invites;
 mod leaks;
 mod lifecycle;
 mod limits;

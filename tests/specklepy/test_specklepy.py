@@ -118,10 +118,6 @@ class SpecklepyStreamEra(unittest.TestCase):
             self.assertEqual((ok(activity).totalCount, ok(activity).items), (0, []))
         self.assertIsNone(ok(self.client.active_user.get_pending_invite(stream_id)))
         self.assertIsNone(ok(self.client.stream.favorite(stream_id)))
-        # Invitations are refused with a message saying how to share instead.
-        refused = self.client.stream.invite(stream_id, user_id=self.bob_id)
-        self.assertIsInstance(refused, GraphQLException)
-        self.assertIn("streamUpdatePermission", str(refused))
         # The deprecated `user` resource asks the same of the same fields.
         self.assertEqual(ok(self.client.user.get()).name, "Alice")
         self.assertIn(self.bob_id, [u.id for u in ok(self.client.user.search("bob"))])
@@ -234,6 +230,32 @@ class SpecklepyStreamEra(unittest.TestCase):
         with self.assertRaises(SpeckleException) as hidden:
             operations.receive(sent, stranger, MemoryTransport())
         self.assertIn("404", str(hidden.exception))
+
+    def test_invitations_are_sent_listed_accepted_declined_and_cancelled(self):
+        inviter = self.alice.client(EVERYTHING + ["users:invite"])
+        dock, pier, jetty = (ok(inviter.stream.create(name=name)) for name in ("Dock", "Pier", "Jetty"))
+        self.assertTrue(ok(inviter.stream.invite(dock, user_id=self.bob_id, role="stream:reviewer", message="Have a look")))
+        self.assertTrue(ok(inviter.stream.invite(pier, email=self.bob.email)))
+        self.assertTrue(ok(inviter.stream.invite_batch(jetty, emails=["later@example.com"])))
+        pending = ok(inviter.stream.get_all_pending_invites(jetty))
+        self.assertEqual([(p.title, p.token) for p in pending], [("later@example.com", None)])
+        self.assertTrue(ok(inviter.stream.invite_cancel(jetty, pending[0].inviteId)))
+        self.assertEqual(ok(inviter.stream.get_all_pending_invites(jetty)), [])
+        # Inviting someone twice is refused, with why.
+        twice = inviter.stream.invite(dock, user_id=self.bob_id)
+        self.assertIsInstance(twice, GraphQLException)
+        self.assertIn("already has a pending invitation", str(twice))
+
+        bob = self.bob.client(["profile:read", "profile:write", "streams:read"])
+        mine = {invite.streamName: invite for invite in ok(bob.active_user.get_all_pending_invites())}
+        self.assertEqual(sorted(mine), ["Dock", "Pier"])
+        self.assertEqual(mine["Dock"].invitedBy.name, "Alice")
+        self.assertEqual(ok(bob.active_user.get_pending_invite(dock)).inviteId, mine["Dock"].inviteId)
+        self.assertTrue(ok(bob.stream.invite_use(dock, mine["Dock"].token, accept=True)))
+        self.assertTrue(ok(bob.stream.invite_use(pier, mine["Pier"].token, accept=False)))
+        self.assertEqual(ok(bob.stream.get(dock)).role, "stream:reviewer")
+        self.assertIsInstance(bob.stream.get(pier), GraphQLException)
+        self.assertEqual(ok(bob.active_user.get_all_pending_invites()), [])
 
     def test_tokens_made_and_revoked_through_the_client(self):
         child = ok(self.client.server.create_token("child", ["profile:read", "streams:read"], 3_600_000))

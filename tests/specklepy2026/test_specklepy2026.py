@@ -23,6 +23,8 @@ from specklepy.api.inputs.model_inputs import (
 )
 from specklepy.api.inputs.project_inputs import (
     ProjectCreateInput,
+    ProjectInviteCreateInput,
+    ProjectInviteUseInput,
     ProjectModelsFilter,
     ProjectUpdateInput,
     ProjectUpdateRoleInput,
@@ -199,6 +201,58 @@ class Projects(unittest.TestCase):
         me = self.client.active_user.update(UserUpdateInput(bio="Builds towers"))
         self.assertEqual((me.name, me.bio), ("Alice", "Builds towers"))
         self.assertEqual(self.client.active_user.get().bio, "Builds towers")
+
+
+class Invitations(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.owner = Person("Olga")
+        cls.guest = Person("Gus")
+        cls.owner_client = signed_in(cls.owner, EVERYTHING + ["users:invite"])
+        cls.guest_client = signed_in(cls.guest)
+        cls.guest_id = cls.guest_client.account.userInfo.id
+
+    def invite(self, project_id, email=None, user_id=None, role=None):
+        invite = ProjectInviteCreateInput(email=email, role=role, server_role=None, user_id=user_id)
+        return self.owner_client.project_invite.create(project_id, invite)
+
+    def test_one_invitation_is_accepted_and_another_declined(self):
+        harbour = self.owner_client.project.create(ProjectCreateInput(name="Harbour", description=None, visibility=None))
+        lighthouse = self.owner_client.project.create(ProjectCreateInput(name="Lighthouse", description=None, visibility=None))
+        with_team = self.invite(harbour.id, user_id=self.guest_id, role="stream:reviewer")
+        self.assertEqual([(i.title, i.role) for i in with_team.invited_team], [("Gus", "stream:reviewer")])
+        self.invite(lighthouse.id, email=self.guest.email)
+
+        mine = {invite.project_name: invite for invite in self.guest_client.active_user.get_project_invites()}
+        self.assertEqual(sorted(mine), ["Harbour", "Lighthouse"])
+        self.assertEqual(mine["Harbour"].invited_by.name, "Olga")
+        found = self.guest_client.project_invite.get(harbour.id, mine["Harbour"].token)
+        self.assertEqual(found.invite_id, mine["Harbour"].invite_id)
+        self.assertIsNone(self.guest_client.project_invite.get(harbour.id, "not-a-token"))
+
+        use = ProjectInviteUseInput(accept=True, project_id=harbour.id, token=mine["Harbour"].token)
+        self.assertTrue(self.guest_client.project_invite.use(use))
+        self.assertEqual(self.guest_client.project.get(harbour.id).role, "stream:reviewer")
+        use = ProjectInviteUseInput(accept=False, project_id=lighthouse.id, token=mine["Lighthouse"].token)
+        self.assertTrue(self.guest_client.project_invite.use(use))
+        with self.assertRaises(GraphQLException):
+            self.guest_client.project.get(lighthouse.id)
+        self.assertEqual(self.guest_client.active_user.get_project_invites(), [])
+        self.assertEqual(self.owner_client.project.get_with_team(lighthouse.id).invited_team, [])
+
+    def test_an_owner_cancels_an_invitation_and_a_token_without_users_invite_cannot_send_one(self):
+        project = self.owner_client.project.create(ProjectCreateInput(name="Quay", description=None, visibility=None))
+        with_team = self.invite(project.id, email="not-yet-signed-up@example.com")
+        invite = with_team.invited_team[0]
+        self.assertEqual(invite.title, "not-yet-signed-up@example.com")
+        self.assertIsNone(invite.token)  # only the invitee's to use
+        self.assertEqual(self.owner_client.project_invite.cancel(project.id, invite.invite_id).invited_team, [])
+
+        without_scope = signed_in(self.owner)
+        invite = ProjectInviteCreateInput(email="someone@example.com", role=None, server_role=None, user_id=None)
+        with self.assertRaises(GraphQLException) as refused:
+            without_scope.project_invite.create(project.id, invite)
+        self.assertIn("users:invite", str(refused.exception))
 
 
 if __name__ == "__main__":

@@ -199,6 +199,8 @@ pub struct NewMail {
     pub body: String,
     pub created_at: i64,
     pub next_attempt_at: i64,
+    /// The address, when it is not the user's own (an invitation to an email).
+    pub recipient: Option<String>,
 }
 
 impl NewMail {
@@ -211,6 +213,12 @@ impl NewMail {
             body,
             created_at: now,
             next_attempt_at: now,
+            recipient: None,
         }
+    }
+
+    /// The same message, to `address` rather than to its user.
+    pub fn to(self, address: &str) -> NewMail {
+        NewMail { recipient: Some(address.to_owned()), ..self }
     }
 }

@@ -70,6 +70,7 @@ diesel::table! {
         next_attempt_at -> BigInt,
         claimed_until -> Nullable<BigInt>,
         sent_at -> Nullable<BigInt>,
+        recipient -> Nullable<Text>,
     }
 }
 
@@ -169,6 +170,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stream_invites (id) {
+        id -> Text,
+        stream_id -> Text,
+        inviter_id -> Text,
+        invitee_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        role -> Text,
+        message -> Nullable<Text>,
+        secret_digest -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        status -> Text,
+        answered_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -183,9 +201,11 @@ diesel::joinable!(commits -> streams (stream_id));
 diesel::joinable!(commits -> users (author_id));
 diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
+diesel::joinable!(stream_invites -> streams (stream_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    stream_invites,
     api_tokens,
     streams,
     stream_acl,

@@ -663,3 +663,75 @@ pub async fn main_model(app: &TestApp, token: &str, stream: &str) -> String {
         .await;
     answer["data"]["project"]["modelByName"]["id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
 }
+
+impl Era {
+    /// Invites `whom` (`userId: "…"` or `email: "…"`, as GraphQL input fields) as `role`.
+    pub fn invite(self, stream: &str, whom: &str, role: &str) -> String {
+        match self {
+            Era::Streams => format!(
+                r#"mutation {{ streamInviteCreate(input: {{ streamId: "{stream}", {whom}, role: "{role}" }}) }}"#
+            ),
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ invites {{ create(projectId: "{stream}", input: {{ {whom}, role: "{role}" }}) {{ id }} }} }} }}"#
+            ),
+        }
+    }
+
+    /// The token's user's pending invitations, as `[{ streamId, token, inviteId, title }]` at
+    /// the answer's `data` path given by [`Era::invitations`].
+    pub fn my_invitations(self) -> &'static str {
+        match self {
+            Era::Streams => "{ streamInvites { streamId token inviteId title role invitedBy { name } } }",
+            Era::Projects => {
+                "{ activeUser { projectInvites { streamId: projectId token inviteId title role invitedBy { name } } } }"
+            }
+        }
+    }
+
+    /// The list in an answer to [`Era::my_invitations`].
+    pub fn invitations(self, answer: &Value) -> Vec<Value> {
+        let list = match self {
+            Era::Streams => &answer["data"]["streamInvites"],
+            Era::Projects => &answer["data"]["activeUser"]["projectInvites"],
+        };
+        list.as_array().unwrap_or_else(|| panic!("{answer}")).clone()
+    }
+
+    /// The stream's pending invitations, as its owner sees them.
+    pub fn invited(self, stream: &str) -> String {
+        match self {
+            Era::Streams => format!(
+                r#"{{ stream(id: "{stream}") {{ list: pendingCollaborators {{ inviteId title token }} }} }}"#
+            ),
+            Era::Projects => format!(
+                r#"{{ stream: project(id: "{stream}") {{ list: invitedTeam {{ inviteId title token }} }} }}"#
+            ),
+        }
+    }
+
+    /// Accepts or declines the invitation that `token` names.
+    pub fn answer(self, stream: &str, token: &str, accept: bool) -> String {
+        match self {
+            Era::Streams => {
+                format!(
+                    r#"mutation {{ streamInviteUse(accept: {accept}, streamId: "{stream}", token: "{token}") }}"#
+                )
+            }
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ invites {{ use(input: {{ projectId: "{stream}", token: "{token}", accept: {accept} }}) }} }} }}"#
+            ),
+        }
+    }
+
+    /// Cancels an invitation.
+    pub fn cancel(self, stream: &str, invite: &str) -> String {
+        match self {
+            Era::Streams => {
+                format!(r#"mutation {{ streamInviteCancel(streamId: "{stream}", inviteId: "{invite}") }}"#)
+            }
+            Era::Projects => format!(
+                r#"mutation {{ projectMutations {{ invites {{ cancel(projectId: "{stream}", inviteId: "{invite}") {{ id }} }} }} }}"#
+            ),
+        }
+    }
+}

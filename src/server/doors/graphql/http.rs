@@ -125,6 +125,7 @@ async fn answer(state: AppState, engine: Engine, auth: BearerAuth, request: Requ
         epochs: auth.epochs,
         seen: auth.seen,
         budget: budget.clone(),
+        mailer: state.mailer.clone(),
     };
     let mut response = engine.schema.execute(query.data(context)).await;
     let refusal = budget.refusal();

@@ -5,6 +5,7 @@ mod activity;
 mod branch;
 mod commit;
 pub mod http;
+mod invite;
 pub mod limits;
 mod model;
 mod object;
@@ -29,6 +30,7 @@ use crate::server::domain::tokens::Caller;
 pub use activity::*;
 pub use branch::*;
 pub use commit::*;
+pub use invite::*;
 pub use model::*;
 pub use object::*;
 use paged::Paged;
@@ -223,7 +225,13 @@ fn seen(ctx: &Context<'_>) -> async_graphql::Result<Seen> {
 // The root query: each resource's fields, from its own file. (A comment, not a doc comment:
 // Speckle's schema gives the root types no description.)
 #[derive(MergedObject, Default)]
-pub struct Query(user::UserQuery, stream::StreamQuery, project::ProjectQuery, server::ServerQuery);
+pub struct Query(
+    user::UserQuery,
+    stream::StreamQuery,
+    project::ProjectQuery,
+    invite::InviteQuery,
+    server::ServerQuery,
+);
 
 // The root mutation: each resource's fields, from its own file.
 #[derive(MergedObject, Default)]
@@ -238,6 +246,7 @@ pub struct Mutation(
     model::ModelMutation,
     version::VersionMutation,
     user::ActiveUserMutation,
+    invite::InviteMutation,
 );
 
 /// The refusal of what needs workspaces, which this server does not have (SPEC §10).

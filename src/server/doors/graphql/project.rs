@@ -142,9 +142,7 @@ impl Project {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<Vec<PendingStreamCollaborator>>> {
-        require(ctx, Scope::UsersRead)?;
-        streams::require_write(self.role, "see who is invited").map_err(to_api)?;
-        Ok(Some(Vec::new()))
+        super::invited(ctx, &self.stream, self.role).await.map(Some)
     }
     /// The applications its versions were sent from.
     async fn source_apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
@@ -360,58 +358,7 @@ impl ProjectMutations {
     }
 
     /// Invitations to the project.
-    async fn invites(&self) -> ProjectInviteMutations {
-        ProjectInviteMutations
-    }
-}
-
-#[derive(InputObject)]
-pub struct ProjectInviteCreateInput {
-    /// This or `userId`.
-    pub(super) email: Option<String>,
-    /// This or `email`.
-    pub(super) user_id: Option<String>,
-    /// `stream:contributor` when not given.
-    pub(super) role: Option<String>,
-    pub(super) server_role: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct ProjectInviteUseInput {
-    pub(super) project_id: ID,
-    pub(super) token: String,
-    pub(super) accept: bool,
-}
-
-/// `projectMutations.invites`: not yet a feature here (projects are shared with
-/// `updateRole`); each refuses with a message that says so.
-pub struct ProjectInviteMutations;
-
-#[Object]
-impl ProjectInviteMutations {
-    async fn create(
-        &self,
-        project_id: ID,
-        input: ProjectInviteCreateInput,
-    ) -> async_graphql::Result<Project> {
-        let _ = (project_id, input.email, input.user_id, input.role, input.server_role);
-        Err(super::no_invites())
-    }
-    async fn batch_create(
-        &self,
-        project_id: ID,
-        input: Vec<ProjectInviteCreateInput>,
-    ) -> async_graphql::Result<Project> {
-        let _ = (project_id, input);
-        Err(super::no_invites())
-    }
-    #[graphql(name = "use")]
-    async fn use_invite(&self, input: ProjectInviteUseInput) -> async_graphql::Result<bool> {
-        let _ = (input.project_id, input.token, input.accept);
-        Err(super::no_invites())
-    }
-    async fn cancel(&self, project_id: ID, invite_id: String) -> async_graphql::Result<Project> {
-        let _ = (project_id, invite_id);
-        Err(super::no_invites())
+    async fn invites(&self) -> super::ProjectInviteMutations {
+        super::ProjectInviteMutations
     }
 }

@@ -26,12 +26,14 @@ pub struct RequestContext {
     pub seen: Seen,
     /// What the request may still cost, and its turn at the database.
     pub budget: Arc<Budget>,
+    /// The server's mail, when it sends any (invitations to addresses).
+    pub mailer: Option<crate::server::mail::Mailer>,
 }
 
 impl RequestContext {
     /// An anonymous request's context (no caller, no address: a test's, or a tool's).
     pub fn anonymous(db: DbPool, budget: Arc<Budget>) -> RequestContext {
-        RequestContext { db, caller: None, epochs: None, seen: Seen::default(), budget }
+        RequestContext { db, caller: None, epochs: None, seen: Seen::default(), budget, mailer: None }
     }
 
     /// Who reads streams in this request: its token, or anonymous.

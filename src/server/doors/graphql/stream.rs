@@ -1,14 +1,14 @@
 //! Streams: `Stream`, its collaborators, the root fields that read, create, share and
-//! delete streams (invitations are not a feature here).
+//! delete streams (invitations are in `invite.rs`).
 
 use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    avatars_if, branch_bytes, caller, charge_read, commit_bytes, db, limits, no_activity, reader, require,
-    to_api, ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime, LimitedUser,
-    Paged, SpeckleObject, UserStreamCollection, SERVER_ROLE,
+    avatars_if, branch_bytes, charge_read, commit_bytes, db, invited, limits, no_activity, reader, require,
+    to_api, ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime, Paged,
+    PendingStreamCollaborator, SpeckleObject, UserStreamCollection, SERVER_ROLE,
 };
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAIN_BRANCH};
@@ -61,22 +61,6 @@ pub struct StreamCollaborator {
     pub(super) server_role: String,
 }
 
-/// An invitation to a stream: there are none here (streams are shared directly).
-#[derive(SimpleObject)]
-pub struct PendingStreamCollaborator {
-    pub(super) id: String,
-    pub(super) invite_id: String,
-    pub(super) project_id: String,
-    pub(super) project_name: String,
-    pub(super) stream_id: String,
-    pub(super) stream_name: String,
-    pub(super) title: String,
-    pub(super) role: String,
-    pub(super) invited_by: LimitedUser,
-    pub(super) user: Option<LimitedUser>,
-    pub(super) token: Option<String>,
-}
-
 #[Object]
 impl Stream {
     async fn id(&self) -> &str {
@@ -127,9 +111,13 @@ impl Stream {
             })
             .collect())
     }
-    /// Invitations: none (streams are shared directly with `streamUpdatePermission`).
-    async fn pending_collaborators(&self) -> Option<Vec<PendingStreamCollaborator>> {
-        Some(Vec::new())
+    /// Those invited who have not answered yet (the stream's writers, with `users:read`).
+    async fn pending_collaborators(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<PendingStreamCollaborator>>> {
+        let role = self.role.as_deref().and_then(Role::from_stored);
+        invited(ctx, &self.stream, role).await.map(Some)
     }
     async fn size(&self) -> Option<String> {
         None
@@ -213,13 +201,6 @@ impl Stream {
     }
 }
 
-/// Invitations are not a feature here: streams are shared directly.
-pub(super) fn no_invites() -> async_graphql::Error {
-    to_api(bad_input(
-        "Invitations are not available on this server: share the stream with streamUpdatePermission.",
-    ))
-}
-
 /// The most collaborators `streamCreate` may add at once.
 pub const MAX_CONTRIBUTORS_AT_CREATION: usize = 100;
 
@@ -257,16 +238,6 @@ pub struct StreamRevokePermissionInput {
     pub(super) user_id: String,
 }
 
-#[derive(InputObject)]
-pub struct StreamInviteCreateInput {
-    pub(super) email: Option<String>,
-    pub(super) user_id: Option<String>,
-    pub(super) stream_id: String,
-    pub(super) message: Option<String>,
-    pub(super) role: Option<String>,
-    pub(super) server_role: Option<String>,
-}
-
 /// The root query's stream fields.
 #[derive(Default)]
 pub struct StreamQuery;
@@ -302,27 +273,6 @@ impl StreamQuery {
             None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
         };
         Ok(Some(collection))
-    }
-
-    /// Invitations to streams: none here (streams are shared directly).
-    async fn stream_invites(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
-        caller(ctx)?;
-        Ok(Vec::new())
-    }
-
-    /// An invitation to a stream: none here.
-    async fn stream_invite(
-        &self,
-        ctx: &Context<'_>,
-        stream_id: String,
-        token: Option<String>,
-    ) -> async_graphql::Result<Option<PendingStreamCollaborator>> {
-        let _ = (stream_id, token);
-        caller(ctx)?;
-        Ok(None)
     }
 }
 
@@ -423,37 +373,5 @@ impl StreamMutation {
             .await
             .map_err(to_api)?;
         Ok(None)
-    }
-
-    async fn stream_invite_create(&self, input: StreamInviteCreateInput) -> async_graphql::Result<bool> {
-        let _ = (input.email, input.user_id, input.stream_id, input.message, input.role, input.server_role);
-        Err(no_invites())
-    }
-
-    async fn stream_invite_batch_create(
-        &self,
-        input: Vec<StreamInviteCreateInput>,
-    ) -> async_graphql::Result<bool> {
-        let _ = input;
-        Err(no_invites())
-    }
-
-    async fn stream_invite_cancel(
-        &self,
-        stream_id: String,
-        invite_id: String,
-    ) -> async_graphql::Result<bool> {
-        let _ = (stream_id, invite_id);
-        Err(no_invites())
-    }
-
-    async fn stream_invite_use(
-        &self,
-        accept: bool,
-        stream_id: String,
-        token: String,
-    ) -> async_graphql::Result<bool> {
-        let _ = (accept, stream_id, token);
-        Err(no_invites())
     }
 }

@@ -241,7 +241,7 @@ impl User {
     ) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
         require(ctx, Scope::StreamsRead)?;
         self.own_only(ctx, "You can only list your own invitations.")?;
-        Ok(Vec::new())
+        super::mine(ctx).await
     }
     /// What the user may do on this server (one's own).
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<RootPermissionChecks> {
