@@ -12,10 +12,13 @@ use crate::rules::text::USER_NAME;
 pub fn SignupPage() -> impl IntoView {
     let signup = expect_context::<Auth>().signup;
     load_page_after(signup.value());
+    // An invitation's link (SPEC §10): signing up with its address accepts it.
+    let invite = use_query_map().with_untracked(|q| q.get("invite")).unwrap_or_default();
     view! {
         <Title text="Sign up · Speckle Tokens"/>
         <h1>"Sign up"</h1>
         <ActionForm action=signup attr:class="stacked">
+            <input type="hidden" name="invite" value=invite/>
             <label for="signup-name">"Name"</label>
             <input id="signup-name" name="name" type="text" autocomplete="name" maxlength=USER_NAME.max_chars/>
             <label for="signup-email">"Email"</label>

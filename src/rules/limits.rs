@@ -26,8 +26,9 @@ pub const MAX_LIVE_TOKENS: i64 = 500;
 /// The longest lifespan a token minted through the API may ask for: 200 years (specklepy asks
 /// for 100 by default). Longer would overflow dates.
 pub const MAX_LIFESPAN_MS: i64 = 200 * 365 * DAY_MS;
-/// The shortest: a minute (a token that dies before it can be copied is a mistake).
-pub const MIN_LIFESPAN_MS: i64 = 60_000;
+/// The shortest: any positive number of milliseconds, as Speckle takes it (a script may want a
+/// token for the next nine seconds; the dialog's shortest choice is 7 days).
+pub const MIN_LIFESPAN_MS: i64 = 1;
 /// How long a regenerated token keeps working unless its new one is used first.
 pub const DEFAULT_GRACE_MS: i64 = DAY_MS;
 /// The longest grace period a rotation may ask for.

@@ -133,6 +133,8 @@ pub async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize
     })?;
     let mut sent = 0;
     for (id, subject, body, attempts, user_email, recipient) in due {
+        // A message to an address (an invitation) carries a secret: forgotten once sent.
+        let forget_body = recipient.is_some();
         let to = recipient.unwrap_or(user_email);
         let claimed = db_run!(&mut db.get().await?, |c| {
             diesel::update(
@@ -155,10 +157,13 @@ pub async fn send_due(db: &DbPool, mailer: &Mailer, now: i64) -> AppResult<usize
         match outcome {
             Ok(()) => {
                 db_run!(&mut conn, |c| {
-                    diesel::update(mail_outbox::table.find(&id))
-                        .set((mail_outbox::sent_at.eq(sent_at), mail_outbox::claimed_until.eq(None::<i64>)))
-                        .execute(c)
-                        .await
+                    let sent = mail_outbox::table.find(&id);
+                    let done = (mail_outbox::sent_at.eq(sent_at), mail_outbox::claimed_until.eq(None::<i64>));
+                    if forget_body {
+                        diesel::update(sent).set((done, mail_outbox::body.eq(""))).execute(c).await
+                    } else {
+                        diesel::update(sent).set(done).execute(c).await
+                    }
                 })?;
                 sent += 1;
             }

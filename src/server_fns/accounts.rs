@@ -44,7 +44,12 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
 /// Account actions answer with the page to go to next; the browser then loads it in full,
 /// so every part of the page sees the new session. A plain form post is redirected instead.
 #[server(endpoint = "signup")]
-pub async fn signup(name: String, email: String, password: String) -> Result<String, AppError> {
+pub async fn signup(
+    name: String,
+    email: String,
+    password: String,
+    invite: Option<String>,
+) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::{client_ip, state};
         use crate::server::auth::password::Asker;
@@ -74,13 +79,20 @@ pub async fn signup(name: String, email: String, password: String) -> Result<Str
             throttles.sign_up.forgive(&[&address]);
         }
         let user = made?;
-        // Invitations to this address were waiting for it (SPEC §10): they are its now.
-        crate::server::domain::invites::accept_for_new_account(
-            &mut state.db.get().await?,
-            &user.id,
-            &user.email,
-        )
-        .await?;
+        // Signing up from an invitation's link accepts it (SPEC §10). The account exists
+        // whatever happens to the invitation: a refusal is logged, and the invitee may still
+        // answer it with its code.
+        if let Some(secret) = invite.as_deref().map(str::trim).filter(|secret| !secret.is_empty()) {
+            let accepted = match state.db.get().await {
+                Ok(mut conn) => {
+                    crate::server::domain::invites::accept_by_secret(&mut conn, &user.id, secret).await
+                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = accepted {
+                tracing::info!(user_id = %user.id, %error, "an invitation given at sign-up was not accepted");
+            }
+        }
         trust_this_device(&state, &user.id, None).await;
         start_session(&user.id, "/profile").await
     })

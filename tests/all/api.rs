@@ -120,6 +120,7 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
         .to_owned();
     let doomed = create_stream(&app, &setup, "Doomed", false).await;
     let doomed2 = create_stream(&app, &setup, "Doomed too", false).await;
+    let main = main_model(&app, &setup, &stream).await;
     let spare = alice.browser.create_token("spare", &["profile:read"], "30").await.0;
     let renewed = alice.browser.create_token("renewed", &["profile:read"], "30").await.0;
     let (b, s) = (&bob.id, &stream);
@@ -293,15 +294,21 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
         ),
         case(
             format!(
-                r#"mutation {{ versionMutations {{ create(input: {{ projectId: "{s}", modelId: "main", objectId: "abc" }}) {{ id }} }} }}"#
+                r#"mutation {{ versionMutations {{ create(input: {{ projectId: "{s}", modelId: "{main}", objectId: "abc" }}) {{ id }} }} }}"#
             ),
             &["streams:read", "streams:write"],
             "streams:read",
         ),
+        // Its answer is the profile: `profile:read` beside `profile:write`.
         case(
             r#"mutation { activeUserMutations { update(user: { company: "Speckle" }) { company } } }"#.into(),
-            &["profile:write"],
+            &["profile:read", "profile:write"],
             "profile:write",
+        ),
+        case(
+            r#"mutation { activeUserMutations { update(user: { company: "Speckle" }) { company } } }"#.into(),
+            &["profile:read", "profile:write"],
+            "profile:read",
         ),
         // Invitations (SPEC §10): Speckle's scopes for each.
         case("{ streamInvites { id } }".into(), &["streams:read"], "streams:read"),
@@ -779,4 +786,49 @@ async fn another_users_streams_show_the_callers_role_not_theirs() {
     let as_carol = app.gql_vars(Some(&carol_reads), query, id).await;
     assert_eq!(as_carol["data"]["otherUser"]["streams"]["items"][0]["id"], stream.as_str(), "{as_carol}");
     assert!(as_carol["data"]["otherUser"]["streams"]["items"][0]["role"].is_null(), "{as_carol}");
+}
+
+#[tokio::test]
+async fn favourites_are_each_users_own_and_counted_on_the_stream() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let alice_token = alice.token(&["streams:read", "streams:write", "profile:read"]).await;
+    let bob_token = bob.token(&["streams:read", "profile:read"]).await;
+    let open = create_stream(&app, &alice_token, "Open", true).await;
+    let closed = create_stream(&app, &alice_token, "Closed", false).await;
+    let mark = |stream: &str, on: bool| {
+        format!(
+            r#"mutation {{ streamFavorite(streamId: "{stream}", favorited: {on}) {{ id favoritedDate favoritesCount }} }}"#
+        )
+    };
+
+    let hers = app.gql(Some(&alice_token), &mark(&open, true)).await;
+    assert_eq!(hers["data"]["streamFavorite"]["favoritesCount"], 1, "{hers}");
+    assert!(hers["data"]["streamFavorite"]["favoritedDate"].is_string(), "{hers}");
+    let his = app.gql(Some(&bob_token), &mark(&open, true)).await;
+    assert_eq!(his["data"]["streamFavorite"]["favoritesCount"], 2, "{his}");
+    let again = app.gql(Some(&bob_token), &mark(&open, true)).await;
+    assert_eq!(again["data"]["streamFavorite"]["favoritesCount"], 2, "marking twice is once: {again}");
+    let hidden = app.gql(Some(&bob_token), &mark(&closed, true)).await;
+    assert_eq!(outcome(&hidden), "NOT_FOUND", "{hidden}");
+
+    let list = "{ activeUser { favoriteStreams { totalCount items { name role } } } }";
+    let bobs = app.gql(Some(&bob_token), list).await;
+    assert_eq!(
+        bobs["data"]["activeUser"]["favoriteStreams"],
+        serde_json::json!({ "totalCount": 1, "items": [{ "name": "Open", "role": null }] }),
+        "{bobs}"
+    );
+    let owned = app.gql(Some(&alice_token), "{ activeUser { totalOwnedStreamsFavorites } }").await;
+    assert_eq!(owned["data"]["activeUser"]["totalOwnedStreamsFavorites"], 2, "{owned}");
+
+    let unmarked = app.gql(Some(&alice_token), &mark(&open, false)).await;
+    assert_eq!(unmarked["data"]["streamFavorite"]["favoritedDate"], Value::Null, "{unmarked}");
+    assert_eq!(unmarked["data"]["streamFavorite"]["favoritesCount"], 1);
+    // A stream Bob can no longer read leaves his list.
+    let private = format!(r#"mutation {{ streamUpdate(stream: {{ id: "{open}", isPublic: false }}) }}"#);
+    assert_eq!(outcome(&app.gql(Some(&alice_token), &private).await), "OK");
+    let bobs = app.gql(Some(&bob_token), list).await;
+    assert_eq!(bobs["data"]["activeUser"]["favoriteStreams"]["totalCount"], 0, "{bobs}");
 }

@@ -34,6 +34,7 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("leak_alerts".to_owned(), names(leak_alerts::table.select(leak_alerts::all_columns))),
         ("trusted_devices".to_owned(), names(trusted_devices::table.select(trusted_devices::all_columns))),
         ("stream_invites".to_owned(), names(stream_invites::table.select(stream_invites::all_columns))),
+        ("stream_favorites".to_owned(), names(stream_favorites::table.select(stream_favorites::all_columns))),
     ])
 }
 

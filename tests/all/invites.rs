@@ -129,9 +129,13 @@ async fn only_owners_invite_and_cancel_with_users_invite() {
             .await;
         assert_eq!(outcome(&not_an_email), "BAD_USER_INPUT", "{era:?}: {not_an_email}");
     }
-    // A contributor sees who is invited; nothing was sent by the refusals above.
-    let invited = app.gql(Some(&contributor_token), &Era::Projects.invited(&stream)).await;
-    assert_eq!(invited["data"]["stream"]["list"], serde_json::json!([]), "{invited}");
+    // Only owners see who is invited (the addresses); nothing was sent by the refusals above.
+    for era in [Era::Streams, Era::Projects] {
+        let hidden = app.gql(Some(&contributor_token), &era.invited(&stream)).await;
+        assert_eq!(outcome(&hidden), "FORBIDDEN", "{era:?}: {hidden}");
+        let invited = app.gql(Some(&owner_token), &era.invited(&stream)).await;
+        assert_eq!(invited["data"]["stream"]["list"], serde_json::json!([]), "{era:?}: {invited}");
+    }
 }
 
 #[tokio::test]

@@ -333,8 +333,30 @@ async fn the_mails_read_as_snapshots() {
     insta::assert_snapshot!(text.join("\n"));
 }
 
+/// The invitation code in a mailed invitation, and its body (quoted-printable's soft line
+/// breaks and its `=` undone: enough of it for these messages).
+fn invitation_code(mail: &str) -> (String, String) {
+    let body = mail.split_once("\n\n").map_or(mail, |(_, body)| body);
+    let text = body.replace("=\n", "").replace("=3D", "=");
+    let code = text
+        .split("invitation code: ")
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_hexdigit).collect());
+    (code.unwrap_or_else(|| panic!("{text}")), text)
+}
+
+async fn mailed_to(sink: &Sink, address: &str) -> Vec<String> {
+    for _ in 0..100 {
+        if !sink.to(address).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sink.to(address)
+}
+
 #[tokio::test]
-async fn an_invitation_to_an_address_is_mailed_and_signing_up_with_it_accepts_it() {
+async fn an_invitation_to_an_address_is_mailed_and_its_link_or_code_accepts_it() {
     let (sink, mailer) = Sink::start().await;
     let app = TestApp::with_state(move |state| state.with_mailer(Some(mailer))).await;
     let mut owner = TestUser::sign_up(&app, "Owner").await;
@@ -342,25 +364,18 @@ async fn an_invitation_to_an_address_is_mailed_and_signing_up_with_it_accepts_it
     let stream = create_stream(&app, &token, "Atrium", false).await;
     let invite = Era::Projects.invite(&stream, r#"email: "Newcomer@Example.com""#, "stream:reviewer");
     assert_eq!(outcome(&app.gql(Some(&token), &invite).await), "OK");
-    for _ in 0..100 {
-        if !sink.to("newcomer@example.com").is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let mail = sink.to("newcomer@example.com");
+    let mail = mailed_to(&sink, "newcomer@example.com").await;
     assert_eq!(mail.len(), 1, "mailed without waiting for the background pass");
-    let text = mail[0].replace("=\n", ""); // quoted-printable's soft line breaks
+    let (secret, text) = invitation_code(&mail[0]);
     assert!(text.contains("Owner invited you") && text.contains("as stream:reviewer"), "{text}");
-    // The secret is in the message; the database holds its digest only.
-    let code = text.split("Invitation code: ").nth(1);
-    let secret = code.and_then(|rest| rest.split_whitespace().next()).unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(secret.len(), 40, "{text}");
+    assert!(text.contains(&format!("/signup?invite={secret}")), "{text}");
+    // The database holds the secret's digest only, and forgets the message once sent.
     {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         use sha2::Digest;
-        use speckle_tokens::server::db::schema::stream_invites;
+        use speckle_tokens::server::db::schema::{mail_outbox, stream_invites};
+        assert_eq!(secret.len(), 40, "{text}");
         let digest = sha2::Sha256::digest(secret.as_bytes()).to_vec();
         let mut conn = app.state.db.get().await.unwrap();
         let by_digest: i64 = speckle_tokens::db_run!(&mut conn, |c| {
@@ -371,21 +386,46 @@ async fn an_invitation_to_an_address_is_mailed_and_signing_up_with_it_accepts_it
                 .await
         })
         .unwrap();
-        let by_secret: i64 = speckle_tokens::db_run!(&mut conn, |c| {
-            stream_invites::table.filter(stream_invites::id.eq(secret)).count().get_result(c).await
+        let bodies: Vec<String> = speckle_tokens::db_run!(&mut conn, |c| {
+            mail_outbox::table
+                .filter(mail_outbox::recipient.is_not_null())
+                .select(mail_outbox::body)
+                .load(c)
+                .await
         })
         .unwrap();
-        assert_eq!((by_digest, by_secret), (1, 0));
+        assert_eq!(by_digest, 1);
+        assert_eq!(bodies, [""], "the sent invitation's text is forgotten");
     }
 
-    // Signing up with the address makes the newcomer a reviewer of the stream.
+    // Signing up with the address alone is no proof of it (emails are not verified): the
+    // invitation stays the code holder's. With the code, the account takes it.
     let mut newcomer = app.browser();
     newcomer.sign_up("Newcomer", "newcomer@example.com").await;
-    let (_, their_token) = newcomer.create_token("reader", &["streams:read"], "7").await;
-    let read = app.gql(Some(&their_token), &format!(r#"{{ stream(id: "{stream}") {{ name role }} }}"#)).await;
-    assert_eq!(read["data"]["stream"]["role"], "stream:reviewer", "{read}");
-    let invited = app
-        .gql(Some(&token), &format!(r#"{{ project(id: "{stream}") {{ team {{ user {{ name }} role }} }} }}"#))
-        .await;
-    assert_eq!(invited["data"]["project"]["team"].as_array().unwrap().len(), 2, "{invited}");
+    let (_, their_token) = newcomer.create_token("reader", &["streams:read", "profile:write"], "7").await;
+    let read = format!(r#"{{ stream(id: "{stream}") {{ name role }} }}"#);
+    assert_eq!(outcome(&app.gql(Some(&their_token), &read).await), "NOT_FOUND");
+    let wrong = app.gql(Some(&their_token), &Era::Streams.answer(&stream, &"0".repeat(40), true)).await;
+    assert_eq!(outcome(&wrong), "NOT_FOUND", "{wrong}");
+    let used = app.gql(Some(&their_token), &Era::Streams.answer(&stream, &secret, true)).await;
+    assert_eq!(outcome(&used), "OK", "{used}");
+    assert_eq!(app.gql(Some(&their_token), &read).await["data"]["stream"]["role"], "stream:reviewer");
+
+    // The link: signing up from it accepts the invitation at once.
+    let invite = Era::Streams.invite(&stream, r#"email: "second@example.com""#, "stream:contributor");
+    assert_eq!(outcome(&app.gql(Some(&token), &invite).await), "OK");
+    let (secret, _) = invitation_code(&mailed_to(&sink, "second@example.com").await[0]);
+    let mut second = app.browser();
+    let form = [
+        ("name", "Second"),
+        ("email", "second@example.com"),
+        ("password", PASSWORD),
+        ("invite", secret.as_str()),
+    ];
+    assert!(second.call("signup", &form).await.status.is_success());
+    let (_, second_token) = second.create_token("reader", &["streams:read"], "7").await;
+    assert_eq!(app.gql(Some(&second_token), &read).await["data"]["stream"]["role"], "stream:contributor");
+    let team =
+        app.gql(Some(&token), &format!(r#"{{ project(id: "{stream}") {{ team {{ role }} }} }}"#)).await;
+    assert_eq!(team["data"]["project"]["team"].as_array().unwrap().len(), 3, "{team}");
 }

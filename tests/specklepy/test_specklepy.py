@@ -7,6 +7,7 @@ New token dialog's server function); everything after that goes through specklep
 
 import re
 import sys
+import time
 import unittest
 import warnings
 from pathlib import Path
@@ -107,7 +108,7 @@ class SpecklepyStreamEra(unittest.TestCase):
         self.assertIn(self.bob_id, [user.id for user in found])
         self.assertEqual(ok(self.client.active_user.get_all_pending_invites()), [])
 
-    def test_what_this_server_does_not_keep_answers_empty(self):
+    def test_activity_answers_empty_and_favourites_are_kept(self):
         stream_id = ok(self.client.stream.create(name="Quiet"))
         for activity in (
             self.client.stream.activity(stream_id),
@@ -117,7 +118,12 @@ class SpecklepyStreamEra(unittest.TestCase):
         ):
             self.assertEqual((ok(activity).totalCount, ok(activity).items), (0, []))
         self.assertIsNone(ok(self.client.active_user.get_pending_invite(stream_id)))
-        self.assertIsNone(ok(self.client.stream.favorite(stream_id)))
+        # Favourites are kept.
+        favourite = ok(self.client.stream.favorite(stream_id))
+        self.assertEqual((favourite.id, favourite.favoritesCount), (stream_id, 1))
+        self.assertIsNotNone(favourite.favoritedDate)
+        unmarked = ok(self.client.stream.favorite(stream_id, False))
+        self.assertEqual((unmarked.favoritedDate, unmarked.favoritesCount), (None, 0))
         # The deprecated `user` resource asks the same of the same fields.
         self.assertEqual(ok(self.client.user.get()).name, "Alice")
         self.assertIn(self.bob_id, [u.id for u in ok(self.client.user.search("bob"))])
@@ -233,7 +239,7 @@ class SpecklepyStreamEra(unittest.TestCase):
 
     def test_invitations_are_sent_listed_accepted_declined_and_cancelled(self):
         inviter = self.alice.client(EVERYTHING + ["users:invite"])
-        dock, pier, jetty = (ok(inviter.stream.create(name=name)) for name in ("Dock", "Pier", "Jetty"))
+        dock, pier, jetty = (ok(inviter.stream.create(name=name, is_public=False)) for name in ("Dock", "Pier", "Jetty"))
         self.assertTrue(ok(inviter.stream.invite(dock, user_id=self.bob_id, role="stream:reviewer", message="Have a look")))
         self.assertTrue(ok(inviter.stream.invite(pier, email=self.bob.email)))
         self.assertTrue(ok(inviter.stream.invite_batch(jetty, emails=["later@example.com"])))
@@ -250,7 +256,7 @@ class SpecklepyStreamEra(unittest.TestCase):
         mine = {invite.streamName: invite for invite in ok(bob.active_user.get_all_pending_invites())}
         self.assertEqual(sorted(mine), ["Dock", "Pier"])
         self.assertEqual(mine["Dock"].invitedBy.name, "Alice")
-        self.assertEqual(ok(bob.active_user.get_pending_invite(dock)).inviteId, mine["Dock"].inviteId)
+        self.assertEqual(ok(bob.active_user.get_pending_invite(dock)).id, mine["Dock"].id)
         self.assertTrue(ok(bob.stream.invite_use(dock, mine["Dock"].token, accept=True)))
         self.assertTrue(ok(bob.stream.invite_use(pier, mine["Pier"].token, accept=False)))
         self.assertEqual(ok(bob.stream.get(dock)).role, "stream:reviewer")
@@ -269,6 +275,18 @@ class SpecklepyStreamEra(unittest.TestCase):
             SpeckleClient(host=HOST, use_ssl=False).authenticate_with_token(child)
         self.assertIn("Your token is not valid.", str(refused.exception))
         self.assertIsInstance(child_client.stream.list(), SpeckleException)
+
+    def test_a_token_for_the_next_nine_seconds(self):
+        # Speckle takes any positive lifespan in milliseconds: a script may want a token that
+        # lives only as long as one job.
+        brief = ok(self.client.server.create_token("brief", ["profile:read"], 9001))
+        brief_client = SpeckleClient(host=HOST, use_ssl=False)
+        brief_client.authenticate_with_token(brief)
+        self.assertEqual(ok(brief_client.active_user.get()).name, "Alice")
+        time.sleep(10)
+        with self.assertRaises(Exception) as refused:
+            SpeckleClient(host=HOST, use_ssl=False).authenticate_with_token(brief)
+        self.assertIn("Your token is not valid.", str(refused.exception))
 
 
 if __name__ == "__main__":

@@ -187,6 +187,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stream_favorites (user_id, stream_id) {
+        user_id -> Text,
+        stream_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -202,10 +210,12 @@ diesel::joinable!(commits -> users (author_id));
 diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 diesel::joinable!(stream_invites -> streams (stream_id));
+diesel::joinable!(stream_favorites -> streams (stream_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stream_invites,
+    stream_favorites,
     api_tokens,
     streams,
     stream_acl,

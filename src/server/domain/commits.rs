@@ -278,6 +278,19 @@ async fn commits_to_change(
     Ok(found.into_iter().map(|view| view.commit).collect())
 }
 
+/// Whether the user may change this commit of the stream (as [`update_commit`] would let
+/// them), for a client asking to change nothing.
+pub async fn may_change(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    stream_id: &StreamId,
+    commit_id: &CommitId,
+) -> AppResult<()> {
+    commits_to_change(conn, user_id, stream_id, std::slice::from_ref(commit_id), "change this commit")
+        .await
+        .map(|_| ())
+}
+
 crate::tx_steps! {
     /// Checks again, inside the write's transaction, that the user may still change each of
     /// these commits (see [`commits_to_change`]).

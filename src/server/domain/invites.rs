@@ -7,6 +7,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::rules::error::{bad_input, not_found, AppError, AppResult};
 use crate::rules::limits::MAX_EMAIL_CHARS;
@@ -24,7 +25,7 @@ pub const MAX_INVITES_AT_ONCE: usize = 100;
 /// The longest message an invitation may carry.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 /// The most pending invitations a list answers (a stream's, or a user's).
-pub const MAX_PENDING_LISTED: i64 = 200;
+pub const MAX_PENDING_LISTED: i64 = 100;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 const PENDING: &str = "pending";
@@ -200,6 +201,8 @@ pub async fn create(
     }
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, inviter_id, "invite others to it").await?;
+        // The inviter's row, locked: two batches of one inviter count one after the other.
+        tx.lock_user(inviter_id).await?;
         let sent_today: i64 = stream_invites::table
             .filter(stream_invites::inviter_id.eq(inviter_id))
             .filter(stream_invites::created_at.gt(now - DAY_MS))
@@ -267,13 +270,13 @@ fn invitation_mail(
     mail: MailTo<'_>,
 ) -> models::NewMail {
     let (on_site, sign_up) = match mail.public_url {
-        Some(url) => (format!(" on {url}"), format!("sign up at {url}/signup")),
-        None => (String::new(), "sign up on this Speckle server".to_owned()),
+        Some(url) => (format!(" on {url}"), format!("sign up at {url}/signup?invite={secret}")),
+        None => (String::new(), format!("open /signup?invite={secret} on this Speckle server and sign up")),
     };
     let body = format!(
         "Hello,\n\n{} invited you to the stream “{stream_name}” as {}{on_site}.\n\n\
-         To accept, {sign_up} with this address ({email}): the invitation is then yours. It \
-         expires in 30 days.\n\nInvitation code: {secret}\n\n\
+         To accept, {sign_up} with this address ({email}); with an account already, give \
+         your client this invitation code: {secret}. It expires in 30 days.\n\n\
          If you did not expect this, ignore this message.\n",
         inviter.name,
         role.name()
@@ -354,22 +357,29 @@ pub async fn pending_for_user(conn: &mut DbConn, user_id: &UserId) -> AppResult<
     pending(conn, Of::Invitee(user_id)).await
 }
 
-/// The id of the stream's live pending invitation that `token` names: its id (as the invitee
-/// sees it in their list) or its mailed secret.
-async fn named_by(conn: &mut DbConn, stream_id: &StreamId, token: &str) -> AppResult<Option<String>> {
+/// The stream's live pending invitation that `token` names: its id (as the invitee sees it
+/// in their list), or its mailed secret (then `by_secret`).
+struct Named {
+    id: String,
+    by_secret: bool,
+}
+
+async fn named_by(conn: &mut DbConn, stream_id: &StreamId, token: &str) -> AppResult<Option<Named>> {
     let now = conn.now();
     let secret = digest(token);
-    Ok(db_run!(conn, |c| {
+    let found: Option<(String, Vec<u8>)> = db_run!(conn, |c| {
         stream_invites::table
             .filter(stream_invites::stream_id.eq(stream_id))
             .filter(stream_invites::status.eq(PENDING))
             .filter(stream_invites::expires_at.gt(now))
             .filter(stream_invites::id.eq(token).or(stream_invites::secret_digest.eq(&secret)))
-            .select(stream_invites::id)
+            .select((stream_invites::id, stream_invites::secret_digest))
             .first(c)
             .await
             .optional()
-    })?)
+    })?;
+    Ok(found
+        .map(|(id, stored)| Named { id, by_secret: bool::from(stored.as_slice().ct_eq(secret.as_slice())) }))
 }
 
 /// The user's pending invitation to the stream that `token` names, or, with no token, any of
@@ -382,7 +392,7 @@ pub async fn find_for_user(
 ) -> AppResult<Option<Pending>> {
     let named = match token {
         Some(token) => match named_by(conn, stream_id, token).await? {
-            Some(id) => Some(id),
+            Some(named) => Some(named.id),
             None => return Ok(None),
         },
         None => None,
@@ -393,8 +403,24 @@ pub async fn find_for_user(
         .find(|invite| &invite.stream_id == stream_id && named.as_ref().is_none_or(|id| &invite.id == id)))
 }
 
-/// Accepts (the user becomes a collaborator with the invitation's role; an owner stays one)
-/// or declines the user's invitation to the stream that `token` names.
+/// The stronger of two roles: accepting an invitation never lowers a collaborator's role.
+fn stronger(held: Option<Role>, invited: Role) -> Role {
+    let rank = |role: Role| match role {
+        Role::Owner => 2,
+        Role::Contributor => 1,
+        Role::Reviewer => 0,
+    };
+    match held {
+        Some(held) if rank(held) > rank(invited) => held,
+        _ => invited,
+    }
+}
+
+/// Accepts (the user becomes a collaborator with the invitation's role, or keeps a stronger
+/// one) or declines the invitation to the stream that `token` names. It is the user's if it
+/// names their account, or if it was sent to their address and `token` is its mailed
+/// secret (an address is not proof of the account: emails are not verified here). It holds
+/// only while its sender is still an owner of the stream.
 pub async fn answer(
     conn: &mut DbConn,
     user_id: &UserId,
@@ -402,38 +428,63 @@ pub async fn answer(
     token: &str,
     accept: bool,
 ) -> AppResult<()> {
-    let id = named_by(conn, stream_id, token).await?.ok_or_else(not_an_invitation)?;
+    let named = named_by(conn, stream_id, token).await?.ok_or_else(not_an_invitation)?;
+    let email = crate::server::domain::users::get(conn, user_id).await?.email;
     db_tx!(conn, |tx| {
         let now = tx.now;
         let current = tx.role_under_lock(stream_id, user_id).await?;
-        let invite: Option<(Option<UserId>, String)> = stream_invites::table
-            .find(&id)
+        let invite: Option<(Option<UserId>, Option<String>, String, UserId)> = stream_invites::table
+            .find(&named.id)
             .filter(stream_invites::status.eq(PENDING))
             .filter(stream_invites::expires_at.gt(now))
-            .select((stream_invites::invitee_id, stream_invites::role))
+            .select((
+                stream_invites::invitee_id,
+                stream_invites::email,
+                stream_invites::role,
+                stream_invites::inviter_id,
+            ))
             .first(tx.conn())
             .await
             .optional()?;
-        let role = match invite {
-            Some((Some(invitee), role)) if &invitee == user_id => role,
-            _ => return Err(not_an_invitation()),
+        let Some((invitee, invited_email, role, inviter_id)) = invite else {
+            return Err(not_an_invitation());
         };
-        if accept && current != Some(Role::Owner) {
+        let theirs = match &invitee {
+            Some(invitee) => invitee == user_id,
+            None => named.by_secret && invited_email.as_deref() == Some(email.as_str()),
+        };
+        let inviter_role: Option<String> = stream_acl::table
+            .find((stream_id, &inviter_id))
+            .select(stream_acl::role)
+            .first(tx.conn())
+            .await
+            .optional()?;
+        let still_sent_by_an_owner = inviter_role.as_deref() == Some(Role::Owner.name());
+        let role = Role::from_stored(&role);
+        let (true, true, Some(role)) = (theirs, still_sent_by_an_owner, role) else {
+            return Err(not_an_invitation());
+        };
+        if accept {
+            let role = stronger(current, role).name();
             diesel::insert_into(stream_acl::table)
                 .values((
                     stream_acl::stream_id.eq(stream_id),
                     stream_acl::user_id.eq(user_id),
-                    stream_acl::role.eq(&role),
+                    stream_acl::role.eq(role),
                 ))
                 .on_conflict((stream_acl::stream_id, stream_acl::user_id))
                 .do_update()
-                .set(stream_acl::role.eq(&role))
+                .set(stream_acl::role.eq(role))
                 .execute(tx.changing(Topic::Streams))
                 .await?;
         }
         let status = if accept { "accepted" } else { "declined" };
-        diesel::update(stream_invites::table.find(&id))
-            .set((stream_invites::status.eq(status), stream_invites::answered_at.eq(now)))
+        diesel::update(stream_invites::table.find(&named.id))
+            .set((
+                stream_invites::status.eq(status),
+                stream_invites::answered_at.eq(now),
+                stream_invites::invitee_id.eq(user_id),
+            ))
             .execute(tx.conn())
             .await?;
         Ok(())
@@ -467,38 +518,18 @@ pub async fn cancel(
     })
 }
 
-/// Accepts, for a new account, every live invitation to its address: the address's owner
-/// was invited, and signed up with it. Answers how many.
-pub async fn accept_for_new_account(conn: &mut DbConn, user_id: &UserId, email: &str) -> AppResult<usize> {
-    db_tx!(conn, |tx| {
-        let now = tx.now;
-        let waiting: Vec<(String, StreamId, String)> = stream_invites::table
-            .filter(stream_invites::email.eq(email))
-            .filter(stream_invites::invitee_id.is_null())
-            .filter(stream_invites::status.eq(PENDING))
-            .filter(stream_invites::expires_at.gt(now))
-            .select((stream_invites::id, stream_invites::stream_id, stream_invites::role))
-            .load(tx.conn())
-            .await?;
-        for (id, stream_id, role) in &waiting {
-            diesel::insert_into(stream_acl::table)
-                .values((
-                    stream_acl::stream_id.eq(stream_id),
-                    stream_acl::user_id.eq(user_id),
-                    stream_acl::role.eq(role),
-                ))
-                .on_conflict_do_nothing()
-                .execute(tx.changing(Topic::Streams))
-                .await?;
-            diesel::update(stream_invites::table.find(id))
-                .set((
-                    stream_invites::invitee_id.eq(user_id),
-                    stream_invites::status.eq("accepted"),
-                    stream_invites::answered_at.eq(now),
-                ))
-                .execute(tx.conn())
-                .await?;
-        }
-        Ok(waiting.len())
-    })
+/// Accepts, for a user who followed an invitation's link (its mailed secret), the
+/// invitation that secret names, if it was sent to their address (see [`answer`]).
+pub async fn accept_by_secret(conn: &mut DbConn, user_id: &UserId, secret: &str) -> AppResult<()> {
+    let digest = digest(secret);
+    let stream_id: Option<StreamId> = db_run!(conn, |c| {
+        stream_invites::table
+            .filter(stream_invites::secret_digest.eq(&digest))
+            .select(stream_invites::stream_id)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    let stream_id = stream_id.ok_or_else(not_an_invitation)?;
+    answer(conn, user_id, &stream_id, secret, true).await
 }

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod branches;
 pub mod commits;
+pub mod favorites;
 pub mod invites;
 pub mod leaks;
 pub mod lifecycle;

@@ -61,7 +61,7 @@ pub(super) fn check_minting(parent: &Caller, scopes: ScopeSet) -> AppResult<()> 
 }
 
 /// The expiry of a token minted by `parent` living `lifespan_ms` (none: as long as the
-/// parent): at least a minute, at most 200 years, never past the parent's.
+/// parent): a positive number of milliseconds, at most 200 years, never past the parent's.
 fn minted_expiry(parent: &Caller, lifespan_ms: Option<i64>, now: i64) -> AppResult<Option<i64>> {
     let Some(ms) = lifespan_ms else { return Ok(parent.expires_at) };
     let expires_at = lifespan_expiry(ms, now)?;
@@ -125,13 +125,11 @@ async fn insert(
     Ok((row, secret))
 }
 
-/// The expiry of a token asked for through the API: `lifespan` milliseconds from now, at least
-/// a minute and at most 200 years.
+/// The expiry of a token asked for through the API: `lifespan` milliseconds from now, a
+/// positive number and at most 200 years.
 pub fn lifespan_expiry(lifespan_ms: i64, now: i64) -> AppResult<i64> {
     if lifespan_ms < MIN_LIFESPAN_MS {
-        return Err(bad_input(format!(
-            "lifespan must be at least {MIN_LIFESPAN_MS} milliseconds (a minute)."
-        )));
+        return Err(bad_input("lifespan must be a positive number of milliseconds."));
     }
     if lifespan_ms > MAX_LIFESPAN_MS {
         return Err(bad_input(format!(

@@ -5,12 +5,14 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
-use super::{caller, db, request, require, to_api, writer_who_reads, LimitedUser, Project};
+use super::{
+    caller, charge_read, db, limits, request, require, to_api, writer_who_reads, LimitedUser, Project,
+};
 use crate::rules::error::bad_input;
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, StreamId, UserId};
-use crate::server::domain::invites::{self, InviteInput, Invitee, MailTo, Pending, MAX_INVITES_AT_ONCE};
-use crate::server::domain::streams::{require_write, Role};
+use crate::server::domain::invites::{self, InviteInput, Invitee, MailTo, Pending, MAX_PENDING_LISTED};
+use crate::server::domain::streams::{require_owner, Role};
 
 /// A pending invitation to a stream.
 #[derive(SimpleObject)]
@@ -55,23 +57,34 @@ impl PendingStreamCollaborator {
     }
 }
 
-/// A stream's pending invitations: for its writers, with `users:read` (who is invited is
-/// other users' data), as Speckle's `invitedTeam` asks.
+/// A stream's pending invitations: for its owners only (they name the invited addresses),
+/// as Speckle's `pendingCollaborators` asks.
 pub(super) async fn invited(
     ctx: &Context<'_>,
     stream: &models::Stream,
     role: Option<Role>,
 ) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
-    let caller = require(ctx, Scope::UsersRead)?;
-    require_write(role, "see who is invited").map_err(to_api)?;
+    let caller = caller(ctx)?;
+    require_owner(role, "see who is invited").map_err(to_api)?;
     let pending = invites::pending_for_stream(&mut *db(ctx).await?, &stream.id).await.map_err(to_api)?;
+    charge_read(ctx, pending.iter().map(pending_bytes).sum())?;
     Ok(PendingStreamCollaborator::list(pending, Some(&caller.user_id)))
+}
+
+/// What an invitation read to answer weighs.
+fn pending_bytes(invite: &Pending) -> usize {
+    limits::row_bytes([
+        Some(invite.stream_name.as_str()),
+        invite.email.as_deref(),
+        Some(&invite.inviter.name),
+    ])
 }
 
 /// The token's user's pending invitations (`streams:read`).
 pub(super) async fn mine(ctx: &Context<'_>) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
     let caller = require(ctx, Scope::StreamsRead)?;
     let pending = invites::pending_for_user(&mut *db(ctx).await?, &caller.user_id).await.map_err(to_api)?;
+    charge_read(ctx, pending.iter().map(pending_bytes).sum())?;
     Ok(PendingStreamCollaborator::list(pending, Some(&caller.user_id)))
 }
 
@@ -199,6 +212,7 @@ pub struct InviteQuery;
 #[Object]
 impl InviteQuery {
     /// The token's user's invitations to streams (`streams:read`).
+    #[graphql(complexity = "limits::at_most(MAX_PENDING_LISTED as usize, child_complexity)")]
     async fn stream_invites(
         &self,
         ctx: &Context<'_>,
@@ -244,28 +258,25 @@ impl InviteMutation {
         Ok(true)
     }
 
-    /// Sends several invitations, all or none for each stream they name (owners;
-    /// `users:invite`).
+    /// Sends several invitations to one stream, all or none (owners; `users:invite`).
     async fn stream_invite_batch_create(
         &self,
         ctx: &Context<'_>,
         input: Vec<StreamInviteCreateInput>,
     ) -> async_graphql::Result<bool> {
-        require(ctx, Scope::UsersInvite)?;
-        if input.is_empty() || input.len() > MAX_INVITES_AT_ONCE {
-            return Err(to_api(bad_input(format!("input: 1 to {MAX_INVITES_AT_ONCE} invitations at once."))));
+        let mut invitations = Vec::with_capacity(input.len());
+        let mut streams =
+            input.into_iter().map(StreamInviteCreateInput::split).map(|(stream_id, invitation)| {
+                invitations.push(invitation);
+                stream_id
+            });
+        let Some(stream_id) = streams.next() else {
+            return Err(to_api(bad_input("input: give at least one invitation.")));
+        };
+        if streams.any(|other| other != stream_id) {
+            return Err(to_api(bad_input("input: a batch invites people to one stream.")));
         }
-        let mut by_stream: Vec<(StreamId, Vec<Invitation>)> = Vec::new();
-        for one in input {
-            let (stream_id, invitation) = one.split();
-            match by_stream.iter_mut().find(|(id, _)| *id == stream_id) {
-                Some((_, invitations)) => invitations.push(invitation),
-                None => by_stream.push((stream_id, vec![invitation])),
-            }
-        }
-        for (stream_id, invitations) in by_stream {
-            invite(ctx, &stream_id, invitations).await?;
-        }
+        invite(ctx, &stream_id, invitations).await?;
         Ok(true)
     }
 

@@ -60,6 +60,13 @@ fn holding<'a>(ctx: &'a Context<'_>, scope: Scope) -> AppResult<&'a UserId> {
     Ok(&caller.user_id)
 }
 
+/// The token's user, if the token may write and read back what it wrote (as the mutations
+/// that answer a project, a model or a version ask: `writer_who_reads`).
+fn writing<'a>(ctx: &'a Context<'_>) -> AppResult<&'a UserId> {
+    holding(ctx, Scope::StreamsWrite)?;
+    holding(ctx, Scope::StreamsRead)
+}
+
 const NOT_ENOUGH: &str = "ProjectNotEnoughPermissions";
 
 /// What this request may do to a project, by the caller's role on it.
@@ -77,17 +84,15 @@ impl ProjectPermissionChecks {
         PermissionCheckResult::of(Ok(()), NOT_ENOUGH)
     }
     async fn can_create_model(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome =
-            holding(ctx, Scope::StreamsWrite).and_then(|_| require_write(self.role, "create branches"));
+        let outcome = writing(ctx).and_then(|_| require_write(self.role, "create branches"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_publish(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome =
-            holding(ctx, Scope::StreamsWrite).and_then(|_| require_write(self.role, "create commits"));
+        let outcome = writing(ctx).and_then(|_| require_write(self.role, "create commits"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_update(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome = holding(ctx, Scope::StreamsWrite).and_then(|_| require_owner(self.role, "update it"));
+        let outcome = writing(ctx).and_then(|_| require_owner(self.role, "update it"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_read_settings(&self, ctx: &Context<'_>) -> PermissionCheckResult {
@@ -100,9 +105,9 @@ impl ProjectPermissionChecks {
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_invite(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome = holding(ctx, Scope::StreamsWrite)
+        let outcome = writing(ctx)
             .and_then(|_| holding(ctx, Scope::UsersInvite))
-            .and_then(|_| require_owner(self.role, "share it"));
+            .and_then(|_| require_owner(self.role, "invite others to it"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     /// Whether the caller may leave: one of its collaborators, and not its last owner.
@@ -136,13 +141,11 @@ pub struct ModelPermissionChecks {
 #[Object]
 impl ModelPermissionChecks {
     async fn can_update(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome =
-            holding(ctx, Scope::StreamsWrite).and_then(|_| require_write(self.role, "update branches"));
+        let outcome = writing(ctx).and_then(|_| require_write(self.role, "update branches"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_create_version(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome =
-            holding(ctx, Scope::StreamsWrite).and_then(|_| require_write(self.role, "create commits"));
+        let outcome = writing(ctx).and_then(|_| require_write(self.role, "create commits"));
         PermissionCheckResult::of(outcome, NOT_ENOUGH)
     }
     async fn can_delete(&self, ctx: &Context<'_>) -> PermissionCheckResult {
@@ -171,7 +174,7 @@ pub struct VersionPermissionChecks {
 #[Object]
 impl VersionPermissionChecks {
     async fn can_update(&self, ctx: &Context<'_>) -> PermissionCheckResult {
-        let outcome = holding(ctx, Scope::StreamsWrite).and_then(|user_id| {
+        let outcome = writing(ctx).and_then(|user_id| {
             require_owner_or_author(self.role, Some(&self.commit.author_id), user_id, "change this commit")
         });
         PermissionCheckResult::of(outcome, NOT_ENOUGH)

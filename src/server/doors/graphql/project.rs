@@ -137,7 +137,10 @@ impl Project {
             })
             .collect())
     }
-    /// Those invited who have not answered yet (the project's writers, with `users:read`).
+    /// Those invited who have not answered yet (its owners only).
+    #[graphql(
+        complexity = "limits::at_most(crate::server::domain::invites::MAX_PENDING_LISTED as usize, child_complexity)"
+    )]
     async fn invited_team(
         &self,
         ctx: &Context<'_>,
@@ -225,7 +228,15 @@ impl UserProjectsFilter {
         let _ = (self.personal_only, self.include_implicit_access);
         let search = crate::server::db::sql::Search::new(self.search.as_deref())?;
         let roles = match &self.only_with_roles {
-            Some(names) => Some(names.iter().map(|name| Role::parse(name)).collect::<AppResult<Vec<_>>>()?),
+            Some(names) if names.len() > 10 => {
+                return Err(crate::rules::error::bad_input("filter.onlyWithRoles: at most 10 roles."));
+            }
+            Some(names) => {
+                let mut roles = names.iter().map(|name| Role::parse(name)).collect::<AppResult<Vec<_>>>()?;
+                roles.sort_by_key(|role| role.name());
+                roles.dedup();
+                Some(roles)
+            }
             None => None,
         };
         if search.is_none() && roles.is_none() {

@@ -17,6 +17,7 @@ use crate::server::db::sql::Search;
 use crate::server::db::{models, UserId};
 use crate::server::domain::branches;
 use crate::server::domain::commits;
+use crate::server::domain::favorites;
 use crate::server::domain::objects;
 use crate::server::domain::pagination::Order;
 use crate::server::domain::streams::{self, Access, Role, StreamFilter, StreamInput};
@@ -111,7 +112,10 @@ impl Stream {
             })
             .collect())
     }
-    /// Those invited who have not answered yet (the stream's writers, with `users:read`).
+    /// Those invited who have not answered yet (its owners only).
+    #[graphql(
+        complexity = "limits::at_most(crate::server::domain::invites::MAX_PENDING_LISTED as usize, child_complexity)"
+    )]
     async fn pending_collaborators(
         &self,
         ctx: &Context<'_>,
@@ -122,11 +126,15 @@ impl Stream {
     async fn size(&self) -> Option<String> {
         None
     }
-    async fn favorited_date(&self) -> Option<DateTime> {
-        None
+    /// When the token's user marked it as a favourite, if they did.
+    async fn favorited_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        let Ok(caller) = super::caller(ctx) else { return Ok(None) };
+        let at = favorites::favorited_at(&mut *db(ctx).await?, &caller.user_id, &self.stream.id).await;
+        Ok(at.map_err(to_api)?.map(DateTime))
     }
-    async fn favorites_count(&self) -> i32 {
-        0
+    /// How many users favour it.
+    async fn favorites_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        favorites::count(&mut *db(ctx).await?, &self.stream.id).await.map_err(to_api)
     }
     async fn comment_count(&self) -> i32 {
         0
@@ -360,7 +368,8 @@ impl StreamMutation {
         Ok(Some(true))
     }
 
-    /// Favourites are not kept here: answers null for a stream the caller can read.
+    /// Marks a stream the caller can read as one of their favourites, or unmarks it
+    /// (`streams:read`); answers the stream.
     async fn stream_favorite(
         &self,
         ctx: &Context<'_>,
@@ -368,10 +377,10 @@ impl StreamMutation {
         favorited: bool,
     ) -> async_graphql::Result<Option<Stream>> {
         let caller = require(ctx, Scope::StreamsRead)?;
-        let _ = favorited;
-        streams::readable(&mut *db(ctx).await?, &stream_id.into(), Some(&caller.user_id))
-            .await
-            .map_err(to_api)?;
-        Ok(None)
+        let stream_id = stream_id.into();
+        let mut conn = db(ctx).await?;
+        favorites::set(&mut conn, &caller.user_id, &stream_id, favorited).await.map_err(to_api)?;
+        let access = streams::readable(&mut conn, &stream_id, Some(&caller.user_id)).await.map_err(to_api)?;
+        Ok(Some(Stream::from(access)))
     }
 }

@@ -13,6 +13,7 @@ use super::{
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, StreamId, UserId};
+use crate::server::domain::favorites;
 use crate::server::domain::streams::{self, StreamFilter};
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
@@ -123,8 +124,9 @@ impl LimitedUser {
         )
         .await
     }
-    async fn total_owned_streams_favorites(&self) -> i32 {
-        0
+    /// How many favourites the streams this user owns have.
+    async fn total_owned_streams_favorites(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        favorites::of_owned(&mut *db(ctx).await?, &self.user.id).await.map_err(to_api)
     }
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
@@ -201,7 +203,8 @@ impl User {
     async fn created_at(&self) -> Option<DateTime> {
         Some(DateTime(self.0.user.created_at))
     }
-    /// Favourites are not kept here.
+    /// The streams the user marked as favourites and can still read, latest first
+    /// (`streams:read`; one's own only).
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn favorite_streams(
         &self,
@@ -210,8 +213,20 @@ impl User {
         cursor: Option<String>,
     ) -> async_graphql::Result<StreamCollection> {
         require(ctx, Scope::StreamsRead)?;
-        Paged::newest_first(Some(limit), cursor)?;
-        Ok(StreamCollection { total_count: 0, cursor: None, items: Vec::new() })
+        self.own_only(ctx, "You can only list your own favourites.")?;
+        let user_id = &self.0.user.id;
+        let (total_count, rows, cursor) =
+            Paged::newest_first(Some(limit), cursor)?
+                .read(
+                    ctx,
+                    |pool, page| async move {
+                        favorites::page_for_user(&mut pool.get().await?, user_id, &page).await
+                    },
+                    |(_, rows, _)| rows.iter().map(|(stream, _, _)| stream_bytes(stream)).sum(),
+                )
+                .await?;
+        let items = rows.into_iter().map(|(stream, role, _)| Stream { stream, role }).collect();
+        Ok(StreamCollection { total_count, cursor, items })
     }
     /// The user's projects (`streams:read`; one's own only), newest first.
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
@@ -235,6 +250,9 @@ impl User {
         Ok(streams.into_projects())
     }
     /// Invitations to projects waiting for the user's answer (`streams:read`; one's own).
+    #[graphql(
+        complexity = "limits::at_most(crate::server::domain::invites::MAX_PENDING_LISTED as usize, child_complexity)"
+    )]
     async fn project_invites(
         &self,
         ctx: &Context<'_>,
@@ -458,6 +476,8 @@ pub struct ActiveUserMutation;
 impl ActiveUserMutation {
     async fn active_user_mutations(&self, ctx: &Context<'_>) -> async_graphql::Result<ActiveUserMutations> {
         require(ctx, Scope::ProfileWrite)?;
+        // Its answer is the profile: read too, so checked before anything is written.
+        require(ctx, Scope::ProfileRead)?;
         Ok(ActiveUserMutations)
     }
 }

@@ -10,7 +10,7 @@ use super::{
     caller, count_commits, db, page_of_commits, require, to_api, writer_who_reads, DateTime, LimitedUser,
     Model, Project, VersionPermissionChecks,
 };
-use crate::rules::error::{not_found, AppError};
+use crate::rules::error::{bad_input, not_found, AppError};
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, CommitId, StreamId, UserId};
 use crate::server::domain::branches::{self, MAX_FILTER_ITEMS};
@@ -140,6 +140,10 @@ impl VersionCollection {
         let filter = filter.unwrap_or_default();
         let priority_ids: Vec<CommitId> =
             filter.priority_ids.unwrap_or_default().into_iter().map(Into::into).collect();
+        if priority_ids.len() > MAX_FILTER_ITEMS {
+            return Err(to_api(bad_input(format!("filter.priorityIds: at most {MAX_FILTER_ITEMS} ids."))));
+        }
+        let page_size = usize::try_from(limit).unwrap_or(0);
         let mut first = if priority_ids.is_empty() || cursor.is_some() {
             Vec::new()
         } else {
@@ -148,9 +152,11 @@ impl VersionCollection {
                 .map_err(to_api)?
         };
         let (total_count, rows, cursor) = if filter.priority_ids_only.unwrap_or(false) {
-            first.truncate(usize::try_from(limit).unwrap_or(0).min(MAX_FILTER_ITEMS));
-            (first.len() as i64, first, None)
+            let total = first.len() as i64;
+            first.truncate(page_size);
+            (total, first, None)
         } else {
+            first.truncate(page_size);
             let total = count_commits(ctx, stream, branch).await?;
             let rest_limit = limit.saturating_sub(i32::try_from(first.len()).unwrap_or(i32::MAX)).max(0);
             let (rest, cursor) =
@@ -255,8 +261,11 @@ impl VersionMutations {
     async fn create(&self, ctx: &Context<'_>, input: CreateVersionInput) -> async_graphql::Result<Version> {
         let caller = writer_who_reads(ctx)?;
         let project_id = StreamId::from(input.project_id);
+        // The model by its id, never by a name that looks like one.
+        let model = branches::get(&mut *db(ctx).await?, &project_id, &input.model_id.into()).await;
+        let model = model.map_err(|_| to_api(not_found("Model")))?;
         let commit = CommitInput {
-            branch_name: Some(input.model_id),
+            branch_name: Some(model.name),
             object_id: input.object_id,
             message: input.message,
             source_application: input.source_application,
@@ -273,18 +282,17 @@ impl VersionMutations {
     async fn update(&self, ctx: &Context<'_>, input: UpdateVersionInput) -> async_graphql::Result<Version> {
         let caller = writer_who_reads(ctx)?;
         let (project_id, id) = (StreamId::from(input.project_id.0), CommitId::from(input.version_id.0));
-        if input.message.is_some() {
-            commits::update_commit(
-                &mut *db(ctx).await?,
-                &caller.user_id,
-                &project_id,
-                &id,
-                input.message,
-                None,
-            )
-            .await
-            .map_err(to_api)?;
+        let mut conn = db(ctx).await?;
+        match input.message {
+            Some(message) => {
+                commits::update_commit(&mut conn, &caller.user_id, &project_id, &id, Some(message), None)
+                    .await
+            }
+            // Nothing to change: still only for those who could change it.
+            None => commits::may_change(&mut conn, &caller.user_id, &project_id, &id).await,
         }
+        .map_err(to_api)?;
+        drop(conn);
         Version::of_project(ctx, project_id, id).await
     }
 
