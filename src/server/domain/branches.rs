@@ -208,6 +208,12 @@ fn taken_or(error: diesel::result::Error) -> AppError {
     error.into()
 }
 
+/// Whether the user may update the stream's branches (as [`update`] asks), for a client
+/// asking to change nothing.
+pub async fn may_update(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
+    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("update branches")
+}
+
 /// Renames a branch or changes its description (owners and contributors). Its commits follow
 /// a new name (the database cascades it).
 pub async fn update(
@@ -218,7 +224,7 @@ pub async fn update(
     name: Option<&str>,
     description: Option<String>,
 ) -> AppResult<()> {
-    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("update branches")?;
+    may_update(conn, user_id, stream_id).await?;
     let branch = get(conn, stream_id, branch_id).await?;
     let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => Some(validate_name(name)?),

@@ -14,7 +14,7 @@ use crate::server::db::sql::Search;
 use crate::server::db::{models, StreamId};
 use crate::server::domain::branches::{self, BranchFilter};
 use crate::server::domain::pagination::Order;
-use crate::server::domain::streams::{self, Role};
+use crate::server::domain::streams::Role;
 use crate::server::domain::users;
 
 /// A model of a project, with the caller's role on the project.
@@ -234,10 +234,7 @@ impl ModelMutations {
             .map_err(to_api)?;
         } else {
             // Nothing to change: still only for those who could change it.
-            let access = streams::readable(&mut *db(ctx).await?, &project_id, Some(&caller.user_id))
-                .await
-                .map_err(to_api)?;
-            access.require_write("update branches").map_err(to_api)?;
+            branches::may_update(&mut *db(ctx).await?, &caller.user_id, &project_id).await.map_err(to_api)?;
         }
         Model::of_project(ctx, project_id, input.id).await
     }
