@@ -386,14 +386,22 @@ async fn an_invitation_to_an_address_is_mailed_and_its_link_or_code_accepts_it()
                 .await
         })
         .unwrap();
-        let bodies: Vec<String> = speckle_tokens::db_run!(&mut conn, |c| {
-            mail_outbox::table
-                .filter(mail_outbox::recipient.is_not_null())
-                .select(mail_outbox::body)
-                .load(c)
-                .await
-        })
-        .unwrap();
+        // The sink has the message before the sender records it as sent: wait for that.
+        let mut bodies: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            bodies = speckle_tokens::db_run!(&mut conn, |c| {
+                mail_outbox::table
+                    .filter(mail_outbox::recipient.is_not_null())
+                    .select(mail_outbox::body)
+                    .load(c)
+                    .await
+            })
+            .unwrap();
+            if bodies == [""] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert_eq!(by_digest, 1);
         assert_eq!(bodies, [""], "the sent invitation's text is forgotten");
     }
