@@ -16,6 +16,7 @@ mod invites;
 mod leaks;
 mod lifecycle;
 mod limits;
+mod live;
 mod mail;
 mod outage;
 mod projects;

@@ -4,6 +4,7 @@
 
 mod bulk;
 pub mod cache;
+pub mod events;
 pub mod ids;
 pub mod models;
 mod pool;
@@ -105,6 +106,15 @@ impl DbConn {
 }
 
 impl DbConn {
+    /// Delivers a committed transaction's events to this server's listeners, on SQLite; on
+    /// PostgreSQL they were notified in the transaction, and this server's listening
+    /// connection hears them as every other server's does.
+    pub fn delivered_at_commit(&self, events: Vec<events::Event>) {
+        if let DbConn::Sqlite(_, shared) = self {
+            shared.events.deliver(events);
+        }
+    }
+
     /// Ends the epoch of each topic a transaction changed ([`db_tx!`]).
     pub async fn end_epochs(&mut self, changed: tx::Changed) -> AppResult<()> {
         let mut outcome = Ok(());

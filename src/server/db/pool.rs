@@ -52,6 +52,8 @@ pub enum DbPool {
 pub struct Shared {
     pub cache: ReadCache,
     pub clock: Clock,
+    /// This server's listeners of what changed (live updates).
+    pub events: super::events::EventBus,
 }
 
 /// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
@@ -147,7 +149,8 @@ impl DbPool {
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
                 let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
-                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(Shared { cache, clock })))
+                let shared = Shared { cache, clock, events: Default::default() };
+                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(shared)))
             }
             DatabaseUrl::Postgres(url) => {
                 let migrate_url = url.clone();
@@ -169,7 +172,9 @@ impl DbPool {
                     .recycle_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                Ok(DbPool::Postgres(pool, Arc::new(Shared { cache, clock })))
+                let shared = Arc::new(Shared { cache, clock, events: Default::default() });
+                super::events::EventBus::listen_postgres(Arc::downgrade(&shared), url.clone()).await;
+                Ok(DbPool::Postgres(pool, shared))
             }
         }
     }
@@ -184,6 +189,13 @@ impl DbPool {
     /// Now, in Unix milliseconds, by this pool's clock.
     pub fn now(&self) -> i64 {
         self.clock().now()
+    }
+
+    /// What changed, as this server hears it (see [`super::events`]).
+    pub fn events(&self) -> &super::events::EventBus {
+        match self {
+            DbPool::Sqlite(_, _, shared) | DbPool::Postgres(_, shared) => &shared.events,
+        }
     }
 
     /// The clock every connection of this pool reads.

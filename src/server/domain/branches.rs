@@ -8,6 +8,7 @@ use diesel_async::RunQueryDsl;
 use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
+use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{branches, commits};
 use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, BranchId, DbConn, StreamId, UserId};
@@ -195,6 +196,11 @@ pub async fn create(
     let created = db_tx!(conn, |tx| {
         require_write(tx.role_under_lock(stream_id, user_id).await?, "create branches")?;
         diesel::insert_into(branches::table).values(&branch).execute(tx.conn()).await.map_err(taken_or)?;
+        tx.publish(Event::Branch {
+            stream: stream_id.clone(),
+            branch: branch.id.clone(),
+            change: Change::Created,
+        });
         Ok(())
     });
     created.map(|()| branch.id)
@@ -251,6 +257,11 @@ pub async fn update(
             .execute(tx.conn())
             .await
             .map_err(taken_or)?;
+        tx.publish(Event::Branch {
+            stream: stream_id.clone(),
+            branch: branch_id.clone(),
+            change: Change::Updated,
+        });
         Ok(())
     })
 }
@@ -278,6 +289,11 @@ pub async fn delete(
             "delete this branch",
         )?;
         diesel::delete(branches::table.find(branch_id)).execute(tx.conn()).await?;
+        tx.publish(Event::Branch {
+            stream: stream_id.clone(),
+            branch: branch_id.clone(),
+            change: Change::Deleted,
+        });
         Ok(())
     })
 }

@@ -7,8 +7,9 @@ use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{bad_input, not_found, AppResult};
 use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, MAX_REFERENCE_CHARS};
+use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{branches, commits, objects, users};
-use crate::server::db::{models, CommitId, DbConn, DbPool, StreamId, UserId};
+use crate::server::db::{models, BranchId, CommitId, DbConn, DbPool, StreamId, UserId};
 use crate::server::domain::branches::{
     self as branch_rules, find, require_owner_or_author, MAX_FILTER_ITEMS,
 };
@@ -96,6 +97,8 @@ pub async fn create_commit(
             .set(branches::updated_at.eq(commit.created_at))
             .execute(tx.conn())
             .await?;
+        let (stream, commit) = (stream_id.clone(), commit.id.clone());
+        tx.publish(Event::Commit { stream, branch: branch.id.clone(), commit, change: Change::Created });
         Ok(())
     })?;
     Ok(commit.id)
@@ -215,15 +218,15 @@ pub async fn update_commit(
     if let Some(message) = &message {
         validate_message(message)?;
     }
-    let branch_name = match new_branch_name.map(str::trim).filter(|b| !b.is_empty()) {
-        Some(name) => Some(find(conn, stream_id, name).await?.ok_or_else(|| not_found("Branch"))?.name),
+    let new_branch = match new_branch_name.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(name) => Some(find(conn, stream_id, name).await?.ok_or_else(|| not_found("Branch"))?),
         None => None,
     };
-    if message.is_none() && branch_name.is_none() {
+    if message.is_none() && new_branch.is_none() {
         return Err(bad_input("Give the commit a new message or branch."));
     }
     let message = message.unwrap_or(commit.message);
-    let branch_name = branch_name.unwrap_or(commit.branch_name);
+    let branch_name = new_branch.map_or(commit.branch_name, |branch| branch.name);
     let author = Some(&commit.author_id);
     db_tx!(conn, |tx| {
         require_owner_or_author(
@@ -236,6 +239,8 @@ pub async fn update_commit(
             .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
             .execute(tx.conn())
             .await?;
+        let branch = tx.branch_ids(stream_id, std::slice::from_ref(&branch_name)).await?;
+        tx.publish_commits(stream_id, &branch, [(commit_id, branch_name.as_str())], Change::Updated);
         Ok(())
     })
 }
@@ -292,6 +297,32 @@ pub async fn may_change(
 }
 
 crate::tx_steps! {
+    /// The ids of the stream's branches with these names, inside the write's transaction.
+    pub async fn branch_ids(&mut self, stream_id: &StreamId, names: &[String]) -> AppResult<Vec<(String, BranchId)>> {
+        Ok(branches::table
+            .filter(branches::stream_id.eq(stream_id))
+            .filter(branches::name.eq_any(names))
+            .select((branches::name, branches::id))
+            .load(self.conn())
+            .await?)
+    }
+
+    /// Publishes a change of these commits, each on the branch of its name (`branches`: names
+    /// and ids, from [`branch_ids`](Self::branch_ids)).
+    pub fn publish_commits<'a>(
+        &mut self,
+        stream_id: &StreamId,
+        branches: &[(String, BranchId)],
+        commits: impl IntoIterator<Item = (&'a CommitId, &'a str)>,
+        change: Change,
+    ) {
+        for (commit, branch_name) in commits {
+            let Some((_, branch)) = branches.iter().find(|(name, _)| name == branch_name) else { continue };
+            let (stream, branch, commit) = (stream_id.clone(), branch.clone(), commit.clone());
+            self.publish(Event::Commit { stream, branch, commit, change });
+        }
+    }
+
     /// Checks again, inside the write's transaction, that the user may still change each of
     /// these commits (see [`commits_to_change`]).
     pub async fn still_may_change(
@@ -321,6 +352,10 @@ pub async fn delete_commits(
     let commits = commits_to_change(conn, user_id, stream_id, commit_ids, action).await?;
     db_tx!(conn, |tx| {
         tx.still_may_change(user_id, stream_id, &commits, action).await?;
+        let names: Vec<String> = commits.iter().map(|commit| commit.branch_name.clone()).collect();
+        let branches = tx.branch_ids(stream_id, &names).await?;
+        let deleted = commits.iter().map(|commit| (&commit.id, commit.branch_name.as_str()));
+        tx.publish_commits(stream_id, &branches, deleted, Change::Deleted);
         diesel::delete(
             commits::table.filter(commits::stream_id.eq(stream_id)).filter(commits::id.eq_any(commit_ids)),
         )
@@ -356,6 +391,8 @@ pub async fn move_commits(
         .set(commits::branch_name.eq(&branch.name))
         .execute(tx.conn())
         .await?;
+        let moved = commits.iter().map(|commit| (&commit.id, branch.name.as_str()));
+        tx.publish_commits(stream_id, &[(branch.name.clone(), branch.id.clone())], moved, Change::Updated);
         Ok(())
     })?;
     Ok(branch)

@@ -465,6 +465,7 @@ pub async fn answer(
             return Err(not_an_invitation());
         };
         if accept {
+            tx.publish_joining(stream_id, user_id, Some(&inviter_id)).await?;
             let role = stronger(current, role).name();
             diesel::insert_into(stream_acl::table)
                 .values((

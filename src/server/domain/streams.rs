@@ -8,6 +8,7 @@ use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
 use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
+use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{branches, commits, stream_acl, streams, users};
 use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, BranchId, DbConn, DbPool, Epochs, StreamId, Topic, UserId};
@@ -184,6 +185,13 @@ pub async fn create(conn: &mut DbConn, owner_id: &UserId, input: StreamInput) ->
         diesel::insert_into(streams::table).values(&stream).execute(tx.changing(Topic::Streams)).await?;
         diesel::insert_into(stream_acl::table).values(&owner).execute(tx.changing(Topic::Streams)).await?;
         diesel::insert_into(branches::table).values(&main).execute(tx.conn()).await?;
+        tx.publish(Event::Stream { stream: stream.id.clone(), change: Change::Created });
+        tx.publish(Event::Member {
+            stream: stream.id.clone(),
+            user: owner_id.clone(),
+            joined: true,
+            by: None,
+        });
         Ok(())
     })?;
     Ok(stream.id)
@@ -217,6 +225,31 @@ crate::tx_steps! {
             Some(Role::Owner) => Ok(()),
             _ => Err(not_an_owner(action)),
         }
+    }
+
+    /// Publishes that `user_id` comes onto the stream (when they are not on it yet) and that
+    /// its team changed: call before giving them a role.
+    pub async fn publish_joining(&mut self, stream_id: &StreamId, user_id: &UserId, by: Option<&UserId>) -> AppResult<()> {
+        let on_it: i64 = stream_acl::table
+            .filter(stream_acl::stream_id.eq(stream_id))
+            .filter(stream_acl::user_id.eq(user_id))
+            .count()
+            .get_result(self.conn())
+            .await?;
+        if on_it == 0 {
+            let by = by.filter(|by| *by != user_id).cloned();
+            self.publish(Event::Member { stream: stream_id.clone(), user: user_id.clone(), joined: true, by });
+        }
+        self.publish(Event::Stream { stream: stream_id.clone(), change: Change::Updated });
+        Ok(())
+    }
+
+    /// Publishes that `user_id` left the stream (`by` someone else, or themselves) and that
+    /// its team changed.
+    pub fn publish_leaving(&mut self, stream_id: &StreamId, user_id: &UserId, by: Option<&UserId>) {
+        let by = by.filter(|by| *by != user_id).cloned();
+        self.publish(Event::Member { stream: stream_id.clone(), user: user_id.clone(), joined: false, by });
+        self.publish(Event::Stream { stream: stream_id.clone(), change: Change::Updated });
     }
 
     /// Refuses to take the owner role from `losing` (the user about to lose it, if any) when
@@ -266,6 +299,7 @@ pub async fn update(
             ))
             .execute(tx.changing(Topic::Streams))
             .await?;
+        tx.publish(Event::Stream { stream: stream_id.clone(), change: Change::Updated });
         Ok(())
     })
 }
@@ -275,7 +309,17 @@ pub async fn delete(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -
     readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "delete it").await?;
+        let members: Vec<UserId> = stream_acl::table
+            .filter(stream_acl::stream_id.eq(stream_id))
+            .select(stream_acl::user_id)
+            .load(tx.conn())
+            .await?;
         diesel::delete(streams::table.find(stream_id)).execute(tx.changing(Topic::Streams)).await?;
+        tx.publish(Event::Stream { stream: stream_id.clone(), change: Change::Deleted });
+        for member in members {
+            let by = (&member != user_id).then(|| user_id.clone());
+            tx.publish(Event::Member { stream: stream_id.clone(), user: member, joined: false, by });
+        }
         Ok(())
     })
 }
@@ -303,6 +347,7 @@ pub async fn grant(
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "share it").await?;
         tx.keep_an_owner(stream_id, (role != Role::Owner).then_some(target_id)).await?;
+        tx.publish_joining(stream_id, target_id, Some(user_id)).await?;
         diesel::insert_into(stream_acl::table)
             .values(&row)
             .on_conflict((stream_acl::stream_id, stream_acl::user_id))
@@ -331,6 +376,7 @@ pub async fn revoke(
         if removed == 0 {
             return Err(not_found("Collaborator"));
         }
+        tx.publish_leaving(stream_id, target_id, Some(user_id));
         Ok(())
     })
 }
@@ -518,6 +564,7 @@ pub async fn leave(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) ->
         diesel::delete(stream_acl::table.find((stream_id, user_id)))
             .execute(tx.changing(Topic::Streams))
             .await?;
+        tx.publish_leaving(stream_id, user_id, None);
         Ok(())
     })
 }

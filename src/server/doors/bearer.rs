@@ -40,6 +40,11 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
         return Credentials::Invalid;
     }
     let Ok(value) = value.to_str() else { return Credentials::Invalid };
+    credentials_in(value)
+}
+
+/// Reads one `Bearer <token>` value (a header's, or a WebSocket's `connection_init`).
+pub fn credentials_in(value: &str) -> Credentials {
     let Some((scheme, token)) = value.trim().split_once(' ') else { return Credentials::Invalid };
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Credentials::Invalid;
@@ -125,9 +130,7 @@ impl IntoResponse for Rejection {
 impl FromRequestParts<AppState> for BearerAuth {
     type Rejection = Rejection;
 
-    /// Parses the header (no database work for a malformed token), then looks the token up.
-    /// Only failures count against an address; once it has too many, its invalid tokens are
-    /// told to wait (429), while a valid token from it is always served.
+    /// Parses the header, then looks the token up ([`verify`]).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credentials = credentials(&parts.headers);
         if matches!(credentials, Credentials::Anonymous) {
@@ -135,32 +138,44 @@ impl FromRequestParts<AppState> for BearerAuth {
             return Ok(BearerAuth { caller: None, epochs: None, seen: Seen::default(), address });
         }
         let seen = Seen::of(parts);
-        let ip = client_ip(&parts.extensions).to_string();
-        let throttle = &state.throttles.bearer;
-        let failed = || match throttle.blocked(&[&ip]) {
-            Some(wait) => Rejection::TooManyFailures(wait),
-            None => {
-                throttle.record_failure(&[&ip]);
-                Rejection::InvalidToken
-            }
-        };
-        let Credentials::Token(token) = credentials else { return Err(failed()) };
-        let verified = match state.db.epochs().await {
-            Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs, &seen).await.map(|c| (c, epochs)),
-            Err(error) => Err(error),
-        };
-        match verified {
-            Ok((Some(caller), epochs)) => {
-                if let Some(TokenHeaders(slot)) = parts.extensions.get::<TokenHeaders>() {
-                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                        Some(caller.headers.clone());
-                }
-                Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen, address: None })
-            }
-            Ok((None, _)) => Err(failed()),
-            Err(AppError::Unavailable) => Err(Rejection::Unavailable),
-            Err(_) => Err(Rejection::Internal),
+        let ip = client_ip(&parts.extensions);
+        let (caller, epochs) = verify(state, credentials, ip, &seen).await?;
+        if let Some(TokenHeaders(slot)) = parts.extensions.get::<TokenHeaders>() {
+            *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(caller.headers.clone());
         }
+        Ok(BearerAuth { caller: Some(caller), epochs: Some(epochs), seen, address: None })
+    }
+}
+
+/// Looks up a token from `ip` (after its prefix and checksum were checked, no database work
+/// for a malformed one): its caller and the epochs it was checked in. Only failures count
+/// against an address; once it has too many, its invalid tokens are told to wait (429),
+/// while a valid token from it is always served.
+pub async fn verify(
+    state: &AppState,
+    credentials: Credentials,
+    ip: std::net::IpAddr,
+    seen: &Seen,
+) -> Result<(Arc<Caller>, Epochs), Rejection> {
+    let ip = ip.to_string();
+    let throttle = &state.throttles.bearer;
+    let failed = || match throttle.blocked(&[&ip]) {
+        Some(wait) => Rejection::TooManyFailures(wait),
+        None => {
+            throttle.record_failure(&[&ip]);
+            Rejection::InvalidToken
+        }
+    };
+    let Credentials::Token(token) = credentials else { return Err(failed()) };
+    let verified = match state.db.epochs().await {
+        Ok(epochs) => tokens::authenticate(&state.db, &token, &epochs, seen).await.map(|c| (c, epochs)),
+        Err(error) => Err(error),
+    };
+    match verified {
+        Ok((Some(caller), epochs)) => Ok((caller, epochs)),
+        Ok((None, _)) => Err(failed()),
+        Err(AppError::Unavailable) => Err(Rejection::Unavailable),
+        Err(_) => Err(Rejection::Internal),
     }
 }
 

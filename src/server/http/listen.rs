@@ -18,7 +18,6 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -59,7 +58,7 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (stopping, _) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -86,15 +85,29 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(request)
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        // With upgrades: the live updates' WebSockets (once upgraded, a socket leaves this
+        // count and holds a place of its own, counted by the GraphQL door).
+        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let mut stopping = stopping.subscribe();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, "connection ended with an error");
             }
             drop(slot);
         });
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    // Every connection holds a slot until it ends: all slots free means all ended.
+    let _ = stopping.send(true);
+    let all_ended = slots.acquire_many(limits.max_connections as u32);
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_ended).await.is_err() {
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
     }
 }

@@ -22,7 +22,7 @@ use crate::server::db::{models, TokenId, UserId};
 pub use create::{create, create_child, lifespan_expiry, NewToken};
 pub use manage::{first_use, get, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update};
 pub use rotate::{rotate, Expiry, Rotation};
-pub use verify::authenticate;
+pub use verify::{authenticate, still_alive};
 
 impl Caller {
     /// This token as a reader of streams (see [`crate::server::domain::streams::readable_by`]).

@@ -166,3 +166,27 @@ async fn record_use(
     }
     Ok(())
 }
+
+/// Of these tokens, those still alive at `now` (not revoked, expired or past their grace),
+/// each with the moment it dies, if it has one: how open connections (live updates) learn
+/// that their token died, a few at a time, whatever the number of connections.
+pub async fn still_alive(db: &DbPool, ids: &[TokenId], now: i64) -> AppResult<Vec<(TokenId, Option<i64>)>> {
+    let mut alive = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(TokenId, Option<i64>, Option<i64>)> = db_read!(
+            db,
+            load,
+            api_tokens::table
+                .filter(api_tokens::id.eq_any(chunk))
+                .filter(api_tokens::revoked_at.is_null())
+                .select((api_tokens::id, api_tokens::expires_at, api_tokens::grace_until))
+        )?;
+        for (id, expires_at, grace_until) in rows {
+            let dies_at = models::earliest(expires_at, grace_until);
+            if dies_at.is_none_or(|at| at > now) {
+                alive.push((id, dies_at));
+            }
+        }
+    }
+    Ok(alive)
+}

@@ -14,6 +14,35 @@ use crate::server::doors::bearer::BearerAuth;
 use crate::server::media;
 use crate::server::state::AppState;
 
+/// `GET /graphql`: a WebSocket asking for live updates ([`super::ws`]), else [`graphiql`].
+pub async fn explorer_or_live(
+    State(state): State<AppState>,
+    Extension(engine): Extension<Engine>,
+    request: Request,
+) -> Response {
+    use axum::extract::FromRequestParts;
+    let wants_socket = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    let (mut parts, _) = request.into_parts();
+    if !wants_socket {
+        return graphiql(parts.headers).await;
+    }
+    let protocol = match async_graphql_axum::GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let seen = crate::server::domain::activity::Seen::of(&parts);
+    let ip = crate::server::auth::throttle::client_ip(&parts.extensions);
+    super::ws::upgrade(state, engine, protocol, upgrade, seen, ip).await
+}
+
 /// GraphiQL: its own pinned files from our origin (no CDN); React sets inline styles.
 pub const GRAPHIQL_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \

@@ -194,6 +194,17 @@ impl Budget {
         }
     }
 
+    /// Starts counting again, for the next event of a subscription: each event is answered
+    /// as a request of its own would be (a connection's subscriptions share one budget, so
+    /// what they answer at the same moment is counted together).
+    pub fn renew(&self) {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.queries.store(0, Ordering::Relaxed);
+        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        *self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.refused.store(false, Ordering::Relaxed);
+    }
+
     /// Whether the request's document holds a mutation.
     pub fn mutates(&self) -> bool {
         self.mutates.load(Ordering::Relaxed)

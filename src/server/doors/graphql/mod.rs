@@ -7,6 +7,8 @@ mod commit;
 pub mod http;
 mod invite;
 pub mod limits;
+mod live;
+mod live_streams;
 mod model;
 mod object;
 mod paged;
@@ -19,8 +21,9 @@ mod stream;
 mod token;
 mod user;
 mod version;
+pub mod ws;
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Schema};
+use async_graphql::{Context, ErrorExtensions, MergedObject, Schema};
 
 use crate::rules::error::AppError;
 use crate::rules::scopes::Scope;
@@ -44,7 +47,7 @@ pub use token::*;
 pub use user::*;
 pub use version::*;
 
-pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
 /// The version of Speckle's server whose (stream-era) API this one speaks, as
 /// `serverInfo.version` answers it: Speckle's clients enable methods by it.
@@ -55,11 +58,13 @@ pub const SPECKLE_API_VERSION: &str = "2.17.0";
 pub struct Engine {
     pub schema: ApiSchema,
     pub answers: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The live updates' open connections and their tokens.
+    pub lives: std::sync::Arc<ws::Lives>,
 }
 
 impl Engine {
     pub fn new() -> Engine {
-        Engine { schema: schema(), answers: limits::answer_pool() }
+        Engine { schema: schema(), answers: limits::answer_pool(), lives: ws::Lives::new() }
     }
 }
 
@@ -69,17 +74,18 @@ impl Default for Engine {
     }
 }
 
-/// `/graphql`: GraphiQL for a browser, the API for a token (see [`http`]).
+/// `/graphql`: GraphiQL for a browser, the API for a token (see [`http`]), live updates over
+/// a WebSocket (see [`ws`]).
 pub fn routes() -> axum::Router<crate::server::state::AppState> {
     use axum::routing::get;
     axum::Router::new()
-        .route("/graphql", get(http::graphiql).post(http::graphql_api))
+        .route("/graphql", get(http::explorer_or_live).post(http::graphql_api))
         .layer(axum::Extension(Engine::new()))
 }
 
 /// Builds the schema; each request brings its [`RequestContext`].
 pub fn schema() -> ApiSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .limit_directives(limits::MAX_DIRECTIVES)
@@ -248,6 +254,10 @@ pub struct Mutation(
     user::ActiveUserMutation,
     invite::InviteMutation,
 );
+
+// The root subscription: live updates in both vocabularies (SPEC §10).
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct Subscription(live::ProjectSubscription, live_streams::StreamSubscription);
 
 /// The refusal of what needs workspaces, which this server does not have (SPEC §10).
 fn workspaces_disabled() -> AppError {
