@@ -802,6 +802,13 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
             bench_attacks("PostgreSQL", os.environ["BENCH_POSTGRES_URL"], scripts)
         shutil.rmtree(work, ignore_errors=True)
         return
+    if "--live" in sys.argv:
+        import bench_live
+        bench_live.run("SQLite", f"sqlite://{work}/live.db", scripts)
+        if os.environ.get("BENCH_POSTGRES_URL"):
+            bench_live.run("PostgreSQL", os.environ["BENCH_POSTGRES_URL"], scripts, two_servers=True)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if "--attacks" in sys.argv:
         bench_attacks("SQLite", f"sqlite://{work}/attacks.db", scripts)
         if os.environ.get("BENCH_POSTGRES_URL"):
@@ -814,6 +821,8 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
     if not only_objects:
         bench_hostile("SQLite", f"sqlite://{work}/hostile.db", work, scripts)
         bench_attacks("SQLite", f"sqlite://{work}/attacks.db", scripts)
+        import bench_live
+        bench_live.run("SQLite", f"sqlite://{work}/live.db", scripts)
     postgres = os.environ.get("BENCH_POSTGRES_URL")
     if postgres:
         if not only_objects:
@@ -821,6 +830,7 @@ wrk.body = "email=" .. os.getenv("EMAIL") .. "&password=" .. string.gsub(os.gete
         bench_objects("PostgreSQL", postgres, work)
         if not only_objects:
             bench_attacks("PostgreSQL", postgres, scripts)
+            bench_live.run("PostgreSQL", postgres, scripts, two_servers=True)
     shutil.rmtree(work, ignore_errors=True)
 
 

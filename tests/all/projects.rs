@@ -380,3 +380,82 @@ async fn the_users_projects_filtered_and_their_profile_updated() {
     assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
     assert!(refused["errors"][0]["message"].as_str().unwrap().contains("profile:write"));
 }
+
+#[tokio::test]
+async fn what_either_era_does_shows_in_the_activity_and_only_to_who_may_read_the_stream() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let token = owner.token(&["streams:read", "streams:write", "users:read", "profile:read"]).await;
+    let stream = create_stream(&app, &token, "Told", false).await;
+    let main = main_model(&app, &token, &stream).await;
+    let mut guest = TestUser::sign_up(&app, "Guest").await;
+    let guest_token = guest.token(&["streams:read", "users:read", "profile:read"]).await;
+    let mut stranger = TestUser::sign_up(&app, "Stranger").await;
+    let stranger_token = stranger.token(&["streams:read", "users:read"]).await;
+
+    let made = app.gql(Some(&token), &Era::Projects.commit(&stream, &main)).await;
+    let commit = made["data"]["versionMutations"]["create"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.rename(&stream)).await), "OK");
+    let share = Era::Streams.share(&stream, &guest.id, "stream:reviewer");
+    assert_eq!(outcome(&app.gql(Some(&token), &share).await), "OK");
+
+    let read = format!(
+        r#"{{ stream(id: "{stream}") {{ activity {{ totalCount items {{ actionType userId streamId resourceId resourceType info message }} }} }} }}"#
+    );
+    let answer = app.gql(Some(&token), &read).await;
+    let activity = &answer["data"]["stream"]["activity"];
+    let kinds: Vec<&str> =
+        activity["items"].as_array().unwrap().iter().map(|i| i["actionType"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["stream_permissions_add", "stream_update", "commit_create", "stream_create"],
+        "{answer}"
+    );
+    assert_eq!(activity["totalCount"], 4);
+    let committed = &activity["items"][2];
+    assert_eq!(committed["resourceId"], commit.as_str());
+    assert_eq!((&committed["resourceType"], &committed["userId"]), (&json!("commit"), &json!(owner.id)));
+    assert_eq!(committed["info"]["commit"]["message"], "roles");
+    assert_eq!(activity["items"][0]["info"]["targetUser"], guest.id.as_str());
+
+    // The commit's own, a filter, and the owner's own activity.
+    let of_commit = format!(
+        r#"{{ stream(id: "{stream}") {{ commit(id: "{commit}") {{ activity {{ totalCount }} }} }} }}"#
+    );
+    assert_eq!(
+        app.gql(Some(&token), &of_commit).await["data"]["stream"]["commit"]["activity"]["totalCount"],
+        1
+    );
+    let own =
+        r#"{ activeUser { activity(actionType: "commit_create") { totalCount items { resourceId } } } }"#;
+    assert_eq!(
+        app.gql(Some(&token), own).await["data"]["activeUser"]["activity"]["items"][0]["resourceId"],
+        commit.as_str()
+    );
+
+    // What the owner did on a private stream: the guest (on it) sees it, a stranger does not.
+    let theirs = format!(r#"{{ otherUser(id: "{}") {{ activity {{ totalCount }} }} }}"#, owner.id);
+    assert_eq!(app.gql(Some(&guest_token), &theirs).await["data"]["otherUser"]["activity"]["totalCount"], 4);
+    assert_eq!(
+        app.gql(Some(&stranger_token), &theirs).await["data"]["otherUser"]["activity"]["totalCount"],
+        0
+    );
+    let timeline = r#"{ activeUser { timeline { totalCount } } }"#;
+    assert_eq!(
+        app.gql(Some(&guest_token), timeline).await["data"]["activeUser"]["timeline"]["totalCount"],
+        4
+    );
+
+    // A deleted stream stays in its owner's own activity; a page is at most 100.
+    assert_eq!(outcome(&app.gql(Some(&token), &Era::Projects.delete(&stream)).await), "OK");
+    let own = r#"{ activeUser { activity(limit: 1) { totalCount cursor items { actionType } } } }"#;
+    let answer = app.gql(Some(&token), own).await;
+    assert_eq!(
+        answer["data"]["activeUser"]["activity"]["items"][0]["actionType"], "stream_delete",
+        "{answer}"
+    );
+    assert_eq!(answer["data"]["activeUser"]["activity"]["totalCount"], 5);
+    assert!(answer["data"]["activeUser"]["activity"]["cursor"].is_string());
+    let too_many = r#"{ activeUser { activity(limit: 101) { totalCount } } }"#;
+    assert_eq!(outcome(&app.gql(Some(&token), too_many).await), "BAD_USER_INPUT");
+}

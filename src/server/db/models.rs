@@ -4,7 +4,8 @@ use diesel::prelude::*;
 
 use super::ids::{BranchId, CommitId, StreamId, TokenId, UserId};
 use super::schema::{
-    api_tokens, branches, commits, mail_outbox, objects, security_events, stream_acl, streams, users,
+    api_tokens, branches, commits, mail_outbox, objects, security_events, stream_acl, stream_activity,
+    streams, users,
 };
 
 /// A user row. Its `Debug` leaves the password hash out, so no log can print it.
@@ -221,4 +222,19 @@ impl NewMail {
     pub fn to(self, address: &str) -> NewMail {
         NewMail { recipient: Some(address.to_owned()), ..self }
     }
+}
+
+/// Something done on a stream, as its activity shows it (see `domain::history`).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = stream_activity)]
+pub struct StreamActivity {
+    pub id: String,
+    pub stream_id: StreamId,
+    pub user_id: UserId,
+    pub action_type: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub info: String,
+    pub message: String,
+    pub at: i64,
 }

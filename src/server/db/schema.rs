@@ -195,6 +195,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stream_activity (id) {
+        id -> Text,
+        stream_id -> Text,
+        user_id -> Text,
+        action_type -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        info -> Text,
+        message -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
@@ -211,11 +225,13 @@ diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 diesel::joinable!(stream_invites -> streams (stream_id));
 diesel::joinable!(stream_favorites -> streams (stream_id));
+diesel::joinable!(stream_activity -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stream_invites,
     stream_favorites,
+    stream_activity,
     api_tokens,
     streams,
     stream_acl,

@@ -12,6 +12,7 @@ use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{branches, commits};
 use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, BranchId, DbConn, StreamId, UserId};
+use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
 use crate::server::domain::streams::{self, require_write, Role};
 use crate::{db_run, db_tx, keyset};
@@ -196,6 +197,11 @@ pub async fn create(
     let created = db_tx!(conn, |tx| {
         require_write(tx.role_under_lock(stream_id, user_id).await?, "create branches")?;
         diesel::insert_into(branches::table).values(&branch).execute(tx.conn()).await.map_err(taken_or)?;
+        let info =
+            serde_json::json!({ "branch": { "name": branch.name, "description": branch.description } });
+        let message = format!("Branch created: {}", branch.name);
+        tx.record_on_stream(stream_id, user_id, Action::BranchCreate, branch.id.as_str(), info, message)
+            .await?;
         tx.publish(Event::Branch {
             stream: stream_id.clone(),
             branch: branch.id.clone(),
@@ -257,6 +263,10 @@ pub async fn update(
             .execute(tx.conn())
             .await
             .map_err(taken_or)?;
+        let info = serde_json::json!({ "new": { "name": name, "description": description } });
+        let message = format!("Branch metadata changed: {name}");
+        tx.record_on_stream(stream_id, user_id, Action::BranchUpdate, branch_id.as_str(), info, message)
+            .await?;
         tx.publish(Event::Branch {
             stream: stream_id.clone(),
             branch: branch_id.clone(),
@@ -289,6 +299,10 @@ pub async fn delete(
             "delete this branch",
         )?;
         diesel::delete(branches::table.find(branch_id)).execute(tx.conn()).await?;
+        let info = serde_json::json!({ "branch": { "name": branch.name } });
+        let message = format!("Branch deleted: {}", branch.name);
+        tx.record_on_stream(stream_id, user_id, Action::BranchDelete, branch_id.as_str(), info, message)
+            .await?;
         tx.publish(Event::Branch {
             stream: stream_id.clone(),
             branch: branch_id.clone(),

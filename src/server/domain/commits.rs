@@ -13,6 +13,7 @@ use crate::server::db::{models, BranchId, CommitId, DbConn, DbPool, StreamId, Us
 use crate::server::domain::branches::{
     self as branch_rules, find, require_owner_or_author, MAX_FILTER_ITEMS,
 };
+use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
 use crate::server::domain::streams::{self, require_write};
 use crate::{db_read, db_run, db_tx, keyset};
@@ -96,6 +97,16 @@ pub async fn create_commit(
         diesel::update(branches::table.find(&branch.id))
             .set(branches::updated_at.eq(commit.created_at))
             .execute(tx.conn())
+            .await?;
+        let info = serde_json::json!({ "commit": {
+            "message": commit.message,
+            "branchName": commit.branch_name,
+            "objectId": commit.referenced_object,
+            "sourceApplication": commit.source_application,
+        } });
+        let message =
+            format!("Commit created on branch {}: {} ({})", commit.branch_name, commit.id, commit.message);
+        tx.record_on_stream(stream_id, user_id, Action::CommitCreate, commit.id.as_str(), info, message)
             .await?;
         let (stream, commit) = (stream_id.clone(), commit.id.clone());
         tx.publish(Event::Commit { stream, branch: branch.id.clone(), commit, change: Change::Created });
@@ -239,6 +250,9 @@ pub async fn update_commit(
             .set((commits::message.eq(&message), commits::branch_name.eq(&branch_name)))
             .execute(tx.conn())
             .await?;
+        let info = serde_json::json!({ "new": { "message": message, "branchName": branch_name } });
+        let text = format!("Commit updated: {commit_id}");
+        tx.record_on_stream(stream_id, user_id, Action::CommitUpdate, commit_id.as_str(), info, text).await?;
         let branch = tx.branch_ids(stream_id, std::slice::from_ref(&branch_name)).await?;
         tx.publish_commits(stream_id, &branch, [(commit_id, branch_name.as_str())], Change::Updated);
         Ok(())
@@ -356,6 +370,12 @@ pub async fn delete_commits(
         let branches = tx.branch_ids(stream_id, &names).await?;
         let deleted = commits.iter().map(|commit| (&commit.id, commit.branch_name.as_str()));
         tx.publish_commits(stream_id, &branches, deleted, Change::Deleted);
+        for commit in &commits {
+            let info = serde_json::json!({ "commit": { "message": commit.message, "branchName": commit.branch_name } });
+            let text = format!("Commit deleted: {}", commit.id);
+            tx.record_on_stream(stream_id, user_id, Action::CommitDelete, commit.id.as_str(), info, text)
+                .await?;
+        }
         diesel::delete(
             commits::table.filter(commits::stream_id.eq(stream_id)).filter(commits::id.eq_any(commit_ids)),
         )
@@ -393,6 +413,12 @@ pub async fn move_commits(
         .await?;
         let moved = commits.iter().map(|commit| (&commit.id, branch.name.as_str()));
         tx.publish_commits(stream_id, &[(branch.name.clone(), branch.id.clone())], moved, Change::Updated);
+        for commit in &commits {
+            let info = serde_json::json!({ "new": { "branchName": branch.name } });
+            let text = format!("Commit moved to branch {}: {}", branch.name, commit.id);
+            tx.record_on_stream(stream_id, user_id, Action::CommitUpdate, commit.id.as_str(), info, text)
+                .await?;
+        }
         Ok(())
     })?;
     Ok(branch)

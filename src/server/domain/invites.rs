@@ -13,6 +13,7 @@ use crate::rules::error::{bad_input, not_found, AppError, AppResult};
 use crate::rules::limits::MAX_EMAIL_CHARS;
 use crate::server::db::schema::{mail_outbox, stream_acl, stream_invites, streams, users};
 use crate::server::db::{models, new_id, DbConn, StreamId, Topic, UserId};
+use crate::server::domain::history::Action;
 use crate::server::domain::streams::{readable, Role};
 use crate::{db_run, db_tx};
 
@@ -214,9 +215,13 @@ pub async fn create(
                 "You may send {MAX_INVITES_A_DAY} invitations in 24 hours, and have sent {sent_today}: try again tomorrow."
             )));
         }
-        for (invite, row) in resolved.iter().zip(&rows) {
+        for ((invite, row), id) in resolved.iter().zip(&rows).zip(&ids) {
             tx.may_be_invited(stream_id, invite, now).await?;
             diesel::insert_into(stream_invites::table).values(row.clone()).execute(tx.conn()).await?;
+            // Who was invited by address is the owners' to know, not every reader's.
+            let info = serde_json::json!({ "targetUser": invite.invitee_id, "role": invite.role.name() });
+            let message = format!("Invitation sent ({})", invite.role.name());
+            tx.record_on_stream(stream_id, inviter_id, Action::InviteSent, id, info, message).await?;
         }
         for mail in &mails {
             diesel::insert_into(mail_outbox::table).values(mail).execute(tx.conn()).await?;
@@ -480,6 +485,12 @@ pub async fn answer(
                 .await?;
         }
         let status = if accept { "accepted" } else { "declined" };
+        let (action, message) = match accept {
+            true => (Action::InviteAccepted, format!("Invitation accepted ({})", role.name())),
+            false => (Action::InviteDeclined, "Invitation declined".to_owned()),
+        };
+        let info = serde_json::json!({ "inviterUser": inviter_id, "role": role.name() });
+        tx.record_on_stream(stream_id, user_id, action, &named.id, info, message).await?;
         diesel::update(stream_invites::table.find(&named.id))
             .set((
                 stream_invites::status.eq(status),

@@ -3,13 +3,14 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    caller, charge_read, db, limits, no_activity, require, to_api, user_bytes, ActivityCollection,
-    CommitCollection, DateTime, User,
+    activity_of, caller, charge_read, db, limits, require, to_api, user_bytes, ActivityArgs,
+    ActivityCollection, CommitCollection, DateTime, User,
 };
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::models;
 use crate::server::domain::branches;
+use crate::server::domain::history::Of;
 
 #[derive(SimpleObject)]
 pub struct BranchCollection {
@@ -67,14 +68,17 @@ impl Branch {
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
+        ctx: &Context<'_>,
         action_type: Option<String>,
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
-        let _ = (action_type, after, before, cursor);
-        no_activity(limit).map(Some)
+        let args = ActivityArgs { action_type, after, before, cursor, limit };
+        activity_of(ctx, Of::Resource { stream: &self.stream.id, resource: self.branch.id.as_str() }, args)
+            .await
+            .map(Some)
     }
 }
 

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    avatars_if, db, limits, no_activity, reader, require, to_api, ActivityCollection, Avatar, Branch,
-    DateTime, Paged, Stream,
+    activity_of, avatars_if, db, limits, reader, require, to_api, ActivityArgs, ActivityCollection, Avatar,
+    Branch, DateTime, Paged, Stream,
 };
 use crate::rules::limits::{DEFAULT_PAGE, MAX_COMMIT_MESSAGE_BYTES};
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, CommitId, StreamId, UserId};
 use crate::server::domain::branches;
 use crate::server::domain::commits::{self, CommitInput, CommitView};
+use crate::server::domain::history::Of;
 use crate::server::domain::pagination::Order;
 use crate::server::domain::streams;
 
@@ -163,14 +164,21 @@ impl Commit {
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
+        ctx: &Context<'_>,
         action_type: Option<String>,
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
-        let _ = (action_type, after, before, cursor);
-        no_activity(limit).map(Some)
+        let args = ActivityArgs { action_type, after, before, cursor, limit };
+        activity_of(
+            ctx,
+            Of::Resource { stream: &self.stream.id, resource: self.view.commit.id.as_str() },
+            args,
+        )
+        .await
+        .map(Some)
     }
 }
 

@@ -21,6 +21,7 @@ mod stream;
 mod token;
 mod user;
 mod version;
+mod workspace;
 pub mod ws;
 
 use async_graphql::{Context, ErrorExtensions, MergedObject, Schema};
@@ -46,6 +47,7 @@ pub use stream::*;
 pub use token::*;
 pub use user::*;
 pub use version::*;
+pub use workspace::*;
 
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
@@ -253,6 +255,7 @@ pub struct Mutation(
     version::VersionMutation,
     user::ActiveUserMutation,
     invite::InviteMutation,
+    workspace::WorkspaceMutation,
 );
 
 // The root subscription: live updates in both vocabularies (SPEC §10).

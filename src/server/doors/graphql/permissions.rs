@@ -11,7 +11,8 @@ use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, UserId};
 use crate::server::domain::branches::require_owner_or_author;
-use crate::server::domain::streams::{self, require_owner, require_write, Role};
+use crate::server::domain::sharing;
+use crate::server::domain::streams::{require_owner, require_write, Role};
 
 /// One check's answer, as Speckle gives it: `code` `OK`, or why not.
 #[derive(SimpleObject)]
@@ -114,7 +115,7 @@ impl ProjectPermissionChecks {
     async fn can_leave(&self, ctx: &Context<'_>) -> async_graphql::Result<PermissionCheckResult> {
         let outcome = match holding(ctx, Scope::StreamsWrite) {
             Ok(user_id) => {
-                streams::may_leave(&mut *db(ctx).await?, user_id, &self.stream.id, self.role).await
+                sharing::may_leave(&mut *db(ctx).await?, user_id, &self.stream.id, self.role).await
             }
             Err(error) => Err(error),
         };

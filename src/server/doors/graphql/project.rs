@@ -14,6 +14,7 @@ use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, StreamId, UserId};
 use crate::server::domain::branches;
+use crate::server::domain::sharing;
 use crate::server::domain::streams::{self, Access, Role, StreamInput};
 use crate::server::domain::users;
 
@@ -352,9 +353,9 @@ impl ProjectMutations {
         match input.role.as_deref() {
             Some(role) => {
                 let role = Role::parse(role).map_err(to_api)?;
-                streams::grant(&mut conn, &caller.user_id, &id, &target, role).await
+                sharing::grant(&mut conn, &caller.user_id, &id, &target, role).await
             }
-            None => streams::revoke(&mut conn, &caller.user_id, &id, &target).await,
+            None => sharing::revoke(&mut conn, &caller.user_id, &id, &target).await,
         }
         .map_err(to_api)?;
         drop(conn);
@@ -364,7 +365,7 @@ impl ProjectMutations {
     /// Takes the token's user off the project; its last owner stays.
     async fn leave(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = caller(ctx)?;
-        streams::leave(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
+        sharing::leave(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
         Ok(true)
     }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{
-    avatars_if, branch_bytes, charge_read, commit_bytes, db, invited, limits, no_activity, reader, require,
-    to_api, ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime, Paged,
-    PendingStreamCollaborator, SpeckleObject, UserStreamCollection, SERVER_ROLE,
+    activity_of, avatars_if, branch_bytes, charge_read, commit_bytes, db, invited, limits, reader, require,
+    to_api, ActivityArgs, ActivityCollection, Branch, BranchCollection, Commit, CommitCollection, DateTime,
+    Paged, PendingStreamCollaborator, SpeckleObject, UserStreamCollection, SERVER_ROLE,
 };
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAIN_BRANCH};
@@ -18,8 +18,10 @@ use crate::server::db::{models, UserId};
 use crate::server::domain::branches;
 use crate::server::domain::commits;
 use crate::server::domain::favorites;
+use crate::server::domain::history::Of;
 use crate::server::domain::objects;
 use crate::server::domain::pagination::Order;
+use crate::server::domain::sharing;
 use crate::server::domain::streams::{self, Access, Role, StreamFilter, StreamInput};
 
 #[derive(SimpleObject)]
@@ -198,14 +200,15 @@ impl Stream {
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn activity(
         &self,
+        ctx: &Context<'_>,
         action_type: Option<String>,
         after: Option<DateTime>,
         before: Option<DateTime>,
         cursor: Option<DateTime>,
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<Option<ActivityCollection>> {
-        let _ = (action_type, after, before, cursor);
-        no_activity(limit).map(Some)
+        let args = ActivityArgs { action_type, after, before, cursor, limit };
+        activity_of(ctx, Of::Stream(&self.stream.id), args).await.map(Some)
     }
 }
 
@@ -309,7 +312,7 @@ impl StreamMutation {
         let id = streams::create(&mut *db(ctx).await?, &caller.user_id, input).await.map_err(to_api)?;
         for user_id in contributors {
             // Each grant is its own write, counted as one.
-            streams::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id.into(), Role::Contributor)
+            sharing::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id.into(), Role::Contributor)
                 .await
                 .map_err(to_api)?;
         }
@@ -348,7 +351,7 @@ impl StreamMutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let role = Role::parse(&permission_params.role).map_err(to_api)?;
         let p = permission_params;
-        streams::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into(), role)
+        sharing::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into(), role)
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -362,7 +365,7 @@ impl StreamMutation {
     ) -> async_graphql::Result<Option<bool>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let p = permission_params;
-        streams::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into())
+        sharing::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into())
             .await
             .map_err(to_api)?;
         Ok(Some(true))

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
-    caller, charge_read, db, limits, no_activity, request, require, stream_bytes, to_api, ActivityCollection,
-    ApiToken, DateTime, JsonObject, Paged, PendingStreamCollaborator, Project, RootPermissionChecks, Stream,
-    StreamCollection, UserProjectCollection, UserProjectsFilter, SERVER_ROLE,
+    activity_of, caller, charge_read, db, limits, request, require, stream_bytes, to_api, ActivityArgs,
+    ActivityCollection, ApiToken, DateTime, JsonObject, Paged, PendingStreamCollaborator, Project,
+    RootPermissionChecks, Stream, StreamCollection, UserProjectCollection, UserProjectsFilter, SERVER_ROLE,
 };
 use crate::rules::limits::DEFAULT_PAGE;
 use crate::rules::scopes::Scope;
 use crate::server::db::{models, StreamId, UserId};
 use crate::server::domain::favorites;
+use crate::server::domain::history::Of;
 use crate::server::domain::streams::{self, StreamFilter};
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
@@ -138,9 +139,17 @@ impl LimitedUser {
         cursor: Option<DateTime>,
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<ActivityCollection> {
-        let _ = (action_type, after, before, cursor);
-        require(ctx, Scope::UsersRead)?;
-        no_activity(limit)
+        let caller = require(ctx, Scope::UsersRead)?;
+        let args = ActivityArgs { action_type, after, before, cursor, limit };
+        let of = match self.is_own {
+            true => Of::Own(&self.user.id),
+            // Another's: only on streams the caller may read (public ones without streams:read).
+            false => {
+                let viewer = caller.scopes.contains(Scope::StreamsRead).then_some(&caller.user_id);
+                Of::SeenBy { user: &self.user.id, viewer }
+            }
+        };
+        activity_of(ctx, of, args).await
     }
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
     async fn timeline(
@@ -151,10 +160,10 @@ impl LimitedUser {
         cursor: Option<DateTime>,
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<ActivityCollection> {
-        let _ = (after, before, cursor);
         require(ctx, Scope::UsersRead)?;
         require(ctx, Scope::StreamsRead)?;
-        no_activity(limit)
+        let args = ActivityArgs { action_type: None, after, before, cursor, limit };
+        activity_of(ctx, Of::StreamsOf(&self.user.id), args).await
     }
 }
 
@@ -192,6 +201,26 @@ impl User {
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         let allowed = self.0.is_own && caller(ctx).is_ok_and(|c| c.scopes.contains(Scope::ProfileEmail));
         allowed.then_some(self.0.user.email.as_str())
+    }
+    /// The user's workspaces: workspaces are not enabled here (an error says so).
+    async fn workspaces(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 25)] limit: i32,
+        cursor: Option<String>,
+        filter: Option<super::UserWorkspacesFilter>,
+    ) -> async_graphql::Result<super::WorkspaceCollection> {
+        let _ = (limit, cursor, filter);
+        self.own_only(ctx, "Only the user themselves may read their workspaces.")?;
+        super::workspace::refused(ctx)
+    }
+    /// The workspace last visited: workspaces are not enabled here (an error says so).
+    async fn active_workspace(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::LimitedWorkspace>> {
+        self.own_only(ctx, "Only the user themselves may read their workspaces.")?;
+        super::workspace::refused(ctx)
     }
     /// Linked sign-in profiles: none here.
     async fn profiles(&self) -> Option<JsonObject> {
