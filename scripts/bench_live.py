@@ -30,9 +30,10 @@ def version(token, project, model, n):
 
 
 def open_load(ws_port, name):
-    """The subscriptions, open on the server at `ws_port`, for accounts of their own."""
+    """What opens the subscriptions on the server at `ws_port` for a project, for accounts of
+    their own (made now, before anything is measured)."""
     tokens = [bench.create_token(bench.sign_up(f"{name}-{n}@example.com"), ["streams:read"]) for n in range(ACCOUNTS)]
-    return tokens, lambda project: subprocess.Popen(
+    return lambda project: subprocess.Popen(
         [LOAD, f"ws://127.0.0.1:{ws_port}/graphql", project, str(SUBSCRIPTIONS), str(EVENTS), *tokens],
         stdout=subprocess.PIPE, text=True)
 
@@ -71,7 +72,7 @@ def run(label, database_url, scripts, two_servers=False):
         project = json.loads(created[1])["data"]["projectMutations"]["create"]
         project_id, model_id = project["id"], project["models"]["items"][0]["id"]
         docs = {"TOKEN": token, "QUERY": bench.DOCS_QUERY}
-        _, here_load = open_load(bench.PORT, "here")
+        here_load = open_load(bench.PORT, "here")
         bench.wrk("/graphql", scripts["bearer"], docs, seconds=2)
         alone = bench.wrk("/graphql", scripts["bearer"], docs)
         memory_before = bench.memory_mb(server.pid, "VmRSS")
@@ -81,7 +82,7 @@ def run(label, database_url, scripts, two_servers=False):
         here = send_and_collect(load, token, project_id, model_id)
         across = None
         if other:
-            _, there_load = open_load(other_port, "there")
+            there_load = open_load(other_port, "there")
             across = send_and_collect(started(there_load(project_id)), token, project_id, model_id)
     finally:
         for process in (server, other):
