@@ -163,10 +163,12 @@ impl Hasher {
     }
 
     /// Whether a hash asked for now by `asker` would get a place in the queue: checked before
-    /// any database work, so that a flood the queue turns away costs no read either.
+    /// any database work, so that a flood the queue turns away costs no read either. A refusal
+    /// counts as a use of the address: otherwise a flood turned away here would keep the
+    /// standing of an address that never asked, and outrank the person who really hasn't.
     pub fn admits(&self, asker: Asker) -> AppResult<()> {
         let now = Instant::now();
-        let queue = lock(&self.shared.queue);
+        let mut queue = lock(&self.shared.queue);
         if queue.waiting.len() < HASHING_QUEUE {
             return Ok(());
         }
@@ -178,7 +180,10 @@ impl Hasher {
             arrival: queue.arrivals + 1,
         };
         match queue.waiting.iter().map(|waiting| waiting.priority).max() {
-            Some(worst) if priority >= worst => Err(busy()),
+            Some(worst) if priority >= worst => {
+                queue.count_use(asker.address, now);
+                Err(busy())
+            }
             _ => Ok(()),
         }
     }
@@ -356,5 +361,29 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("the hashing thread outlived its hasher");
+    }
+
+    #[tokio::test]
+    async fn an_address_turned_away_before_queueing_counts_that_as_a_use() {
+        let hasher = Hasher::new();
+        // Hold the thread with a job that waits for the test.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let hold = move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        };
+        hasher.enqueue(asker("10.0.0.1", false), Box::new(hold)).unwrap();
+        running.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The queue fills with first attempts from as many addresses.
+        for i in 0..HASHING_QUEUE {
+            hasher.enqueue(asker(&format!("10.0.1.{i}"), false), Box::new(|| ())).unwrap();
+        }
+        let flood = asker("10.0.2.1", false);
+        assert!(hasher.admits(flood).is_err(), "no better than the rest");
+        assert!(hasher.admits(flood).is_err());
+        let usage = lock(&hasher.shared.queue).usage.get(&flood.address).map(|(_, count)| *count);
+        assert_eq!(usage, Some(2), "each refusal lowers its standing against someone who never asked");
+        release.send(()).unwrap();
     }
 }
