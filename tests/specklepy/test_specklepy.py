@@ -109,15 +109,16 @@ class SpecklepyStreamEra(unittest.TestCase):
         self.assertEqual(ok(self.client.active_user.get_all_pending_invites()), [])
 
     def test_activity_is_recorded_and_favourites_are_kept(self):
-        stream_id = ok(self.client.stream.create(name="Quiet"))
+        stream_id = ok(self.client.stream.create(name="Quiet", is_public=False))
         created = ok(self.client.stream.activity(stream_id))
         self.assertEqual((created.totalCount, created.items[0].actionType), (1, "stream_create"))
-        for activity in (
-            self.client.active_user.activity(),
-            self.client.other_user.activity(self.bob_id),
-            self.client.user.activity(),
-        ):
-            self.assertGreaterEqual(ok(activity).totalCount, 0)
+        # Her own activity, through both resources, has it; Bob, who may not read the stream,
+        # does not see it in hers.
+        alice_id = ok(self.client.active_user.get()).id
+        for activity in (self.client.active_user.activity(), self.client.user.activity()):
+            self.assertIn(stream_id, [a.streamId for a in ok(activity).items])
+        seen_by_bob = ok(self.bob_client.other_user.activity(alice_id)).items
+        self.assertNotIn(stream_id, [a.streamId for a in seen_by_bob])
         self.assertIsNone(ok(self.client.active_user.get_pending_invite(stream_id)))
         # Favourites are kept.
         favourite = ok(self.client.stream.favorite(stream_id))
@@ -149,7 +150,13 @@ class SpecklepyStreamEra(unittest.TestCase):
         self.assertEqual(ok(self.bob_client.stream.get(stream_id)).role, None)  # public: readable, no role
 
         self.assertEqual(ok(self.client.stream.get_all_pending_invites(stream_id)), [])
-        self.assertEqual(ok(self.client.stream.activity(stream_id)).totalCount, 0)
+        # Each change was recorded, newest first.
+        activity = ok(self.client.stream.activity(stream_id))
+        self.assertEqual(
+            [a.actionType for a in activity.items],
+            ["stream_permissions_remove", "stream_permissions_add", "stream_update", "stream_create"],
+        )
+        self.assertEqual(activity.totalCount, 4)
         self.assertTrue(ok(self.client.stream.delete(stream_id)))
         self.assertIsInstance(self.client.stream.get(stream_id), GraphQLException)
 
