@@ -117,7 +117,7 @@ class SpecklepyStreamEra(unittest.TestCase):
         alice_id = ok(self.client.active_user.get()).id
         for activity in (self.client.active_user.activity(), self.client.user.activity()):
             self.assertIn(stream_id, [a.streamId for a in ok(activity).items])
-        seen_by_bob = ok(self.bob_client.other_user.activity(alice_id)).items
+        seen_by_bob = ok(self.bob.client(["profile:read", "users:read"]).other_user.activity(alice_id)).items
         self.assertNotIn(stream_id, [a.streamId for a in seen_by_bob])
         self.assertIsNone(ok(self.client.active_user.get_pending_invite(stream_id)))
         # Favourites are kept.
