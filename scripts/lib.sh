@@ -170,9 +170,20 @@ run_specklepy_suite() {
   DATABASE_URL="$database_url" LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site \
     LEPTOS_ENV=PROD RUST_LOG=warn target/release/speckle-tokens >"$workdir/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 100); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz')" 2>/dev/null && break
-    sleep 0.1
+  # On PostgreSQL a second server shares the database: the live updates cross from one to
+  # the other (on SQLite they are in-process, so the suites use the one server).
+  local other_port="" other=""
+  if [[ "$database_url" == postgres* ]]; then
+    other_port=$(free_port)
+    DATABASE_URL="$database_url" LEPTOS_SITE_ADDR="127.0.0.1:$other_port" LEPTOS_SITE_ROOT=target/site \
+      LEPTOS_ENV=PROD RUST_LOG=warn target/release/speckle-tokens >"$workdir/other.log" 2>&1 &
+    other=$!
+  fi
+  for p in $port $other_port; do
+    for _ in $(seq 100); do
+      python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$p/healthz')" 2>/dev/null && break
+      sleep 0.1
+    done
   done
   # specklepy keeps a local object cache and account files under this folder (one for each
   # version: their formats differ).
@@ -180,9 +191,10 @@ run_specklepy_suite() {
     "$SPECKLEPY_VENV/bin/python" tests/specklepy/test_specklepy.py || status=$?
   mkdir -p "$workdir/2026"
   SPECKLE_USERDATA_PATH="$workdir/2026" SPECKLE_URL="http://127.0.0.1:$port" \
+    SPECKLE_OTHER_URL="http://127.0.0.1:${other_port:-$port}" \
     "$SPECKLEPY_2026_VENV/bin/python" tests/specklepy2026/test_specklepy2026.py || status=$?
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  kill "$server" $other 2>/dev/null || true
+  wait "$server" $other 2>/dev/null || true
   if [ "$status" != 0 ]; then
     echo "--- server log ---"; tail -n 50 "$workdir/server.log"
   fi

@@ -7,14 +7,23 @@ on a fresh database). People and their tokens are made through the real web flow
 then the New token dialog's server function); everything after that goes through specklepy.
 """
 
+import asyncio
+import os
 import sys
 import unittest
 import warnings
 from pathlib import Path
+from urllib.parse import urlparse
 
 from specklepy.api import operations
 from specklepy.api.client import SpeckleClient
-from specklepy.api.enums import ProjectVisibility
+from specklepy.api.enums import (
+    ProjectModelsUpdatedMessageType,
+    ProjectUpdatedMessageType,
+    ProjectVersionsUpdatedMessageType,
+    ProjectVisibility,
+    UserProjectsUpdatedMessageType,
+)
 from specklepy.api.inputs.model_inputs import (
     CreateModelInput,
     DeleteModelInput,
@@ -29,6 +38,7 @@ from specklepy.api.inputs.project_inputs import (
     ProjectUpdateInput,
     ProjectUpdateRoleInput,
 )
+from specklepy.api.inputs.project_inputs import WorkspaceProjectCreateInput
 from specklepy.api.inputs.user_inputs import UserProjectsFilter, UserUpdateInput
 from specklepy.api.inputs.version_inputs import (
     CreateVersionInput,
@@ -48,6 +58,10 @@ from people import HOST, URL, Person  # noqa: E402 (tests/people.py, shared by t
 
 metrics.disable()  # no telemetry: nothing outside this machine is reachable
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # ServerTransport, version.create
+
+# A second server on the same database, for the live updates (on PostgreSQL: scripts/lib.sh
+# starts one); on SQLite, events are in-process, so both sides use the one server.
+OTHER_HOST = urlparse(os.environ.get("SPECKLE_OTHER_URL", URL)).netloc
 
 EVERYTHING = ["streams:read", "streams:write", "profile:read", "profile:write", "profile:email", "users:read"]
 
@@ -99,6 +113,25 @@ class SignIn(unittest.TestCase):
         bob_id.authenticate_with_token(self.bob.token(["profile:read"]))
         bob = client.other_user.get(bob_id.account.userInfo.id)
         self.assertEqual(bob.name, "Bob")
+        found = client.other_user.user_search("Bob", limit=10)
+        self.assertIn(bob.id, [user.id for user in found.items])
+        # Asked of the token: this one may not create projects, one with streams:write may.
+        self.assertFalse(client.active_user.can_create_personal_projects().authorized)
+        self.assertTrue(signed_in(self.alice).active_user.can_create_personal_projects().authorized)
+
+    def test_workspaces_are_not_enabled_and_each_of_their_calls_says_so(self):
+        client = signed_in(self.alice)
+        calls = (
+            client.active_user.get_workspaces,
+            client.active_user.get_active_workspace,
+            lambda: client.project.create_in_workspace(
+                WorkspaceProjectCreateInput(name="W", description=None, visibility=None, workspaceId="w")
+            ),
+        )
+        for call in calls:
+            with self.assertRaises((GraphQLException, SpeckleException)) as refused:
+                call()
+            self.assertIn("Workspaces are not enabled", str(refused.exception))
 
     def test_a_revoked_token_no_longer_signs_in(self):
         secret = self.alice.token(["profile:read"], name="doomed")
@@ -263,6 +296,87 @@ class Invitations(unittest.TestCase):
         with self.assertRaises(GraphQLException) as refused:
             without_scope.project_invite.create(project.id, invite)
         self.assertIn("users:invite", str(refused.exception))
+
+
+class LiveUpdates(unittest.TestCase):
+    """specklepy's `subscription` resource, each call on a client of its own (as the SDK
+    opens one connection per subscription), listening on the other server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.alice = Person("Alice")
+        cls.writer = signed_in(cls.alice)
+
+    def listener(self, name="listener"):
+        client = SpeckleClient(host=OTHER_HOST, use_ssl=False)
+        client.authenticate_with_token(self.alice.token(["streams:read", "profile:read"], name=name))
+        return client
+
+    def test_each_subscription_sees_what_the_other_server_does(self):
+        heard = {"user": [], "project": [], "models": [], "versions": []}
+
+        async def until(kind, count=1):
+            for _ in range(200):  # ten seconds: generous, the promise is one
+                if len(heard[kind]) >= count:
+                    return
+                await asyncio.sleep(0.05)
+            self.fail(f"no {kind} event came: {heard}")
+
+        async def scenario():
+            user = asyncio.create_task(self.listener().subscription.user_projects_updated(heard["user"].append))
+            await asyncio.sleep(1)
+            # The writer's calls block the loop a moment: what the subscriptions hear waits in
+            # their sockets meanwhile.
+            project = self.writer.project.create(ProjectCreateInput(name="Live", description=None, visibility=None))
+            await until("user")
+            sub = self.listener().subscription
+            tasks = [
+                user,
+                asyncio.create_task(sub.project_updated(heard["project"].append, project.id)),
+                asyncio.create_task(self.listener().subscription.project_models_updated(heard["models"].append, project.id)),
+                asyncio.create_task(self.listener().subscription.project_versions_updated(heard["versions"].append, project.id)),
+            ]
+            await asyncio.sleep(1)
+            self.writer.project.update(ProjectUpdateInput(id=project.id, name="Live, renamed", description=None, visibility=None))
+            model = self.writer.model.create(CreateModelInput(name="Site/Survey", description=None, project_id=project.id))
+            object_id = operations.send(a_building(2), [ServerTransport(project.id, self.writer)])
+            version = CreateVersionInput(object_id=object_id, model_id=model.id, project_id=project.id, message="live")
+            self.writer.version.create(version)
+            for kind in ("project", "models", "versions"):
+                await until(kind)
+            for task in tasks:
+                task.cancel()
+            return project, model
+
+        project, model = asyncio.run(asyncio.wait_for(scenario(), 60))
+        added = heard["user"][0]
+        self.assertEqual((added.type, added.id), (UserProjectsUpdatedMessageType.ADDED, project.id))
+        self.assertEqual(added.project.role, "stream:owner")
+        updated = heard["project"][0]
+        self.assertEqual((updated.type, updated.project.name), (ProjectUpdatedMessageType.UPDATED, "Live, renamed"))
+        created = heard["models"][0]
+        self.assertEqual((created.type, created.model.display_name), (ProjectModelsUpdatedMessageType.CREATED, "survey"))
+        made = heard["versions"][0]
+        self.assertEqual((made.type, made.model_id), (ProjectVersionsUpdatedMessageType.CREATED, model.id))
+        self.assertEqual((made.version.message, made.version.author_user.name), ("live", "Alice"))
+
+    def test_a_revoked_token_s_subscription_is_closed(self):
+        client = self.listener(name="doomed")
+
+        async def scenario():
+            task = asyncio.create_task(client.subscription.user_projects_updated(lambda message: None))
+            await asyncio.sleep(1)
+            self.assertFalse(task.done(), "the subscription runs")
+            listed = self.alice.browser.post(f"{URL}/api/list_tokens", data={"filter": "doomed"}).json()
+            doomed = next(token for token in listed["rows"] if token["name"] == "doomed")
+            self.alice.browser.post(f"{URL}/api/revoke_token", data={"id": doomed["id"]}).raise_for_status()
+            # The promise is a second; five is a generous bound.
+            done, _ = await asyncio.wait([task], timeout=5)
+            self.assertEqual(done, {task}, "the subscription was not closed")
+            return task.exception()
+
+        ended = asyncio.run(asyncio.wait_for(scenario(), 30))
+        self.assertIsNotNone(ended, "closed by the server, which the SDK raises")
 
 
 if __name__ == "__main__":
