@@ -65,14 +65,16 @@ def run(label, database_url, scripts, two_servers=False):
     other_port = bench.PORT + 2
     other = bench.start_server(database_url, port=other_port) if two_servers else None
     try:
-        cookie = bench.sign_up("live@example.com")
+        # Addresses of this run's own: the PostgreSQL database outlives a run.
+        stamp = time.time_ns()
+        cookie = bench.sign_up(f"live-{stamp}@example.com")
         token = bench.create_token(cookie, ["profile:read", "streams:read", "streams:write"])
         created = bench.graphql_json(token, 'mutation { projectMutations { create(input: { name: "Live", '
                                             'visibility: PUBLIC }) { id models { items { id } } } } }')
         project = json.loads(created[1])["data"]["projectMutations"]["create"]
         project_id, model_id = project["id"], project["models"]["items"][0]["id"]
         docs = {"TOKEN": token, "QUERY": bench.DOCS_QUERY}
-        here_load = open_load(bench.PORT, "here")
+        here_load = open_load(bench.PORT, f"here-{stamp}")
         bench.wrk("/graphql", scripts["bearer"], docs, seconds=2)
         alone = bench.wrk("/graphql", scripts["bearer"], docs)
         memory_before = bench.memory_mb(server.pid, "VmRSS")
@@ -82,7 +84,7 @@ def run(label, database_url, scripts, two_servers=False):
         here = send_and_collect(load, token, project_id, model_id)
         across = None
         if other:
-            there_load = open_load(other_port, "there")
+            there_load = open_load(other_port, f"there-{stamp}")
             across = send_and_collect(started(there_load(project_id)), token, project_id, model_id)
     finally:
         for process in (server, other):

@@ -133,6 +133,20 @@ class SignIn(unittest.TestCase):
                 call()
             self.assertIn("Workspaces are not enabled", str(refused.exception))
 
+    def test_a_token_made_through_the_client_works_until_it_is_revoked(self):
+        client = signed_in(self.alice, ["profile:read", "streams:read", "tokens:write"])
+        self.assertEqual(client.server.apps(), [])
+        # A subset of the maker's scopes, for as long as one job.
+        child = client.server.create_token("job", ["profile:read"], 9001)
+        child_client = SpeckleClient(host=HOST, use_ssl=False)
+        child_client.authenticate_with_token(child)
+        self.assertEqual(child_client.active_user.get().name, "Alice")
+        with self.assertRaises(GraphQLException):
+            client.server.create_token("wider", ["streams:write"], 3_600_000)
+        self.assertTrue(client.server.revoke_token(child))
+        with self.assertRaises((GraphQLException, SpeckleException)):
+            SpeckleClient(host=HOST, use_ssl=False).authenticate_with_token(child)
+
     def test_a_revoked_token_no_longer_signs_in(self):
         secret = self.alice.token(["profile:read"], name="doomed")
         client = SpeckleClient(host=HOST, use_ssl=False)
