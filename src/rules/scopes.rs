@@ -78,7 +78,7 @@ impl Scope {
 }
 
 /// A set of scopes, small enough to copy and check on every request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ScopeSet(u16);
 
 impl ScopeSet {

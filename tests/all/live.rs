@@ -295,6 +295,10 @@ async fn sharing_shows_in_the_user_s_projects_and_a_removed_collaborator_sees_no
     assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.commit(&stream, &main)).await), "OK");
     assert_eq!(versions.event("v").await["data"]["data"]["type"], "CREATED");
 
+    // The owner listens too: the same event is read for each reader, never one for another.
+    let mut owners = Live::open(addr, Protocol::Transport, &token).await;
+    owners.subscribe("v", &versions_updated(&stream)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.unshare(&stream, &guest.id)).await), "OK");
     let removed = mine.event("u").await;
     assert_eq!(removed["data"]["userProjectsUpdated"]["type"], "REMOVED", "{removed}");
@@ -302,6 +306,7 @@ async fn sharing_shows_in_the_user_s_projects_and_a_removed_collaborator_sees_no
     // Once off the private stream, its versions are not theirs to see.
     assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.commit(&stream, &main)).await), "OK");
     assert!(versions.silent_for(Duration::from_millis(700)).await);
+    assert_eq!(owners.event("v").await["data"]["data"]["type"], "CREATED");
 }
 
 #[tokio::test]

@@ -4,18 +4,20 @@
 //! only if its caller may read the stream when it happens, checked as a request would be (a
 //! role taken away stops the feed's events at once).
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Weak};
 
 use async_graphql::{Context, Enum, SimpleObject, Subscription};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::OnceCell;
 
 use super::{db, reader, request, require, to_api, Model, Project, Version};
 use crate::rules::error::AppError;
-use crate::rules::scopes::Scope;
+use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::db::events::{Change, Event};
 use crate::server::db::{models, BranchId, CommitId, DbPool, StreamId, UserId};
-use crate::server::domain::streams::{self, Access};
+use crate::server::domain::streams::{self, Access, Reader};
 use crate::server::domain::tokens::Caller;
 use crate::server::domain::{branches, commits};
 
@@ -26,6 +28,81 @@ pub struct Connection {
     pub dead: tokio::sync::watch::Receiver<bool>,
     /// The subscriptions running on it.
     pub running: Arc<std::sync::atomic::AtomicUsize>,
+    /// The server's readings of its events, shared by every subscription.
+    pub readings: Arc<Readings>,
+}
+
+/// What the subscriptions of one server read about the same event, read once for all of
+/// them (the first to ask reads; the others wait for its answer): 1,000 subscriptions of five
+/// accounts hearing of a version read its stream for five readers and the version once,
+/// not a thousand times each. Each answer is what a read at that moment would say, so an
+/// event is still shown only to whoever may read its stream when it happens. Only the
+/// readings of the latest events are kept, [`KEPT_READINGS`] at most.
+#[derive(Default)]
+pub struct Readings {
+    events: std::sync::Mutex<VecDeque<EventReadings>>,
+}
+
+/// Readings kept, over all the events kept: a subscription further behind reads for itself.
+const KEPT_READINGS: usize = 4096;
+
+struct EventReadings {
+    /// Held weakly: the allocation stays, so its address names no other event meanwhile.
+    event: Weak<Event>,
+    answers: HashMap<Reading, Arc<OnceCell<Answer>>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Reading {
+    /// The event's stream, as read by a token of this user with these scopes (or anonymous).
+    Stream(Option<UserId>, ScopeSet),
+    Branch(StreamId, BranchId),
+    Commit(StreamId, CommitId),
+}
+
+#[derive(Clone)]
+enum Answer {
+    Stream(Option<Access>),
+    Branch(Option<models::Branch>),
+    Commit(Option<commits::CommitView>),
+}
+
+impl Readings {
+    /// The answer to `reading` about `event`, read by `read` unless someone has.
+    async fn once(
+        &self,
+        event: &Arc<Event>,
+        reading: Reading,
+        read: impl std::future::Future<Output = Answer>,
+    ) -> Answer {
+        let cell = {
+            let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let at = match events
+                .iter()
+                .position(|kept| std::ptr::eq(kept.event.as_ptr(), Arc::as_ptr(event)))
+            {
+                Some(at) => at,
+                None => {
+                    events.push_back(EventReadings { event: Arc::downgrade(event), answers: HashMap::new() });
+                    events.len() - 1
+                }
+            };
+            let cell = events[at].answers.entry(reading).or_default().clone();
+            let mut kept: usize = events.iter().map(|kept| kept.answers.len()).sum();
+            while kept > KEPT_READINGS && events.len() > 1 {
+                kept -= events.pop_front().map_or(0, |oldest| oldest.answers.len());
+            }
+            cell
+        };
+        cell.get_or_init(|| read).await.clone()
+    }
+}
+
+/// What a subscription's `show` reads about the event it shows: through [`Readings`].
+pub(super) struct Reads {
+    db: DbPool,
+    event: Arc<Event>,
+    readings: Arc<Readings>,
 }
 
 /// The most subscriptions one connection runs at once.
@@ -54,6 +131,7 @@ pub(super) struct Feed {
     db: DbPool,
     caller: Arc<Caller>,
     events: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    readings: Arc<Readings>,
     dead: tokio::sync::watch::Receiver<bool>,
     budget: Arc<super::limits::Budget>,
     _slot: Slot,
@@ -75,6 +153,7 @@ impl Feed {
         Ok(Feed {
             db: request.db.clone(),
             events: request.db.events().subscribe(),
+            readings: connection.readings.clone(),
             caller,
             dead: connection.dead.clone(),
             budget: request.budget.clone(),
@@ -84,7 +163,10 @@ impl Feed {
 
     /// The next event `pick` takes, with the stream as the caller may read it now (`None`
     /// for an event about something gone); events the caller may no longer see are skipped.
-    async fn next<T>(&mut self, pick: &impl Fn(&Event) -> Option<(T, Needs)>) -> Option<(T, Option<Access>)> {
+    async fn next<T>(
+        &mut self,
+        pick: &impl Fn(&Event) -> Option<(T, Needs)>,
+    ) -> Option<(Arc<Event>, T, Option<Access>)> {
         loop {
             let event = match self.events.recv().await {
                 Ok(event) => event,
@@ -97,16 +179,20 @@ impl Feed {
             let Some((message, needs)) = pick(&event) else { continue };
             if needs == Needs::Nothing {
                 self.budget.renew();
-                return Some((message, None));
+                return Some((event, message, None));
             }
-            let Ok(mut conn) = self.db.get().await else { continue };
-            match streams::readable_by(&mut conn, event.stream(), Caller::reader_of(Some(&self.caller))).await
-            {
-                Ok(access) => {
-                    self.budget.renew();
-                    return Some((message, Some(access)));
-                }
-                Err(_) => continue,
+            let reader = Caller::reader_of(Some(&self.caller));
+            let reading = match reader {
+                Reader::Token { user_id, scopes } => Reading::Stream(Some(user_id.clone()), scopes),
+                Reader::Anonymous => Reading::Stream(None, ScopeSet::default()),
+            };
+            let read = async {
+                let Ok(mut conn) = self.db.get().await else { return Answer::Stream(None) };
+                Answer::Stream(streams::readable_by(&mut conn, event.stream(), reader).await.ok())
+            };
+            if let Answer::Stream(Some(access)) = self.readings.once(&event, reading, read).await {
+                self.budget.renew();
+                return Some((event, message, Some(access)));
             }
         }
     }
@@ -115,7 +201,7 @@ impl Feed {
     pub(super) fn into_stream<T, M, F>(
         self,
         pick: impl Fn(&Event) -> Option<(T, Needs)> + Send + Sync + 'static,
-        show: impl Fn(DbPool, T, Option<Access>) -> F + Send + Sync + 'static,
+        show: impl Fn(Reads, T, Option<Access>) -> F + Send + Sync + 'static,
     ) -> impl Stream<Item = M>
     where
         T: Send + 'static,
@@ -125,8 +211,9 @@ impl Feed {
         let state = (self, pick, show);
         futures_util::stream::unfold(state, |(mut feed, pick, show)| async move {
             loop {
-                let (picked, access) = feed.next(&pick).await?;
-                if let Some(message) = show(feed.db.clone(), picked, access).await {
+                let (event, picked, access) = feed.next(&pick).await?;
+                let reads = Reads { db: feed.db.clone(), event, readings: feed.readings.clone() };
+                if let Some(message) = show(reads, picked, access).await {
                     return Some((message, (feed, pick, show)));
                 }
             }
@@ -253,16 +340,32 @@ pub(super) fn commit_changes(
     }
 }
 
-pub(super) async fn branch_of(db: &DbPool, stream: &StreamId, branch: &BranchId) -> Option<models::Branch> {
-    branches::get(&mut db.get().await.ok()?, stream, branch).await.ok()
+pub(super) async fn branch_of(reads: &Reads, stream: &StreamId, branch: &BranchId) -> Option<models::Branch> {
+    let read = async {
+        let Ok(mut conn) = reads.db.get().await else { return Answer::Branch(None) };
+        Answer::Branch(branches::get(&mut conn, stream, branch).await.ok())
+    };
+    let reading = Reading::Branch(stream.clone(), branch.clone());
+    match reads.readings.once(&reads.event, reading, read).await {
+        Answer::Branch(branch) => branch,
+        _ => None,
+    }
 }
 
 pub(super) async fn commit_of(
-    db: &DbPool,
+    reads: &Reads,
     stream: &StreamId,
     commit: &CommitId,
 ) -> Option<commits::CommitView> {
-    commits::find_commit(&mut db.get().await.ok()?, stream, Some(commit)).await.ok().flatten()
+    let read = async {
+        let Ok(mut conn) = reads.db.get().await else { return Answer::Commit(None) };
+        Answer::Commit(commits::find_commit(&mut conn, stream, Some(commit)).await.ok().flatten())
+    };
+    let reading = Reading::Commit(stream.clone(), commit.clone());
+    match reads.readings.once(&reads.event, reading, read).await {
+        Answer::Commit(commit) => commit,
+        _ => None,
+    }
 }
 
 /// The project era's subscriptions.

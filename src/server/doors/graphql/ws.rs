@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use super::live::Connection;
+use super::live::{Connection, Readings};
 use super::{limits, Engine, RequestContext};
 use crate::rules::error::AppError;
 use crate::server::db::{DbPool, TokenId, UserId};
@@ -61,6 +61,8 @@ pub struct Lives {
     users: Mutex<HashMap<UserId, usize>>,
     sockets: Arc<Semaphore>,
     watching: std::sync::Once,
+    /// What the subscriptions read about each event, read once for all of them.
+    readings: Arc<Readings>,
 }
 
 /// A token some connections hold: when it dies, and the flag that tells them.
@@ -96,6 +98,7 @@ impl Lives {
             users: Mutex::default(),
             sockets: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             watching: std::sync::Once::new(),
+            readings: Arc::default(),
         })
     }
 
@@ -292,7 +295,8 @@ async fn connection_init(
         .lives
         .enter(&state.db, &caller, epochs.tokens)
         .map_err(|error| async_graphql::Error::new(error.to_string()))?;
-    let connection = Connection { dead: dead.clone(), running: Arc::default() };
+    let connection =
+        Connection { dead: dead.clone(), running: Arc::default(), readings: engine.lives.readings.clone() };
     let context = RequestContext {
         db: state.db.clone(),
         caller: Some(caller),
