@@ -40,7 +40,15 @@ pub struct Connection {
 /// readings of the latest events are kept, [`KEPT_READINGS`] at most.
 #[derive(Default)]
 pub struct Readings {
-    events: std::sync::Mutex<VecDeque<EventReadings>>,
+    kept: std::sync::Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    /// Oldest first.
+    events: VecDeque<EventReadings>,
+    /// The answers of all of them.
+    answers: usize,
 }
 
 /// Readings kept, over all the events kept: a subscription further behind reads for itself.
@@ -76,21 +84,22 @@ impl Readings {
         read: impl std::future::Future<Output = Answer>,
     ) -> Answer {
         let cell = {
-            let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let at = match events
-                .iter()
-                .position(|kept| std::ptr::eq(kept.event.as_ptr(), Arc::as_ptr(event)))
-            {
-                Some(at) => at,
-                None => {
-                    events.push_back(EventReadings { event: Arc::downgrade(event), answers: HashMap::new() });
-                    events.len() - 1
-                }
-            };
-            let cell = events[at].answers.entry(reading).or_default().clone();
-            let mut kept: usize = events.iter().map(|kept| kept.answers.len()).sum();
-            while kept > KEPT_READINGS && events.len() > 1 {
-                kept -= events.pop_front().map_or(0, |oldest| oldest.answers.len());
+            let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // The event asked about is nearly always the latest.
+            let at =
+                kept.events.iter().rposition(|kept| std::ptr::eq(kept.event.as_ptr(), Arc::as_ptr(event)));
+            let at = at.unwrap_or_else(|| {
+                kept.events
+                    .push_back(EventReadings { event: Arc::downgrade(event), answers: HashMap::new() });
+                kept.events.len() - 1
+            });
+            let answers = &mut kept.events[at].answers;
+            let before = answers.len();
+            let cell = answers.entry(reading).or_default().clone();
+            kept.answers += answers.len() - before;
+            while kept.answers > KEPT_READINGS && kept.events.len() > 1 {
+                let oldest = kept.events.pop_front().map_or(0, |oldest| oldest.answers.len());
+                kept.answers -= oldest;
             }
             cell
         };
