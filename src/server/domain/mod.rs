@@ -1,6 +1,7 @@
 //! The domain: every rule that reads or writes, called by every door alike.
 
 pub mod activity;
+pub mod apps;
 pub mod branches;
 pub mod commits;
 pub mod favorites;
