@@ -50,8 +50,9 @@ pub fn credentials_in(value: &str) -> Credentials {
         return Credentials::Invalid;
     }
     match PlainToken::parse(token.trim()) {
-        Ok(token) => Credentials::Token(token),
-        Err(_) => Credentials::Invalid,
+        // A refresh token or a client secret is refused before any lookup.
+        Ok(token) if token.kind().is_bearer() => Credentials::Token(token),
+        _ => Credentials::Invalid,
     }
 }
 
@@ -227,3 +228,19 @@ pub struct TokenHeaders(Arc<Mutex<Option<AnswerHeaders>>>);
 /// The headers a script may read from another site's page (CORS).
 pub const EXPOSED_HEADERS: [&str; 4] =
     ["token-expiration", "x-oauth-scopes", "x-accepted-oauth-scopes", "retry-after"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::domain::tokens::SecretKind;
+
+    #[test]
+    fn only_tokens_that_act_for_someone_are_bearer_credentials() {
+        let bearer = |kind| format!("Bearer {}", PlainToken::generate_of(kind).expose_secret());
+        assert!(matches!(credentials_in(&bearer(SecretKind::Personal)), Credentials::Token(_)));
+        assert!(matches!(credentials_in(&bearer(SecretKind::AppAccess)), Credentials::Token(_)));
+        assert!(matches!(credentials_in(&bearer(SecretKind::AppRefresh)), Credentials::Invalid));
+        assert!(matches!(credentials_in(&bearer(SecretKind::ClientSecret)), Credentials::Invalid));
+        assert!(matches!(credentials_in("Basic spk_x"), Credentials::Invalid));
+    }
+}

@@ -19,11 +19,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 use crate::rules::error::{bad_input, AppError, AppResult};
 use crate::server::auth::throttle::{client_ip, retry_after_secs};
 use crate::server::domain::leaks::{self, FoundBy};
-use crate::server::domain::tokens::PlainToken;
+use crate::server::domain::tokens::{PlainToken, SecretKind};
 use crate::server::state::AppState;
 
 /// The `type` our tokens are registered under, echoed in each answer.
-pub const TOKEN_TYPE: &str = "speckle_personal_access_token";
 /// A batch's body: 1,000 matches with long URLs fit.
 const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Entries per batch.
@@ -87,7 +86,7 @@ async fn verify(
     for m in &matches {
         match PlainToken::parse(m.token.trim()) {
             Ok(token) => {
-                ours.push(Some(found.len()));
+                ours.push(Some((found.len(), token.kind())));
                 found.push((
                     token.hashed(),
                     FoundBy::Scanner { url: m.url.clone(), source: m.source.clone() },
@@ -105,8 +104,8 @@ async fn verify(
         .zip(ours)
         .map(|(m, index)| Label {
             token_hash: hex::encode(Sha256::digest(m.token.as_bytes())),
-            token_type: TOKEN_TYPE,
-            label: if index.is_some_and(|i| issued[i]) { "true_positive" } else { "false_positive" },
+            token_type: index.map_or(SecretKind::Personal, |(_, kind)| kind).token_type(),
+            label: if index.is_some_and(|(i, _)| issued[i]) { "true_positive" } else { "false_positive" },
         })
         .collect();
     Json(labels).into_response()

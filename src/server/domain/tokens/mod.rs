@@ -36,14 +36,63 @@ impl Caller {
     }
 }
 
-/// Every token starts with this, so that secret scanners can recognise a leaked one.
-/// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
+/// What a secret of this server is for; each kind has its own prefix, so that secret scanners
+/// recognise a leaked one and say which it is, and so that one kind is never taken for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A person's own token (SPEC §4).
+    Personal,
+    /// An app's access token, acting for the person who authorized the app (SPEC §11).
+    AppAccess,
+    /// What an app trades for a new pair of tokens; never a bearer credential.
+    AppRefresh,
+    /// A registered app's client secret; never a bearer credential.
+    ClientSecret,
+}
+
+impl SecretKind {
+    const ALL: [SecretKind; 4] =
+        [SecretKind::Personal, SecretKind::AppAccess, SecretKind::AppRefresh, SecretKind::ClientSecret];
+
+    /// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
+    /// No prefix starts another, so a secret's prefix names its kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SecretKind::Personal => "spk_",
+            SecretKind::AppAccess => "spko_",
+            SecretKind::AppRefresh => "spkr_",
+            SecretKind::ClientSecret => "spkcs_",
+        }
+    }
+
+    /// The `token_type` secret scanning and reports name it by (SPEC §9, §11).
+    pub fn token_type(self) -> &'static str {
+        match self {
+            SecretKind::Personal => "speckle_personal_access_token",
+            SecretKind::AppAccess => "speckle_oauth_access_token",
+            SecretKind::AppRefresh => "speckle_oauth_refresh_token",
+            SecretKind::ClientSecret => "speckle_oauth_client_secret",
+        }
+    }
+
+    /// Whether `Authorization: Bearer` may carry it.
+    pub fn is_bearer(self) -> bool {
+        matches!(self, SecretKind::Personal | SecretKind::AppAccess)
+    }
+
+    /// The length of every secret of this kind.
+    pub fn secret_len(self) -> usize {
+        self.prefix().len() + RANDOM_LEN + CHECKSUM_LEN
+    }
+}
+
+/// A personal token's prefix.
 pub const TOKEN_PREFIX: &str = "spk_";
 /// Characters of OS randomness after the prefix: 30 base62 characters hold 178 bits.
 const RANDOM_LEN: usize = 30;
 /// Characters of checksum at the end: the CRC32 of everything before it, in base62.
 const CHECKSUM_LEN: usize = 6;
-/// The length of every token.
+/// The length of every personal token.
 pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
 /// How many trailing characters are kept to tell tokens apart in lists (checksum only).
 const LAST_CHARS_LEN: usize = 4;
@@ -51,8 +100,12 @@ const LAST_CHARS_LEN: usize = 4;
 /// milliseconds per token.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
-/// A token in clear text. It never prints: `Debug` shows only the type's name.
-pub struct PlainToken(SecretString);
+/// A token (or another secret of [`SecretKind`]) in clear text. It never prints: `Debug`
+/// shows only the type's name.
+pub struct PlainToken {
+    secret: SecretString,
+    kind: SecretKind,
+}
 
 /// Why a string is not a token: said to nobody but the logs and tests.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,49 +117,60 @@ pub enum TokenFormatError {
 }
 
 impl PlainToken {
-    /// A fresh token from the operating system's CSPRNG.
+    /// A fresh personal token from the operating system's CSPRNG.
     pub fn generate() -> PlainToken {
-        let mut token = String::with_capacity(TOKEN_LEN);
-        token.push_str(TOKEN_PREFIX);
+        PlainToken::generate_of(SecretKind::Personal)
+    }
+
+    /// A fresh secret of `kind` from the operating system's CSPRNG.
+    pub fn generate_of(kind: SecretKind) -> PlainToken {
+        let mut token = String::with_capacity(kind.secret_len());
+        token.push_str(kind.prefix());
         Alphanumeric.append_string(&mut rand::rngs::OsRng, &mut token, RANDOM_LEN);
         let checksum = checksum(&token);
         token.push_str(&checksum);
-        PlainToken(token.into())
+        PlainToken { secret: token.into(), kind }
     }
 
     /// Checks prefix, length, alphabet and checksum, without touching the database.
     pub fn parse(candidate: &str) -> Result<PlainToken, TokenFormatError> {
-        if !candidate.starts_with(TOKEN_PREFIX) {
-            return Err(TokenFormatError::Prefix);
-        }
-        if candidate.len() != TOKEN_LEN {
+        let kind = SecretKind::ALL
+            .into_iter()
+            .find(|kind| candidate.starts_with(kind.prefix()))
+            .ok_or(TokenFormatError::Prefix)?;
+        if candidate.len() != kind.secret_len() {
             return Err(TokenFormatError::Length);
         }
-        let body = &candidate[TOKEN_PREFIX.len()..];
+        let body = &candidate[kind.prefix().len()..];
         if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(TokenFormatError::Characters);
         }
-        let (payload, sum) = candidate.split_at(TOKEN_LEN - CHECKSUM_LEN);
+        let (payload, sum) = candidate.split_at(kind.secret_len() - CHECKSUM_LEN);
         if !bool::from(checksum(payload).as_bytes().ct_eq(sum.as_bytes())) {
             return Err(TokenFormatError::Checksum);
         }
-        Ok(PlainToken(candidate.into()))
+        Ok(PlainToken { secret: candidate.into(), kind })
+    }
+
+    /// What this secret is for, as its prefix says.
+    pub fn kind(&self) -> SecretKind {
+        self.kind
     }
 
     /// The only digest that is ever stored or looked up.
     pub fn hashed(&self) -> HashedToken {
-        HashedToken(Sha256::digest(self.0.expose_secret().as_bytes()).into())
+        HashedToken(Sha256::digest(self.secret.expose_secret().as_bytes()).into())
     }
 
     /// The last characters, kept for display (they are checksum, not secret).
     pub fn last_chars(&self) -> String {
-        let secret = self.0.expose_secret();
+        let secret = self.secret.expose_secret();
         secret[secret.len() - LAST_CHARS_LEN..].to_owned()
     }
 
     /// The clear text, for the one time it is shown to its owner.
     pub fn expose_secret(&self) -> &str {
-        self.0.expose_secret()
+        self.secret.expose_secret()
     }
 }
 
@@ -230,6 +294,33 @@ mod tests {
         assert_eq!(PlainToken::parse("").unwrap_err(), TokenFormatError::Prefix);
         let accented = format!("spk_é{}", &text[6..]);
         assert!(PlainToken::parse(&accented).is_err());
+    }
+
+    #[test]
+    fn each_kind_of_secret_parses_as_itself_and_only_bearer_kinds_are_bearer() {
+        for kind in SecretKind::ALL {
+            let token = PlainToken::generate_of(kind);
+            let text = token.expose_secret();
+            assert!(text.starts_with(kind.prefix()));
+            assert_eq!(text.len(), kind.secret_len());
+            assert_eq!(PlainToken::parse(text).unwrap().kind(), kind);
+            // Another kind's prefix on the same characters fails its checksum.
+            for other in SecretKind::ALL.into_iter().filter(|other| *other != kind) {
+                let swapped = format!("{}{}", other.prefix(), &text[kind.prefix().len()..]);
+                assert!(PlainToken::parse(&swapped).is_err(), "{kind:?} read as {other:?}");
+            }
+        }
+        assert!(SecretKind::Personal.is_bearer() && SecretKind::AppAccess.is_bearer());
+        assert!(!SecretKind::AppRefresh.is_bearer() && !SecretKind::ClientSecret.is_bearer());
+    }
+
+    #[test]
+    fn no_prefix_starts_another() {
+        for kind in SecretKind::ALL {
+            for other in SecretKind::ALL.into_iter().filter(|other| *other != kind) {
+                assert!(!kind.prefix().starts_with(other.prefix()), "{kind:?} starts with {other:?}");
+            }
+        }
     }
 
     #[test]
