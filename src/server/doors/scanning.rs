@@ -22,7 +22,6 @@ use crate::server::domain::leaks::{self, FoundBy};
 use crate::server::domain::tokens::{PlainToken, SecretKind};
 use crate::server::state::AppState;
 
-/// The `type` our tokens are registered under, echoed in each answer.
 /// A batch's body: 1,000 matches with long URLs fit.
 const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Entries per batch.

@@ -56,7 +56,7 @@ impl SecretKind {
 
     /// NEVER CHANGE THE PREFIX OF EXISTING TOKENS: tokens already issued would stop parsing.
     /// No prefix starts another, so a secret's prefix names its kind.
-    pub fn prefix(self) -> &'static str {
+    pub const fn prefix(self) -> &'static str {
         match self {
             SecretKind::Personal => "spk_",
             SecretKind::AppAccess => "spko_",
@@ -81,19 +81,17 @@ impl SecretKind {
     }
 
     /// The length of every secret of this kind.
-    pub fn secret_len(self) -> usize {
+    pub const fn secret_len(self) -> usize {
         self.prefix().len() + RANDOM_LEN + CHECKSUM_LEN
     }
 }
 
-/// A personal token's prefix.
-pub const TOKEN_PREFIX: &str = "spk_";
 /// Characters of OS randomness after the prefix: 30 base62 characters hold 178 bits.
 const RANDOM_LEN: usize = 30;
 /// Characters of checksum at the end: the CRC32 of everything before it, in base62.
 const CHECKSUM_LEN: usize = 6;
 /// The length of every personal token.
-pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+pub const TOKEN_LEN: usize = SecretKind::Personal.secret_len();
 /// How many trailing characters are kept to tell tokens apart in lists (checksum only).
 const LAST_CHARS_LEN: usize = 4;
 /// "Last used" (and the time of an address) is written at most once per this many
