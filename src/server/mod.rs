@@ -21,5 +21,6 @@ pub mod doors;
 pub mod http;
 pub mod mail;
 pub mod media;
+pub mod passwords;
 pub mod room;
 pub mod state;

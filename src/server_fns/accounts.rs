@@ -52,33 +52,9 @@ pub async fn signup(
 ) -> Result<String, AppError> {
     super::session::with_status(async move {
         use super::session::{client_ip, state};
-        use crate::server::auth::password::Asker;
-        use crate::server::auth::throttle::retry_after_secs;
-        use crate::server::domain::users;
-        let password = password.into();
-        // Mistakes in the form cost nothing; each attempt after that counts against the
-        // address (made accounts and taken emails alike), and hashes in the address's lane.
-        users::validate_sign_up(&name, &email, &password)?;
-        let ip = client_ip();
-        let address = ip.to_string();
         let state = state()?;
-        let throttles = &state.throttles;
-        throttles.sign_up.begin(&[&address]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
-        let asker = Asker { address: ip, trusted_device: false };
-        let made = async {
-            let _lane = throttles.lanes.enter(ip).await?;
-            users::sign_up(&state.db, &state.hasher, asker, &name, &email, password).await
-        }
-        .await;
-        // Only our own trouble is forgiven: an email that is taken still counts, so sign-up
-        // cannot be used to test which emails have accounts any faster than sign-in.
-        if matches!(
-            made,
-            Err(AppError::Busy(_) | AppError::Unavailable | AppError::Internal | AppError::RateLimited(_))
-        ) {
-            throttles.sign_up.forgive(&[&address]);
-        }
-        let user = made?;
+        let user =
+            crate::server::passwords::sign_up(&state, client_ip(), &name, &email, password.into()).await?;
         // Signing up from an invitation's link accepts it (SPEC §10). The account exists
         // whatever happens to the invitation: a refusal is logged, and the invitee may still
         // answer it with its code.
@@ -102,66 +78,17 @@ pub async fn signup(
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<String, AppError> {
     super::session::with_status(async move {
-        use super::session::{client_ip, state};
+        use super::session::{client_ip, seen, state};
         use crate::server::auth::device::DeviceCookie;
-        use crate::server::auth::password::Asker;
-        use crate::server::auth::throttle::retry_after_secs;
-        use crate::server::domain::users;
-        let ip = client_ip();
+        use crate::server::passwords;
         let state = state()?;
-        let throttles = &state.throttles;
-        // A browser that signed in to this account before (its device cookie) keeps a lane
-        // of its own: its failures count against it alone, and it hashes first. Anyone else's
-        // failures are counted per address and email (guessing one account's password gets
-        // slow, and no one can lock anyone out from elsewhere) and per address whatever the
-        // email (a flood of fresh emails stops too). Each attempt counts before it is made,
-        // and is forgiven if it succeeds.
         let device = use_context::<axum::http::request::Parts>()
             .and_then(|parts| DeviceCookie::from_headers(&parts.headers));
-        let trusted = match &device {
-            Some(device) => match users::account(&state.db, &email).await? {
-                Some(account) => device.trusted_for(&mut state.db.get().await?, &account.id).await?,
-                None => false,
-            },
-            None => false,
-        };
-        let address = ip.to_string();
-        let email_key: String = email.chars().take(crate::rules::limits::MAX_EMAIL_CHARS + 1).collect();
-        let email_key = users::normalize_email(&email_key);
-        let device_key = device.as_ref().map(DeviceCookie::throttle_key).unwrap_or_default();
-        let counted: Vec<(&_, Vec<&str>)> = if trusted {
-            vec![(&throttles.sign_in_device, vec![device_key.as_str()])]
-        } else {
-            vec![
-                (&throttles.sign_in_address, vec![address.as_str()]),
-                (&throttles.sign_in, vec![address.as_str(), email_key.as_str()]),
-            ]
-        };
-        for (taken, (throttle, key)) in counted.iter().enumerate() {
-            if let Err(wait) = throttle.begin(key) {
-                for (throttle, key) in &counted[..taken] {
-                    throttle.forgive(key);
-                }
-                return Err(AppError::RateLimited(retry_after_secs(wait)));
-            }
-        }
-        let asker = Asker { address: ip, trusted_device: trusted };
-        let signed_in = async {
-            let _lane = match trusted {
-                true => throttles.device_lanes.enter(device_key.clone()).await?,
-                false => throttles.lanes.enter(ip).await?,
-            };
-            users::sign_in(&state.db, &state.hasher, asker, &email, password.into()).await
-        }
-        .await;
-        if !matches!(signed_in, Err(AppError::BadInput(_))) {
-            for (throttle, key) in &counted {
-                throttle.forgive(key);
-            }
-        }
-        let user = signed_in?;
-        record_sign_in(&state, &user.id).await;
-        trust_this_device(&state, &user.id, device.as_ref().filter(|_| trusted)).await;
+        let signed_in =
+            passwords::sign_in(&state, client_ip(), device.as_ref(), &email, password.into()).await?;
+        let user = signed_in.user;
+        passwords::record_sign_in(&state, &user.id, &seen()).await;
+        trust_this_device(&state, &user.id, device.as_ref().filter(|_| signed_in.trusted)).await;
         start_session(&user.id, &safe_next(next.as_deref())).await
     })
     .await
@@ -190,20 +117,6 @@ async fn trust_this_device(
             }
         }
         Err(error) => tracing::warn!(%error, "could not remember a trusted device"),
-    }
-}
-
-/// A sign-in is an event of `/profile/security`; failing to record it never fails it.
-#[cfg(feature = "ssr")]
-async fn record_sign_in(state: &crate::server::state::AppState, user_id: &crate::server::db::UserId) {
-    use crate::server::domain::activity::{self, event, EventKind};
-    let event = event(user_id, None, EventKind::SignedIn, None, &super::session::seen(), state.db.now());
-    let recorded = match state.db.get().await {
-        Ok(mut conn) => activity::record(&mut conn, event).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = recorded {
-        tracing::warn!(%error, "could not record a sign-in");
     }
 }
 
