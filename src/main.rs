@@ -61,6 +61,11 @@ async fn serve(config: Config) {
         .await
         .unwrap_or_else(|error| exit(&format!("database: {error}")));
     spawn_session_cleanup(db.clone());
+    let installed = match db.get().await {
+        Ok(mut conn) => speckle_tokens::server::domain::apps::install_defaults(&mut conn).await,
+        Err(error) => Err(error),
+    };
+    installed.unwrap_or_else(|error| exit(&format!("Speckle's default apps: {error}")));
     let mailer = config.mailer().unwrap_or_else(|error| exit(&error));
     if mailer.is_none() {
         tracing::info!("no SMTP_URL and MAIL_FROM: expiry warnings are shown on /profile only");
@@ -70,6 +75,7 @@ async fn serve(config: Config) {
     let state = AppState::new(db, options, config.secure_cookies, config.throttles())
         .with_trusted_proxies(config.trusted_proxies.clone().reading(config.forwarded_header))
         .with_mailer(mailer)
+        .with_public_url(config.public_url.clone())
         .with_scanning_keys_url(&config.secret_scanning_keys_url);
     let app = router(state);
 

@@ -53,6 +53,17 @@ pub fn expiration_days(choice: &str) -> Option<Option<i64>> {
     }
 }
 
+// Apps (SPEC §11).
+/// An authorization code is redeemed within a minute, once.
+pub const CODE_LIFETIME_MS: i64 = 60_000;
+/// An app's access token lives an hour; its refresh token renews it.
+pub const APP_ACCESS_LIFETIME_MS: i64 = 3_600_000;
+/// A grant unused this long expires: its refresh token does not outlive it.
+pub const GRANT_UNUSED_MS: i64 = 90 * DAY_MS;
+/// Sign-ins one app may hold at once for one person (each code exchange begins one); past
+/// it, the oldest ends.
+pub const MAX_APP_SESSIONS: usize = 50;
+
 // Streams, branches, commits.
 /// The branch every stream has, the default of commits, which cannot be deleted or renamed.
 pub const MAIN_BRANCH: &str = "main";

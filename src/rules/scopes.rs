@@ -15,11 +15,14 @@ pub enum Scope {
     /// Added after the first seven, so that the bits of the others stay where they were.
     ProfileWrite,
     UsersInvite,
+    /// Apps (SPEC §11), after the others for the same reason.
+    AppsRead,
+    AppsWrite,
 }
 
 impl Scope {
     /// Every scope, in the order the UI lists them.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 11] = [
         Scope::StreamsRead,
         Scope::StreamsWrite,
         Scope::ProfileRead,
@@ -29,6 +32,8 @@ impl Scope {
         Scope::UsersInvite,
         Scope::TokensRead,
         Scope::TokensWrite,
+        Scope::AppsRead,
+        Scope::AppsWrite,
     ];
 
     /// The scope's name on the wire and in the UI, e.g. `streams:read`.
@@ -43,6 +48,8 @@ impl Scope {
             Scope::UsersInvite => "users:invite",
             Scope::TokensRead => "tokens:read",
             Scope::TokensWrite => "tokens:write",
+            Scope::AppsRead => "apps:read",
+            Scope::AppsWrite => "apps:write",
         }
     }
 
@@ -64,6 +71,8 @@ impl Scope {
             Scope::TokensWrite => {
                 "Create and revoke your access tokens. A token with this scope can mint new tokens: give it only to code you trust as much as yourself."
             }
+            Scope::AppsRead => "See the apps you created or authorized.",
+            Scope::AppsWrite => "Register apps, and revoke the access of apps you authorized.",
         }
     }
 
@@ -92,6 +101,26 @@ impl ScopeSet {
 
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    /// The scopes in either set.
+    pub fn union(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 | other.0)
+    }
+
+    /// The scopes in both sets.
+    pub fn intersection(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & other.0)
+    }
+
+    /// The scopes of this set that `other` lacks.
+    pub fn without(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & !other.0)
+    }
+
+    /// Whether every scope of this set is in `other`.
+    pub fn is_within(self, other: ScopeSet) -> bool {
+        self.without(other).is_empty()
     }
 
     /// The scopes in the set, in the order of [`Scope::ALL`].

@@ -30,6 +30,9 @@ pub struct AppState {
     pub room: Arc<Room>,
     /// Password hashing: this server's thread and its queue.
     pub hasher: Arc<Hasher>,
+    /// This server's address as users reach it (PUBLIC_URL), if set: where Speckle's web app
+    /// is, for its sign-in's redirect. Without it, a request's own origin.
+    pub public_url: Option<String>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -55,6 +58,7 @@ impl AppState {
             scanning_keys: Arc::new(ScanningKeys::new(GITHUB_KEYS_URL)),
             room: Arc::new(Room::default()),
             hasher: Arc::new(Hasher::new()),
+            public_url: None,
         }
     }
 
@@ -71,6 +75,12 @@ impl AppState {
 
     pub fn with_scanning_keys(mut self, keys: Arc<ScanningKeys>) -> Self {
         self.scanning_keys = keys;
+        self
+    }
+
+    /// Says where users reach this server (PUBLIC_URL).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
         self
     }
 

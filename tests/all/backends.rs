@@ -36,6 +36,14 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("stream_invites".to_owned(), names(stream_invites::table.select(stream_invites::all_columns))),
         ("stream_favorites".to_owned(), names(stream_favorites::table.select(stream_favorites::all_columns))),
         ("stream_activity".to_owned(), names(stream_activity::table.select(stream_activity::all_columns))),
+        ("apps".to_owned(), names(apps::table.select(apps::all_columns))),
+        ("app_grants".to_owned(), names(app_grants::table.select(app_grants::all_columns))),
+        ("app_codes".to_owned(), names(app_codes::table.select(app_codes::all_columns))),
+        (
+            "app_refresh_tokens".to_owned(),
+            names(app_refresh_tokens::table.select(app_refresh_tokens::all_columns)),
+        ),
+        ("app_device_codes".to_owned(), names(app_device_codes::table.select(app_device_codes::all_columns))),
     ])
 }
 
@@ -129,9 +137,14 @@ async fn introspect(url: &DatabaseUrl) -> (BTreeMap<String, Vec<(String, &'stati
         .into_iter()
         .map(|index| {
             let unique = index.definition.to_ascii_uppercase().contains("UNIQUE");
-            let columns =
-                index.definition.rsplit_once('(').map(|(_, c)| c.trim_end_matches(')').replace(' ', ""));
-            format!("{} unique={unique} ({})", index.index_name, columns.unwrap_or_default())
+            // A partial index's condition, as both spell it: no parentheses, spaces or case.
+            let upper = index.definition.to_ascii_uppercase();
+            let (head, condition) = match upper.find(" WHERE ") {
+                Some(at) => (&index.definition[..at], upper[at + 7..].replace(['(', ')', ' '], "")),
+                None => (index.definition.as_str(), String::new()),
+            };
+            let columns = head.rsplit_once('(').map(|(_, c)| c.trim_end_matches(')').replace(' ', ""));
+            format!("{} unique={unique} ({}) {condition}", index.index_name, columns.unwrap_or_default())
         })
         .collect();
     (tables, indexes)

@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod apps;
 mod backends;
 mod flood;
 mod headers;

@@ -415,7 +415,7 @@ async fn anonymous_requests_see_public_data_only() {
         app.graphql_with_header(None, "{ serverInfo { name version scopes { name description } } }").await;
     assert_eq!(response.status, StatusCode::OK);
     let scopes = &response.json()["data"]["serverInfo"]["scopes"];
-    assert_eq!(scopes.as_array().unwrap().len(), 9);
+    assert_eq!(scopes.as_array().unwrap().len(), ALL_SCOPES.len());
     assert_eq!(scopes[0]["name"], "streams:read");
 
     let response = app.graphql_with_header(None, DOCS_QUERY).await;

@@ -68,4 +68,8 @@ ids! {
     BranchId;
     /// `commits.id`.
     CommitId;
+    /// `apps.id`: an app's client id (Speckle's `appId`).
+    AppId;
+    /// `app_grants.id`.
+    GrantId;
 }

@@ -21,7 +21,7 @@ use diesel_async::AsyncPgConnection;
 use crate::rules::error::{AppError, AppResult};
 pub use bulk::insert_objects;
 pub use cache::{Epochs, ReadCache, Topic};
-pub use ids::{BranchId, CommitId, StreamId, TokenId, UserId};
+pub use ids::{AppId, BranchId, CommitId, GrantId, StreamId, TokenId, UserId};
 pub use pool::{no_connection, sqlite_connection, DbPool, Shared, SqliteConn, SqliteReaders};
 pub use tx::Tx;
 pub use url::DatabaseUrl;

@@ -2,10 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::ids::{BranchId, CommitId, StreamId, TokenId, UserId};
+use super::ids::{AppId, BranchId, CommitId, GrantId, StreamId, TokenId, UserId};
 use super::schema::{
-    api_tokens, branches, commits, mail_outbox, objects, security_events, stream_acl, stream_activity,
-    streams, users,
+    api_tokens, app_grants, apps, branches, commits, mail_outbox, objects, security_events, stream_acl,
+    stream_activity, streams, users,
 };
 
 /// A user row. Its `Debug` leaves the password hash out, so no log can print it.
@@ -90,6 +90,8 @@ pub struct ApiToken {
     /// Set once the token is regenerated: it dies then (or when its successor is first used).
     pub grace_until: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// An app's token: the grant it acts under (SPEC §11); none for a personal token.
+    pub grant_id: Option<GrantId>,
 }
 
 impl ApiToken {
@@ -237,4 +239,42 @@ pub struct StreamActivity {
     pub info: String,
     pub message: String,
     pub at: i64,
+}
+
+/// An app (SPEC §11). The secret's digest is deliberately absent: only the client check
+/// reads it.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = apps)]
+pub struct App {
+    pub id: AppId,
+    pub name: String,
+    pub description: String,
+    /// None: one of this server's own (Speckle's default apps).
+    pub author_id: Option<UserId>,
+    /// One URL a line, as registered.
+    pub redirect_urls: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl App {
+    /// The redirect URLs, as registered.
+    pub fn redirects(&self) -> impl Iterator<Item = &str> {
+        self.redirect_urls.lines().filter(|line| !line.is_empty())
+    }
+}
+
+/// A person's consent to an app.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = app_grants)]
+pub struct Grant {
+    pub id: GrantId,
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
 }

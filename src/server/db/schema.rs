@@ -33,6 +33,7 @@ diesel::table! {
         replaces -> Nullable<Text>,
         grace_until -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
     }
 }
 
@@ -209,7 +210,86 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    apps (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        author_id -> Nullable<Text>,
+        secret_digest -> Nullable<Binary>,
+        redirect_urls -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    app_grants (id) {
+        id -> Text,
+        app_id -> Text,
+        user_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    app_codes (digest) {
+        digest -> Binary,
+        grant_id -> Text,
+        scopes -> Text,
+        redirect_uri -> Nullable<Text>,
+        challenge -> Text,
+        challenge_method -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    app_refresh_tokens (id) {
+        id -> Text,
+        digest -> Binary,
+        grant_id -> Text,
+        family_id -> Text,
+        access_token_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    app_device_codes (digest) {
+        digest -> Binary,
+        user_code -> Text,
+        app_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        interval_secs -> BigInt,
+        polled_at -> Nullable<BigInt>,
+        user_id -> Nullable<Text>,
+        decision -> Nullable<Text>,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(api_tokens -> app_grants (grant_id));
+diesel::joinable!(app_grants -> apps (app_id));
+diesel::joinable!(apps -> users (author_id));
+diesel::joinable!(app_grants -> users (user_id));
+diesel::joinable!(app_codes -> app_grants (grant_id));
+diesel::joinable!(app_refresh_tokens -> app_grants (grant_id));
+diesel::joinable!(app_device_codes -> apps (app_id));
 diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(token_addresses -> api_tokens (token_id));
@@ -244,5 +324,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_outbox,
     expiry_notices,
     leak_alerts,
-    trusted_devices
+    trusted_devices,
+    apps,
+    app_grants,
+    app_codes,
+    app_refresh_tokens,
+    app_device_codes
 );

@@ -48,10 +48,14 @@ pub enum EventKind {
     Revoked,
     Expired,
     SignedIn,
+    /// A person authorized an app, or gave it more scopes (SPEC §11).
+    AppAuthorized,
+    /// An app's access ended: revoked, reused, leaked or deleted.
+    AppAccessEnded,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 7] = [
+    const ALL: [EventKind; 9] = [
         EventKind::Created,
         EventKind::FirstUsed,
         EventKind::NewAddress,
@@ -59,6 +63,8 @@ impl EventKind {
         EventKind::Revoked,
         EventKind::Expired,
         EventKind::SignedIn,
+        EventKind::AppAuthorized,
+        EventKind::AppAccessEnded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +76,8 @@ impl EventKind {
             EventKind::Revoked => "revoked",
             EventKind::Expired => "expired",
             EventKind::SignedIn => "signed_in",
+            EventKind::AppAuthorized => "app_authorized",
+            EventKind::AppAccessEnded => "app_access_ended",
         }
     }
 
@@ -82,6 +90,8 @@ impl EventKind {
             EventKind::Revoked => "Revoked",
             EventKind::Expired => "Expired",
             EventKind::SignedIn => "Signed in",
+            EventKind::AppAuthorized => "App authorized",
+            EventKind::AppAccessEnded => "App access ended",
         }
     }
 
@@ -109,6 +119,18 @@ pub enum Revoker {
     Reported,
     /// The owner revoked every token at once.
     All,
+    /// The owner revoked the access of the app it was issued to.
+    AppAccess,
+    /// Its app renewed it with its refresh token.
+    Refreshed,
+    /// Its app's refresh token was presented a second time.
+    RefreshReuse,
+    /// The authorization code it was issued for was presented a second time.
+    CodeReplay,
+    /// Its app signed out (Speckle's `/auth/logout`, or a revocation by the app).
+    SignedOut,
+    /// Its app was deleted by its author.
+    AppDeleted,
 }
 
 impl Revoker {
@@ -126,6 +148,16 @@ impl Revoker {
             Revoker::Leaked(url) => format!("found in public at {url}"),
             Revoker::Reported => "reported as leaked by someone who found it".to_owned(),
             Revoker::All => "by you, with every other token".to_owned(),
+            Revoker::AppAccess => "by you: you revoked the app's access".to_owned(),
+            Revoker::Refreshed => "renewed by its app with its refresh token".to_owned(),
+            Revoker::RefreshReuse => "its app's refresh token was used a second time, which suggests a \
+                                      leak: the app's access was ended"
+                .to_owned(),
+            Revoker::CodeReplay => "the authorization code it came from was presented a second \
+                                    time, which suggests a leak"
+                .to_owned(),
+            Revoker::SignedOut => "its app signed out".to_owned(),
+            Revoker::AppDeleted => "its app was deleted".to_owned(),
         }
     }
 }

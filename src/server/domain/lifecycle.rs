@@ -71,6 +71,8 @@ async fn record_expiries(conn: &mut DbConn, now: i64) -> AppResult<usize> {
             .filter(api_tokens::expires_at.le(now))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::grace_until.is_null())
+            // An app's access tokens expire every hour by design: not news to anyone.
+            .filter(api_tokens::grant_id.is_null())
             .filter(diesel::dsl::not(diesel::dsl::exists(
                 security_events::table
                     .filter(security_events::token_id.eq(api_tokens::id.nullable()))
@@ -207,6 +209,7 @@ async fn due_after(conn: &mut DbConn, after_user: &UserId, now: i64) -> AppResul
             .filter(api_tokens::expires_at.le(now + EXPIRES_SOON_MS))
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::grace_until.is_null())
+            .filter(api_tokens::grant_id.is_null())
             .filter(in_stage(Stage::Expired).or(in_stage(Stage::Day)).or(in_stage(Stage::Week)))
             .order((api_tokens::user_id, api_tokens::expires_at, api_tokens::id))
             .select((

@@ -2,5 +2,7 @@
 
 pub mod bearer;
 pub mod graphql;
+pub mod oauth;
 pub mod scanning;
+pub mod speckle_auth;
 pub mod transport;

@@ -24,7 +24,7 @@ use crate::app::{shell, App};
 use crate::rules::limits::MAX_BODY_BYTES;
 use crate::server::auth::session::DbSessionStore;
 use crate::server::db::DbPool;
-use crate::server::doors::{bearer, graphql, scanning, transport};
+use crate::server::doors::{bearer, graphql, oauth, scanning, speckle_auth, transport};
 use crate::server::{auth, state::AppState};
 /// A session ends after this long without a request.
 const SESSION_IDLE_DAYS: i64 = 14;
@@ -71,6 +71,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
         .merge(scanning::routes())
+        .merge(
+            speckle_auth::routes()
+                .merge(oauth::routes())
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+                .layer(api_cors()),
+        )
         .merge(static_files)
         // The object transport sets its own body limits: its batches are bigger.
         .merge(transport::routes().layer(axum::middleware::from_fn(bearer::token_headers)).layer(api_cors()))

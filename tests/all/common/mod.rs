@@ -171,6 +171,7 @@ impl TestApp {
         let pool = DbPool::connect_with(url, speckle_tokens::server::db::cache::DEFAULT_ENTRIES, clock)
             .await
             .unwrap();
+        speckle_tokens::server::domain::apps::install_defaults(&mut pool.get().await.unwrap()).await.unwrap();
         let options = LeptosOptions::builder().output_name("speckle-tokens").build();
         let state = configure(AppState::new(pool, options, false, throttles));
         TestApp { router: router(state.clone()), state, url: url.clone(), _dir: dir }

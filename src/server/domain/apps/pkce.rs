@@ -65,6 +65,16 @@ impl Challenge {
         Ok(Self { method, value: value.to_owned() })
     }
 
+    /// A challenge as it was stored beside its code; none if the method is unknown.
+    pub fn stored(method: &str, value: &str) -> Option<Self> {
+        let method = match method {
+            "S256" => Method::S256,
+            "plain" => Method::Plain,
+            _ => return None,
+        };
+        Some(Self { method, value: value.to_owned() })
+    }
+
     pub fn method(&self) -> Method {
         self.method
     }

@@ -43,7 +43,7 @@ pub async fn create_child(
     }
     check_minting(parent, new.scopes)?;
     new.expires_at = minted_expiry(parent, lifespan_ms, conn.now())?;
-    insert(conn, &parent.user_id, new, Some(&parent.token_id), seen).await
+    insert(conn, &parent.user_id, new, Some(parent), seen).await
 }
 
 /// SPEC §3: a token gives only scopes it holds, and never `tokens:write`.
@@ -77,7 +77,7 @@ async fn insert(
     conn: &mut DbConn,
     user_id: &UserId,
     new: NewToken<'_>,
-    parent_id: Option<&TokenId>,
+    parent: Option<&Caller>,
     seen: &Seen,
 ) -> AppResult<(models::ApiToken, PlainToken)> {
     let name = TOKEN_NAME.value(new.name)?;
@@ -102,11 +102,13 @@ async fn insert(
         last_used_at: None,
         revoked_at: None,
         description,
-        parent_id: parent_id.cloned(),
+        parent_id: parent.map(|parent| parent.token_id.clone()),
         family_id: Some(id),
         replaces: None,
         grace_until: None,
         revoked_reason: None,
+        // What an app's token mints belongs to its grant, and dies with it (SPEC §11).
+        grant_id: parent.and_then(|parent| parent.grant_id.clone()),
     };
     let digest = secret.hashed();
     let created = event(user_id, Some(&row.id), EventKind::Created, None, seen, now);

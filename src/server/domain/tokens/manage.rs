@@ -14,13 +14,21 @@ use crate::server::db::{models, DbConn, TokenId, Topic, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::{db_run, db_tx, db_write};
 
-/// Not revoked, and not a regenerated token past its grace period: what the list shows and
-/// the token limit counts (expired tokens included, until revoked).
-fn live_or_expired(
-) -> diesel::dsl::And<diesel::dsl::IsNull<api_tokens::revoked_at>, diesel::dsl::IsNull<api_tokens::grace_until>>
-{
+/// A personal token, not revoked, and not a regenerated token past its grace period: what
+/// the list shows and the token limit counts (expired tokens included, until revoked).
+/// An app's tokens are on their grant's row instead (SPEC §11).
+fn live_or_expired() -> diesel::dsl::And<
+    diesel::dsl::And<
+        diesel::dsl::IsNull<api_tokens::revoked_at>,
+        diesel::dsl::IsNull<api_tokens::grace_until>,
+    >,
+    diesel::dsl::IsNull<api_tokens::grant_id>,
+> {
     // A regenerated token in its grace period is shown on its successor's row, not its own.
-    api_tokens::revoked_at.is_null().and(api_tokens::grace_until.is_null())
+    api_tokens::revoked_at
+        .is_null()
+        .and(api_tokens::grace_until.is_null())
+        .and(api_tokens::grant_id.is_null())
 }
 
 /// The user's tokens that are not revoked (expired ones included, marked by their date),
@@ -43,6 +51,7 @@ pub async fn get(conn: &mut DbConn, user_id: &UserId, token_id: &TokenId) -> App
         api_tokens::table
             .filter(api_tokens::id.eq(token_id))
             .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::grant_id.is_null())
             .select(models::ApiToken::as_select())
             .first(c)
             .await
@@ -93,6 +102,7 @@ pub async fn revoke(
         let root: Option<String> = api_tokens::table
             .filter(api_tokens::id.eq(token_id))
             .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::grant_id.is_null())
             .filter(api_tokens::revoked_at.is_null())
             .select(api_tokens::name)
             .first(tx.conn())
@@ -122,6 +132,7 @@ pub async fn revoke_all(
         tx.lock_user(user_id).await?;
         let roots: Vec<(TokenId, String)> = api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::grant_id.is_null())
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::id.ne(except))
             .select((api_tokens::id, api_tokens::name))
@@ -146,6 +157,7 @@ pub async fn revoke_by_secret(
         api_tokens::table
             .filter(api_tokens::token_digest.eq(digest.as_bytes()))
             .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::grant_id.is_null())
             .select(api_tokens::id)
             .first(c)
             .await

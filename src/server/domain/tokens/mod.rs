@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::{models, TokenId, UserId};
+use crate::server::db::{models, GrantId, TokenId, UserId};
 pub use create::{create, create_child, lifespan_expiry, NewToken};
 pub use manage::{first_use, get, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update};
 pub use rotate::{rotate, Expiry, Rotation};
@@ -217,6 +217,8 @@ pub struct Caller {
     pub grace_until: Option<i64>,
     /// The token this one was regenerated from, which dies when this one is first used.
     pub replaces: Option<TokenId>,
+    /// An app's token: the grant it acts under; none for a personal token.
+    pub grant_id: Option<GrantId>,
     /// What every answer to this token says about it, made once when the token is read.
     pub headers: AnswerHeaders,
 }

@@ -47,6 +47,9 @@ pub async fn rotate(
     if !(0..=MAX_GRACE_MS).contains(&rotation.grace_ms) {
         return Err(bad_input("gracePeriodSeconds must be between 0 and 604800 (7 days)."));
     }
+    if rotation.by.is_some_and(|by| by.grant_id.is_some()) {
+        return Err(forbidden("An app's token cannot regenerate tokens."));
+    }
     let now = conn.now();
     if matches!(rotation.expiry, Expiry::At(at) if at <= now) {
         return Err(bad_input("The expiry must be in the future."));
@@ -59,6 +62,8 @@ pub async fn rotate(
         let old: Option<models::ApiToken> = api_tokens::table
             .filter(api_tokens::id.eq(rotation.token_id))
             .filter(api_tokens::user_id.eq(user_id))
+            // An app's tokens are renewed with their refresh token, never regenerated.
+            .filter(api_tokens::grant_id.is_null())
             .select(models::ApiToken::as_select())
             .first(tx.conn())
             .await
@@ -152,6 +157,7 @@ pub async fn rotate(
             replaces: Some(old.id.clone()),
             grace_until: None,
             revoked_reason: None,
+            grant_id: None,
         };
         tx.insert_token(&new, &digest).await?;
         let grace_until = now + rotation.grace_ms;

@@ -9,7 +9,7 @@ use crate::rules::error::AppResult;
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
-use crate::server::db::{models, DbConn, DbPool, Epochs, TokenId};
+use crate::server::db::{models, DbConn, DbPool, Epochs, GrantId, TokenId};
 use crate::server::domain::activity::{self, Seen};
 use crate::{db_read, db_run};
 
@@ -73,7 +73,7 @@ async fn read_live_token(
     // statement on every call (seen in a profile as a third of the lookup's time).
     type Row = (
         (TokenId, String, Vec<u8>, String),
-        (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<TokenId>),
+        (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<TokenId>, Option<GrantId>),
         models::Profile,
     );
     let rows: Vec<Row> = db_read!(
@@ -90,13 +90,14 @@ async fn read_live_token(
                     api_tokens::revoked_at,
                     api_tokens::grace_until,
                     api_tokens::replaces,
+                    api_tokens::grant_id,
                 ),
                 models::Profile::as_select(),
             ))
     )?;
     let Some((
         (token_id, token_name, stored, scopes),
-        (expires_at, last_used_at, revoked_at, grace_until, replaces),
+        (expires_at, last_used_at, revoked_at, grace_until, replaces, grant_id),
         user,
     )) = rows.into_iter().next()
     else {
@@ -121,6 +122,7 @@ async fn read_live_token(
         expires_at,
         grace_until,
         replaces,
+        grant_id,
         headers,
     };
     Ok(Some((std::sync::Arc::new(caller), last_used_at)))

@@ -34,6 +34,7 @@ tx_steps! {
         let now = self.now;
         Ok(api_tokens::table
             .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::grant_id.is_null())
             .filter(api_tokens::revoked_at.is_null())
             .filter(api_tokens::grace_until.is_null().or(api_tokens::grace_until.gt(now)))
             .count()
@@ -57,6 +58,7 @@ tx_steps! {
                 api_tokens::parent_id.eq(&row.parent_id),
                 api_tokens::family_id.eq(&row.family_id),
                 api_tokens::replaces.eq(&row.replaces),
+                api_tokens::grant_id.eq(&row.grant_id),
             ))
             .execute(self.conn())
             .await?;
