@@ -6,9 +6,10 @@ use diesel_async::RunQueryDsl;
 
 use crate::db_run;
 use crate::rules::error::{not_found, AppError, AppResult};
-use crate::server::db::schema::{api_tokens, leak_alerts, mail_outbox};
-use crate::server::db::{models, new_id, DbConn, TokenId, UserId};
+use crate::server::db::schema::{api_tokens, app_refresh_tokens, leak_alerts, mail_outbox};
+use crate::server::db::{models, new_id, DbConn, GrantId, TokenId, UserId};
 use crate::server::domain::activity::{Revoker, Seen};
+use crate::server::domain::apps;
 use crate::server::domain::tokens::{self, HashedToken};
 
 /// Who found a token, and where.
@@ -52,7 +53,8 @@ const MAX_PLACE_CHARS: usize = 2_000;
 
 /// Revokes every live token among `found` (with what it minted), and tells each owner.
 /// Answers, in order, whether each digest is a token this server issued. One query finds
-/// them all, so a batch of mostly false matches costs one indexed read.
+/// them all (two, with the apps' refresh tokens), so a batch of mostly false matches costs
+/// little.
 pub async fn revoke_found(
     conn: &mut DbConn,
     found: &[(HashedToken, FoundBy)],
@@ -62,9 +64,9 @@ pub async fn revoke_found(
         return Ok(Vec::new());
     }
     let digests: Vec<&[u8]> = found.iter().map(|(digest, _)| digest.as_bytes()).collect();
-    // (id, user_id, name, digest, revoked_at) of each token of ours among them.
-    type Issued = (TokenId, UserId, String, Vec<u8>, Option<i64>);
-    let issued: Vec<Issued> = db_run!(conn, |c| {
+    // (id, user_id, name, digest, revoked_at, grant) of each token of ours among them: the
+    // bearer tokens, and the apps' refresh tokens as the access token issued with each.
+    let mut issued: Vec<Issued> = db_run!(conn, |c| {
         api_tokens::table
             .filter(api_tokens::token_digest.eq_any(&digests))
             .select((
@@ -73,26 +75,54 @@ pub async fn revoke_found(
                 api_tokens::name,
                 api_tokens::token_digest,
                 api_tokens::revoked_at,
+                api_tokens::grant_id,
             ))
             .load(c)
             .await
     })?;
+    let refreshes: Vec<Issued> = db_run!(conn, |c| {
+        app_refresh_tokens::table
+            .inner_join(api_tokens::table.on(api_tokens::id.eq(app_refresh_tokens::access_token_id)))
+            .filter(app_refresh_tokens::digest.eq_any(&digests))
+            .select((
+                api_tokens::id,
+                api_tokens::user_id,
+                api_tokens::name,
+                app_refresh_tokens::digest,
+                app_refresh_tokens::revoked_at,
+                api_tokens::grant_id,
+            ))
+            .load(c)
+            .await
+    })?;
+    issued.extend(refreshes);
     let mut answers = Vec::with_capacity(found.len());
     for (digest, found_by) in found {
-        let row = issued.iter().find(|(.., stored, _)| stored.as_slice() == digest.as_bytes());
+        let row = issued.iter().find(|(_, _, _, stored, ..)| stored.as_slice() == digest.as_bytes());
         answers.push(row.is_some());
-        let Some((token_id, user_id, name, _, None)) = row else { continue };
+        let Some((token_id, user_id, name, _, None, grant)) = row else { continue };
         let found_by = clipped(found_by);
-        match tokens::revoke(conn, user_id, token_id, found_by.revoker(), &Seen::default()).await {
-            Ok(()) => {}
-            Err(AppError::NotFound(_)) => continue, // revoked meanwhile (the same leak twice)
-            Err(error) => return Err(error),
+        let revoked = match grant {
+            // An app's token: its grant ends, every token of it (SPEC §11).
+            Some(grant) => apps::end_grant(conn, grant, found_by.revoker(), &Seen::default()).await?,
+            None => match tokens::revoke(conn, user_id, token_id, found_by.revoker(), &Seen::default()).await
+            {
+                Ok(()) => true,
+                Err(AppError::NotFound(_)) => false, // revoked meanwhile (the same leak twice)
+                Err(error) => return Err(error),
+            },
+        };
+        if !revoked {
+            continue;
         }
         tracing::warn!(%token_id, %user_id, found_by = found_by.name(), "leaked token revoked");
-        alert(conn, user_id, token_id, name, &found_by, mail).await?;
+        alert(conn, user_id, token_id, name, grant.is_some(), &found_by, mail).await?;
     }
     Ok(answers)
 }
+
+/// A token of ours found among the digests: (id, user, name, digest, revoked_at, grant).
+type Issued = (TokenId, UserId, String, Vec<u8>, Option<i64>, Option<GrantId>);
 
 fn clipped(found_by: &FoundBy) -> FoundBy {
     let clip = |text: &Option<String>| text.as_ref().map(|t| t.chars().take(MAX_PLACE_CHARS).collect());
@@ -108,6 +138,7 @@ async fn alert(
     user_id: &UserId,
     token_id: &TokenId,
     name: &str,
+    of_app: bool,
     found_by: &FoundBy,
     mail: bool,
 ) -> AppResult<()> {
@@ -116,15 +147,27 @@ async fn alert(
         FoundBy::Scanner { url, source } => (url.clone(), source.clone()),
         FoundBy::Report => (None, None),
     };
-    let subject = format!("Your token “{name}” was found and revoked");
+    let subject = match of_app {
+        true => format!("A token of the app “{name}” was found, and the app's access revoked"),
+        false => format!("Your token “{name}” was found and revoked"),
+    };
     let mail_key = format!("leak:{token_id}");
-    let body = format!(
-        "Hello,\n\nYour personal access token “{name}” was {}, so it has been revoked: scripts using it \
+    let body = if of_app {
+        format!(
+            "Hello,\n\nA token that the app “{name}” held for you was {}, so the app's access has \
+             been revoked: it must ask you again before it can act for you. Authorize it again only \
+             if you trust where it keeps its tokens.\n",
+            found_by.describe()
+        )
+    } else {
+        format!(
+            "Hello,\n\nYour personal access token “{name}” was {}, so it has been revoked: scripts using it \
          now fail. Create a new token on your profile, and remove the old one from where it was found.\n\n\
          If you did not expect this, review your tokens and the security log on your profile, and \
          consider changing your password.\n",
-        found_by.describe()
-    );
+            found_by.describe()
+        )
+    };
     let mail = mail.then(|| models::NewMail::due_at(now, user_id, mail_key, subject, body));
     db_run!(conn, |c| {
         async {

@@ -366,6 +366,26 @@ pub async fn revoke_access(
     })
 }
 
+/// Ends the grant `grant_id` (a token of it leaked): answers whether it was still live.
+pub async fn end_grant(
+    conn: &mut DbConn,
+    grant_id: &GrantId,
+    revoker: Revoker,
+    seen: &Seen,
+) -> AppResult<bool> {
+    db_tx!(conn, |tx| {
+        let grant: Option<models::Grant> = app_grants::table
+            .find(grant_id)
+            .select(models::Grant::as_select())
+            .first(tx.conn())
+            .await
+            .optional()?;
+        let Some(grant) = grant else { return Ok(false) };
+        tx.lock_user(&grant.user_id).await?;
+        tx.end_grant(&grant, revoker, seen).await
+    })
+}
+
 /// An app gives back one of its tokens (RFC 7009; Speckle's `/auth/logout`, which names no
 /// app: `app` none): an access token ends its sign-in (the pair, and what it minted); a
 /// refresh token ends the whole grant, as SPEC §11 says. Another app's token, or an unknown

@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 
 pub use defaults::{default_app, install_defaults, DefaultApp, DEFAULT_APPS, WEB_APP};
 pub use grants::{
-    approve, authenticate_client, exchange_code, give_back, granted, refresh, revoke_access, Code,
+    approve, authenticate_client, end_grant, exchange_code, give_back, granted, refresh, revoke_access, Code,
     CodeRequest,
 };
 pub use write::Pair;
