@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::speckle_auth::{origin, speckle_s256_token};
+use super::speckle_auth::{is_json, no_store, origin, speckle_s256_token};
 use crate::rules::error::AppError;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::domain::activity::Seen;
@@ -89,13 +89,6 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
-    [
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::PRAGMA, HeaderValue::from_static("no-cache")),
-    ]
-}
-
 /// `GET /oauth/token`: Speckle's .NET SDK asks this to learn that S256 is spoken here.
 async fn token_probe() -> Response {
     Json(json!({ "message": "POST a form here to get tokens (RFC 6749 §3.2); see /.well-known/oauth-authorization-server." }))
@@ -125,13 +118,6 @@ fn form(body: &Bytes) -> Result<Form, OAuthError> {
         return Err(OAuthError::invalid_request(format!("{name} is given more than once.")));
     }
     serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::invalid_request("The body could not be read."))
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|kind| kind.trim_start().to_ascii_lowercase().starts_with("application/json"))
 }
 
 /// Who the request says the client is, and its secret (owned: a Basic header is decoded):

@@ -55,15 +55,16 @@ struct Credentials {
 
 /// A body as Speckle's clients send it: JSON, or a form.
 fn fields<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> AppResult<T> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|kind| kind.trim_start().to_ascii_lowercase().starts_with("application/json"));
-    let parsed = match json {
+    let parsed = match is_json(headers) {
         true => serde_json::from_slice(body).map_err(|error| error.to_string()),
         false => serde_urlencoded::from_bytes(body).map_err(|error| error.to_string()),
     };
     parsed.map_err(|error| crate::rules::error::bad_input(format!("The body could not be read: {error}")))
+}
+
+/// Whether the body is JSON (else it is read as a form).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    crate::server::media::content_type(headers).as_deref() == Some("application/json")
 }
 
 /// The plain challenge a password sign-in names, as Speckle requires one.
@@ -172,7 +173,7 @@ fn redirect_with(url: &str, pairs: &[(&str, &str)]) -> Response {
     let Ok(mut url) = url::Url::parse(url) else { return AppError::Internal.into_response() };
     url.query_pairs_mut().extend_pairs(pairs);
     match HeaderValue::from_str(url.as_str()) {
-        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location), no_store()]).into_response(),
+        Ok(location) => (StatusCode::FOUND, no_store(), [(header::LOCATION, location)]).into_response(),
         Err(_) => AppError::Internal.into_response(),
     }
 }
@@ -193,8 +194,12 @@ pub fn origin(state: &AppState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn no_store() -> (header::HeaderName, HeaderValue) {
-    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+/// What every answer carrying a secret says to caches (RFC 6749 §5.1).
+pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
 }
 
 /// `POST /auth/token`'s fields (Speckle's names).
@@ -211,7 +216,7 @@ struct TokenRequest {
 
 /// Speckle's refusal of a token request: 401 `{"err": …}`.
 fn speckle_refusal(message: &str) -> Response {
-    (StatusCode::UNAUTHORIZED, [no_store()], Json(json!({ "err": message }))).into_response()
+    (StatusCode::UNAUTHORIZED, no_store(), Json(json!({ "err": message }))).into_response()
 }
 
 fn speckle_error(error: GrantError) -> Response {
@@ -224,8 +229,7 @@ fn speckle_error(error: GrantError) -> Response {
 /// Exactly `{"token", "refreshToken"}`, never cached.
 fn speckle_pair(pair: Pair) -> Response {
     let body = json!({ "token": pair.access.expose_secret(), "refreshToken": pair.refresh.expose_secret() });
-    (StatusCode::OK, [no_store(), (header::PRAGMA, HeaderValue::from_static("no-cache"))], Json(body))
-        .into_response()
+    (StatusCode::OK, no_store(), Json(body)).into_response()
 }
 
 /// `POST /auth/token`: with `refreshToken` (present at all), a refresh; else a code with

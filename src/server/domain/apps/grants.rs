@@ -401,11 +401,8 @@ pub async fn give_back(
     let any_app = app.is_none();
     db_tx!(conn, |tx| {
         match token.kind() {
-            SecretKind::AppRefresh => tx.claim_refresh(&digest).await?,
-            _ => tx.claim_access(&digest).await?,
-        }
-        match token.kind() {
             SecretKind::AppRefresh => {
+                tx.claim_refresh(&digest).await?;
                 let grant: Option<models::Grant> = app_refresh_tokens::table
                     .inner_join(app_grants::table)
                     .filter(app_refresh_tokens::digest.eq(digest.as_bytes()))
@@ -419,6 +416,7 @@ pub async fn give_back(
                 }
             }
             SecretKind::AppAccess => {
+                tx.claim_access(&digest).await?;
                 let family: Option<String> = app_refresh_tokens::table
                     .inner_join(app_grants::table)
                     .inner_join(api_tokens::table.on(api_tokens::id.eq(app_refresh_tokens::access_token_id)))
