@@ -7,7 +7,8 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::account::{load_page_after, Auth};
 use crate::pages::{
-    HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, StreamPage, StreamsPage, TokenActivityPage,
+    AuthorizePage, HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, SpeckleVerifyPage, StreamPage,
+    StreamsPage, TokenActivityPage,
 };
 use crate::server_fns::accounts::{current_user, Login, Logout, Signup};
 
@@ -63,6 +64,17 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=(StaticSegment("profile"), StaticSegment("tokens"), ParamSegment("id"))
                         view=TokenActivityPage
+                        ssr=SsrMode::Async
+                    />
+                    // Async: an app already authorized is redirected before the page is sent.
+                    <Route
+                        path=(StaticSegment("oauth"), StaticSegment("authorize"))
+                        view=AuthorizePage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("authn"), StaticSegment("verify"), ParamSegment("app"), ParamSegment("challenge"))
+                        view=SpeckleVerifyPage
                         ssr=SsrMode::Async
                     />
                     <Route path=StaticSegment("streams") view=StreamsPage ssr=SsrMode::Async/>

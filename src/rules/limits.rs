@@ -63,6 +63,10 @@ pub const GRANT_UNUSED_MS: i64 = 90 * DAY_MS;
 /// Sign-ins one app may hold at once for one person (each code exchange begins one); past
 /// it, the oldest ends.
 pub const MAX_APP_SESSIONS: usize = 50;
+/// Apps one person may register.
+pub const MAX_APPS_PER_AUTHOR: i64 = 50;
+/// Redirect URLs one app may register.
+pub const MAX_REDIRECT_URLS: usize = 10;
 
 // Streams, branches, commits.
 /// The branch every stream has, the default of commits, which cannot be deleted or renamed.

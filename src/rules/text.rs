@@ -86,6 +86,15 @@ pub const BRANCH_NAME: Text = Text {
     too_long: Some("name: a branch name is at most 512 characters."),
 };
 pub const BRANCH_DESCRIPTION: Text = STREAM_DESCRIPTION;
+pub const APP_NAME: Text = Text {
+    field: "The name",
+    max_chars: 100,
+    trim: true,
+    required: Some("Give the app a name."),
+    too_long: None,
+};
+pub const APP_DESCRIPTION: Text =
+    Text { field: "The description", max_chars: 1_000, trim: true, required: None, too_long: None };
 
 #[cfg(test)]
 mod tests {

@@ -78,6 +78,23 @@ impl AppState {
         self
     }
 
+    /// This server's origin as its users reach it (the issuer of its OAuth answers):
+    /// PUBLIC_URL, else the request's own scheme and `Host`.
+    pub fn origin(&self, headers: &axum::http::HeaderMap) -> String {
+        if let Some(public) = &self.public_url {
+            return public.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .filter(|host| {
+                !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or("localhost");
+        let scheme = if self.secure_cookies { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
+
     /// Says where users reach this server (PUBLIC_URL).
     pub fn with_public_url(mut self, url: Option<String>) -> Self {
         self.public_url = url;

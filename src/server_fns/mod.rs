@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod consent;
 #[cfg(feature = "ssr")]
 mod format;
 pub mod security;

@@ -11,7 +11,7 @@ use speckle_tokens::server::domain::apps::{self, pkce, CodeRequest};
 use crate::common::*;
 
 /// `POST path` with a JSON body, from the default client.
-async fn post_json(app: &TestApp, path: &str, body: Value) -> TestResponse {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: Value) -> TestResponse {
     let request = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()));
@@ -19,7 +19,7 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> TestResponse {
 }
 
 /// `POST path` with a form body, and an `Authorization` header if given.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     form: &[(&str, &str)],
@@ -64,7 +64,7 @@ async fn refresh(app: &TestApp, refresh_token: &str) -> TestResponse {
 }
 
 /// Whether the token acts for someone: their id.
-async fn acts_for(app: &TestApp, token: &str) -> Option<String> {
+pub(crate) async fn acts_for(app: &TestApp, token: &str) -> Option<String> {
     let answer = app.graphql(token, "{ activeUser { id } }").await;
     (answer.status == StatusCode::OK)
         .then(|| answer.json()["data"]["activeUser"]["id"].as_str().map(str::to_owned))
@@ -72,7 +72,7 @@ async fn acts_for(app: &TestApp, token: &str) -> Option<String> {
 }
 
 /// `{token, refreshToken}` and nothing else (Speckle's .NET SDK refuses any other key).
-fn speckle_pair(response: &TestResponse) -> (String, String) {
+pub(crate) fn speckle_pair(response: &TestResponse) -> (String, String) {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.header("cache-control"), "no-store");
     let body = response.json();

@@ -10,6 +10,7 @@ mod common;
 mod api;
 mod apps;
 mod backends;
+mod consent;
 mod flood;
 mod headers;
 mod hostile;

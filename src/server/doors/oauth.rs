@@ -15,7 +15,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::speckle_auth::{is_json, no_store, origin, speckle_s256_token};
+use super::speckle_auth::{is_json, no_store, speckle_s256_token};
 use crate::rules::error::AppError;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::domain::activity::Seen;
@@ -269,10 +269,11 @@ async fn revoke(State(state): State<AppState>, parts: axum::http::request::Parts
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let issuer = origin(&state, &headers);
+    let issuer = state.origin(&headers);
     let scopes: Vec<&str> = Scope::ALL.iter().map(|scope| scope.name()).collect();
     Json(json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "response_types_supported": ["code"],

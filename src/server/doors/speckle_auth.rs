@@ -165,7 +165,7 @@ async fn signed_in(
     if registered {
         query.push(("register", "true"));
     }
-    redirect_with(&apps::resolve_redirect(registered_url, &origin(state, &parts.headers)), &query)
+    redirect_with(&apps::resolve_redirect(registered_url, &state.origin(&parts.headers)), &query)
 }
 
 /// A 302 to `url` with `pairs` added to its query.
@@ -176,22 +176,6 @@ fn redirect_with(url: &str, pairs: &[(&str, &str)]) -> Response {
         Ok(location) => (StatusCode::FOUND, no_store(), [(header::LOCATION, location)]).into_response(),
         Err(_) => AppError::Internal.into_response(),
     }
-}
-
-/// This server's origin as its users reach it: PUBLIC_URL, else the request's own.
-pub fn origin(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(public) = &state.public_url {
-        return public.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| {
-            !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("localhost");
-    let scheme = if state.secure_cookies { "https" } else { "http" };
-    format!("{scheme}://{host}")
 }
 
 /// What every answer carrying a secret says to caches (RFC 6749 §5.1).

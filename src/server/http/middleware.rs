@@ -31,11 +31,19 @@ pub async fn require_sign_in(session: Session, request: Request, next: Next) -> 
     let protected = path == "/profile"
         || path.starts_with("/profile/")
         || path == "/streams"
-        || path.starts_with("/streams/");
+        || path.starts_with("/streams/")
+        || path == "/oauth/authorize"
+        || path.starts_with("/authn/verify/");
     if protected && request.method() == Method::GET {
         match session.get::<String>(USER_ID_KEY).await {
             Ok(Some(_)) => {}
-            Ok(None) => return Redirect::to(&format!("/login?next={path}")).into_response(),
+            Ok(None) => {
+                // The whole request comes back after signing in: an app's authorization
+                // request is all in its query.
+                let back = request.uri().path_and_query().map_or(path, |whole| whole.as_str());
+                let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                return Redirect::to(&format!("/login?next={next}")).into_response();
+            }
             Err(_) => return AppError::Unavailable.into_response(),
         }
     }

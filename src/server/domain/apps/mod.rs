@@ -5,10 +5,12 @@
 //! (`defaults`), and grants with their codes and tokens (`grants`; the steps of their
 //! transactions in `write`).
 
+pub mod authorize;
 mod defaults;
 mod grants;
 pub mod pkce;
 pub mod redirect;
+pub mod registered;
 mod write;
 
 use diesel::prelude::*;
