@@ -65,6 +65,8 @@ pub const GRANT_UNUSED_MS: i64 = 90 * DAY_MS;
 pub const MAX_APP_SESSIONS: usize = 50;
 /// Apps one person may register.
 pub const MAX_APPS_PER_AUTHOR: i64 = 50;
+/// Authorized apps listed at most (on `/profile`, `authorizedApps`), the latest first.
+pub const MAX_APPS_LISTED: usize = 200;
 /// Redirect URLs one app may register.
 pub const MAX_REDIRECT_URLS: usize = 10;
 

@@ -140,6 +140,15 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
         .unwrap()
         .to_owned();
     let (br, c) = (&branch, &commit);
+    let register = |name: &str| {
+        format!(
+            r#"mutation {{ appCreate(app: {{ name: "{name}", description: "d", redirectUrl: "https://example.com/cb", scopes: ["streams:read"] }}) }}"#
+        )
+    };
+    let created = app.gql(Some(&setup), &register("Kept")).await;
+    let kept = created["data"]["appCreate"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let gone =
+        app.gql(Some(&setup), &register("Gone")).await["data"]["appCreate"].as_str().unwrap().to_owned();
     // In order: later cases rely on earlier successes (share before revoking).
     let cases = vec![
         case(
@@ -345,6 +354,28 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
         ),
         case(Era::Streams.cancel(s, &to_carol), &["users:invite"], "users:invite"),
         case(Era::Streams.answer(&bobs, &to_alice, true), &["profile:write"], "profile:write"),
+        // Apps (SPEC §11).
+        case("{ apps { id name } }".into(), &["apps:read"], "apps:read"),
+        case(
+            "{ activeUser { authorizedApps { id } createdApps { id } } }".into(),
+            &["profile:read", "apps:read"],
+            "apps:read",
+        ),
+        case(register("Another"), &["apps:write"], "apps:write"),
+        case(
+            format!(
+                r#"mutation {{ appUpdate(app: {{ id: "{kept}", name: "Kept", description: "e", redirectUrl: "https://example.com/cb", scopes: ["streams:read"] }}) }}"#
+            ),
+            &["apps:write"],
+            "apps:write",
+        ),
+        case(
+            format!(r#"mutation {{ appRegenerateSecret(appId: "{kept}") }}"#),
+            &["apps:write"],
+            "apps:write",
+        ),
+        case(format!(r#"mutation {{ appRevokeAccess(appId: "{kept}") }}"#), &["apps:write"], "apps:write"),
+        case(format!(r#"mutation {{ appDelete(appId: "{gone}") }}"#), &["apps:write"], "apps:write"),
         // Last: it revokes every other token of Alice's.
         case("mutation { apiTokensRevokeAll }".into(), &["tokens:write"], "tokens:write"),
     ];
@@ -352,7 +383,7 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
     // needs no scope: a new field without either fails this test.
     const NEEDS_NO_SCOPE: [(&str, &str); 3] = [
         ("serverInfo", "public: what the server is"),
-        ("apps", "public: the apps a person may authorize"),
+        ("app", "public: an app as its consent page shows it, as Speckle's"),
         ("workspaceMutations", "refused to every token: workspaces are not enabled"),
     ];
     let schema = app

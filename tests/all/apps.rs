@@ -225,7 +225,7 @@ async fn the_password_sign_ins_refuse_as_speckle_does() {
 }
 
 /// A code for `app_id` as the consent page gives it, made with an S256 challenge.
-async fn s256_code(app: &TestApp, app_id: &str, user_id: &str, verifier: &str) -> String {
+pub(crate) async fn s256_code(app: &TestApp, app_id: &str, user_id: &str, verifier: &str) -> String {
     let mut conn = app.state.db.get().await.unwrap();
     let found = apps::find(&mut conn, app_id).await.unwrap().unwrap();
     let challenge = pkce::Challenge::new(pkce::Method::S256, &pkce::s256(verifier)).unwrap();

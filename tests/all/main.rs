@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod app_api;
 mod apps;
 mod backends;
 mod consent;

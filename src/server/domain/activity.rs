@@ -131,6 +131,8 @@ pub enum Revoker {
     SignedOut,
     /// Its app was deleted by its author.
     AppDeleted,
+    /// Its app's author took scopes away from the app.
+    AppNarrowed,
 }
 
 impl Revoker {
@@ -158,6 +160,7 @@ impl Revoker {
                 .to_owned(),
             Revoker::SignedOut => "its app signed out".to_owned(),
             Revoker::AppDeleted => "its app was deleted".to_owned(),
+            Revoker::AppNarrowed => "its app's author took scopes away from the app".to_owned(),
         }
     }
 }

@@ -340,7 +340,7 @@ impl Browser<'_> {
 
 /// The `New token` form as the browser encodes it.
 pub fn token_form<'a>(name: &'a str, scopes: &[&'a str], expiration: &'a str) -> Vec<(&'a str, &'a str)> {
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 16] = [
         "scopes[0]",
         "scopes[1]",
         "scopes[2]",
@@ -349,7 +349,17 @@ pub fn token_form<'a>(name: &'a str, scopes: &[&'a str], expiration: &'a str) ->
         "scopes[5]",
         "scopes[6]",
         "scopes[7]",
+        "scopes[8]",
+        "scopes[9]",
+        "scopes[10]",
+        "scopes[11]",
+        "scopes[12]",
+        "scopes[13]",
+        "scopes[14]",
+        "scopes[15]",
     ];
+    // Never fewer than asked: a scope silently left out would test the wrong token.
+    assert!(scopes.len() <= KEYS.len(), "at most {} scopes in a form", KEYS.len());
     let mut form = vec![("name", name), ("expiration", expiration)];
     form.extend(scopes.iter().zip(KEYS).map(|(scope, key)| (key, *scope)));
     form

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::redirect;
 use crate::rules::error::{bad_input, AppError, AppResult};
-use crate::rules::limits::{MAX_APPS_PER_AUTHOR, MAX_REDIRECT_URLS};
+use crate::rules::limits::{MAX_APPS_LISTED, MAX_APPS_PER_AUTHOR, MAX_REDIRECT_URLS};
 use crate::rules::scopes::ScopeSet;
 use crate::rules::text::{APP_DESCRIPTION, APP_NAME};
 use crate::server::db::schema::{app_grants, apps, users};
@@ -97,29 +97,34 @@ pub async fn own(conn: &mut DbConn, author: &UserId, id: &str) -> AppResult<mode
     app.filter(|app| app.author_id.as_ref() == Some(author)).ok_or_else(|| AppError::NotFound("App".into()))
 }
 
-/// Edits an app. Scopes taken away stay granted to no one: grants keep only what the app
-/// still offers, at their next use of a code (the consent page asks only within it).
+/// Edits an app. Scopes taken away end every grant of it (as Speckle revokes its tokens):
+/// no token keeps what the app no longer asks for, and each person is asked again.
 pub async fn update(
     conn: &mut DbConn,
     author: &UserId,
     id: &str,
     fields: &AppFields,
+    seen: &Seen,
 ) -> AppResult<models::App> {
     let (name, description, redirect_urls) = checked(fields)?;
-    own(conn, author, id).await?;
-    let scopes = fields.scopes.to_names();
-    let now = conn.now();
-    db_run!(conn, |c| {
+    let before = ScopeSet::from_names(&own(conn, author, id).await?.scopes).unwrap_or_default();
+    let narrowed = !before.is_within(fields.scopes);
+    db_tx!(conn, |tx| {
+        let now = tx.now;
         diesel::update(apps::table.find(id))
             .set((
                 apps::name.eq(&name),
                 apps::description.eq(&description),
                 apps::redirect_urls.eq(&redirect_urls),
-                apps::scopes.eq(&scopes),
+                apps::scopes.eq(fields.scopes.to_names()),
                 apps::updated_at.eq(now),
             ))
-            .execute(c)
-            .await
+            .execute(tx.conn())
+            .await?;
+        if narrowed {
+            tx.end_grants_of(id, Revoker::AppNarrowed, seen).await?;
+        }
+        Ok(())
     })?;
     own(conn, author, id).await
 }
@@ -147,20 +152,24 @@ pub async fn regenerate_secret(conn: &mut DbConn, author: &UserId, id: &str) -> 
 pub async fn delete(conn: &mut DbConn, author: &UserId, id: &str, seen: &Seen) -> AppResult<()> {
     own(conn, author, id).await?;
     db_tx!(conn, |tx| {
-        let grants: Vec<models::Grant> = app_grants::table
-            .filter(app_grants::app_id.eq(id))
-            .filter(app_grants::revoked_at.is_null())
-            .select(models::Grant::as_select())
-            .load(tx.conn())
-            .await?;
-        for grant in &grants {
-            tx.end_grant(grant, Revoker::AppDeleted, seen).await?;
-        }
+        tx.end_grants_of(id, Revoker::AppDeleted, seen).await?;
         diesel::delete(apps::table.find(id)).execute(tx.conn()).await?;
         Ok(())
     })?;
     tracing::info!(app_id = id, %author, "app deleted");
     Ok(())
+}
+
+/// The app `id`, and whether it is confidential (has a client secret).
+pub async fn find_with_kind(conn: &mut DbConn, id: &str) -> AppResult<Option<(models::App, bool)>> {
+    Ok(db_run!(conn, |c| {
+        apps::table
+            .filter(apps::id.eq(id))
+            .select((models::App::as_select(), apps::secret_digest.is_not_null()))
+            .first(c)
+            .await
+            .optional()
+    })?)
 }
 
 /// The apps `author` registered, newest first, and whether each is confidential.
@@ -192,6 +201,7 @@ pub async fn authorized_by(conn: &mut DbConn, user: &UserId) -> AppResult<Vec<Au
             .filter(app_grants::user_id.eq(user))
             .filter(app_grants::revoked_at.is_null())
             .order((app_grants::created_at.desc(), app_grants::id.desc()))
+            .limit(MAX_APPS_LISTED as i64)
             .select((models::Grant::as_select(), models::App::as_select(), users::name.nullable()))
             .load(c)
             .await

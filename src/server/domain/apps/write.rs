@@ -203,4 +203,18 @@ tx_steps! {
         self.record(&[event(&grant.user_id, None, EventKind::AppAccessEnded, Some(detail), seen, now)]).await?;
         Ok(true)
     }
+
+    /// Ends every live grant of the app `app_id` (see [`Self::end_grant`]).
+    pub async fn end_grants_of(&mut self, app_id: &str, revoker: Revoker, seen: &Seen) -> AppResult<()> {
+        let grants: Vec<models::Grant> = app_grants::table
+            .filter(app_grants::app_id.eq(app_id))
+            .filter(app_grants::revoked_at.is_null())
+            .select(models::Grant::as_select())
+            .load(self.conn())
+            .await?;
+        for grant in &grants {
+            self.end_grant(grant, revoker.clone(), seen).await?;
+        }
+        Ok(())
+    }
 }

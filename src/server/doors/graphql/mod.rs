@@ -2,6 +2,7 @@
 //! follow Speckle's public schema (SPEC §5).
 
 mod activity;
+mod app;
 mod branch;
 mod commit;
 pub mod http;
@@ -32,6 +33,7 @@ use crate::server::db::DbConn;
 use crate::server::domain::activity::Seen;
 use crate::server::domain::tokens::Caller;
 pub use activity::*;
+pub use app::*;
 pub use branch::*;
 pub use commit::*;
 pub use invite::*;
@@ -239,6 +241,7 @@ pub struct Query(
     project::ProjectQuery,
     invite::InviteQuery,
     server::ServerQuery,
+    app::AppQuery,
 );
 
 // The root mutation: each resource's fields, from its own file.
@@ -256,6 +259,7 @@ pub struct Mutation(
     user::ActiveUserMutation,
     invite::InviteMutation,
     workspace::WorkspaceMutation,
+    app::AppMutation,
 );
 
 // The root subscription: live updates in both vocabularies (SPEC §10).

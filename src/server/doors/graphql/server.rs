@@ -133,37 +133,12 @@ pub struct AuthStrategy {
     pub(super) color: Option<&'static str>,
 }
 
-/// An app registered on the server: there are none (tokens are personal).
-#[derive(SimpleObject)]
-pub struct ServerAppListItem {
-    pub(super) id: String,
-    pub(super) name: String,
-    pub(super) description: Option<String>,
-    pub(super) redirect_url: String,
-    pub(super) terms_and_conditions_link: Option<String>,
-    pub(super) trust_by_default: Option<bool>,
-    pub(super) logo: Option<String>,
-    pub(super) author: Option<AppAuthor>,
-}
-
-#[derive(SimpleObject)]
-pub struct AppAuthor {
-    pub(super) name: String,
-    pub(super) id: String,
-    pub(super) avatar: Option<String>,
-}
-
 /// The root query's server fields.
 #[derive(Default)]
 pub struct ServerQuery;
 
 #[Object]
 impl ServerQuery {
-    /// Apps registered on this server: none (tokens are personal).
-    async fn apps(&self) -> Option<Vec<Option<ServerAppListItem>>> {
-        Some(Vec::new())
-    }
-
     /// This server and the scopes it knows; needs no token.
     async fn server_info(&self) -> ServerInfo {
         ServerInfo

@@ -295,6 +295,23 @@ impl User {
         self.own_only(ctx, "You can only check your own permissions.")?;
         Ok(RootPermissionChecks)
     }
+    /// The apps the user has authorized (`apps:read`; one's own only).
+    #[graphql(complexity = "limits::at_most(crate::rules::limits::MAX_APPS_LISTED, child_complexity)")]
+    async fn authorized_apps(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<super::ServerAppListItem>>> {
+        self.own_only(ctx, "You can only list the apps you authorized.")?;
+        Ok(Some(super::app::authorized_apps(ctx, &self.0.user.id).await?))
+    }
+    /// The apps the user registered (`apps:read`; one's own only).
+    #[graphql(
+        complexity = "limits::at_most(crate::rules::limits::MAX_APPS_PER_AUTHOR as usize, child_complexity)"
+    )]
+    async fn created_apps(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<super::ServerApp>>> {
+        self.own_only(ctx, "You can only list your own apps.")?;
+        Ok(Some(super::app::created_apps(ctx, &self.0.user).await?))
+    }
     /// The user's live tokens (`tokens:read`), never their secrets; one's own only.
     #[graphql(
         complexity = "limits::at_most(crate::rules::limits::MAX_LIVE_TOKENS as usize, child_complexity)"
