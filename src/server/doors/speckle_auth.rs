@@ -170,9 +170,8 @@ async fn signed_in(
 
 /// A 302 to `url` with `pairs` added to its query.
 fn redirect_with(url: &str, pairs: &[(&str, &str)]) -> Response {
-    let Ok(mut url) = url::Url::parse(url) else { return AppError::Internal.into_response() };
-    url.query_pairs_mut().extend_pairs(pairs);
-    match HeaderValue::from_str(url.as_str()) {
+    let Some(url) = apps::with_query(url, pairs) else { return AppError::Internal.into_response() };
+    match HeaderValue::from_str(&url) {
         Ok(location) => (StatusCode::FOUND, no_store(), [(header::LOCATION, location)]).into_response(),
         Err(_) => AppError::Internal.into_response(),
     }

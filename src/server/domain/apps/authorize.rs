@@ -6,8 +6,6 @@
 //! What is not safe to send back (an unknown app, a redirect URL it did not register) is
 //! shown to the person instead (RFC 6749 §4.1.2.1); anything else wrong goes back to the app.
 
-use url::Url;
-
 use super::grants::{approve, granted, Code, CodeRequest};
 use super::pkce::{Challenge, Method};
 use super::{find, redirect, resolve_redirect};
@@ -207,14 +205,8 @@ impl Checked {
     }
 }
 
-/// `url` with `pairs` added to its query (a URL that does not parse is left as it is: the
+/// `url` with `pairs` added to its query; a URL that does not parse is left as it is (the
 /// registered ones all do).
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    match Url::parse(url) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(pairs);
-            url.into()
-        }
-        Err(_) => url.to_owned(),
-    }
+    super::with_query(url, pairs).unwrap_or_else(|| url.to_owned())
 }

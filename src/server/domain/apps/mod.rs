@@ -103,3 +103,11 @@ pub fn resolve_redirect(registered: &str, origin: &str) -> String {
         None => registered.to_owned(),
     }
 }
+
+/// `url` with `pairs` added to its query, as every answer that sends a person back to an app
+/// is written; none if `url` is not a URL.
+pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> Option<String> {
+    let mut url = url::Url::parse(url).ok()?;
+    url.query_pairs_mut().extend_pairs(pairs);
+    Some(url.into())
+}
