@@ -188,36 +188,35 @@ pub struct AppCreateInput {
     description: String,
     terms_and_conditions_link: Option<String>,
     logo: Option<String>,
-    /// A public client (no secret): a desktop or command-line app.
+    /// A public client (no secret): a desktop or command-line app. Fixed once registered.
     public: Option<bool>,
     /// One URL, or several one a line.
     redirect_url: String,
     scopes: Vec<Option<String>>,
 }
 
+/// `AppCreateInput`'s fields and the app's id.
 #[derive(InputObject)]
 pub struct AppUpdateInput {
     id: String,
-    name: String,
-    description: String,
-    terms_and_conditions_link: Option<String>,
-    logo: Option<String>,
-    public: Option<bool>,
-    redirect_url: String,
-    scopes: Vec<Option<String>>,
+    #[graphql(flatten)]
+    app: AppCreateInput,
 }
 
-/// The fields as the domain takes them; an unknown scope is refused.
-fn fields(
-    name: String,
-    description: String,
-    redirect_url: String,
-    scopes: Vec<Option<String>>,
-) -> async_graphql::Result<registered::AppFields> {
-    let names: Vec<String> = scopes.into_iter().flatten().collect();
-    let scopes = ScopeSet::try_from(names)
-        .map_err(|name| to_api(bad_input(format!("{name:?} is not a scope of this server."))))?;
-    Ok(registered::AppFields { name, description, redirect_urls: redirect_url, scopes })
+impl AppCreateInput {
+    /// The fields as the domain takes them; an unknown scope is refused. (Speckle's
+    /// terms-and-conditions link and logo are not kept.)
+    fn fields(self) -> async_graphql::Result<registered::AppFields> {
+        let names: Vec<String> = self.scopes.into_iter().flatten().collect();
+        let scopes = ScopeSet::try_from(names)
+            .map_err(|name| to_api(bad_input(format!("{name:?} is not a scope of this server."))))?;
+        Ok(registered::AppFields {
+            name: self.name,
+            description: self.description,
+            redirect_urls: self.redirect_url,
+            scopes,
+        })
+    }
 }
 
 /// The root mutation's app fields (`apps:write`).
@@ -230,9 +229,8 @@ impl AppMutation {
     /// by `appRegenerateSecret` (or shown once on `/profile`).
     async fn app_create(&self, ctx: &Context<'_>, app: AppCreateInput) -> async_graphql::Result<String> {
         let caller = require(ctx, Scope::AppsWrite)?;
-        let _ = (app.terms_and_conditions_link, app.logo);
-        let fields = fields(app.name, app.description, app.redirect_url, app.scopes)?;
         let public = app.public.unwrap_or(false);
+        let fields = app.fields()?;
         let (created, _secret) = registered::register(&mut *db(ctx).await?, &caller.user_id, &fields, public)
             .await
             .map_err(to_api)?;
@@ -242,8 +240,7 @@ impl AppMutation {
     /// Edits one's own app; scopes taken away end every grant of it.
     async fn app_update(&self, ctx: &Context<'_>, app: AppUpdateInput) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::AppsWrite)?;
-        let _ = (app.terms_and_conditions_link, app.logo, app.public);
-        let fields = fields(app.name, app.description, app.redirect_url, app.scopes)?;
+        let fields = app.app.fields()?;
         let seen = seen(ctx)?;
         registered::update(&mut *db(ctx).await?, &caller.user_id, &app.id, &fields, &seen)
             .await
