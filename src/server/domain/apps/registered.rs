@@ -63,7 +63,8 @@ pub async fn register(
     let (name, description, redirect_urls) = checked(fields)?;
     let secret = (!public).then(new_secret);
     let id = AppId::random();
-    db_tx!(conn, |tx| {
+    let scopes = fields.scopes.to_names();
+    let created_at = db_tx!(conn, |tx| {
         tx.lock_user(author).await?;
         let now = tx.now;
         let held: i64 = apps::table.filter(apps::author_id.eq(author)).count().get_result(tx.conn()).await?;
@@ -78,16 +79,25 @@ pub async fn register(
                 apps::author_id.eq(author),
                 apps::secret_digest.eq(secret.as_ref().map(|(_, digest)| digest.as_slice())),
                 apps::redirect_urls.eq(&redirect_urls),
-                apps::scopes.eq(fields.scopes.to_names()),
+                apps::scopes.eq(&scopes),
                 apps::created_at.eq(now),
                 apps::updated_at.eq(now),
             ))
             .execute(tx.conn())
             .await?;
-        Ok(())
+        Ok(now)
     })?;
-    let app = super::find(conn, id.as_str()).await?.ok_or(AppError::Internal)?;
-    tracing::info!(app_id = %app.id, %author, "app registered");
+    tracing::info!(app_id = %id, %author, "app registered");
+    let app = models::App {
+        id,
+        name,
+        description,
+        author_id: Some(author.clone()),
+        redirect_urls,
+        scopes,
+        created_at,
+        updated_at: created_at,
+    };
     Ok((app, secret.map(|(secret, _)| secret)))
 }
 
@@ -98,19 +108,28 @@ pub async fn own(conn: &mut DbConn, author: &UserId, id: &str) -> AppResult<mode
 }
 
 /// Edits an app. Scopes taken away end every grant of it (as Speckle revokes its tokens):
-/// no token keeps what the app no longer asks for, and each person is asked again.
+/// no token keeps what the app no longer asks for, and each person is asked again. The scopes
+/// before are read under the author's lock, so two edits at once cannot both miss a narrowing.
 pub async fn update(
     conn: &mut DbConn,
     author: &UserId,
     id: &str,
     fields: &AppFields,
     seen: &Seen,
-) -> AppResult<models::App> {
+) -> AppResult<()> {
     let (name, description, redirect_urls) = checked(fields)?;
-    let before = ScopeSet::from_names(&own(conn, author, id).await?.scopes).unwrap_or_default();
-    let narrowed = !before.is_within(fields.scopes);
     db_tx!(conn, |tx| {
+        tx.lock_user(author).await?;
         let now = tx.now;
+        let before: Option<String> = apps::table
+            .filter(apps::id.eq(id))
+            .filter(apps::author_id.eq(author))
+            .select(apps::scopes)
+            .first(tx.conn())
+            .await
+            .optional()?;
+        let before = before.ok_or_else(|| AppError::NotFound("App".into()))?;
+        let narrowed = !ScopeSet::from_names(&before).unwrap_or_default().is_within(fields.scopes);
         diesel::update(apps::table.find(id))
             .set((
                 apps::name.eq(&name),
@@ -125,8 +144,7 @@ pub async fn update(
             tx.end_grants_of(id, Revoker::AppNarrowed, seen).await?;
         }
         Ok(())
-    })?;
-    own(conn, author, id).await
+    })
 }
 
 /// A new client secret for a confidential app, answered once; the old one no longer works.
