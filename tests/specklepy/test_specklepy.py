@@ -94,7 +94,12 @@ class SpecklepyStreamEra(unittest.TestCase):
         self.assertEqual(info.name, "Speckle Tokens")
         self.assertGreaterEqual(self.client.server.version()[:3], (2, 6, 4))
         self.assertIn("streams:read", [scope["name"] for scope in info.scopes])
-        self.assertEqual(ok(self.client.server.apps()), [])
+        # Listing the server's apps takes apps:read, as on Speckle's server.
+        with self.assertRaises(GraphQLException) as refused:
+            ok(self.client.server.apps())
+        self.assertIn("apps:read", str(refused.exception))
+        listed = {app["id"]: app for app in ok(self.alice.client(["profile:read", "apps:read"]).server.apps())}
+        self.assertEqual(listed["explorer"]["name"], "Speckle Explorer")
 
         me = ok(self.client.active_user.get())
         self.assertEqual((me.name, me.email), ("Alice", self.alice.email))

@@ -135,7 +135,13 @@ class SignIn(unittest.TestCase):
 
     def test_a_token_made_through_the_client_works_until_it_is_revoked(self):
         client = signed_in(self.alice, ["profile:read", "streams:read", "tokens:write"])
-        self.assertEqual(client.server.apps(), [])
+        # Listing the server's apps takes apps:read, as on Speckle's server.
+        with self.assertRaises(GraphQLException) as refused:
+            client.server.apps()
+        self.assertIn("apps:read", str(refused.exception))
+        listed = {app["id"]: app for app in signed_in(self.alice, ["profile:read", "apps:read"]).server.apps()}
+        self.assertEqual(listed["explorer"]["name"], "Speckle Explorer")
+        self.assertFalse(listed["explorer"]["trustByDefault"])
         # A subset of the maker's scopes, for as long as one job.
         child = client.server.create_token("job", ["profile:read"], 9001)
         child_client = SpeckleClient(host=HOST, use_ssl=False)
