@@ -32,6 +32,44 @@ pub fn upgrade_to_modal_when_hydrated(dialog: NodeRef<Dialog>, rendered_open: bo
     });
 }
 
+/// A dialog acting on one row: opens when the row sets `target`, or, without JavaScript, is
+/// rendered open on the row the page's query names (`from_query`). Answers whether the server
+/// renders it open.
+pub fn row_dialog<T>(dialog: NodeRef<Dialog>, target: RwSignal<Option<T>>, from_query: Option<T>) -> bool
+where
+    T: Send + Sync + 'static,
+{
+    let rendered_open = from_query.is_some();
+    if from_query.is_some() {
+        target.set(from_query);
+    }
+    upgrade_to_modal_when_hydrated(dialog, rendered_open);
+    Effect::new(move |_| {
+        if target.with(Option::is_some) {
+            open_modal(dialog);
+        }
+    });
+    rendered_open
+}
+
+/// Closes the dialog once its action has succeeded.
+pub fn close_after_success<A>(dialog: NodeRef<Dialog>, action: ServerAction<A>)
+where
+    A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    A::Output: Clone + Send + Sync + 'static,
+    A::Error: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |previous: Option<usize>| {
+        let version = action.version().get();
+        if previous.is_some_and(|p| p != version)
+            && action.value().with_untracked(|v| matches!(v, Some(Ok(_))))
+        {
+            close(dialog);
+        }
+        version
+    });
+}
+
 /// A dialog's `Cancel`: closes it; without JavaScript, a link back to `/profile` (which
 /// renders it closed).
 #[component]

@@ -1,6 +1,7 @@
 //! Components named for what the user sees.
 
 pub mod account;
+pub mod apps;
 pub mod dialog;
 pub mod security;
 pub mod tokens;

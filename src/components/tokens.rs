@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::account::action_error;
-use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
+use super::apps::{AppLists, FlashedApp};
+use super::dialog::{
+    close, close_after_success, open_modal, row_dialog, upgrade_to_modal_when_hydrated, CancelButton,
+};
 use super::security::{LeakAlerts, RevokeAll, RevokeAllButton};
 use crate::rules::limits::{DEFAULT_EXPIRATION, EXPIRATIONS};
 use crate::rules::scopes::Scope;
@@ -27,9 +30,9 @@ pub fn flashed_token() -> FlashedToken {
 /// A row's target for a dialog: (id, name, description).
 type Target = RwSignal<Option<(String, String, String)>>;
 
-/// The section of `/profile` with the user's personal access tokens.
+/// The section of `/profile` with the user's personal access tokens, then their apps.
 #[component]
-pub fn YourApps(flashed: FlashedToken, revoke_all: RevokeAll) -> impl IntoView {
+pub fn YourApps(flashed: FlashedToken, flashed_app: FlashedApp, revoke_all: RevokeAll) -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let regenerate = ServerAction::<RegenerateToken>::new();
@@ -88,6 +91,7 @@ pub fn YourApps(flashed: FlashedToken, revoke_all: RevokeAll) -> impl IntoView {
             <RevokeDialog revoke target=targets.revoke/>
             <RegenerateDialog regenerate target=targets.regenerate/>
             <EditDialog update target=targets.edit/>
+            <AppLists flashed=flashed_app/>
         </section>
     }
 }
@@ -312,37 +316,49 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
             />
             <label for="token-description">"Description (optional)"</label>
             <textarea id="token-description" name="description" maxlength=TOKEN_DESCRIPTION.max_chars rows="2"></textarea>
-            <fieldset class="scopes">
-                <legend>"Scopes"</legend>
-                {Scope::ALL
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, scope)| {
-                        let id = format!("scope-{i}");
-                        let described_by = format!("scope-{i}-description");
-                        view! {
-                            <div class="scope">
-                                <input
-                                    type="checkbox"
-                                    id=id.clone()
-                                    name=format!("scopes[{i}]")
-                                    value=scope.name()
-                                    aria-describedby=described_by.clone()
-                                />
-                                <label for=id>{scope.name()}</label>
-                                <span id=described_by class="hint">{scope.description()}</span>
-                                {(scope == Scope::TokensWrite).then(|| view! {
-                                    <strong class="warning">"Warning: a token with this scope can create more tokens."</strong>
-                                })}
-                            </div>
-                        }
-                    })
-                    .collect_view()}
-            </fieldset>
+            <ScopeChoices id_prefix="scope" chosen=Signal::stored(Vec::new())/>
             <ExpirationSelect id="token-expiration"/>
             {action_error(create.value())}
             <button type="submit" disabled=move || create.pending().get()>"Create token"</button>
         </ActionForm>
+    }
+}
+
+/// The scope checkboxes of a form that makes tokens or apps, `chosen` ticked: `scopes[i]`,
+/// each with its description.
+#[component]
+pub fn ScopeChoices(id_prefix: &'static str, #[prop(into)] chosen: Signal<Vec<String>>) -> impl IntoView {
+    view! {
+        <fieldset class="scopes">
+            <legend>"Scopes"</legend>
+            {Scope::ALL
+                .into_iter()
+                .enumerate()
+                .map(|(i, scope)| {
+                    let id = format!("{id_prefix}-{i}");
+                    let described_by = format!("{id_prefix}-{i}-description");
+                    let ticked = move || chosen.with(|chosen| chosen.iter().any(|name| name == scope.name()));
+                    view! {
+                        <div class="scope">
+                            <input
+                                type="checkbox"
+                                id=id.clone()
+                                name=format!("scopes[{i}]")
+                                value=scope.name()
+                                aria-describedby=described_by.clone()
+                                checked=ticked
+                                prop:checked=ticked
+                            />
+                            <label for=id>{scope.name()}</label>
+                            <span id=described_by class="hint">{scope.description()}</span>
+                            {(scope == Scope::TokensWrite).then(|| view! {
+                                <strong class="warning">"Warning: a token with this scope can create more tokens."</strong>
+                            })}
+                        </div>
+                    }
+                })
+                .collect_view()}
+        </fieldset>
     }
 }
 
@@ -409,36 +425,12 @@ fn ExpirationSelect(id: &'static str) -> impl IntoView {
     }
 }
 
-/// A dialog acting on one row: opens when the row asks (or, without JavaScript, when the page
-/// was loaded with `?<param>=<id>`), and closes once its action succeeds.
-fn row_dialog<A>(
-    dialog: NodeRef<Dialog>,
-    target: Target,
-    param: &'static str,
-    action: ServerAction<A>,
-) -> bool
-where
-    A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
-    A::Output: Clone + Send + Sync + 'static,
-    A::Error: Clone + Send + Sync + 'static,
-{
-    let query = use_query_map();
-    let from_query = query.with_untracked(|q| {
+/// The row a dialog acts on when the page was loaded with `?<param>=<id>` (no JavaScript).
+fn from_query(param: &'static str) -> Option<(String, String, String)> {
+    use_query_map().with_untracked(|q| {
         q.get(param)
             .map(|id| (id, q.get("name").unwrap_or_default(), q.get("description").unwrap_or_default()))
-    });
-    let rendered_open = from_query.is_some();
-    if from_query.is_some() {
-        target.set(from_query);
-    }
-    upgrade_to_modal_when_hydrated(dialog, rendered_open);
-    Effect::new(move |_| {
-        if target.get().is_some() {
-            open_modal(dialog);
-        }
-    });
-    let _ = action;
-    rendered_open
+    })
 }
 
 /// Regenerates a token: a new secret with the same name, scopes and description, shown once;
@@ -446,7 +438,7 @@ where
 #[component]
 fn RegenerateDialog(regenerate: ServerAction<RegenerateToken>, target: Target) -> impl IntoView {
     let dialog = NodeRef::<Dialog>::new();
-    let rendered_open = row_dialog(dialog, target, "regenerate", regenerate);
+    let rendered_open = row_dialog(dialog, target, from_query("regenerate"));
     let name = move || target.get().map(|(_, name, _)| name).unwrap_or_default();
     let id = move || target.get().map(|(id, _, _)| id).unwrap_or_default();
     let forget = move |_| {
@@ -481,14 +473,8 @@ fn RegenerateDialog(regenerate: ServerAction<RegenerateToken>, target: Target) -
 #[component]
 fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoView {
     let dialog = NodeRef::<Dialog>::new();
-    let rendered_open = row_dialog(dialog, target, "edit", update);
-    Effect::new(move |previous: Option<usize>| {
-        let version = update.version().get();
-        if previous.is_some_and(|p| p != version) && matches!(update.value().get_untracked(), Some(Ok(()))) {
-            close(dialog);
-        }
-        version
-    });
+    let rendered_open = row_dialog(dialog, target, from_query("edit"));
+    close_after_success(dialog, update);
     let field = move |i: usize| {
         move || {
             target.get().map(|(id, name, description)| [id, name, description][i].clone()).unwrap_or_default()
@@ -520,15 +506,8 @@ fn EditDialog(update: ServerAction<UpdateToken>, target: Target) -> impl IntoVie
 #[component]
 fn RevokeDialog(revoke: ServerAction<RevokeToken>, target: Target) -> impl IntoView {
     let dialog = NodeRef::<Dialog>::new();
-    let rendered_open = row_dialog(dialog, target, "revoke", revoke);
-    // Closes once the revocation is done.
-    Effect::new(move |previous: Option<usize>| {
-        let version = revoke.version().get();
-        if previous.is_some_and(|p| p != version) && matches!(revoke.value().get_untracked(), Some(Ok(()))) {
-            close(dialog);
-        }
-        version
-    });
+    let rendered_open = row_dialog(dialog, target, from_query("revoke"));
+    close_after_success(dialog, revoke);
     let name = move || target.get().map(|(_, name, _)| name).unwrap_or_default();
     let id = move || target.get().map(|(id, _, _)| id).unwrap_or_default();
 

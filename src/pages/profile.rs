@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::components::account::Auth;
+use crate::components::apps::flashed_app;
 use crate::components::security::{ChangePasswordForm, RevokeAll};
 use crate::components::tokens::{flashed_token, YourApps};
 
@@ -12,6 +13,7 @@ use crate::components::tokens::{flashed_token, YourApps};
 pub fn ProfilePage() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let flashed = flashed_token();
+    let flashed_app = flashed_app();
     let revoke_all = RevokeAll::new();
     view! {
         <Title text="Profile · Speckle Tokens"/>
@@ -27,7 +29,7 @@ pub fn ProfilePage() -> impl IntoView {
                             <dd>{user.email}</dd>
                         </dl>
                         <p><a href="/profile/security">"Security log"</a>": what happened to your tokens and your account."</p>
-                        <YourApps flashed revoke_all/>
+                        <YourApps flashed flashed_app revoke_all/>
                         <ChangePasswordForm revoke_all/>
                     }.into_any(),
                     _ => view! { <Redirect path="/login?next=/profile"/> }.into_any(),

@@ -3,7 +3,10 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod apps;
 pub mod consent;
+#[cfg(feature = "ssr")]
+mod flash;
 #[cfg(feature = "ssr")]
 mod format;
 pub mod security;

@@ -152,23 +152,8 @@ async fn hand_over(
     row: crate::server::db::models::ApiToken,
     secret: crate::server::domain::tokens::PlainToken,
 ) -> Result<Option<NewToken>, AppError> {
-    use super::session::{is_plain_form_post, session, session_error};
-    if is_plain_form_post() {
-        // Sealed in the session, its pad in a cookie: never in the database in the clear.
-        use crate::server::auth::handover;
-        let (sealed, pad) = handover::seal(
-            row.id.into(),
-            row.name,
-            secret.expose_secret(),
-            super::session::state()?.db.now(),
-        );
-        session().await?.insert(NEW_TOKEN_KEY, &sealed).await.map_err(session_error)?;
-        let cookie = handover::pad_cookie(&pad, super::session::state()?.secure_cookies);
-        if let (Some(response), Ok(cookie)) = (use_context::<leptos_axum::ResponseOptions>(), cookie.parse())
-        {
-            response.append_header(axum::http::header::SET_COOKIE, cookie);
-        }
-        leptos_axum::redirect("/profile");
+    if super::session::is_plain_form_post() {
+        super::flash::keep(NEW_TOKEN_KEY, row.id.into(), row.name, secret.expose_secret()).await?;
         return Ok(None);
     }
     Ok(Some(NewToken { id: row.id.into(), name: row.name, secret: secret.expose_secret().to_owned() }))
@@ -219,18 +204,8 @@ pub async fn update_token(
 #[server(endpoint = "take_new_token")]
 pub async fn take_new_token() -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
-        use super::session::{session, session_error};
-        use crate::server::auth::handover;
-        let now = super::session::state()?.db.now();
-        let Some(sealed) =
-            session().await?.remove::<handover::Sealed>(NEW_TOKEN_KEY).await.map_err(session_error)?
-        else {
-            return Ok(None);
-        };
-        let pad =
-            use_context::<axum::http::request::Parts>().and_then(|parts| handover::pad_from(&parts.headers));
-        let secret = pad.and_then(|pad| handover::open(&sealed, &pad, now));
-        Ok(secret.map(|secret| NewToken { id: sealed.id, name: sealed.name, secret }))
+        let flashed = super::flash::take(NEW_TOKEN_KEY).await?;
+        Ok(flashed.map(|f| NewToken { id: f.id, name: f.name, secret: f.secret }))
     })
     .await
 }

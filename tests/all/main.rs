@@ -22,6 +22,7 @@ mod limits;
 mod live;
 mod mail;
 mod outage;
+mod profile_apps;
 mod projects;
 mod snapshots;
 mod token_flow;

@@ -147,9 +147,14 @@ pub async fn update(
     })
 }
 
-/// A new client secret for a confidential app, answered once; the old one no longer works.
-pub async fn regenerate_secret(conn: &mut DbConn, author: &UserId, id: &str) -> AppResult<PlainToken> {
-    own(conn, author, id).await?;
+/// A new client secret for a confidential app, answered once with the app; the old one no
+/// longer works.
+pub async fn regenerate_secret(
+    conn: &mut DbConn,
+    author: &UserId,
+    id: &str,
+) -> AppResult<(models::App, PlainToken)> {
+    let app = own(conn, author, id).await?;
     let (secret, digest) = new_secret();
     let now = conn.now();
     let changed = db_run!(conn, |c| {
@@ -162,7 +167,7 @@ pub async fn regenerate_secret(conn: &mut DbConn, author: &UserId, id: &str) -> 
         return Err(bad_input("A public client has no secret."));
     }
     tracing::info!(app_id = id, %author, "client secret regenerated");
-    Ok(secret)
+    Ok((app, secret))
 }
 
 /// Deletes an app: every person's grant of it ends first (their tokens die at once, on every

@@ -255,7 +255,7 @@ impl AppMutation {
         app_id: String,
     ) -> async_graphql::Result<String> {
         let caller = require(ctx, Scope::AppsWrite)?;
-        let secret = registered::regenerate_secret(&mut *db(ctx).await?, &caller.user_id, &app_id)
+        let (_, secret) = registered::regenerate_secret(&mut *db(ctx).await?, &caller.user_id, &app_id)
             .await
             .map_err(to_api)?;
         Ok(secret.expose_secret().to_owned())
