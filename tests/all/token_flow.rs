@@ -64,7 +64,7 @@ async fn sign_up_then_sign_in_and_the_one_wrong_password_message() {
     browser.call("logout", &[]).await;
     let page = browser.get("/profile").await;
     assert!(page.status.is_redirection());
-    assert_eq!(page.header("location"), "/login?next=%2Fprofile");
+    assert_eq!(page.header("location"), "/login?next=/profile");
 }
 
 #[tokio::test]

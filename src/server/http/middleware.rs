@@ -25,6 +25,21 @@ pub async fn run_to_completion(request: Request, next: Next) -> Response {
     }
 }
 
+/// What a query value cannot carry as is; `/`, `?`, `=` and `:` stay, so `next=/profile` reads
+/// as the path it is while an app's whole authorization request survives the trip.
+const NEXT_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// Pages that need a signed-in user send a signed-out visitor to `/login`, server-side.
 pub async fn require_sign_in(session: Session, request: Request, next: Next) -> Response {
     let path = request.uri().path();
@@ -41,7 +56,7 @@ pub async fn require_sign_in(session: Session, request: Request, next: Next) -> 
                 // The whole request comes back after signing in: an app's authorization
                 // request is all in its query.
                 let back = request.uri().path_and_query().map_or(path, |whole| whole.as_str());
-                let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                let next = percent_encoding::utf8_percent_encode(back, NEXT_ESCAPED);
                 return Redirect::to(&format!("/login?next={next}")).into_response();
             }
             Err(_) => return AppError::Unavailable.into_response(),
