@@ -7,8 +7,8 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::account::{load_page_after, Auth};
 use crate::pages::{
-    AuthorizePage, HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, SpeckleVerifyPage, StreamPage,
-    StreamsPage, TokenActivityPage,
+    AuthorizePage, DevicePage, HomePage, LoginPage, ProfilePage, SecurityPage, SignupPage, SpeckleVerifyPage,
+    StreamPage, StreamsPage, TokenActivityPage,
 };
 use crate::server_fns::accounts::{current_user, Login, Logout, Signup};
 
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                         view=SpeckleVerifyPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=StaticSegment("device") view=DevicePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("streams") view=StreamsPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("streams"), ParamSegment("id")) view=StreamPage ssr=SsrMode::Async/>
                 </Routes>

@@ -9,7 +9,7 @@ mod streams;
 
 pub use activity::{SecurityPage, TokenActivityPage};
 pub use auth::{LoginPage, SignupPage};
-pub use consent::{AuthorizePage, SpeckleVerifyPage};
+pub use consent::{AuthorizePage, DevicePage, SpeckleVerifyPage};
 pub use home::HomePage;
 pub use profile::ProfilePage;
 pub use streams::{StreamPage, StreamsPage};

@@ -56,6 +56,10 @@ pub fn expiration_days(choice: &str) -> Option<Option<i64>> {
 // Apps (SPEC §11).
 /// An authorization code is redeemed within a minute, once.
 pub const CODE_LIFETIME_MS: i64 = 60_000;
+/// A device code waits ten minutes for its person (RFC 8628 §3.2's `expires_in`).
+pub const DEVICE_CODE_LIFETIME_MS: i64 = 600_000;
+/// Seconds a device waits between polls; each `slow_down` adds five (RFC 8628 §3.5).
+pub const DEVICE_POLL_INTERVAL_SECS: i64 = 5;
 /// An app's access token lives an hour; its refresh token renews it.
 pub const APP_ACCESS_LIFETIME_MS: i64 = 3_600_000;
 /// A grant unused this long expires: its refresh token does not outlive it.

@@ -1,6 +1,7 @@
-//! The consent page's door (SPEC §11): what an app asks of the signed-in person, and their
-//! answer. Both read the same request, as the page carries it, and check it the same way
-//! (`domain::apps::authorize`).
+//! The consent pages' door (SPEC §11): what an app asks of the signed-in person, and their
+//! answer. On `/oauth/authorize` both read the same request, as the page carries it, and
+//! check it the same way (`domain::apps::authorize`); on `/device` the request is the code
+//! the person typed (`domain::apps::device`).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -30,20 +31,24 @@ pub struct ScopeLine {
     pub description: String,
 }
 
+/// An app and what it asks of the person, as both consent pages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Asking {
+    pub app_name: String,
+    pub description: String,
+    /// Who registered the app; none for the apps this server installs.
+    pub author: Option<String>,
+    /// What it asks for that the person has not granted it yet, and what they have.
+    pub asked: Vec<ScopeLine>,
+    pub granted: Vec<ScopeLine>,
+}
+
 /// What the page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Consent {
-    /// The question put to the person.
-    Ask {
-        app_name: String,
-        description: String,
-        /// Who registered the app; none for the apps this server installs.
-        author: Option<String>,
-        /// The site the answer goes to, or none for a program on this computer.
-        destination: Option<String>,
-        asked: Vec<ScopeLine>,
-        granted: Vec<ScopeLine>,
-    },
+    /// The question put to the person; `destination` is the site the answer goes to, or none
+    /// for a program on this computer.
+    Ask { asking: Asking, destination: Option<String> },
     /// Nothing to ask: the request cannot be answered, and why.
     Refused(String),
     /// Nothing to ask: everything was granted before, and the browser goes on to this URL.
@@ -65,22 +70,9 @@ pub async fn authorization(request: AuthorizationRequest) -> Result<Consent, App
             return Ok(go_on(checked.answer(&mut conn, &user.id, true, &seen).await?));
         }
         allow_form_target(&checked.return_to);
-        let lines = |scopes: crate::rules::scopes::ScopeSet| {
-            scopes
-                .iter()
-                .map(|scope| ScopeLine {
-                    name: scope.name().to_owned(),
-                    description: scope.description().to_owned(),
-                })
-                .collect()
-        };
         Ok(Consent::Ask {
             destination: (!checked.returns_to_this_computer()).then(|| site_of(&checked.return_to)),
-            asked: lines(checked.scopes.without(checked.granted)),
-            granted: lines(checked.scopes.intersection(checked.granted)),
-            app_name: checked.app.name,
-            description: checked.app.description,
-            author: checked.author,
+            asking: asking(checked.app, checked.author, checked.scopes, checked.granted),
         })
     })
     .await
@@ -105,6 +97,105 @@ pub async fn decide(request: AuthorizationRequest, decision: String) -> Result<S
         Ok(url)
     })
     .await
+}
+
+/// What `/device` shows for the code typed (`user_code` in its query).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DeviceCode {
+    /// Nothing typed yet.
+    Empty,
+    /// A device waits for this person's answer.
+    Waiting(Asking),
+    /// This person answered it.
+    Answered { app_name: String, approved: bool },
+    /// No device waits under this code.
+    Unknown,
+}
+
+#[server(endpoint = "device_request")]
+pub async fn device_request(user_code: String) -> Result<DeviceCode, AppError> {
+    super::session::with_status(async move {
+        use super::session::{signed_in, state, SignedIn};
+        use crate::server::auth::throttle::retry_after_secs;
+        use crate::server::domain::apps::{author_name, device, granted};
+        if user_code.trim().is_empty() {
+            return Ok(DeviceCode::Empty);
+        }
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
+        let state = state()?;
+        let throttle = &state.throttles.device_code;
+        throttle.begin(&[user.id.as_str()]).map_err(|wait| AppError::RateLimited(retry_after_secs(wait)))?;
+        let looked = device::look_up(&mut conn, &user_code, &user.id).await?;
+        if !matches!(looked, device::Looked::Unknown) {
+            throttle.forgive(&[user.id.as_str()]);
+        }
+        Ok(match looked {
+            device::Looked::Waiting { app, scopes } => {
+                let author = author_name(&mut conn, &app).await?;
+                let before = granted(&mut conn, app.id.as_str(), &user.id).await?.unwrap_or_default();
+                DeviceCode::Waiting(asking(app, author, scopes, before))
+            }
+            device::Looked::Answered { app, approved } => {
+                DeviceCode::Answered { app_name: app.name, approved }
+            }
+            device::Looked::Unknown => DeviceCode::Unknown,
+        })
+    })
+    .await
+}
+
+/// The person's answer to the device showing `user_code` (`decision`: `authorize`, or
+/// anything else, a refusal). A plain form post comes back to the page, which then says it.
+#[server(endpoint = "device_answer")]
+pub async fn answer_device(user_code: String, decision: String) -> Result<String, AppError> {
+    super::session::with_status(async move {
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
+        use crate::server::domain::apps::device;
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
+        let approved = decision == "authorize";
+        let Some(app) = device::answer(&mut conn, &user_code, &user.id, approved, &seen).await? else {
+            return Err(crate::rules::error::bad_input(
+                "No device waits for this code: it is unknown, expired or answered already.",
+            ));
+        };
+        if is_plain_form_post() {
+            let query =
+                form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &user_code).finish();
+            leptos_axum::redirect(&format!("/device?{query}"));
+        }
+        Ok(if approved {
+            format!("{} may now act for you. Go back to your device.", app.name)
+        } else {
+            format!("{} was refused.", app.name)
+        })
+    })
+    .await
+}
+
+/// An app, its author, and the scopes it asks for apart from those already granted.
+#[cfg(feature = "ssr")]
+fn asking(
+    app: crate::server::db::models::App,
+    author: Option<String>,
+    scopes: crate::rules::scopes::ScopeSet,
+    granted: crate::rules::scopes::ScopeSet,
+) -> Asking {
+    let lines = |scopes: crate::rules::scopes::ScopeSet| {
+        scopes
+            .iter()
+            .map(|scope| ScopeLine {
+                name: scope.name().to_owned(),
+                description: scope.description().to_owned(),
+            })
+            .collect()
+    };
+    Asking {
+        app_name: app.name,
+        description: app.description,
+        author,
+        asked: lines(scopes.without(granted)),
+        granted: lines(scopes.intersection(granted)),
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -13,11 +13,11 @@ use speckle_tokens::server::domain::apps::registered::{self, AppFields};
 use crate::apps::{acts_for, post_form, post_json, speckle_pair};
 use crate::common::*;
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mJ0OAq8oXaW1aKtWS2EYXvFbq1yrfEx";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mJ0OAq8oXaW1aKtWS2EYXvFbq1yrfEx";
 const CALLBACK: &str = "http://127.0.0.1:53682/callback";
 
 /// A signed-in browser and its user's id.
-async fn signed_in<'a>(app: &'a TestApp, name: &str) -> (Browser<'a>, String) {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, name: &str) -> (Browser<'a>, String) {
     let mut browser = app.browser();
     browser.sign_up(name, &format!("{}@example.com", name.to_lowercase())).await;
     let me = browser.call("current_user", &[]).await.json();
@@ -26,18 +26,26 @@ async fn signed_in<'a>(app: &'a TestApp, name: &str) -> (Browser<'a>, String) {
 
 /// A public app registered by a person, with a loopback redirect (any port) and two scopes.
 async fn native_app(app: &TestApp) -> String {
+    let (id, secret) = registered_app(app, "Model Checker", true).await;
+    assert!(secret.is_none());
+    id
+}
+
+/// An app `name` registered by a person named Author, public or with a secret, with a
+/// loopback redirect (any port) and the scopes `streams:read` and `profile:read`: its client
+/// id and secret.
+pub(crate) async fn registered_app(app: &TestApp, name: &str, public: bool) -> (String, Option<String>) {
     let author = TestUser::sign_up(app, "Author").await;
     let fields = AppFields {
-        name: "Model Checker".into(),
+        name: name.into(),
         description: "Checks models.".into(),
         redirect_urls: "http://127.0.0.1/callback".into(),
         scopes: [Scope::StreamsRead, Scope::ProfileRead].into_iter().collect::<ScopeSet>(),
     };
     let mut conn = app.state.db.get().await.unwrap();
     let (registered, secret) =
-        registered::register(&mut conn, &author.id.clone().into(), &fields, true).await.unwrap();
-    assert!(secret.is_none());
-    registered.id.to_string()
+        registered::register(&mut conn, &author.id.clone().into(), &fields, public).await.unwrap();
+    (registered.id.to_string(), secret.map(|secret| secret.expose_secret().to_owned()))
 }
 
 fn authorize_query(client_id: &str, scope: &str) -> Vec<(&'static str, String)> {
@@ -71,7 +79,7 @@ async fn decide(browser: &mut Browser<'_>, form: &[(String, String)]) -> TestRes
 }
 
 /// A page's text without the markers Leptos leaves between its parts.
-fn text(page: &TestResponse) -> String {
+pub(crate) fn text(page: &TestResponse) -> String {
     page.body.replace("<!>", "")
 }
 
@@ -80,7 +88,7 @@ fn query_of(url: &str) -> Vec<(String, String)> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     query_of(url).into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
 }
 

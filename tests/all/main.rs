@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod live;
 mod mail;
+mod oauth_client;
 mod outage;
 mod profile_apps;
 mod projects;

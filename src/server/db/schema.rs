@@ -279,6 +279,7 @@ diesel::table! {
         user_id -> Nullable<Text>,
         decision -> Nullable<Text>,
         used_at -> Nullable<BigInt>,
+        grant_id -> Nullable<Text>,
     }
 }
 
@@ -290,6 +291,7 @@ diesel::joinable!(app_grants -> users (user_id));
 diesel::joinable!(app_codes -> app_grants (grant_id));
 diesel::joinable!(app_refresh_tokens -> app_grants (grant_id));
 diesel::joinable!(app_device_codes -> apps (app_id));
+diesel::joinable!(app_device_codes -> app_grants (grant_id));
 diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(token_addresses -> api_tokens (token_id));

@@ -1,7 +1,8 @@
 //! Standard OAuth 2.1 for apps (SPEC §11; RFC 6749 with OAuth 2.1's rules): the token
 //! endpoint (`POST /oauth/token`, form-encoded: a code with its S256 verifier, or a refresh
 //! token; `client_secret_basic` or `client_secret_post` for confidential apps, none for
-//! public ones), revocation (RFC 7009) and the metadata document (RFC 8414). A JSON body to
+//! public ones), the device authorization grant (RFC 8628; the person answers on `/device`),
+//! revocation (RFC 7009), introspection (RFC 7662) and the metadata document (RFC 8414). A JSON body to
 //! `/oauth/token` is Speckle's .NET `AuthFlow`, answered in Speckle's shape. Every rule is the
 //! grants' (`domain::apps`); this door speaks OAuth's shapes.
 
@@ -28,7 +29,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         // Speckle's .NET SDK takes its S256 flow when this answers 200.
         .route("/oauth/token", get(token_probe).post(token))
+        .route("/oauth/device_authorization", post(device_authorization))
         .route("/oauth/revoke", post(revoke))
+        .route("/oauth/introspect", post(introspect))
         .route("/.well-known/oauth-authorization-server", get(metadata))
 }
 
@@ -64,7 +67,7 @@ impl OAuthError {
             GrantError::Refused(refusal) => {
                 let status = match refusal {
                     Refusal::InvalidClient => StatusCode::UNAUTHORIZED,
-                    Refusal::InvalidGrant(_) => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::BAD_REQUEST,
                 };
                 OAuthError::refused(status, refusal.code(), refusal.description(), basic)
             }
@@ -107,6 +110,10 @@ struct Form {
     client_id: Option<String>,
     client_secret: Option<String>,
     token: Option<String>,
+    /// RFC 7009 and 7662 let it be sent; every token says what it is by its prefix.
+    #[expect(dead_code, reason = "accepted as the RFCs allow, not needed")]
+    token_type_hint: Option<String>,
+    device_code: Option<String>,
 }
 
 /// A form body; a field sent twice is refused (RFC 6749 §3.1).
@@ -160,6 +167,25 @@ fn client_of(headers: &HeaderMap, form: &Form) -> Result<(String, Option<String>
     Ok((id, form.client_secret.clone(), false))
 }
 
+/// The form of a request to one of the app's endpoints, the app it proves to be, and a
+/// connection; `basic` says how it authenticated, for a refusal to say so.
+struct AppRequest {
+    form: Form,
+    app: crate::server::db::models::App,
+    conn: crate::server::db::DbConn,
+    basic: bool,
+}
+
+async fn app_request(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<AppRequest, OAuthError> {
+    let form = form(body)?;
+    let (client_id, secret, basic) = client_of(headers, &form)?;
+    let mut conn = state.db.get().await?;
+    let client = Client { id: &client_id, secret: secret.as_deref() };
+    let app =
+        apps::authenticate_client(&mut conn, client).await.map_err(|error| OAuthError::of(error, basic))?;
+    Ok(AppRequest { form, app, conn, basic })
+}
+
 /// `POST /oauth/token`.
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if is_json(&headers) {
@@ -172,12 +198,8 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn token_grant(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Pair, OAuthError> {
-    let form = form(body)?;
-    let (client_id, secret, basic) = client_of(headers, &form)?;
+    let AppRequest { form, app, mut conn, basic } = app_request(state, headers, body).await?;
     let fail = |error: GrantError| OAuthError::of(error, basic);
-    let mut conn = state.db.get().await?;
-    let client = Client { id: &client_id, secret: secret.as_deref() };
-    let app = apps::authenticate_client(&mut conn, client).await.map_err(fail)?;
     match form.grant_type.as_deref() {
         Some("authorization_code") => {
             let (Some(code), Some(verifier)) = (form.code.as_deref(), form.code_verifier.as_deref()) else {
@@ -218,13 +240,57 @@ async fn token_grant(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Res
             }
             apps::refresh(&mut conn, &app, &refresh, &Seen::default()).await.map_err(fail)
         }
+        Some(DEVICE_CODE_GRANT) => {
+            let Some(device_code) = form.device_code.as_deref() else {
+                return Err(OAuthError::invalid_request("device_code is required."));
+            };
+            apps::device::poll(&mut conn, &app, device_code).await.map_err(fail)
+        }
         Some(_) => Err(OAuthError::refused(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token.",
+            "grant_type must be authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:device_code.",
             basic,
         )),
         None => Err(OAuthError::invalid_request("grant_type is required.")),
+    }
+}
+
+/// RFC 8628 §3.4's grant type.
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1): the codes for the device to show and
+/// to poll with, for the scopes asked (all the app registered when none are).
+async fn device_authorization(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let answered = async {
+        let AppRequest { form, app, mut conn, basic } = app_request(&state, &headers, &body).await?;
+        let offered = ScopeSet::from_names(&app.scopes).unwrap_or_default();
+        let scopes = match form.scope.as_deref() {
+            None => offered,
+            Some(names) => match ScopeSet::from_names(names) {
+                Ok(scopes) if scopes.is_within(offered) && !scopes.is_empty() => scopes,
+                _ => {
+                    let why = "The app may ask only for the scopes it registered.";
+                    return Err(OAuthError::refused(StatusCode::BAD_REQUEST, "invalid_scope", why, basic));
+                }
+            },
+        };
+        let started = apps::device::start(&mut conn, &app, scopes).await?;
+        let page = format!("{}/device", state.origin(&headers));
+        let complete = apps::with_query(&page, &[("user_code", started.user_code.as_str())]);
+        Ok(json!({
+            "device_code": started.device_code.expose_secret(),
+            "user_code": started.user_code,
+            "verification_uri": page,
+            "verification_uri_complete": complete,
+            "expires_in": started.expires_in,
+            "interval": started.interval,
+        }))
+    }
+    .await;
+    match answered {
+        Ok(body) => (StatusCode::OK, no_store(), Json(body)).into_response(),
+        Err(error) => error.into_response(),
     }
 }
 
@@ -245,13 +311,7 @@ fn pair_answer(pair: Pair) -> Response {
 /// own; the answer is 200 whether or not the token was known (§2.2).
 async fn revoke(State(state): State<AppState>, parts: axum::http::request::Parts, body: Bytes) -> Response {
     let answered = async {
-        let form = form(&body)?;
-        let (client_id, secret, basic) = client_of(&parts.headers, &form)?;
-        let mut conn = state.db.get().await?;
-        let client = Client { id: &client_id, secret: secret.as_deref() };
-        let app = apps::authenticate_client(&mut conn, client)
-            .await
-            .map_err(|error| OAuthError::of(error, basic))?;
+        let AppRequest { form, app, mut conn, .. } = app_request(&state, &parts.headers, &body).await?;
         let Some(token) = form.token.as_deref() else {
             return Err(OAuthError::invalid_request("token is required."));
         };
@@ -267,6 +327,42 @@ async fn revoke(State(state): State<AppState>, parts: axum::http::request::Parts
     }
 }
 
+/// `POST /oauth/introspect` (RFC 7662): whether a token of the asking app's own is live, and
+/// what it may do; any other token, the app's or not, is only `{"active": false}`.
+async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let answered = async {
+        let AppRequest { form, app, mut conn, .. } = app_request(&state, &headers, &body).await?;
+        let Some(token) = form.token.as_deref() else {
+            return Err(OAuthError::invalid_request("token is required."));
+        };
+        let live = match PlainToken::parse(token.trim()) {
+            Ok(token) => apps::introspect(&mut conn, &app, &token).await?,
+            Err(_) => None,
+        };
+        let Some(live) = live else { return Ok(json!({ "active": false })) };
+        let scope: Vec<&str> = live.scopes.iter().map(Scope::name).collect();
+        let mut body = json!({
+            "active": true,
+            "scope": scope.join(" "),
+            "client_id": app.id.as_str(),
+            "sub": live.user_id.to_string(),
+            "iat": live.issued_at / 1000,
+            "exp": live.expires_at / 1000,
+            "iss": state.origin(&headers),
+        });
+        // RFC 7662's token_type is RFC 6749's (§5.1): an access token's; a refresh token has none.
+        if live.is_access {
+            body["token_type"] = json!("Bearer");
+        }
+        Ok(body)
+    }
+    .await;
+    match answered {
+        Ok(body) => (StatusCode::OK, no_store(), Json(body)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let issuer = state.origin(&headers);
@@ -276,11 +372,14 @@ async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Response
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes,
         "authorization_response_iss_parameter_supported": true,
     }))

@@ -48,6 +48,7 @@ pub async fn require_sign_in(session: Session, request: Request, next: Next) -> 
         || path == "/streams"
         || path.starts_with("/streams/")
         || path == "/oauth/authorize"
+        || path == "/device"
         || path.starts_with("/authn/verify/");
     if protected && request.method() == Method::GET {
         match session.get::<String>(USER_ID_KEY).await {

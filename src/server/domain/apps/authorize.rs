@@ -8,12 +8,11 @@
 
 use super::grants::{approve, granted, Code, CodeRequest};
 use super::pkce::{Challenge, Method};
-use super::{find, redirect, resolve_redirect};
+use super::{author_name, find, redirect, resolve_redirect};
 use crate::rules::error::AppResult;
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::{models, DbConn, UserId};
 use crate::server::domain::activity::Seen;
-use crate::server::domain::users;
 
 /// Which flow the request came through, and so how its answer is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,10 +119,7 @@ pub async fn check(
             }
         },
     };
-    let author = match &app.author_id {
-        Some(author) => Some(users::find(conn, author).await?.map(|user| user.name).unwrap_or_default()),
-        None => None,
-    };
+    let author = author_name(conn, &app).await?;
     let granted = granted(conn, app.id.as_str(), user_id).await?.unwrap_or_default();
     Ok(Ok(Checked {
         author,

@@ -13,14 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::pkce::{Challenge, Method};
-use super::write::Pair;
+use super::write::{Outcome, Pair};
 use super::{Client, GrantError, Refusal};
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::limits::CODE_LIFETIME_MS;
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::{api_tokens, app_codes, app_grants, app_refresh_tokens, apps};
 use crate::server::db::{models, new_id, DbConn, GrantId, TokenId, UserId};
-use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
+use crate::server::domain::activity::{Revoker, Seen};
 use crate::server::domain::tokens::{PlainToken, SecretKind};
 use crate::{db_run, db_tx, tx_steps};
 
@@ -31,7 +31,7 @@ const CODE_CHARS: usize = 43;
 pub struct Code(SecretString);
 
 impl Code {
-    fn generate() -> Code {
+    pub(super) fn generate() -> Code {
         use rand::distributions::{Alphanumeric, DistString};
         Code(Alphanumeric.sample_string(&mut rand::rngs::OsRng, CODE_CHARS).into())
     }
@@ -47,7 +47,7 @@ impl std::fmt::Debug for Code {
     }
 }
 
-fn code_digest(code: &str) -> [u8; 32] {
+pub(super) fn code_digest(code: &str) -> [u8; 32] {
     Sha256::digest(code.as_bytes()).into()
 }
 
@@ -88,42 +88,7 @@ pub async fn approve(
     db_tx!(conn, |tx| {
         tx.lock_user(user_id).await?;
         let now = tx.now;
-        let live: Option<(GrantId, String)> = app_grants::table
-            .filter(app_grants::app_id.eq(&app.id))
-            .filter(app_grants::user_id.eq(user_id))
-            .filter(app_grants::revoked_at.is_null())
-            .select((app_grants::id, app_grants::scopes))
-            .first(tx.conn())
-            .await
-            .optional()?;
-        let (grant_id, before) = match live {
-            Some((id, names)) => (id, ScopeSet::from_names(&names).unwrap_or_default()),
-            None => {
-                let id = GrantId::random();
-                diesel::insert_into(app_grants::table)
-                    .values((
-                        app_grants::id.eq(&id),
-                        app_grants::app_id.eq(&app.id),
-                        app_grants::user_id.eq(user_id),
-                        app_grants::scopes.eq(""),
-                        app_grants::created_at.eq(now),
-                        app_grants::last_used_at.eq(now),
-                    ))
-                    .execute(tx.conn())
-                    .await?;
-                (id, ScopeSet::default())
-            }
-        };
-        let after = before.union(request.scopes);
-        diesel::update(app_grants::table.find(&grant_id))
-            .set((app_grants::scopes.eq(after.to_names()), app_grants::last_used_at.eq(now)))
-            .execute(tx.conn())
-            .await?;
-        if after != before {
-            let names: Vec<&str> = request.scopes.without(before).iter().map(|s| s.name()).collect();
-            let detail = format!("{} ({})", app.name, names.join(", "));
-            tx.record(&[event(user_id, None, EventKind::AppAuthorized, Some(detail), seen, now)]).await?;
-        }
+        let grant_id = tx.grant(app, user_id, request.scopes, seen).await?;
         diesel::insert_into(app_codes::table)
             .values((
                 app_codes::digest.eq(digest.as_slice()),
@@ -173,13 +138,6 @@ pub async fn authenticate_client(conn: &mut DbConn, client: Client<'_>) -> Resul
         return Err(Refusal::InvalidClient.into());
     }
     Ok(app)
-}
-
-/// What the outcome of a transaction was, when a refusal must still commit what it did
-/// (the revocation a replay causes).
-enum Outcome {
-    Issued(Pair),
-    Refused(Refusal),
 }
 
 /// Exchanges a code for a pair of tokens, for the app it was issued to, with the verifier of
@@ -259,10 +217,7 @@ pub async fn exchange_code(
         let scopes = ScopeSet::from_names(&scopes).unwrap_or_default();
         Ok(Outcome::Issued(tx.issue_pair(&grant, app, scopes, &family).await?))
     })?;
-    match outcome {
-        Outcome::Issued(pair) => Ok(pair),
-        Outcome::Refused(refusal) => Err(refusal.into()),
-    }
+    outcome.into_result()
 }
 
 /// Exchanges a refresh token for a new pair, for the app it was issued to: the pair it
@@ -334,10 +289,7 @@ pub async fn refresh(
         let scopes = ScopeSet::from_names(&scopes).unwrap_or_default();
         Ok(Outcome::Issued(tx.issue_pair(&grant, app, scopes, &family).await?))
     })?;
-    match outcome {
-        Outcome::Issued(pair) => Ok(pair),
-        Outcome::Refused(refusal) => Err(refusal.into()),
-    }
+    outcome.into_result()
 }
 
 /// The person ends an app's access (on `/profile`, or `appRevokeAccess`): every token of
@@ -434,6 +386,84 @@ pub async fn give_back(
         }
         Ok(())
     })
+}
+
+/// What introspection (RFC 7662) says of a live token of the asking app.
+#[derive(Debug)]
+pub struct Introspected {
+    /// An access token (else a refresh token).
+    pub is_access: bool,
+    pub scopes: ScopeSet,
+    pub user_id: UserId,
+    /// Milliseconds since the epoch.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// The asking app's own token, if it is live (RFC 7662 §2.2): another app's, or one that is
+/// revoked, used, expired or unknown, is none.
+pub async fn introspect(
+    conn: &mut DbConn,
+    app: &models::App,
+    token: &PlainToken,
+) -> AppResult<Option<Introspected>> {
+    let digest = token.hashed();
+    let now = conn.now();
+    type Row = (String, UserId, i64, Option<i64>);
+    let (is_access, row): (bool, Option<Row>) = match token.kind() {
+        SecretKind::AppAccess => (
+            true,
+            db_run!(conn, |c| {
+                api_tokens::table
+                    .inner_join(app_grants::table)
+                    .filter(api_tokens::token_digest.eq(digest.as_bytes()))
+                    .filter(app_grants::app_id.eq(&app.id))
+                    .filter(app_grants::revoked_at.is_null())
+                    .filter(api_tokens::revoked_at.is_null())
+                    .select((
+                        api_tokens::scopes,
+                        api_tokens::user_id,
+                        api_tokens::created_at,
+                        api_tokens::expires_at,
+                    ))
+                    .first(c)
+                    .await
+                    .optional()
+            })?,
+        ),
+        SecretKind::AppRefresh => (
+            false,
+            db_run!(conn, |c| {
+                app_refresh_tokens::table
+                    .inner_join(app_grants::table)
+                    .filter(app_refresh_tokens::digest.eq(digest.as_bytes()))
+                    .filter(app_grants::app_id.eq(&app.id))
+                    .filter(app_grants::revoked_at.is_null())
+                    .filter(app_refresh_tokens::revoked_at.is_null())
+                    .filter(app_refresh_tokens::used_at.is_null())
+                    .select((
+                        app_refresh_tokens::scopes,
+                        app_grants::user_id,
+                        app_refresh_tokens::created_at,
+                        app_refresh_tokens::expires_at.nullable(),
+                    ))
+                    .first(c)
+                    .await
+                    .optional()
+            })?,
+        ),
+        SecretKind::Personal | SecretKind::ClientSecret => return Ok(None),
+    };
+    Ok(row.and_then(|(scopes, user_id, issued_at, expires_at)| {
+        let expires_at = expires_at?;
+        (expires_at > now).then(|| Introspected {
+            is_access,
+            scopes: ScopeSet::from_names(&scopes).unwrap_or_default(),
+            user_id,
+            issued_at,
+            expires_at,
+        })
+    }))
 }
 
 tx_steps! {

@@ -7,6 +7,7 @@
 
 pub mod authorize;
 mod defaults;
+pub mod device;
 mod grants;
 pub mod pkce;
 pub mod redirect;
@@ -18,8 +19,8 @@ use diesel_async::RunQueryDsl;
 
 pub use defaults::{default_app, install_defaults, DefaultApp, DEFAULT_APPS, WEB_APP};
 pub use grants::{
-    approve, authenticate_client, end_grant, exchange_code, give_back, granted, refresh, revoke_access, Code,
-    CodeRequest,
+    approve, authenticate_client, end_grant, exchange_code, give_back, granted, introspect, refresh,
+    revoke_access, Code, CodeRequest, Introspected,
 };
 pub use write::Pair;
 
@@ -27,6 +28,7 @@ use crate::db_run;
 use crate::rules::error::{AppError, AppResult};
 use crate::server::db::schema::apps;
 use crate::server::db::{models, DbConn};
+use crate::server::domain::users;
 
 /// How a token request names its app: the client id, and the secret if it sent one.
 #[derive(Clone, Copy)]
@@ -49,6 +51,14 @@ pub enum Refusal {
     InvalidClient,
     /// The code or refresh token is unknown, used, expired, revoked or another app's.
     InvalidGrant(&'static str),
+    /// A device's poll (RFC 8628 §3.5): the person has not answered yet.
+    AuthorizationPending,
+    /// A device polled sooner than its interval, which grows by five seconds.
+    SlowDown,
+    /// The device code expired before it was exchanged.
+    ExpiredToken,
+    /// The person refused the device.
+    AccessDenied,
 }
 
 impl Refusal {
@@ -57,6 +67,10 @@ impl Refusal {
         match self {
             Refusal::InvalidClient => "invalid_client",
             Refusal::InvalidGrant(_) => "invalid_grant",
+            Refusal::AuthorizationPending => "authorization_pending",
+            Refusal::SlowDown => "slow_down",
+            Refusal::ExpiredToken => "expired_token",
+            Refusal::AccessDenied => "access_denied",
         }
     }
 
@@ -65,6 +79,12 @@ impl Refusal {
         match self {
             Refusal::InvalidClient => "The app is unknown, or its credentials are wrong.",
             Refusal::InvalidGrant(why) => why,
+            Refusal::AuthorizationPending => {
+                "The person has not answered yet: poll again after the interval."
+            }
+            Refusal::SlowDown => "Polled too soon: wait five seconds longer between polls.",
+            Refusal::ExpiredToken => "The device code expired: start again.",
+            Refusal::AccessDenied => "The person refused.",
         }
     }
 }
@@ -93,6 +113,12 @@ pub async fn find(conn: &mut DbConn, id: &str) -> AppResult<Option<models::App>>
     Ok(db_run!(conn, |c| {
         apps::table.filter(apps::id.eq(id)).select(models::App::as_select()).first(c).await.optional()
     })?)
+}
+
+/// The name of the person who registered `app`; none for the apps this server installs.
+pub async fn author_name(conn: &mut DbConn, app: &models::App) -> AppResult<Option<String>> {
+    let Some(author) = &app.author_id else { return Ok(None) };
+    Ok(Some(users::find(conn, author).await?.map(|user| user.name).unwrap_or_default()))
 }
 
 /// Where an app's registered redirect URL leads: one that starts with `/` is on this server

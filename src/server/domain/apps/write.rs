@@ -6,11 +6,12 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::{GrantError, Refusal};
 use crate::rules::error::AppResult;
 use crate::rules::limits::{APP_ACCESS_LIFETIME_MS, GRANT_UNUSED_MS, MAX_APP_SESSIONS};
 use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::{api_tokens, app_codes, app_grants, app_refresh_tokens, apps};
-use crate::server::db::{models, new_id, GrantId, TokenId, Topic};
+use crate::server::db::{models, new_id, GrantId, TokenId, Topic, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
 use crate::server::domain::tokens::{HashedToken, PlainToken, SecretKind};
 use crate::tx_steps;
@@ -25,7 +26,73 @@ pub struct Pair {
     pub expires_in: i64,
 }
 
+/// What a transaction of a token request came to, when a refusal must still commit what it
+/// did (the revocation a replay causes, a device's poll).
+pub(super) enum Outcome {
+    Issued(Pair),
+    Refused(Refusal),
+}
+
+impl Outcome {
+    pub(super) fn into_result(self) -> Result<Pair, GrantError> {
+        match self {
+            Outcome::Issued(pair) => Ok(pair),
+            Outcome::Refused(refusal) => Err(refusal.into()),
+        }
+    }
+}
+
 tx_steps! {
+    /// Makes or widens the person's grant to `app` by `scopes` (an event says what it adds)
+    /// and marks it used: the consent page's and the device page's approval alike. The
+    /// caller holds the person's lock.
+    pub async fn grant(
+        &mut self,
+        app: &models::App,
+        user_id: &UserId,
+        scopes: ScopeSet,
+        seen: &Seen,
+    ) -> AppResult<GrantId> {
+        let now = self.now;
+        let live: Option<(GrantId, String)> = app_grants::table
+            .filter(app_grants::app_id.eq(&app.id))
+            .filter(app_grants::user_id.eq(user_id))
+            .filter(app_grants::revoked_at.is_null())
+            .select((app_grants::id, app_grants::scopes))
+            .first(self.conn())
+            .await
+            .optional()?;
+        let (grant_id, before) = match live {
+            Some((id, names)) => (id, ScopeSet::from_names(&names).unwrap_or_default()),
+            None => {
+                let id = GrantId::random();
+                diesel::insert_into(app_grants::table)
+                    .values((
+                        app_grants::id.eq(&id),
+                        app_grants::app_id.eq(&app.id),
+                        app_grants::user_id.eq(user_id),
+                        app_grants::scopes.eq(""),
+                        app_grants::created_at.eq(now),
+                        app_grants::last_used_at.eq(now),
+                    ))
+                    .execute(self.conn())
+                    .await?;
+                (id, ScopeSet::default())
+            }
+        };
+        let after = before.union(scopes);
+        diesel::update(app_grants::table.find(&grant_id))
+            .set((app_grants::scopes.eq(after.to_names()), app_grants::last_used_at.eq(now)))
+            .execute(self.conn())
+            .await?;
+        if after != before {
+            let names: Vec<&str> = scopes.without(before).iter().map(|s| s.name()).collect();
+            let detail = format!("{} ({})", app.name, names.join(", "));
+            self.record(&[event(user_id, None, EventKind::AppAuthorized, Some(detail), seen, now)]).await?;
+        }
+        Ok(grant_id)
+    }
+
     /// Takes the write lock on this code's row before anything is read (a no-op write): on
     /// SQLite a transaction that read first could not upgrade its lock once another had
     /// written; on PostgreSQL, of two exchanges of one code the second waits here for the

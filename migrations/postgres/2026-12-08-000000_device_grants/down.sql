@@ -1,0 +1,1 @@
+ALTER TABLE app_device_codes DROP COLUMN grant_id;
