@@ -166,3 +166,64 @@ test.describe('without JavaScript', () => {
     expect((await graphql(request, access, '{ activeUser { name } }')).status()).toBe(401);
   });
 });
+
+/** A command-line tool starts the device grant as Speckle's scripts app; answers its codes. */
+async function startDevice(request: APIRequestContext) {
+  const answer = await request.post('/oauth/device_authorization', {
+    form: { client_id: 'sca', scope: 'streams:read profile:read' },
+  });
+  expect(answer.status()).toBe(200);
+  return await answer.json() as { device_code: string, user_code: string, verification_uri: string };
+}
+
+async function poll(request: APIRequestContext, deviceCode: string) {
+  return request.post('/oauth/token', {
+    form: { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: 'sca' },
+  });
+}
+
+test('a person types a device code on /device, sees the app beside it and authorizes or denies', async ({ page, request }) => {
+  await signUp(page, 'Device Owner');
+  const device = await startDevice(request);
+  expect((await (await poll(request, device.device_code)).json()).error).toBe('authorization_pending');
+
+  await page.goto(new URL(device.verification_uri).pathname);
+  await hydrated(page);
+  await page.getByRole('textbox', { name: 'Code' }).fill(device.user_code.toLowerCase());
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('textbox', { name: 'Code' })).toHaveAccessibleDescription(/for Speckle/);
+  await expect(page.getByRole('heading', { level: 2, name: /^Authorize Speckle/ })).toBeVisible();
+  await expect(page.getByText('streams:read')).toBeVisible();
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await expect(page.getByRole('status')).toContainText('may now act for you');
+  const tokens = await poll(request, device.device_code);
+  expect(tokens.status()).toBe(200);
+  const access = (await tokens.json()).access_token as string;
+  expect((await graphql(request, access, '{ activeUser { name } }')).status()).toBe(200);
+
+  const refused = await startDevice(request);
+  await page.goto(`/device?user_code=${refused.user_code}`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Deny' }).click();
+  await expect(page.getByRole('status')).toContainText('You refused');
+  expect((await (await poll(request, refused.device_code)).json()).error).toBe('access_denied');
+
+  await page.goto('/device?user_code=BCDF-GHJK');
+  await expect(page.getByRole('alert')).toContainText('No device waits for this code');
+});
+
+test.describe('the device page without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the code is a GET form and the answer a form post', async ({ page, request }) => {
+    await signUpWithoutJavaScript(page, 'Plain Device');
+    const device = await startDevice(request);
+    await page.goto('/device');
+    await page.getByRole('textbox', { name: 'Code' }).fill(device.user_code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Authorize' }).click();
+    await expect(page.getByRole('status')).toContainText('may now act for you');
+    expect((await poll(request, device.device_code)).status()).toBe(200);
+  });
+});
