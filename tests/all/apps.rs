@@ -378,3 +378,27 @@ async fn the_metadata_document_names_the_endpoints() {
     assert_eq!(body["token_endpoint"], "http://tokens.example/oauth/token");
     assert_eq!(body["code_challenge_methods_supported"], json!(["S256"]));
 }
+
+#[tokio::test]
+async fn a_grant_unused_for_90_days_ends_and_the_app_must_ask_again() {
+    use speckle_tokens::server::domain::lifecycle::tick;
+    let app = TestApp::new().await;
+    let code = register_as_specklepy(&app, "idle@example.org").await;
+    let (_, refresh_token) = speckle_pair(&exchange(&app, &code, "pyspeckletests").await);
+    let day = std::time::Duration::from_secs(86_400);
+    app.advance(day * 89);
+    assert_eq!(tick(&app.state.db, None, app.now()).await.unwrap().grants_expired, 0);
+    // Used on day 89: the 90 days start again.
+    let (_, refresh_token) = speckle_pair(&refresh(&app, &refresh_token).await);
+    app.advance(day * 89);
+    assert_eq!(tick(&app.state.db, None, app.now()).await.unwrap().grants_expired, 0);
+    app.advance(day * 2);
+    assert_eq!(tick(&app.state.db, None, app.now()).await.unwrap().grants_expired, 1);
+    assert_eq!(refresh(&app, &refresh_token).await.status, StatusCode::UNAUTHORIZED);
+    let reason = reasons(&app).await;
+    assert!(
+        reason.iter().any(|(why,)| why.as_deref().is_some_and(|why| why.contains("unused for 90 days"))),
+        "{reason:?}"
+    );
+    assert_eq!(tick(&app.state.db, None, app.now()).await.unwrap().grants_expired, 0, "once");
+}

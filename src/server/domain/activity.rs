@@ -133,6 +133,8 @@ pub enum Revoker {
     AppDeleted,
     /// Its app's author took scopes away from the app.
     AppNarrowed,
+    /// Its app's access went unused for 90 days.
+    Unused,
 }
 
 impl Revoker {
@@ -161,6 +163,7 @@ impl Revoker {
             Revoker::SignedOut => "its app signed out".to_owned(),
             Revoker::AppDeleted => "its app was deleted".to_owned(),
             Revoker::AppNarrowed => "its app's author took scopes away from the app".to_owned(),
+            Revoker::Unused => "its app's access went unused for 90 days".to_owned(),
         }
     }
 }

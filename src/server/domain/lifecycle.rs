@@ -1,5 +1,5 @@
 //! What happens to tokens while nobody asks (SPEC §8): expiries and ended grace periods are
-//! recorded in the activity, and, with SMTP configured, owners are warned by email 7 days and
+//! recorded in the activity, apps' grants unused for 90 days end (SPEC §11), and, with SMTP configured, owners are warned by email 7 days and
 //! 1 day before a token expires and on the day it does.
 //!
 //! Mail goes through the outbox ([`crate::server::mail`]), so that several servers on one
@@ -44,17 +44,19 @@ pub fn spawn(db: DbPool, mailer: Option<Mailer>, every: Duration) {
 pub struct Pass {
     pub expiries_recorded: usize,
     pub graces_ended: usize,
+    pub grants_expired: usize,
     pub messages_queued: usize,
     pub messages_sent: usize,
 }
 
-/// One pass at time `now`: records expiries and ended grace periods; with a mailer, queues
+/// One pass at time `now`: records expiries and ended grace periods, ends unused grants; with a mailer, queues
 /// the day's warnings and sends what is due.
 /// Each step takes a connection for its queries only: none is held while mail is sent.
 pub async fn tick(db: &DbPool, mailer: Option<&Mailer>, now: i64) -> AppResult<Pass> {
     let mut pass = Pass {
         expiries_recorded: record_expiries(&mut db.get().await?, now).await?,
         graces_ended: end_graces(&mut db.get().await?, now).await?,
+        grants_expired: crate::server::domain::apps::expire_unused(&mut db.get().await?, now, BATCH).await?,
         ..Pass::default()
     };
     if let Some(mailer) = mailer {

@@ -16,10 +16,12 @@ use super::pkce::{Challenge, Method};
 use super::write::{Outcome, Pair};
 use super::{Client, GrantError, Refusal};
 use crate::rules::error::{AppError, AppResult};
-use crate::rules::limits::CODE_LIFETIME_MS;
+use crate::rules::limits::{CODE_LIFETIME_MS, GRANT_UNUSED_MS};
 use crate::rules::scopes::ScopeSet;
-use crate::server::db::schema::{api_tokens, app_codes, app_grants, app_refresh_tokens, apps};
-use crate::server::db::{models, new_id, DbConn, GrantId, TokenId, UserId};
+use crate::server::db::schema::{
+    api_tokens, app_codes, app_device_codes, app_grants, app_refresh_tokens, apps,
+};
+use crate::server::db::{models, new_id, DbConn, GrantId, TokenId, UserId, DAY_MS};
 use crate::server::domain::activity::{Revoker, Seen};
 use crate::server::domain::tokens::{PlainToken, SecretKind};
 use crate::{db_run, db_tx, tx_steps};
@@ -386,6 +388,34 @@ pub async fn give_back(
         }
         Ok(())
     })
+}
+
+/// Ends the grants unused for [`GRANT_UNUSED_MS`] (none of their tokens can still be
+/// refreshed; now they leave the person's list too, and the app must ask again), at most
+/// `batch` of them; and forgets codes and device codes that expired a day ago (a code is
+/// refused once expired; its replay is still seen for that day). Answers the grants ended.
+pub async fn expire_unused(conn: &mut DbConn, now: i64, batch: i64) -> AppResult<usize> {
+    let stale: Vec<GrantId> = db_run!(conn, |c| {
+        app_grants::table
+            .filter(app_grants::revoked_at.is_null())
+            .filter(app_grants::last_used_at.le(now - GRANT_UNUSED_MS))
+            .select(app_grants::id)
+            .limit(batch)
+            .load(c)
+            .await
+    })?;
+    let mut ended = 0;
+    for grant_id in &stale {
+        ended += usize::from(end_grant(conn, grant_id, Revoker::Unused, &Seen::default()).await?);
+    }
+    let forgotten = now - DAY_MS;
+    db_run!(conn, |c| {
+        diesel::delete(app_codes::table.filter(app_codes::expires_at.le(forgotten))).execute(c).await?;
+        diesel::delete(app_device_codes::table.filter(app_device_codes::expires_at.le(forgotten)))
+            .execute(c)
+            .await
+    })?;
+    Ok(ended)
 }
 
 /// What introspection (RFC 7662) says of a live token of the asking app.
