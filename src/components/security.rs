@@ -8,7 +8,9 @@ use leptos_router::hooks::use_query_map;
 use super::account::action_error;
 use super::dialog::{close, open_modal, upgrade_to_modal_when_hydrated, CancelButton};
 use crate::rules::limits::MIN_PASSWORD_CHARS;
-use crate::server_fns::security::{leak_alerts, ChangePassword, DismissAlert, RevokeAllTokens};
+use crate::server_fns::security::{
+    leak_alerts, ChangePassword, DismissAlert, EndAllAppAccess, RevokeAllTokens,
+};
 
 /// What the profile's sections share: the `Revoke all tokens` action (the token list reloads
 /// after it) and whether its dialog is open.
@@ -116,10 +118,11 @@ pub fn RevokeAllButton(revoke_all: RevokeAll) -> impl IntoView {
 }
 
 /// `Change password`: the current one, a new one; every other session is signed out, and
-/// the tokens may be revoked too.
+/// the tokens and the apps' access may be ended too.
 #[component]
 pub fn ChangePasswordForm(revoke_all: RevokeAll) -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
+    let end_apps = ServerAction::<EndAllAppAccess>::new();
     let query = use_query_map();
     let changed_without_js = query.with_untracked(|q| q.get("password").is_some_and(|p| p == "changed"));
     let done = move || {
@@ -155,6 +158,14 @@ pub fn ChangePasswordForm(revoke_all: RevokeAll) -> impl IntoView {
                                 "Revoke my tokens too"
                             </button>
                         </form>
+                    </div>
+                    <div>
+                        "Apps you authorized keep their access too. "
+                        <ActionForm action=end_apps attr:class="inline">
+                            <button type="submit" disabled=move || end_apps.pending().get()>"End every app's access too"</button>
+                        </ActionForm>
+                        {action_error(end_apps.value())}
+                        {move || end_apps.value().get().and_then(Result::ok).map(|ended| view! { <p>{ended}</p> })}
                     </div>
                 </div>
             })}

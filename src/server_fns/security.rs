@@ -80,6 +80,26 @@ pub async fn revoke_all_tokens() -> Result<usize, AppError> {
     .await
 }
 
+/// Ends every app's access the person granted (offered after a password change): answers a
+/// sentence for the page.
+#[server(endpoint = "end_all_app_access")]
+pub async fn end_all_app_access() -> Result<String, AppError> {
+    super::session::with_status(async move {
+        use super::session::{is_plain_form_post, signed_in, SignedIn};
+        let SignedIn { user, mut conn, seen } = signed_in().await?;
+        let ended = crate::server::domain::apps::revoke_all_access(&mut conn, &user.id, &seen).await?;
+        if is_plain_form_post() {
+            leptos_axum::redirect("/profile");
+        }
+        Ok(match ended {
+            0 => "No app had access.".to_owned(),
+            1 => "One app lost its access.".to_owned(),
+            n => format!("{n} apps lost their access."),
+        })
+    })
+    .await
+}
+
 /// Changes the password after checking the current one; signs out every other session
 /// (this one gets a new id). Answers a sentence for the page.
 #[server(endpoint = "change_password")]

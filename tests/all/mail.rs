@@ -1,4 +1,4 @@
-//! SPEC §8's expiry warnings by email, against a real SMTP listener started here: one message
+//! SPEC §8's expiry warnings (and §11's news of an app authorized) by email, against a real SMTP listener started here: one message
 //! per user per day, each notice once, across two servers on one database and a restart, and
 //! retried with backoff when the SMTP server fails.
 
@@ -436,4 +436,37 @@ async fn an_invitation_to_an_address_is_mailed_and_its_link_or_code_accepts_it()
     let team =
         app.gql(Some(&token), &format!(r#"{{ project(id: "{stream}") {{ team {{ role }} }} }}"#)).await;
     assert_eq!(team["data"]["project"]["team"].as_array().unwrap().len(), 3, "{team}");
+}
+
+#[tokio::test]
+async fn the_person_is_told_once_by_email_when_they_authorize_an_app() {
+    let app = TestApp::new().await;
+    let second = app.another_server().await;
+    let (sink, mailer) = Sink::start().await;
+    let grace = TestUser::sign_up(&app, "Grace").await;
+    crate::apps::s256_code(&app, "sca", &grace.id, crate::consent::VERIFIER).await;
+    let (first, other) = tokio::join!(
+        tick(&app.state.db, Some(&mailer), app.now()),
+        tick(&second.state.db, Some(&mailer), app.now())
+    );
+    first.unwrap();
+    other.unwrap();
+    let told = |address: &str| -> Vec<String> {
+        sink.to(address).into_iter().filter(|mail| mail.contains("An app may now act for you")).collect()
+    };
+    let mails = told("grace@example.com");
+    assert_eq!(mails.len(), 1, "one message, two servers: {mails:?}");
+    assert!(mails[0].contains("An app may now act for you"), "{}", mails[0]);
+    assert!(mails[0].contains("Speckle"), "the app is named: {}", mails[0]);
+    // The same scopes again: no news, no message.
+    crate::apps::s256_code(&app, "sca", &grace.id, crate::consent::VERIFIER).await;
+    tick(&app.state.db, Some(&mailer), app.now()).await.unwrap();
+    assert_eq!(told("grace@example.com").len(), 1);
+    // Without SMTP nothing is queued for later.
+    let quiet = TestUser::sign_up(&app, "Quiet").await;
+    crate::apps::s256_code(&app, "sdas", &quiet.id, crate::consent::VERIFIER).await;
+    tick(&app.state.db, None, app.now()).await.unwrap();
+    app.advance(std::time::Duration::from_secs(2 * 86_400));
+    tick(&app.state.db, Some(&mailer), app.now()).await.unwrap();
+    assert!(told("quiet@example.com").is_empty(), "a day later the news is stale");
 }

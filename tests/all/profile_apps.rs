@@ -169,3 +169,31 @@ async fn without_javascript_the_client_secret_is_shown_once_after_the_redirect()
     );
     assert_eq!(listed(&mut author).await["created"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn after_a_password_change_the_person_ends_every_apps_access_at_once() {
+    let app = TestApp::new().await;
+    let mut person = app.browser();
+    person.sign_up("Changer", "changer@example.com").await;
+    let person_id = person.call("current_user", &[]).await.json()["id"].as_str().unwrap().to_owned();
+    let first = access_token(&app, "sca", "sca", &person_id).await.unwrap();
+    let second = access_token(&app, "sdas", "sdas", &person_id).await.unwrap();
+    let changed = person
+        .call(
+            "change_password",
+            &[
+                ("current_password", "correct horse battery staple"),
+                ("new_password", "another horse battery staple"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert!(acts_for(&app, &first).await.is_some(), "a password change alone leaves apps their access");
+    let ended = person.call("end_all_app_access", &[]).await;
+    assert_eq!((ended.status, ended.json()), (StatusCode::OK, json!("2 apps lost their access.")));
+    assert_eq!(acts_for(&app, &first).await, None);
+    assert_eq!(acts_for(&app, &second).await, None);
+    assert_eq!(listed(&mut person).await["authorized"], json!([]));
+    let again = person.submit_form("end_all_app_access", &[]).await;
+    assert_eq!((again.status, again.header("location")), (StatusCode::FOUND, "/profile"));
+}

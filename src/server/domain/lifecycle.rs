@@ -1,6 +1,7 @@
 //! What happens to tokens while nobody asks (SPEC §8): expiries and ended grace periods are
-//! recorded in the activity, apps' grants unused for 90 days end (SPEC §11), and, with SMTP configured, owners are warned by email 7 days and
-//! 1 day before a token expires and on the day it does.
+//! recorded in the activity, and apps' grants unused for 90 days end (SPEC §11). With SMTP
+//! configured, owners are warned by email 7 days and 1 day before a token expires and on the
+//! day it does, and told when they authorized an app.
 //!
 //! Mail goes through the outbox ([`crate::server::mail`]), so that several servers on one
 //! database and restarts never send a notice twice: each (token, stage) notice is recorded
@@ -60,10 +61,58 @@ pub async fn tick(db: &DbPool, mailer: Option<&Mailer>, now: i64) -> AppResult<P
         ..Pass::default()
     };
     if let Some(mailer) = mailer {
-        pass.messages_queued = queue_warnings(&mut db.get().await?, mailer, now).await?;
+        pass.messages_queued = queue_warnings(&mut db.get().await?, mailer, now).await?
+            + queue_app_notices(&mut db.get().await?, mailer, now).await?;
         pass.messages_sent = send_due(db, mailer, now).await?;
     }
     Ok(pass)
+}
+
+/// A message to the person for every app they authorized (or granted more) in the last day
+/// that has none yet (SPEC §11): one per event, its `once_key` the event's id, so several
+/// servers never send it twice. If they did not do it, the message says what to do.
+async fn queue_app_notices(conn: &mut DbConn, mailer: &Mailer, now: i64) -> AppResult<usize> {
+    use diesel::sql_types::Text;
+    let once_key = "app-authorized:".into_sql::<Text>().concat(security_events::id);
+    let recent: Vec<(String, UserId, Option<String>, Option<String>)> = db_run!(conn, |c| {
+        security_events::table
+            .filter(security_events::kind.eq(EventKind::AppAuthorized.name()))
+            .filter(security_events::at.gt(now - DAY_MS))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                mail_outbox::table.filter(mail_outbox::once_key.eq(once_key)),
+            )))
+            .select((
+                security_events::id,
+                security_events::user_id,
+                security_events::detail,
+                security_events::ip,
+            ))
+            .limit(BATCH)
+            .load(c)
+            .await
+    })?;
+    let site = mailer.public_url().map_or_else(String::new, |url| format!(" on {url}"));
+    let mails: Vec<models::NewMail> = recent
+        .into_iter()
+        .map(|(id, user_id, detail, ip)| {
+            let app = detail.unwrap_or_default();
+            let from = ip.map_or_else(String::new, |ip| format!(" from {ip}"));
+            let subject = "An app may now act for you".to_owned();
+            let body = format!(
+                "Hello,\n\nYou authorized the app {app}{site}{from}: it may now act for you as far as those \
+                 scopes allow.\n\nIf this was not you, end its access under Your Apps on your profile, and \
+                 change your password.\n"
+            );
+            models::NewMail::due_at(now, &user_id, format!("app-authorized:{id}"), subject, body)
+        })
+        .collect();
+    let mut queued = 0;
+    for mail in &mails {
+        queued += db_run!(conn, |c| {
+            diesel::insert_into(mail_outbox::table).values(mail).on_conflict_do_nothing().execute(c).await
+        })?;
+    }
+    Ok(queued)
 }
 
 /// An "Expired" event for every token that expired unrevoked, once (its `once_key`).

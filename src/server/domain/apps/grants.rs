@@ -320,6 +320,25 @@ pub async fn revoke_access(
     })
 }
 
+/// The person ends every app's access at once (after changing their password): answers how
+/// many grants ended.
+pub async fn revoke_all_access(conn: &mut DbConn, user_id: &UserId, seen: &Seen) -> AppResult<usize> {
+    db_tx!(conn, |tx| {
+        tx.lock_user(user_id).await?;
+        let grants: Vec<models::Grant> = app_grants::table
+            .filter(app_grants::user_id.eq(user_id))
+            .filter(app_grants::revoked_at.is_null())
+            .select(models::Grant::as_select())
+            .load(tx.conn())
+            .await?;
+        let mut ended = 0;
+        for grant in &grants {
+            ended += usize::from(tx.end_grant(grant, Revoker::AppAccess, seen).await?);
+        }
+        Ok(ended)
+    })
+}
+
 /// Ends the grant `grant_id` (a token of it leaked): answers whether it was still live.
 pub async fn end_grant(
     conn: &mut DbConn,

@@ -20,7 +20,7 @@ use diesel_async::RunQueryDsl;
 pub use defaults::{default_app, install_defaults, DefaultApp, DEFAULT_APPS, WEB_APP};
 pub use grants::{
     approve, authenticate_client, end_grant, exchange_code, expire_unused, give_back, granted, introspect,
-    refresh, revoke_access, Code, CodeRequest, Introspected,
+    refresh, revoke_access, revoke_all_access, Code, CodeRequest, Introspected,
 };
 pub use write::Pair;
 
