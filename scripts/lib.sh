@@ -135,7 +135,8 @@ ensure_postgres() {
 }
 
 # Virtualenvs with the pinned specklepy of each era: the stream era's 2.17
-# (tests/specklepy/requirements.txt) and today's 2026.9 (tests/specklepy2026/), outside the
+# (tests/specklepy/requirements.txt) and today's 2026.9 (tests/specklepy2026/, with authlib
+# and Playwright for Python, which drives the system's Chromium), outside the
 # checkout so fresh clones reuse them; each rebuilt when its pins change.
 SPECKLEPY_VENV="$TOOLS_DIR/specklepy-venv"
 SPECKLEPY_2026_VENV="$TOOLS_DIR/specklepy-2026-venv"
@@ -193,6 +194,10 @@ run_specklepy_suite() {
   SPECKLE_USERDATA_PATH="$workdir/2026" SPECKLE_URL="http://127.0.0.1:$port" \
     SPECKLE_OTHER_URL="http://127.0.0.1:${other_port:-$port}" \
     "$SPECKLEPY_2026_VENV/bin/python" tests/specklepy2026/test_specklepy2026.py || status=$?
+  # A third-party app's OAuth (authlib, through the consent page in Chromium) and specklepy
+  # with its tokens.
+  SPECKLE_USERDATA_PATH="$workdir/2026" SPECKLE_URL="http://127.0.0.1:$port" CHROMIUM="$(command -v chromium)" \
+    timeout 300 "$SPECKLEPY_2026_VENV/bin/python" tests/specklepy2026/test_oauth.py || status=$?
   kill "$server" $other 2>/dev/null || true
   wait "$server" $other 2>/dev/null || true
   if [ "$status" != 0 ]; then
