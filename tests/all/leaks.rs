@@ -350,3 +350,53 @@ async fn a_retired_key_signs_nothing() {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     assert!(works(&app, &token).await, "nothing revoked");
 }
+
+/// An app's pair for `user_id` (Speckle's connector app, through the standard endpoint).
+async fn app_pair(app: &TestApp, user_id: &str) -> (String, String) {
+    let code = crate::apps::s256_code(app, "sca", user_id, crate::consent::VERIFIER).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", crate::consent::VERIFIER),
+        ("client_id", "sca"),
+    ];
+    let body = crate::apps::post_form(app, "/oauth/token", &form, None).await.json();
+    (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
+}
+
+async fn refreshes(app: &TestApp, refresh_token: &str) -> bool {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "sca")];
+    crate::apps::post_form(app, "/oauth/token", &form, None).await.status == StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_leaked_app_token_ends_its_grant_and_tells_the_person() {
+    let key = new_key();
+    let keys = KeyServer::start(&[("k1", &key)]).await;
+    let (app, _) = app_with_keys(&keys).await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let (access, refresh_token) = app_pair(&app, &alice.id).await;
+    assert!(works(&app, &access).await);
+    let body = json!([{
+        "token": access,
+        "type": "speckle_oauth_access_token",
+        "url": "https://github.com/octocat/leaky/blob/main/ci.yml",
+        "source": "content",
+    }])
+    .to_string();
+    let labels = post_batch(&app, &body, "k1", &key, false).await.json();
+    assert_eq!(labels[0]["token_type"], "speckle_oauth_access_token", "{labels}");
+    assert_eq!(labels[0]["label"], "true_positive");
+    assert!(!works(&app, &access).await, "the access token is dead");
+    assert!(!refreshes(&app, &refresh_token).await, "and so is the whole grant");
+    let alerts = alice.browser.call("leak_alerts", &[]).await.json();
+    assert_eq!(alerts[0]["token_name"], "Speckle Connector", "{alerts}");
+    let listed = alice.browser.call("list_apps", &[]).await.json();
+    assert_eq!(listed["authorized"], json!([]), "the app must ask again");
+
+    // A refresh token found by someone and reported: the same.
+    let (access, refresh_token) = app_pair(&app, &alice.id).await;
+    assert_eq!(report(&app, &refresh_token).await.status, StatusCode::ACCEPTED);
+    assert!(!works(&app, &access).await, "a reported refresh token ends the grant, its access token too");
+    assert!(!refreshes(&app, &refresh_token).await);
+}
