@@ -351,3 +351,15 @@ async fn the_metadata_names_the_device_and_introspection_endpoints() {
     let grants = body["grant_types_supported"].as_array().unwrap();
     assert!(grants.contains(&json!(DEVICE_GRANT)), "{body}");
 }
+
+#[tokio::test]
+async fn starting_device_grants_is_rate_limited_per_address() {
+    let app = TestApp::new().await;
+    let mut answers = Vec::new();
+    for _ in 0..61 {
+        answers
+            .push(post_form(&app, "/oauth/device_authorization", &[("client_id", "sca")], None).await.status);
+    }
+    assert!(answers[..60].iter().all(|status| *status == StatusCode::OK), "{answers:?}");
+    assert_eq!(answers[60], StatusCode::TOO_MANY_REQUESTS);
+}

@@ -205,6 +205,8 @@ pub struct Throttles {
     pub password_change: FailureThrottle,
     /// Unknown codes per user on `/device`, so that no one can guess another person's.
     pub device_code: FailureThrottle,
+    /// Device grants started per address (every request counts).
+    pub device_start: FailureThrottle,
 }
 
 impl Default for Throttles {
@@ -212,7 +214,8 @@ impl Default for Throttles {
     /// device; 100 sign-ups
     /// per address an hour; 100 failed bearer checks per address in a minute; 300 scanning
     /// batches per address a minute; 20 reports per address in 10 minutes; 10 wrong current
-    /// passwords per user in 15 minutes; 10 unknown device codes per user in 15 minutes.
+    /// passwords per user in 15 minutes; 10 unknown device codes per user in 15 minutes; 60
+    /// device grants started per address in 10 minutes.
     fn default() -> Self {
         Throttles {
             sign_in: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
@@ -227,6 +230,7 @@ impl Default for Throttles {
             report: FailureThrottle::new(20, Duration::from_secs(600)),
             password_change: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
             device_code: FailureThrottle::new(10, Duration::from_secs(15 * 60)),
+            device_start: FailureThrottle::new(60, Duration::from_secs(600)),
         }
     }
 }

@@ -261,9 +261,20 @@ const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// `POST /oauth/device_authorization` (RFC 8628 §3.1): the codes for the device to show and
 /// to poll with, for the scopes asked (all the app registered when none are).
-async fn device_authorization(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn device_authorization(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Response {
+    use crate::server::auth::throttle::{client_ip, retry_after_secs};
+    let headers = &parts.headers;
+    // Every request counts: anyone may start a device grant for a public app.
+    let ip = client_ip(&parts.extensions).to_string();
+    if let Err(wait) = state.throttles.device_start.begin(&[&ip]) {
+        return AppError::RateLimited(retry_after_secs(wait)).into_response();
+    }
     let answered = async {
-        let AppRequest { form, app, mut conn, basic } = app_request(&state, &headers, &body).await?;
+        let AppRequest { form, app, mut conn, basic } = app_request(&state, headers, &body).await?;
         let offered = ScopeSet::from_names(&app.scopes).unwrap_or_default();
         let scopes = match form.scope.as_deref() {
             None => offered,
@@ -276,7 +287,7 @@ async fn device_authorization(State(state): State<AppState>, headers: HeaderMap,
             },
         };
         let started = apps::device::start(&mut conn, &app, scopes).await?;
-        let page = format!("{}/device", state.origin(&headers));
+        let page = format!("{}/device", state.origin(headers));
         let complete = apps::with_query(&page, &[("user_code", started.user_code.as_str())]);
         Ok(json!({
             "device_code": started.device_code.expose_secret(),
