@@ -97,27 +97,23 @@ class AppsTheStandardWay(unittest.TestCase):
         answer = developer.browser.post(f"{URL}/api/create_app", data=form)
         answer.raise_for_status()
         cls.client_id = answer.json()["id"]
-        cls.playwright = sync_playwright().start()
-        cls.chromium = cls.playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        cls.context = cls.chromium.new_context(base_url=URL)
-        # The person is signed in in this browser: their session, as the sign-up set it.
-        cls.context.add_cookies(
-            [{"name": c.name, "value": c.value, "url": URL} for c in cls.person.browser.cookies]
-        )
-        cls.context.set_default_timeout(15_000)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.context.close()
-        cls.chromium.close()
-        cls.playwright.stop()
-
-    def page(self):
-        page = self.context.new_page()
-        self.addCleanup(page.close)
-        return page
+    def in_chromium(self, steps):
+        """Runs `steps(page)` in Chromium, the person signed in (their session, as the sign-up
+        set it). Chromium runs only for these steps: with Playwright's event loop running in this
+        thread, specklepy hung when the server refused a token (seen here), so the two never
+        run at once."""
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            try:
+                context = chromium.new_context(base_url=URL)
+                context.set_default_timeout(15_000)
+                context.add_cookies(
+                    [{"name": c.name, "value": c.value, "url": URL} for c in self.person.browser.cookies]
+                )
+                steps(context.new_page())
+            finally:
+                chromium.close()
 
     def test_code_with_pkce_through_the_consent_page_then_specklepy_refresh_and_revoke(self):
         callback = Callback()
@@ -132,13 +128,15 @@ class AppsTheStandardWay(unittest.TestCase):
         verifier = secrets.token_urlsafe(48)
         url, state = session.create_authorization_url(f"{URL}/oauth/authorize", code_verifier=verifier)
 
-        page = self.page()
-        page.goto(url)
-        expect(page.get_by_role("heading", level=1, name="Authorize Python Board")).to_be_visible()
-        expect(page.get_by_text("an app on this computer")).to_be_visible()
-        expect(page.locator("html[data-hydrated]")).to_have_count(1)
-        page.get_by_role("button", name="Authorize").click()
-        self.assertTrue(callback.received.wait(15), "the app's callback was never called")
+        def consent(page):
+            page.goto(url)
+            expect(page.get_by_role("heading", level=1, name="Authorize Python Board")).to_be_visible()
+            expect(page.get_by_text("an app on this computer")).to_be_visible()
+            expect(page.locator("html[data-hydrated]")).to_have_count(1)
+            page.get_by_role("button", name="Authorize").click()
+            self.assertTrue(callback.received.wait(15), "the app's callback was never called")
+
+        self.in_chromium(consent)
         self.assertIn(f"state={state}", callback.url)
 
         token = session.fetch_token(
@@ -184,15 +182,17 @@ class AppsTheStandardWay(unittest.TestCase):
             poll()
         self.assertEqual(pending.exception.error, "authorization_pending")
 
-        page = self.page()
-        page.goto(urlparse(device["verification_uri"]).path)
-        expect(page.locator("html[data-hydrated]")).to_have_count(1)
-        page.get_by_role("textbox", name="Code").fill(device["user_code"])
-        page.get_by_role("button", name="Continue").click()
-        expect(page.get_by_role("textbox", name="Code")).to_have_accessible_description("for Python Board")
-        expect(page.locator("html[data-hydrated]")).to_have_count(1)
-        page.get_by_role("button", name="Authorize").click()
-        expect(page.get_by_role("status")).to_contain_text("may now act for you")
+        def answer(page):
+            page.goto(urlparse(device["verification_uri"]).path)
+            expect(page.locator("html[data-hydrated]")).to_have_count(1)
+            page.get_by_role("textbox", name="Code").fill(device["user_code"])
+            page.get_by_role("button", name="Continue").click()
+            expect(page.get_by_role("textbox", name="Code")).to_have_accessible_description("for Python Board")
+            expect(page.locator("html[data-hydrated]")).to_have_count(1)
+            page.get_by_role("button", name="Authorize").click()
+            expect(page.get_by_role("status")).to_contain_text("may now act for you")
+
+        self.in_chromium(answer)
 
         # The next poll waits its interval, as RFC 8628 asks.
         time.sleep(max(0, polled_at + device["interval"] + 0.2 - time.monotonic()))
