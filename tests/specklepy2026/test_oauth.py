@@ -41,7 +41,8 @@ SCOPES = "streams:read streams:write profile:read"
 
 class Callback(http.server.ThreadingHTTPServer):
     """The app's redirect URI: a listener on a random loopback port that keeps the URL of
-    the first request it gets and tells the person they may close the tab."""
+    the first request to /callback and tells the person they may close the tab. Anything
+    else (the browser asks for /favicon.ico after the page) is a 404 and is not kept."""
 
     def __init__(self):
         self.received = threading.Event()
@@ -50,8 +51,12 @@ class Callback(http.server.ThreadingHTTPServer):
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                outer.url = f"http://127.0.0.1:{outer.server_address[1]}{self.path}"
-                outer.received.set()
+                if urlparse(self.path).path != "/callback":
+                    self.send_error(404)
+                    return
+                if not outer.received.is_set():
+                    outer.url = f"http://127.0.0.1:{outer.server_address[1]}{self.path}"
+                    outer.received.set()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()
