@@ -21,6 +21,10 @@ pub enum AppError {
     /// The token lacks a scope this needs (FORBIDDEN, with both scope lists beside it).
     #[error("Your token does not have the {} scope, which this needs.", needed.name())]
     MissingScope { needed: Scope, held: ScopeSet },
+    /// The token's streams, or its level on one, refuse this, though its owner could do it
+    /// (SPEC §12): FORBIDDEN, with `tokenLimit: true` beside the code.
+    #[error("{0}")]
+    TokenLimit(String),
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0} not found.")]
     NotFound(String),
@@ -50,6 +54,11 @@ pub type AppResult<T> = Result<T, AppError>;
 /// Refuses an action the caller has no right to; the message says which right.
 pub fn forbidden(message: impl Into<String>) -> AppError {
     AppError::Forbidden(message.into())
+}
+
+/// Refuses what the token's streams (or its level on one) do not allow (SPEC §12).
+pub fn token_limit(message: impl Into<String>) -> AppError {
+    AppError::TokenLimit(message.into())
 }
 
 /// "Stream not found.", "User not found.", …: also said for what exists but is hidden.
@@ -87,13 +96,18 @@ impl AppError {
         }
     }
 
+    /// Whether the token's streams caused this refusal (`extensions.tokenLimit`, SPEC §12).
+    pub fn is_token_limit(&self) -> bool {
+        matches!(self, AppError::TokenLimit(_))
+    }
+
     /// The `extensions.code` of this error in a GraphQL answer (Speckle's codes).
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadInput(_) | AppError::Transport(_) => "BAD_USER_INPUT",
             AppError::SignedOut => "UNAUTHENTICATED",
             AppError::NotFound(_) => "NOT_FOUND",
-            AppError::Forbidden(_) | AppError::MissingScope { .. } => "FORBIDDEN",
+            AppError::Forbidden(_) | AppError::MissingScope { .. } | AppError::TokenLimit(_) => "FORBIDDEN",
             AppError::TooLarge(_) => "PAYLOAD_TOO_LARGE",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Unavailable | AppError::Busy(_) => "SERVICE_UNAVAILABLE",
@@ -114,8 +128,14 @@ mod http {
 
     /// The body of every error answer outside GraphQL's own, in GraphQL's shape so that a
     /// client reads both alike: `{"errors":[{"message":…,"extensions":{"code":…}}]}`, with
-    /// the scopes of a missing-scope refusal beside the code.
-    pub fn error_body(message: &str, code: &str, scopes: Option<(Vec<&str>, Vec<&str>)>) -> String {
+    /// the scopes of a missing-scope refusal beside the code, and `tokenLimit: true` when the
+    /// token's streams refused it.
+    pub fn error_body(
+        message: &str,
+        code: &str,
+        scopes: Option<(Vec<&str>, Vec<&str>)>,
+        token_limit: bool,
+    ) -> String {
         #[derive(serde::Serialize)]
         struct Body<'a> {
             errors: [Entry<'a>; 1],
@@ -133,10 +153,15 @@ mod http {
             required_scopes: Option<Vec<&'a str>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             token_scopes: Option<Vec<&'a str>>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            token_limit: bool,
         }
         let (required_scopes, token_scopes) = scopes.map_or((None, None), |(r, t)| (Some(r), Some(t)));
         let body = Body {
-            errors: [Entry { message, extensions: Extensions { code, required_scopes, token_scopes } }],
+            errors: [Entry {
+                message,
+                extensions: Extensions { code, required_scopes, token_scopes, token_limit },
+            }],
         };
         serde_json::to_string(&body).unwrap_or_default()
     }
@@ -146,7 +171,7 @@ mod http {
         (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            error_body(message, code, None),
+            error_body(message, code, None, false),
         )
             .into_response()
     }
@@ -159,7 +184,9 @@ mod http {
                 AppError::BadInput(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
                 AppError::SignedOut => StatusCode::UNAUTHORIZED,
                 AppError::NotFound(_) => StatusCode::NOT_FOUND,
-                AppError::Forbidden(_) | AppError::MissingScope { .. } => StatusCode::FORBIDDEN,
+                AppError::Forbidden(_) | AppError::MissingScope { .. } | AppError::TokenLimit(_) => {
+                    StatusCode::FORBIDDEN
+                }
                 AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AppError::Unavailable | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -183,7 +210,8 @@ mod http {
         /// (`{"errors":[{"message","extensions":{"code"}}]}`), so a client reads both alike.
         fn into_response(self) -> Response {
             let accepted = self.scope_diagnostics().map(|(required, _)| required.join(", "));
-            let body = error_body(&self.to_string(), self.code(), self.scope_diagnostics());
+            let body =
+                error_body(&self.to_string(), self.code(), self.scope_diagnostics(), self.is_token_limit());
             let mut response =
                 (self.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
                     .into_response();

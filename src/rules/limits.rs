@@ -23,6 +23,9 @@ pub const MAX_SEARCH_CHARS: usize = 256;
 // Tokens.
 /// Live tokens per account (SPEC §3); a token in its grace period counts.
 pub const MAX_LIVE_TOKENS: i64 = 500;
+
+/// The most streams a token limited to chosen streams reaches (SPEC §12).
+pub const MAX_TOKEN_STREAMS: usize = 100;
 /// The longest lifespan a token minted through the API may ask for: 200 years (specklepy asks
 /// for 100 by default). Longer would overflow dates.
 pub const MAX_LIFESPAN_MS: i64 = 200 * 365 * DAY_MS;

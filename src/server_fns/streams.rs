@@ -65,8 +65,9 @@ pub async fn list_invites() -> Result<Vec<InviteRow>, AppError> {
     super::session::with_status(async move {
         use super::session::{signed_in, SignedIn};
         use crate::server::domain::invites;
+        use crate::server::domain::reach::Actor;
         let SignedIn { user, mut conn, .. } = signed_in().await?;
-        let pending = invites::pending_for_user(&mut conn, &user.id).await?;
+        let pending = invites::pending_for_user(&mut conn, Actor::person(&user.id)).await?;
         Ok(pending
             .into_iter()
             .map(|invite| InviteRow {
@@ -87,8 +88,9 @@ pub async fn answer_invite(stream_id: String, id: String, accept: bool) -> Resul
     super::session::with_status(async move {
         use super::session::{is_plain_form_post, signed_in, SignedIn};
         use crate::server::domain::invites;
+        use crate::server::domain::reach::Actor;
         let SignedIn { user, mut conn, .. } = signed_in().await?;
-        invites::answer(&mut conn, &user.id, &stream_id.into(), &id, accept).await?;
+        invites::answer(&mut conn, Actor::person(&user.id), &stream_id.into(), &id, accept).await?;
         if is_plain_form_post() {
             leptos_axum::redirect("/streams");
         }
@@ -103,10 +105,16 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
     super::session::with_status(async move {
         use super::session::{require_user, state};
         use crate::server::domain::pagination::Page;
+        use crate::server::domain::reach::Actor;
         use crate::server::domain::streams;
         let pool = state()?.db;
         let user = require_user().await?;
-        let (rows, _) = streams::page_for_user(&pool, &user.id, false, &Page::first_of_max()).await?;
+        let (rows, _) = streams::page_for_user(
+            &pool,
+            streams::Listing::Own(Actor::person(&user.id)),
+            &Page::first_of_max(),
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(stream, role)| StreamRow {
@@ -130,10 +138,11 @@ pub async fn get_stream(id: String) -> Result<StreamDetails, AppError> {
         use crate::rules::limits::MAX_PAGE;
         use crate::server::db::iso8601;
         use crate::server::domain::pagination::{Order, Page};
+        use crate::server::domain::reach::Actor;
         use crate::server::domain::{branches, commits, objects, streams};
         let SignedIn { user, mut conn, .. } = signed_in().await?;
         let id = crate::server::db::StreamId::from(id);
-        let access = streams::readable(&mut conn, &id, Some(&user.id)).await?;
+        let access = streams::readable(&mut conn, &id, Some(Actor::person(&user.id))).await?;
         let collaborators = streams::collaborators(&mut conn, &id).await?;
         let object_count = objects::count(&mut conn, &id).await?;
         let (_, rows, _) = branches::page(

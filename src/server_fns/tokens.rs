@@ -128,7 +128,13 @@ pub async fn create_token(
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
         let expires_at = chosen_expiry(&expiration, conn.now())?;
-        let new = tokens::NewToken { name: &name, description: Some(&description), scopes, expires_at };
+        let new = tokens::NewToken {
+            name: &name,
+            description: Some(&description),
+            scopes,
+            expires_at,
+            streams: None,
+        };
         let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen).await?;
         hand_over(row, secret).await
     })

@@ -381,8 +381,10 @@ async fn scope_matrix_every_field_and_mutation_needs_its_scope() {
     ];
     // Every root field and mutation of the schema has a case, or is named here with why it
     // needs no scope: a new field without either fails this test.
-    const NEEDS_NO_SCOPE: [(&str, &str); 3] = [
+    const NEEDS_NO_SCOPE: [(&str, &str); 5] = [
         ("serverInfo", "public: what the server is"),
+        ("tokenSelf", "any valid token may read itself (SPEC §12)"),
+        ("tokenCan", "any valid token may ask what it may do (SPEC §12)"),
         ("app", "public: an app as its consent page shows it, as Speckle's"),
         ("workspaceMutations", "refused to every token: workspaces are not enabled"),
     ];
@@ -627,6 +629,7 @@ async fn at_most_500_live_tokens_per_user() {
             description: None,
             scopes: speckle_tokens::rules::scopes::ScopeSet::from_names("profile:read").unwrap(),
             expires_at: None,
+            streams: None,
         };
         speckle_tokens::server::domain::tokens::create(
             &mut conn,

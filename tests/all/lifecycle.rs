@@ -373,6 +373,7 @@ async fn counting_and_inserting_are_one_step_and_expired_tokens_count() {
             description: None,
             scopes: ScopeSet::from_names("profile:read").unwrap(),
             expires_at: Some(app.now() + if i < 10 { 1_000 } else { 3_600_000 }),
+            streams: None,
         };
         tokens::create(&mut conn, &alice.id.as_str().into(), new, &Default::default()).await.unwrap();
     }

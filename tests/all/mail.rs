@@ -98,6 +98,7 @@ async fn token_expiring(app: &TestApp, user_id: &str, name: &str, expires_at: i6
         description: None,
         scopes: ScopeSet::from_names("profile:read").unwrap(),
         expires_at: Some(expires_at),
+        streams: None,
     };
     tokens::create(&mut conn, &user_id.into(), new, &Default::default()).await.unwrap();
 }

@@ -302,7 +302,8 @@ async fn a_token_that_expires_while_cached_is_refused_at_once() {
     let user_id: UserId = db_run!(&mut conn, |c| users::table.select(users::id).first(c).await).unwrap();
     let soon = app.now() + 1_500;
     let scopes = ScopeSet::from_names("profile:read").unwrap();
-    let new = tokens::NewToken { name: "Brief", description: None, scopes, expires_at: Some(soon) };
+    let new =
+        tokens::NewToken { name: "Brief", description: None, scopes, expires_at: Some(soon), streams: None };
     let (_, secret) = tokens::create(&mut conn, &user_id, new, &Default::default()).await.unwrap();
     let secret = secret.expose_secret().to_owned();
     // Used, so known to the cache, with nothing written since.

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::ids::UserId;
+use super::ids::{TokenId, UserId};
 
 /// The epochs of every topic as one request saw them when it started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +95,8 @@ pub struct ReadCache {
     tokens: Mutex<HashMap<[u8; 32], Entry<CachedToken>>>,
     /// By user id: the count of all their streams, and of their public ones.
     stream_counts: Mutex<HashMap<UserId, Entry<[Option<i64>; 2]>>>,
+    /// By token id: the count of a limited token's streams (SPEC §12).
+    limited_counts: Mutex<HashMap<TokenId, Entry<i64>>>,
 }
 
 impl ReadCache {
@@ -106,12 +108,19 @@ impl ReadCache {
             capacity,
             tokens: Mutex::default(),
             stream_counts: Mutex::default(),
+            limited_counts: Mutex::default(),
         })
     }
 
     /// For PostgreSQL, whose epochs the caller reads from the database.
     pub fn with_epochs_in_database(capacity: usize) -> ReadCache {
-        ReadCache { shared: None, capacity, tokens: Mutex::default(), stream_counts: Mutex::default() }
+        ReadCache {
+            shared: None,
+            capacity,
+            tokens: Mutex::default(),
+            stream_counts: Mutex::default(),
+            limited_counts: Mutex::default(),
+        }
     }
 
     /// The epochs now, if they live in shared memory (SQLite).
@@ -133,6 +142,7 @@ impl ReadCache {
     pub fn clear(&self) {
         lock(&self.tokens).clear();
         lock(&self.stream_counts).clear();
+        lock(&self.limited_counts).clear();
     }
 
     /// The token read in epoch `epoch` of `Tokens`, if that is still the epoch, with what its
@@ -177,6 +187,20 @@ impl ReadCache {
         let mut value = [None, None];
         value[public_only as usize] = Some(count);
         put(&mut counts, self.capacity, user_id.clone(), value, epoch);
+    }
+}
+
+impl ReadCache {
+    /// A limited token's count of streams read in epoch `epoch` of `Streams`, if that is
+    /// still the epoch.
+    pub fn limited_stream_count(&self, token_id: &TokenId, epoch: u64) -> Option<i64> {
+        let counts = lock(&self.limited_counts);
+        counts.get(token_id).filter(|entry| is_fresh(entry, epoch)).map(|entry| entry.value)
+    }
+
+    /// Keeps a limited token's count read after the request saw `epoch`.
+    pub fn put_limited_stream_count(&self, token_id: &TokenId, count: i64, epoch: u64) {
+        put(&mut lock(&self.limited_counts), self.capacity, token_id.clone(), count, epoch);
     }
 }
 

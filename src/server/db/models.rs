@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::ids::{AppId, BranchId, CommitId, GrantId, StreamId, TokenId, UserId};
 use super::schema::{
     api_tokens, app_grants, apps, branches, commits, mail_outbox, objects, security_events, stream_acl,
-    stream_activity, streams, users,
+    stream_activity, streams, token_streams, users,
 };
 
 /// A user row. Its `Debug` leaves the password hash out, so no log can print it.
@@ -92,6 +92,9 @@ pub struct ApiToken {
     pub revoked_reason: Option<String>,
     /// An app's token: the grant it acts under (SPEC §11); none for a personal token.
     pub grant_id: Option<GrantId>,
+    /// Limited to chosen streams (`token_streams`, SPEC §12); else it reaches every stream
+    /// its owner can.
+    pub limited: bool,
 }
 
 impl ApiToken {
@@ -139,6 +142,15 @@ pub struct Stream {
     pub is_public: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// One stream of a token limited to chosen streams, and the token's level on it (SPEC §12).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = token_streams)]
+pub struct TokenStream {
+    pub token_id: TokenId,
+    pub stream_id: StreamId,
+    pub access: String,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

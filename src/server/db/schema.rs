@@ -34,6 +34,7 @@ diesel::table! {
         grace_until -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
         grant_id -> Nullable<Text>,
+        limited -> Bool,
     }
 }
 
@@ -189,6 +190,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_streams (token_id, stream_id) {
+        token_id -> Text,
+        stream_id -> Text,
+        access -> Text,
+    }
+}
+
+diesel::table! {
     stream_favorites (user_id, stream_id) {
         user_id -> Text,
         stream_id -> Text,
@@ -307,12 +316,15 @@ diesel::joinable!(stream_acl -> streams (stream_id));
 diesel::joinable!(stream_acl -> users (user_id));
 diesel::joinable!(stream_invites -> streams (stream_id));
 diesel::joinable!(stream_favorites -> streams (stream_id));
+diesel::joinable!(token_streams -> streams (stream_id));
+diesel::joinable!(token_streams -> api_tokens (token_id));
 diesel::joinable!(stream_activity -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stream_invites,
     stream_favorites,
+    token_streams,
     stream_activity,
     api_tokens,
     streams,

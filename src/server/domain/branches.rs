@@ -14,6 +14,7 @@ use crate::server::db::sql::{lower, Search};
 use crate::server::db::{models, BranchId, DbConn, StreamId, UserId};
 use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
+use crate::server::domain::reach::Actor;
 use crate::server::domain::streams::{self, require_write, Role};
 use crate::{db_run, db_tx, keyset};
 
@@ -178,12 +179,13 @@ fn name_taken(error: &diesel::result::Error) -> bool {
 /// Creates a branch (owners and contributors); answers its id.
 pub async fn create(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     name: &str,
     description: Option<String>,
 ) -> AppResult<BranchId> {
-    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create branches")?;
+    let user_id = actor.user_id;
+    streams::readable(conn, stream_id, Some(actor)).await?.require_write("create branches")?;
     let now = conn.now();
     let branch = models::Branch {
         id: BranchId::random(),
@@ -222,21 +224,22 @@ fn taken_or(error: diesel::result::Error) -> AppError {
 
 /// Whether the user may update the stream's branches (as [`update`] asks), for a client
 /// asking to change nothing.
-pub async fn may_update(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
-    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("update branches")
+pub async fn may_update(conn: &mut DbConn, actor: Actor<'_>, stream_id: &StreamId) -> AppResult<()> {
+    streams::readable(conn, stream_id, Some(actor)).await?.require_write("update branches")
 }
 
 /// Renames a branch or changes its description (owners and contributors). Its commits follow
 /// a new name (the database cascades it).
 pub async fn update(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     branch_id: &BranchId,
     name: Option<&str>,
     description: Option<String>,
 ) -> AppResult<()> {
-    may_update(conn, user_id, stream_id).await?;
+    let user_id = actor.user_id;
+    may_update(conn, actor, stream_id).await?;
     let branch = get(conn, stream_id, branch_id).await?;
     let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => Some(validate_name(name)?),
@@ -280,14 +283,15 @@ pub async fn update(
 /// `main` stays.
 pub async fn delete(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     branch_id: &BranchId,
 ) -> AppResult<()> {
-    let access = streams::readable(conn, stream_id, Some(user_id)).await?;
+    let user_id = actor.user_id;
+    let access = streams::readable(conn, stream_id, Some(actor)).await?;
     let branch = get(conn, stream_id, branch_id).await?;
     let author = branch.author_id.as_ref();
-    require_owner_or_author(access.role, author, user_id, "delete this branch")?;
+    access.require_owner_or_author(author, user_id, "delete this branch")?;
     if branch.name == MAIN_BRANCH {
         return Err(bad_input("The main branch cannot be deleted."));
     }

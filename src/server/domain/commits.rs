@@ -15,6 +15,7 @@ use crate::server::domain::branches::{
 };
 use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
+use crate::server::domain::reach::Actor;
 use crate::server::domain::streams::{self, require_write};
 use crate::{db_read, db_run, db_tx, keyset};
 
@@ -41,11 +42,12 @@ fn validate_message(message: &str) -> AppResult<()> {
 /// `totalChildrenCount` then is what the client said.
 pub async fn create_commit(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     input: CommitInput,
 ) -> AppResult<CommitId> {
-    streams::readable(conn, stream_id, Some(user_id)).await?.require_write("create commits")?;
+    let user_id = actor.user_id;
+    streams::readable(conn, stream_id, Some(actor)).await?.require_write("create commits")?;
     let object_id = input.object_id.trim();
     if object_id.is_empty() || object_id.chars().count() > MAX_REFERENCE_CHARS {
         return Err(bad_input(format!("objectId must be 1 to {MAX_REFERENCE_CHARS} characters.")));
@@ -217,15 +219,16 @@ async fn get_commit(conn: &mut DbConn, stream_id: &StreamId, commit_id: &CommitI
 /// commit's author while they can write to the stream.
 pub async fn update_commit(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_id: &CommitId,
     message: Option<String>,
     new_branch_name: Option<&str>,
 ) -> AppResult<()> {
-    let access = streams::readable(conn, stream_id, Some(user_id)).await?;
+    let user_id = actor.user_id;
+    let access = streams::readable(conn, stream_id, Some(actor)).await?;
     let commit = get_commit(conn, stream_id, commit_id).await?.commit;
-    require_owner_or_author(access.role, Some(&commit.author_id), user_id, "change this commit")?;
+    access.require_owner_or_author(Some(&commit.author_id), user_id, "change this commit")?;
     if let Some(message) = &message {
         validate_message(message)?;
     }
@@ -263,11 +266,11 @@ pub async fn update_commit(
 /// write to the stream.
 pub async fn delete_commit(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_id: &CommitId,
 ) -> AppResult<()> {
-    delete_commits(conn, user_id, stream_id, std::slice::from_ref(commit_id)).await
+    delete_commits(conn, actor, stream_id, std::slice::from_ref(commit_id)).await
 }
 
 /// The stream's commits with these ids (at most [`MAX_FILTER_ITEMS`]), each of which the
@@ -275,15 +278,16 @@ pub async fn delete_commit(
 /// "not found" if one is not on the stream.
 async fn commits_to_change(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_ids: &[CommitId],
     action: &str,
 ) -> AppResult<Vec<models::Commit>> {
+    let user_id = actor.user_id;
     if commit_ids.is_empty() {
         return Err(bad_input("versionIds: give at least one."));
     }
-    let access = streams::readable(conn, stream_id, Some(user_id)).await?;
+    let access = streams::readable(conn, stream_id, Some(actor)).await?;
     let found = commits_with_ids(conn, stream_id, None, commit_ids).await?;
     let mut wanted: Vec<&CommitId> = commit_ids.iter().collect();
     wanted.sort_unstable();
@@ -292,7 +296,7 @@ async fn commits_to_change(
         return Err(not_found("Commit"));
     }
     for view in &found {
-        require_owner_or_author(access.role, Some(&view.commit.author_id), user_id, action)?;
+        access.require_owner_or_author(Some(&view.commit.author_id), user_id, action)?;
     }
     Ok(found.into_iter().map(|view| view.commit).collect())
 }
@@ -301,11 +305,11 @@ async fn commits_to_change(
 /// them), for a client asking to change nothing.
 pub async fn may_change(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_id: &CommitId,
 ) -> AppResult<()> {
-    commits_to_change(conn, user_id, stream_id, std::slice::from_ref(commit_id), "change this commit")
+    commits_to_change(conn, actor, stream_id, std::slice::from_ref(commit_id), "change this commit")
         .await
         .map(|_| ())
 }
@@ -358,12 +362,13 @@ crate::tx_steps! {
 /// stream's owners, or by its author while they can write to the stream.
 pub async fn delete_commits(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_ids: &[CommitId],
 ) -> AppResult<()> {
+    let user_id = actor.user_id;
     let action = "delete this commit";
-    let commits = commits_to_change(conn, user_id, stream_id, commit_ids, action).await?;
+    let commits = commits_to_change(conn, actor, stream_id, commit_ids, action).await?;
     db_tx!(conn, |tx| {
         tx.still_may_change(user_id, stream_id, &commits, action).await?;
         let names: Vec<String> = commits.iter().map(|commit| commit.branch_name.clone()).collect();
@@ -389,17 +394,18 @@ pub async fn delete_commits(
 /// none (by someone who may create branches); all or none, each as [`update_commit`] allows.
 pub async fn move_commits(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_ids: &[CommitId],
     target: &str,
 ) -> AppResult<models::Branch> {
+    let user_id = actor.user_id;
     let action = "move this commit";
-    let commits = commits_to_change(conn, user_id, stream_id, commit_ids, action).await?;
+    let commits = commits_to_change(conn, actor, stream_id, commit_ids, action).await?;
     let branch = match find(conn, stream_id, target).await? {
         Some(branch) => branch,
         None => {
-            let id = branch_rules::create(conn, user_id, stream_id, target, None).await?;
+            let id = branch_rules::create(conn, actor, stream_id, target, None).await?;
             branch_rules::get(conn, stream_id, &id).await?
         }
     };
@@ -428,11 +434,11 @@ pub async fn move_commits(
 /// nothing more here.
 pub async fn received(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     commit_id: &CommitId,
 ) -> AppResult<()> {
-    streams::readable(conn, stream_id, Some(user_id)).await?;
+    streams::readable(conn, stream_id, Some(actor)).await?;
     get_commit(conn, stream_id, commit_id).await?;
     Ok(())
 }

@@ -8,17 +8,19 @@ use crate::rules::error::AppResult;
 use crate::server::db::schema::{stream_acl, stream_favorites, streams};
 use crate::server::db::{models, DbConn, StreamId, UserId};
 use crate::server::domain::pagination::Page;
-use crate::server::domain::streams::{readable, Role};
+use crate::server::domain::reach::Actor;
+use crate::server::domain::streams::{readable, token_streams_of, Role};
 use crate::{db_run, keyset};
 
 /// Marks (`favorited`) or unmarks a stream the user can read as one of their favourites.
 pub async fn set(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     favorited: bool,
 ) -> AppResult<()> {
-    readable(conn, stream_id, Some(user_id)).await?;
+    let user_id = actor.user_id;
+    readable(conn, stream_id, Some(actor)).await?;
     let now = conn.now();
     db_run!(conn, |c| {
         if favorited {
@@ -84,13 +86,14 @@ pub type Favorite = (models::Stream, Option<String>, i64);
 /// and one page.
 pub async fn page_for_user(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     page: &Page,
 ) -> AppResult<(i64, Vec<Favorite>, Option<String>)> {
+    let user_id = actor.user_id;
     // A macro, not a closure: the query is typed by each backend's arm of `db_run!`.
     macro_rules! readable_favorites {
-        () => {
-            stream_favorites::table
+        () => {{
+            let favorites = stream_favorites::table
                 .inner_join(streams::table)
                 .left_join(
                     stream_acl::table.on(stream_acl::stream_id
@@ -99,7 +102,15 @@ pub async fn page_for_user(
                 )
                 .filter(stream_favorites::user_id.eq(user_id))
                 .filter(streams::is_public.eq(true).or(stream_acl::role.is_not_null()))
-        };
+                .into_boxed();
+            // A limited token's favourites: those among its streams (SPEC §12).
+            match actor.limit {
+                Some(limit) => {
+                    favorites.filter(stream_favorites::stream_id.eq_any(token_streams_of(&limit.token_id)))
+                }
+                None => favorites,
+            }
+        }};
     }
     let total: i64 = db_run!(conn, |c| readable_favorites!().count().get_result(c).await)?;
     let rows: Vec<Favorite> = db_run!(conn, |c| {

@@ -11,6 +11,8 @@ use crate::rules::error::{bad_input, AppResult};
 use crate::rules::limits::MAX_PAGE;
 use crate::server::db::schema::{stream_acl, stream_activity, streams};
 use crate::server::db::{models, new_id, DbConn, StreamId, UserId};
+use crate::server::domain::reach::Actor;
+use crate::server::domain::streams::token_streams_of;
 
 /// What was done, by Speckle's names of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,12 +130,17 @@ pub enum Of<'a> {
     Stream(&'a StreamId),
     /// What happened to one of the stream's branches or commits.
     Resource { stream: &'a StreamId, resource: &'a str },
-    /// What the user did, on any stream: their own activity.
-    Own(&'a UserId),
-    /// What happened on the streams `user` is on (Speckle's timeline).
-    StreamsOf(&'a UserId),
-    /// What `user` did, on streams `viewer` may read (public ones, and those they are on).
-    SeenBy { user: &'a UserId, viewer: Option<&'a UserId> },
+    /// What the user did, on any stream: their own activity (a limited token's: on its
+    /// streams).
+    Own(Actor<'a>),
+    /// What happened on the streams the user is on (Speckle's timeline; a limited token's:
+    /// its streams).
+    StreamsOf(Actor<'a>),
+    /// What happened on the public streams `user` is on (another user's timeline).
+    PublicStreamsOf(&'a UserId),
+    /// What `user` did, on streams `viewer` may read (public ones, and those they are on and
+    /// their token reaches).
+    SeenBy { user: &'a UserId, viewer: Option<Actor<'a>> },
 }
 
 /// A page of activity, newest first, and how much there is in all.
@@ -150,18 +157,36 @@ pub async fn page(
                 Of::Resource { stream, resource } => query
                     .filter(stream_activity::stream_id.eq(stream))
                     .filter(stream_activity::resource_id.eq(resource.to_owned())),
-                Of::Own(user_id) => query.filter(stream_activity::user_id.eq(user_id)),
-                Of::StreamsOf(user) => query.filter(stream_activity::stream_id.eq_any(
-                    stream_acl::table.filter(stream_acl::user_id.eq(user)).select(stream_acl::stream_id),
-                )),
+                Of::Own(actor) => query.filter(stream_activity::user_id.eq(actor.user_id)),
+                Of::StreamsOf(actor) => query.filter(
+                    stream_activity::stream_id.eq_any(
+                        stream_acl::table
+                            .filter(stream_acl::user_id.eq(actor.user_id))
+                            .select(stream_acl::stream_id),
+                    ),
+                ),
+                Of::PublicStreamsOf(user) => query
+                    .filter(stream_activity::stream_id.eq_any(
+                        stream_acl::table.filter(stream_acl::user_id.eq(user)).select(stream_acl::stream_id),
+                    ))
+                    .filter(
+                        stream_activity::stream_id
+                            .eq_any(streams::table.filter(streams::is_public.eq(true)).select(streams::id)),
+                    ),
                 Of::SeenBy { user, viewer } => {
                     let public = streams::table.filter(streams::is_public.eq(true)).select(streams::id);
-                    let theirs = stream_acl::table
+                    let viewer_id = viewer.map(|viewer| viewer.user_id);
+                    let mut theirs = stream_acl::table
                         .filter(
                             stream_acl::user_id
-                                .eq(viewer.cloned().unwrap_or_else(|| UserId::from(String::new()))),
+                                .eq(viewer_id.cloned().unwrap_or_else(|| UserId::from(String::new()))),
                         )
-                        .select(stream_acl::stream_id);
+                        .select(stream_acl::stream_id)
+                        .into_boxed();
+                    if let Some(limit) = viewer.and_then(|viewer| viewer.limit) {
+                        theirs =
+                            theirs.filter(stream_acl::stream_id.eq_any(token_streams_of(&limit.token_id)));
+                    }
                     query.filter(stream_activity::user_id.eq(user)).filter(
                         stream_activity::stream_id
                             .eq_any(public)
@@ -169,6 +194,12 @@ pub async fn page(
                     )
                 }
             };
+            // A limited token's own activity and timeline: on its streams only.
+            if let Of::Own(Actor { limit: Some(limit), .. })
+            | Of::StreamsOf(Actor { limit: Some(limit), .. }) = of
+            {
+                query = query.filter(stream_activity::stream_id.eq_any(token_streams_of(&limit.token_id)));
+            }
             if let Some(action) = &filter.action_type {
                 query = query.filter(stream_activity::action_type.eq(action.clone()));
             }

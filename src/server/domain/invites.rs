@@ -14,6 +14,7 @@ use crate::rules::limits::MAX_EMAIL_CHARS;
 use crate::server::db::schema::{mail_outbox, stream_acl, stream_invites, streams, users};
 use crate::server::db::{models, new_id, DbConn, StreamId, Topic, UserId};
 use crate::server::domain::history::Action;
+use crate::server::domain::reach::Actor;
 use crate::server::domain::streams::{readable, Role};
 use crate::{db_run, db_tx};
 
@@ -152,15 +153,16 @@ async fn resolve(conn: &mut DbConn, inviter_id: &UserId, input: InviteInput) -> 
 /// with its secret.
 pub async fn create(
     conn: &mut DbConn,
-    inviter_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     inputs: Vec<InviteInput>,
     mail: Option<MailTo<'_>>,
 ) -> AppResult<Vec<String>> {
+    let inviter_id = actor.user_id;
     if inputs.is_empty() || inputs.len() > MAX_INVITES_AT_ONCE {
         return Err(bad_input(format!("input: 1 to {MAX_INVITES_AT_ONCE} invitations at once.")));
     }
-    let access = readable(conn, stream_id, Some(inviter_id)).await?;
+    let access = readable(conn, stream_id, Some(actor)).await?;
     access.require_owner("invite others to it")?;
     let mut resolved = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -357,9 +359,13 @@ pub async fn pending_for_stream(conn: &mut DbConn, stream_id: &StreamId) -> AppR
     pending(conn, Of::Stream(stream_id)).await
 }
 
-/// The invitations waiting for the user's answer.
-pub async fn pending_for_user(conn: &mut DbConn, user_id: &UserId) -> AppResult<Vec<Pending>> {
-    pending(conn, Of::Invitee(user_id)).await
+/// The invitations waiting for the user's answer; none for a limited token, which cannot
+/// answer them (they are to streams outside its streams: SPEC §12).
+pub async fn pending_for_user(conn: &mut DbConn, actor: Actor<'_>) -> AppResult<Vec<Pending>> {
+    if actor.limit.is_some() {
+        return Ok(Vec::new());
+    }
+    pending(conn, Of::Invitee(actor.user_id)).await
 }
 
 /// The stream's live pending invitation that `token` names: its id (as the invitee sees it
@@ -391,7 +397,7 @@ async fn named_by(conn: &mut DbConn, stream_id: &StreamId, token: &str) -> AppRe
 /// theirs to it.
 pub async fn find_for_user(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     token: Option<&str>,
 ) -> AppResult<Option<Pending>> {
@@ -402,7 +408,7 @@ pub async fn find_for_user(
         },
         None => None,
     };
-    let mine = pending_for_user(conn, user_id).await?;
+    let mine = pending_for_user(conn, actor).await?;
     Ok(mine
         .into_iter()
         .find(|invite| &invite.stream_id == stream_id && named.as_ref().is_none_or(|id| &invite.id == id)))
@@ -428,11 +434,13 @@ fn stronger(held: Option<Role>, invited: Role) -> Role {
 /// only while its sender is still an owner of the stream.
 pub async fn answer(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     token: &str,
     accept: bool,
 ) -> AppResult<()> {
+    actor.refuse_if_limited("answer invitations")?;
+    let user_id = actor.user_id;
     let named = named_by(conn, stream_id, token).await?.ok_or_else(not_an_invitation)?;
     let email = crate::server::domain::users::get(conn, user_id).await?.email;
     db_tx!(conn, |tx| {
@@ -506,11 +514,12 @@ pub async fn answer(
 /// Cancels a pending invitation to the stream (its owners only).
 pub async fn cancel(
     conn: &mut DbConn,
-    owner_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     invite_id: &str,
 ) -> AppResult<()> {
-    readable(conn, stream_id, Some(owner_id)).await?.require_owner("cancel its invitations")?;
+    let owner_id = actor.user_id;
+    readable(conn, stream_id, Some(actor)).await?.require_owner("cancel its invitations")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, owner_id, "cancel its invitations").await?;
         let now = tx.now;
@@ -543,5 +552,5 @@ pub async fn accept_by_secret(conn: &mut DbConn, user_id: &UserId, secret: &str)
             .optional()
     })?;
     let stream_id = stream_id.ok_or_else(not_an_invitation)?;
-    answer(conn, user_id, &stream_id, secret, true).await
+    answer(conn, Actor::person(user_id), &stream_id, secret, true).await
 }

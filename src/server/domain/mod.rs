@@ -11,6 +11,7 @@ pub mod leaks;
 pub mod lifecycle;
 pub mod objects;
 pub mod pagination;
+pub mod reach;
 pub mod sharing;
 pub mod streams;
 pub mod tokens;

@@ -10,6 +10,7 @@ use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{stream_acl, users};
 use crate::server::db::{models, DbConn, StreamId, Topic, UserId};
 use crate::server::domain::history::Action;
+use crate::server::domain::reach::Actor;
 use crate::server::domain::streams::{readable, Role};
 use crate::{db_run, db_tx};
 
@@ -59,12 +60,13 @@ crate::tx_steps! {
 /// least one owner.
 pub async fn grant(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     target_id: &UserId,
     role: Role,
 ) -> AppResult<()> {
-    readable(conn, stream_id, Some(user_id)).await?.require_owner("share it")?;
+    let user_id = actor.user_id;
+    readable(conn, stream_id, Some(actor)).await?.require_owner("share it")?;
     let target_exists: i64 =
         db_run!(conn, |c| users::table.filter(users::id.eq(target_id)).count().get_result(c).await)?;
     if target_exists == 0 {
@@ -97,11 +99,12 @@ pub async fn grant(
 /// Removes `target_id`'s role on the stream (owners only); the last owner stays.
 pub async fn revoke(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     target_id: &UserId,
 ) -> AppResult<()> {
-    readable(conn, stream_id, Some(user_id)).await?.require_owner("change who it is shared with")?;
+    let user_id = actor.user_id;
+    readable(conn, stream_id, Some(actor)).await?.require_owner("change who it is shared with")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "change who it is shared with").await?;
         tx.keep_an_owner(stream_id, Some(target_id)).await?;
@@ -111,6 +114,7 @@ pub async fn revoke(
         if removed == 0 {
             return Err(not_found("Collaborator"));
         }
+        tx.drop_from_tokens(target_id, stream_id).await?;
         tx.publish_leaving(stream_id, target_id, Some(user_id));
         let info = serde_json::json!({ "targetUser": target_id });
         let message = format!("Permission revoked for user {target_id}");
@@ -139,9 +143,11 @@ fn not_a_collaborator() -> AppError {
 }
 
 /// Takes the user off a stream they are on, as [`may_leave`] allows.
-pub async fn leave(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
-    let role = readable(conn, stream_id, Some(user_id)).await?.role;
-    may_leave(conn, user_id, stream_id, role).await?;
+pub async fn leave(conn: &mut DbConn, actor: Actor<'_>, stream_id: &StreamId) -> AppResult<()> {
+    let user_id = actor.user_id;
+    let access = readable(conn, stream_id, Some(actor)).await?;
+    access.require_unnarrowed("leave it")?;
+    may_leave(conn, user_id, stream_id, access.role).await?;
     db_tx!(conn, |tx| {
         if tx.role_under_lock(stream_id, user_id).await?.is_none() {
             return Err(not_a_collaborator());
@@ -150,6 +156,7 @@ pub async fn leave(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) ->
         diesel::delete(stream_acl::table.find((stream_id, user_id)))
             .execute(tx.changing(Topic::Streams))
             .await?;
+        tx.drop_from_tokens(user_id, stream_id).await?;
         tx.publish_leaving(stream_id, user_id, None);
         let info = serde_json::json!({ "targetUser": user_id });
         let message = format!("User {user_id} left the stream");

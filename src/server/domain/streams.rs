@@ -9,11 +9,12 @@ use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{STREAM_DESCRIPTION, STREAM_NAME};
 use crate::server::db::events::{Change, Event};
-use crate::server::db::schema::{branches, commits, stream_acl, streams, users};
+use crate::server::db::schema::{branches, commits, stream_acl, streams, token_streams, users};
 use crate::server::db::sql::{lower, Search};
-use crate::server::db::{models, BranchId, DbConn, DbPool, Epochs, StreamId, Topic, UserId};
+use crate::server::db::{models, BranchId, DbConn, DbPool, Epochs, StreamId, TokenId, Topic, UserId};
 use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
+use crate::server::domain::reach::{self, Actor, Level, StreamLimit};
 use crate::{db_read, db_run, db_tx, keyset};
 
 /// A collaborator's role on a stream.
@@ -59,17 +60,113 @@ impl Role {
 #[derive(Clone, Debug)]
 pub struct Access {
     pub stream: models::Stream,
+    /// The role as the caller may use it: none on a stream outside a limited token's streams.
     pub role: Option<Role>,
+    /// What a limited token's streams take away here (SPEC §12).
+    pub narrowed: Narrowed,
+}
+
+/// What a token's streams take away from its owner's role on one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Narrowed {
+    /// Nothing: an unlimited token, a person, or a stream of the token's at `Read and write`.
+    Nothing,
+    /// Writing: a stream of the token's at `Read`.
+    ToReading,
+    /// The role itself: a public stream outside the token's streams, read as anyone reads it
+    /// (the role its owner holds, which the token cannot use).
+    Outside(Option<Role>),
 }
 
 impl Access {
+    /// What the caller may do here: the role, and what the token's streams take away.
+    pub fn rights(&self) -> Rights {
+        Rights { role: self.role, narrowed: self.narrowed }
+    }
+
     pub fn require_owner(&self, action: &str) -> AppResult<()> {
-        require_owner(self.role, action)
+        self.rights().require_owner(action)
     }
 
     /// Owners and contributors write: commits, branches, objects.
     pub fn require_write(&self, action: &str) -> AppResult<()> {
-        require_write(self.role, action)
+        self.rights().require_write(action)
+    }
+
+    /// Owners change anything on the stream, its author their commit or branch while they
+    /// can write to it.
+    pub fn require_owner_or_author(
+        &self,
+        author_id: Option<&UserId>,
+        user_id: &UserId,
+        action: &str,
+    ) -> AppResult<()> {
+        self.rights().require_owner_or_author(author_id, user_id, action)
+    }
+
+    /// Refuses what the token's streams take away here, whatever the role (SPEC §12).
+    pub fn require_unnarrowed(&self, action: &str) -> AppResult<()> {
+        self.rights().require_unnarrowed(action)
+    }
+}
+
+/// What a caller may do on a stream: the role it may use, and what a limited token's streams
+/// take away (SPEC §12). Each check names the role first, and the token's streams only when
+/// the role would have allowed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Rights {
+    pub role: Option<Role>,
+    pub narrowed: Narrowed,
+}
+
+impl Rights {
+    /// The rights of `actor`'s token on `stream_id`, whose owner holds `held` there.
+    pub fn on(limit: Option<&StreamLimit>, stream_id: &StreamId, held: Option<Role>) -> Rights {
+        match limit.map(|limit| limit.level(stream_id)) {
+            None | Some(Some(Level::Write)) => Rights { role: held, narrowed: Narrowed::Nothing },
+            Some(Some(Level::Read)) => Rights { role: held, narrowed: Narrowed::ToReading },
+            Some(None) => Rights { role: None, narrowed: Narrowed::Outside(held) },
+        }
+    }
+
+    pub fn require_owner(self, action: &str) -> AppResult<()> {
+        require_owner(self.held(), action)?;
+        self.require_unnarrowed(action)
+    }
+
+    /// Owners and contributors write: commits, branches, objects.
+    pub fn require_write(self, action: &str) -> AppResult<()> {
+        require_write(self.held(), action)?;
+        self.require_unnarrowed(action)
+    }
+
+    /// Owners change anything on the stream, its author their commit or branch while they
+    /// can write to it.
+    pub fn require_owner_or_author(
+        self,
+        author_id: Option<&UserId>,
+        user_id: &UserId,
+        action: &str,
+    ) -> AppResult<()> {
+        crate::server::domain::branches::require_owner_or_author(self.held(), author_id, user_id, action)?;
+        self.require_unnarrowed(action)
+    }
+
+    /// Refuses what the token's streams take away here, whatever the role.
+    pub fn require_unnarrowed(self, action: &str) -> AppResult<()> {
+        match self.narrowed {
+            Narrowed::Nothing => Ok(()),
+            Narrowed::ToReading => Err(reach::read_only(action)),
+            Narrowed::Outside(_) => Err(reach::outside(action)),
+        }
+    }
+
+    /// The role its owner holds, whatever the token may use of it.
+    fn held(self) -> Option<Role> {
+        match self.narrowed {
+            Narrowed::Outside(role) => role,
+            _ => self.role,
+        }
     }
 }
 
@@ -106,9 +203,9 @@ pub struct StreamInput {
 #[derive(Clone, Copy, Debug)]
 pub enum Reader<'a> {
     Anonymous,
-    /// A token of `user_id` holding `scopes`.
+    /// A token holding `scopes`, acting for its user as far as its streams reach.
     Token {
-        user_id: &'a UserId,
+        actor: Actor<'a>,
         scopes: ScopeSet,
     },
 }
@@ -118,36 +215,39 @@ pub enum Reader<'a> {
 /// anyone's. A private stream is "not found" whether it exists or not; for a token without
 /// `streams:read`, that is the missing scope (which says nothing about the stream).
 pub async fn readable_by(conn: &mut DbConn, stream_id: &StreamId, reader: Reader<'_>) -> AppResult<Access> {
-    let user_id = match reader {
-        Reader::Token { user_id, scopes } if scopes.contains(Scope::StreamsRead) => Some(user_id),
+    let actor = match reader {
+        Reader::Token { actor, scopes } if scopes.contains(Scope::StreamsRead) => Some(actor),
         _ => None,
     };
-    match (readable(conn, stream_id, user_id).await, reader) {
-        (Err(AppError::NotFound(_)), Reader::Token { scopes, .. }) if user_id.is_none() => {
+    match (readable(conn, stream_id, actor).await, reader) {
+        (Err(AppError::NotFound(_)), Reader::Token { scopes, .. }) if actor.is_none() => {
             Err(AppError::MissingScope { needed: Scope::StreamsRead, held: scopes })
         }
         (access, _) => access,
     }
 }
 
-/// The stream, if `user_id` (or anyone, for a public one) may read it; else "not found".
+/// The stream, if `actor` (or anyone, for a public one) may read it; else "not found". The one
+/// place where a limited token's streams apply to a stream (SPEC §12): outside them, the token
+/// reads as anyone does, so a private stream is "not found" exactly as a missing one is.
 pub async fn readable(
     conn: &mut DbConn,
     stream_id: &StreamId,
-    user_id: Option<&UserId>,
+    actor: Option<Actor<'_>>,
 ) -> AppResult<Access> {
     let stream: Option<models::Stream> = db_run!(conn, |c| {
         streams::table.find(stream_id).select(models::Stream::as_select()).first(c).await.optional()
     })?;
     let stream = stream.ok_or_else(|| not_found("Stream"))?;
-    let role = match user_id {
-        Some(user_id) => role_of(conn, stream_id, user_id).await?,
+    let held = match actor {
+        Some(actor) => role_of(conn, stream_id, actor.user_id).await?,
         None => None,
     };
+    let Rights { role, narrowed } = Rights::on(actor.and_then(|actor| actor.limit), stream_id, held);
     if !stream.is_public && role.is_none() {
         return Err(not_found("Stream"));
     }
-    Ok(Access { stream, role })
+    Ok(Access { stream, role, narrowed })
 }
 
 async fn role_of(conn: &mut DbConn, stream_id: &StreamId, user_id: &UserId) -> AppResult<Option<Role>> {
@@ -158,7 +258,9 @@ async fn role_of(conn: &mut DbConn, stream_id: &StreamId, user_id: &UserId) -> A
 }
 
 /// Creates a stream owned by `owner_id`, with its `main` branch; answers its id.
-pub async fn create(conn: &mut DbConn, owner_id: &UserId, input: StreamInput) -> AppResult<StreamId> {
+pub async fn create(conn: &mut DbConn, actor: Actor<'_>, input: StreamInput) -> AppResult<StreamId> {
+    actor.refuse_if_limited("create streams")?;
+    let owner_id = actor.user_id;
     let now = conn.now();
     let stream = models::Stream {
         id: StreamId::random(),
@@ -243,11 +345,12 @@ crate::tx_steps! {
 /// Changes a stream's name, description or visibility (owners only).
 pub async fn update(
     conn: &mut DbConn,
-    user_id: &UserId,
+    actor: Actor<'_>,
     stream_id: &StreamId,
     input: StreamInput,
 ) -> AppResult<()> {
-    let access = readable(conn, stream_id, Some(user_id)).await?;
+    let user_id = actor.user_id;
+    let access = readable(conn, stream_id, Some(actor)).await?;
     access.require_owner("update it")?;
     let stream = access.stream;
     let name = match input.name {
@@ -288,8 +391,9 @@ pub async fn update(
 }
 
 /// Deletes a stream with its branches, commits, objects and roles (owners only).
-pub async fn delete(conn: &mut DbConn, user_id: &UserId, stream_id: &StreamId) -> AppResult<()> {
-    readable(conn, stream_id, Some(user_id)).await?.require_owner("delete it")?;
+pub async fn delete(conn: &mut DbConn, actor: Actor<'_>, stream_id: &StreamId) -> AppResult<()> {
+    let user_id = actor.user_id;
+    readable(conn, stream_id, Some(actor)).await?.require_owner("delete it")?;
     db_tx!(conn, |tx| {
         tx.still_owner(stream_id, user_id, "delete it").await?;
         let members: Vec<UserId> = stream_acl::table
@@ -339,65 +443,103 @@ pub async fn collaborators(conn: &mut DbConn, stream_id: &StreamId) -> AppResult
     })?)
 }
 
-/// The values of `is_public` a listing includes.
-fn is_public_values(public_only: bool) -> [bool; 2] {
-    if public_only {
-        [true, true]
-    } else {
-        [true, false]
+/// Whose streams a listing shows, and as whom.
+#[derive(Clone, Copy, Debug)]
+pub enum Listing<'a> {
+    /// The user's own: every stream they are on, or only a limited token's streams (SPEC §12:
+    /// a limited token's lists are its streams).
+    Own(Actor<'a>),
+    /// Another user's, as anyone sees them: their public streams.
+    Public(&'a UserId),
+}
+
+impl Listing<'_> {
+    fn user_id(&self) -> &UserId {
+        match self {
+            Listing::Own(actor) => actor.user_id,
+            Listing::Public(user_id) => user_id,
+        }
     }
 }
 
-/// How many streams the user collaborates on; only public ones when `public_only`. A read
-/// of the API's hot path (`{ user { streams { totalCount } } }`): from the cache when it
-/// can (`epochs`: as the request saw them when it started), else one read (see
-/// [`db_read!`]).
-pub async fn count_for_user(
-    db: &DbPool,
-    epochs: Option<&Epochs>,
-    user_id: &UserId,
-    public_only: bool,
-) -> AppResult<i64> {
+/// The ids of a limited token's streams, as a subquery: the one filter of every listing of a
+/// limited token (a fixed statement, prepared once per connection).
+pub fn token_streams_of(
+    token_id: &TokenId,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<token_streams::table, diesel::dsl::Eq<token_streams::token_id, &TokenId>>,
+    token_streams::stream_id,
+> {
+    token_streams::table.filter(token_streams::token_id.eq(token_id)).select(token_streams::stream_id)
+}
+
+/// How many streams a listing holds. A read of the API's hot path (`{ user { streams {
+/// totalCount } } }`): from the cache when it can (`epochs`: as the request saw them when it
+/// started), else one read (see [`db_read!`]).
+pub async fn count_for_user(db: &DbPool, epochs: Option<&Epochs>, listing: Listing<'_>) -> AppResult<i64> {
     let epoch = epochs.map(|epochs| epochs.streams);
-    if let Some(count) = epoch.and_then(|epoch| db.cache().stream_count(user_id, public_only, epoch)) {
+    let cache = db.cache();
+    let cached = epoch.and_then(|epoch| match listing {
+        Listing::Own(Actor { limit: Some(limit), .. }) => cache.limited_stream_count(&limit.token_id, epoch),
+        Listing::Own(Actor { user_id, limit: None }) => cache.stream_count(user_id, false, epoch),
+        Listing::Public(user_id) => cache.stream_count(user_id, true, epoch),
+    });
+    if let Some(count) = cached {
         return Ok(count);
     }
-    // Two fixed statements rather than one with a variable filter: fixed ones are prepared
-    // once per connection and cached.
-    let own = stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(user_id));
-    let count: i64 = if public_only {
-        db_read!(db, get_result, own.filter(streams::is_public.eq(true)).count())?
-    } else {
-        db_read!(db, get_result, own.count())?
+    // Fixed statements rather than one with a variable filter: fixed ones are prepared once
+    // per connection and cached.
+    let own = stream_acl::table.inner_join(streams::table).filter(stream_acl::user_id.eq(listing.user_id()));
+    let count: i64 = match listing {
+        Listing::Public(_) => db_read!(db, get_result, own.filter(streams::is_public.eq(true)).count())?,
+        Listing::Own(Actor { limit: None, .. }) => db_read!(db, get_result, own.count())?,
+        Listing::Own(Actor { limit: Some(limit), .. }) => db_read!(
+            db,
+            get_result,
+            own.filter(stream_acl::stream_id.eq_any(token_streams_of(&limit.token_id))).count()
+        )?,
     };
     if let Some(epoch) = epoch {
-        db.cache().put_stream_count(user_id, public_only, count, epoch);
+        match listing {
+            Listing::Own(Actor { limit: Some(limit), .. }) => {
+                cache.put_limited_stream_count(&limit.token_id, count, epoch)
+            }
+            Listing::Own(Actor { user_id, limit: None }) => {
+                cache.put_stream_count(user_id, false, count, epoch)
+            }
+            Listing::Public(user_id) => cache.put_stream_count(user_id, true, count, epoch),
+        }
     }
     Ok(count)
 }
 
-/// One page of the user's streams with their role, newest first.
+/// One page of a listing's streams with the user's role on each, newest first.
 pub async fn page_for_user(
     db: &DbPool,
-    user_id: &UserId,
-    public_only: bool,
+    listing: Listing<'_>,
     page: &Page,
 ) -> AppResult<(Vec<(models::Stream, String)>, Option<String>)> {
-    let visibility = is_public_values(public_only);
+    // A macro, not a closure: the boxed query is typed by each backend's arm of `db_read!`.
+    macro_rules! listed {
+        () => {{
+            let theirs = streams::table
+                .inner_join(stream_acl::table)
+                .filter(stream_acl::user_id.eq(listing.user_id()))
+                .into_boxed();
+            match listing {
+                Listing::Public(_) => theirs.filter(streams::is_public.eq(true)),
+                Listing::Own(Actor { limit: None, .. }) => theirs,
+                Listing::Own(Actor { limit: Some(limit), .. }) => {
+                    theirs.filter(stream_acl::stream_id.eq_any(token_streams_of(&limit.token_id)))
+                }
+            }
+        }};
+    }
     let rows: Vec<(models::Stream, String)> = db_read!(
         db,
         load,
-        keyset!(
-            newest_first,
-            streams::table
-                .inner_join(stream_acl::table)
-                .filter(stream_acl::user_id.eq(user_id))
-                .filter(streams::is_public.eq_any(visibility)),
-            page,
-            streams::created_at,
-            streams::id
-        )
-        .select((models::Stream::as_select(), stream_acl::role))
+        keyset!(newest_first, listed!(), page, streams::created_at, streams::id)
+            .select((models::Stream::as_select(), stream_acl::role))
     )?;
     Ok(page.finish(rows, |(stream, _)| (stream.created_at, &stream.id)))
 }
@@ -427,13 +569,15 @@ pub struct StreamFilter {
     pub roles: Option<Vec<Role>>,
 }
 
-/// The user's streams that `filter` keeps, newest first: their total, and one page.
+/// The user's streams that `filter` keeps (a limited token's: of its streams), newest first:
+/// their total, and one page.
 pub async fn matching_for_user(
     db: &DbPool,
-    user_id: &UserId,
+    actor: Actor<'_>,
     filter: &StreamFilter,
     page: &Page,
 ) -> AppResult<(i64, Vec<(models::Stream, String)>, Option<String>)> {
+    let user_id = actor.user_id;
     let roles: Option<Vec<&str>> =
         filter.roles.as_ref().map(|roles| roles.iter().map(|r| r.name()).collect());
     // A macro, not a closure: the boxed query is typed by each backend's arm of `db_read!`.
@@ -453,8 +597,12 @@ pub async fn matching_for_user(
                 ),
                 None => mine,
             };
-            match &roles {
+            let mine = match &roles {
                 Some(roles) => mine.filter(stream_acl::role.eq_any(roles)),
+                None => mine,
+            };
+            match actor.limit {
+                Some(limit) => mine.filter(stream_acl::stream_id.eq_any(token_streams_of(&limit.token_id))),
                 None => mine,
             }
         }};

@@ -70,7 +70,7 @@ async fn writable<'a>(
 
 async fn writable_by(conn: &mut DbConn, caller: &Caller, stream_id: &StreamId) -> AppResult<()> {
     caller.require(Scope::StreamsWrite)?;
-    streams::readable(conn, stream_id, Some(&caller.user_id)).await?.require_write("send objects")
+    streams::readable(conn, stream_id, Some(caller.actor())).await?.require_write("send objects")
 }
 
 /// Who a big request counts against: the token's owner, or the address without a token.

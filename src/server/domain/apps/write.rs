@@ -165,6 +165,8 @@ tx_steps! {
             grace_until: None,
             revoked_reason: None,
             grant_id: Some(grant.id.clone()),
+            // Grants are not limited to streams (SPEC §12): they reach what the person can.
+            limited: false,
         };
         self.insert_token(&row, &access.hashed()).await?;
         diesel::insert_into(app_refresh_tokens::table)

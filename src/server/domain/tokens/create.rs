@@ -7,8 +7,9 @@ use crate::rules::error::{bad_input, forbidden, AppResult};
 use crate::rules::limits::{MAX_LIFESPAN_MS, MAX_LIVE_TOKENS, MIN_LIFESPAN_MS};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::rules::text::{TOKEN_DESCRIPTION, TOKEN_NAME};
-use crate::server::db::{models, DbConn, TokenId, UserId};
+use crate::server::db::{models, DbConn, StreamId, TokenId, UserId};
 use crate::server::domain::activity::{event, EventKind, Seen};
+use crate::server::domain::reach::{self, Level};
 
 /// What a new token is to be.
 pub struct NewToken<'a> {
@@ -16,6 +17,9 @@ pub struct NewToken<'a> {
     pub description: Option<&'a str>,
     pub scopes: ScopeSet,
     pub expires_at: Option<i64>,
+    /// Only these streams, each at its level (SPEC §12); none: every stream the user can
+    /// reach (or, minted by a limited token, that token's streams).
+    pub streams: Option<&'a [(StreamId, Level)]>,
 }
 
 /// Creates a token for `user_id`; the returned secret is the only copy there will ever be.
@@ -89,6 +93,8 @@ async fn insert(
     if new.expires_at.is_some_and(|at| at <= now) {
         return Err(bad_input("The expiry must be in the future."));
     }
+    let streams =
+        reach::for_new_token(conn, user_id, new.streams, parent.and_then(|p| p.limit.as_ref())).await?;
     let secret = PlainToken::generate();
     let id = TokenId::random();
     let row = models::ApiToken {
@@ -109,6 +115,7 @@ async fn insert(
         revoked_reason: None,
         // What an app's token mints belongs to its grant, and dies with it (SPEC §11).
         grant_id: parent.and_then(|parent| parent.grant_id.clone()),
+        limited: streams.is_some(),
     };
     let digest = secret.hashed();
     let created = event(user_id, Some(&row.id), EventKind::Created, None, seen, now);
@@ -121,6 +128,9 @@ async fn insert(
             )));
         }
         tx.insert_token(&row, &digest).await?;
+        if let Some(streams) = &streams {
+            tx.limit_token(&row.id, streams).await?;
+        }
         tx.record(std::slice::from_ref(&created)).await
     })?;
     tracing::info!(token_id = %row.id, %user_id, "token created");

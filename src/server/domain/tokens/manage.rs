@@ -46,6 +46,15 @@ pub async fn list(conn: &mut DbConn, user_id: &UserId) -> AppResult<Vec<models::
 }
 
 /// One of the user's tokens, revoked or not (the activity page shows dead tokens too).
+/// The calling token's own row, an app's token too (`tokenSelf`: any token may read itself).
+pub async fn itself(conn: &mut DbConn, caller: &Caller) -> AppResult<models::ApiToken> {
+    let token_id = &caller.token_id;
+    let row: Option<models::ApiToken> = db_run!(conn, |c| {
+        api_tokens::table.find(token_id).select(models::ApiToken::as_select()).first(c).await.optional()
+    })?;
+    row.ok_or_else(|| not_found("Token"))
+}
+
 pub async fn get(conn: &mut DbConn, user_id: &UserId, token_id: &TokenId) -> AppResult<models::ApiToken> {
     let row: Option<models::ApiToken> = db_run!(conn, |c| {
         api_tokens::table

@@ -19,15 +19,23 @@ use subtle::ConstantTimeEq;
 use crate::rules::error::{AppError, AppResult};
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::db::{models, GrantId, TokenId, UserId};
+use crate::server::domain::reach::{Actor, StreamLimit};
 pub use create::{create, create_child, lifespan_expiry, NewToken};
-pub use manage::{first_use, get, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update};
+pub use manage::{
+    first_use, get, itself, list, retire_replaced, revoke, revoke_all, revoke_by_secret, update,
+};
 pub use rotate::{rotate, Expiry, Rotation};
 pub use verify::{authenticate, still_alive};
 
 impl Caller {
     /// This token as a reader of streams (see [`crate::server::domain::streams::readable_by`]).
     pub fn reader(&self) -> crate::server::domain::streams::Reader<'_> {
-        crate::server::domain::streams::Reader::Token { user_id: &self.user_id, scopes: self.scopes }
+        crate::server::domain::streams::Reader::Token { actor: self.actor(), scopes: self.scopes }
+    }
+
+    /// This token's user, acting as far as the token's streams let them.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor { user_id: &self.user_id, limit: self.limit.as_ref() }
     }
 
     /// Who reads streams in a request: its token's caller, or anonymous without one.
@@ -219,6 +227,9 @@ pub struct Caller {
     pub replaces: Option<TokenId>,
     /// An app's token: the grant it acts under; none for a personal token.
     pub grant_id: Option<GrantId>,
+    /// A token limited to chosen streams: those streams and its level on each (SPEC §12);
+    /// none for a token that reaches every stream its owner can.
+    pub limit: Option<StreamLimit>,
     /// What every answer to this token says about it, made once when the token is read.
     pub headers: AnswerHeaders,
 }

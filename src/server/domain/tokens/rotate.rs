@@ -13,6 +13,7 @@ use crate::rules::scopes::ScopeSet;
 use crate::server::db::schema::api_tokens;
 use crate::server::db::{iso8601, models, DbConn, TokenId, Topic, UserId};
 use crate::server::domain::activity::{event, EventKind, Revoker, Seen};
+use crate::server::domain::reach;
 
 /// When a regenerated token expires.
 #[derive(Clone, Copy, Debug)]
@@ -133,8 +134,14 @@ pub async fn rotate(
             }
         };
         let scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
+        // The new token keeps the old one's streams (SPEC §12).
+        let streams = match old.limited {
+            true => Some(tx.streams_of_token(&old.id).await?),
+            false => None,
+        };
         if let Some(by) = minting {
             check_minting(by, scopes)?;
+            reach::within(by.limit.as_ref(), streams.as_ref())?;
         }
         if let Some(by) = rotation.by {
             if by.expires_at.is_some_and(|limit| expires_at.is_none_or(|at| at > limit)) {
@@ -158,8 +165,12 @@ pub async fn rotate(
             grace_until: None,
             revoked_reason: None,
             grant_id: None,
+            limited: old.limited,
         };
         tx.insert_token(&new, &digest).await?;
+        if let Some(streams) = &streams {
+            tx.limit_token(&new.id, streams).await?;
+        }
         let grace_until = now + rotation.grace_ms;
         // (The old token is not revoked: that was answered above.)
         let (revoked_at, reason) = match rotation.grace_ms {

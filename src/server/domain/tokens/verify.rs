@@ -11,6 +11,7 @@ use crate::server::db::cache::{CachedToken, UseNote};
 use crate::server::db::schema::{api_tokens, users};
 use crate::server::db::{models, DbConn, DbPool, Epochs, GrantId, TokenId};
 use crate::server::domain::activity::{self, Seen};
+use crate::server::domain::reach;
 use crate::{db_read, db_run};
 
 /// Finds the live token behind `token`, `None` if it is unknown, revoked or expired. From the
@@ -72,7 +73,7 @@ async fn read_live_token(
     // no LIMIT on purpose: SQLite plans with a bound LIMIT's value and so re-prepares the
     // statement on every call (seen in a profile as a third of the lookup's time).
     type Row = (
-        (TokenId, String, Vec<u8>, String),
+        (TokenId, String, Vec<u8>, String, bool),
         (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<TokenId>, Option<GrantId>),
         models::Profile,
     );
@@ -83,7 +84,13 @@ async fn read_live_token(
             .inner_join(users::table)
             .filter(api_tokens::token_digest.eq(digest.as_bytes()))
             .select((
-                (api_tokens::id, api_tokens::name, api_tokens::token_digest, api_tokens::scopes),
+                (
+                    api_tokens::id,
+                    api_tokens::name,
+                    api_tokens::token_digest,
+                    api_tokens::scopes,
+                    api_tokens::limited,
+                ),
                 (
                     api_tokens::expires_at,
                     api_tokens::last_used_at,
@@ -96,7 +103,7 @@ async fn read_live_token(
             ))
     )?;
     let Some((
-        (token_id, token_name, stored, scopes),
+        (token_id, token_name, stored, scopes, limited),
         (expires_at, last_used_at, revoked_at, grace_until, replaces, grant_id),
         user,
     )) = rows.into_iter().next()
@@ -113,6 +120,11 @@ async fn read_live_token(
         return Ok(None);
     };
     let headers = super::AnswerHeaders::new(dies_at, scopes);
+    // A limited token's streams: one more indexed read, for limited tokens only (SPEC §12).
+    let limit = match limited {
+        true => Some(reach::load(db, &token_id).await?),
+        false => None,
+    };
     let caller = Caller {
         user_id: user.id.clone(),
         user,
@@ -123,6 +135,7 @@ async fn read_live_token(
         grace_until,
         replaces,
         grant_id,
+        limit,
         headers,
     };
     Ok(Some((std::sync::Arc::new(caller), last_used_at)))

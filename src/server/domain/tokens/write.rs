@@ -59,6 +59,7 @@ tx_steps! {
                 api_tokens::family_id.eq(&row.family_id),
                 api_tokens::replaces.eq(&row.replaces),
                 api_tokens::grant_id.eq(&row.grant_id),
+                api_tokens::limited.eq(row.limited),
             ))
             .execute(self.conn())
             .await?;

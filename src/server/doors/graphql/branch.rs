@@ -118,7 +118,7 @@ impl BranchMutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         branches::create(
             &mut *db(ctx).await?,
-            &caller.user_id,
+            caller.actor(),
             &branch.stream_id.into(),
             &branch.name,
             branch.description,
@@ -138,7 +138,7 @@ impl BranchMutation {
         let b = branch;
         branches::update(
             &mut *db(ctx).await?,
-            &caller.user_id,
+            caller.actor(),
             &b.stream_id.into(),
             &b.id.into(),
             b.name.as_deref(),
@@ -157,7 +157,7 @@ impl BranchMutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let (stream_id, branch_id) = (branch.stream_id.into(), branch.id.into());
-        branches::delete(&mut *db(ctx).await?, &caller.user_id, &stream_id, &branch_id)
+        branches::delete(&mut *db(ctx).await?, caller.actor(), &stream_id, &branch_id)
             .await
             .map_err(to_api)?;
         Ok(true)

@@ -243,7 +243,7 @@ impl CommitMutation {
             parents,
         };
         let stream_id = StreamId::from(commit.stream_id);
-        let created = commits::create_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, input).await;
+        let created = commits::create_commit(&mut *db(ctx).await?, caller.actor(), &stream_id, input).await;
         created.map(String::from).map_err(to_api)
     }
 
@@ -257,7 +257,7 @@ impl CommitMutation {
         let c = commit;
         commits::update_commit(
             &mut *db(ctx).await?,
-            &caller.user_id,
+            caller.actor(),
             &c.stream_id.into(),
             &c.id.into(),
             c.message,
@@ -277,7 +277,7 @@ impl CommitMutation {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = (input.source_application, input.message);
         let (stream_id, commit_id) = (input.stream_id.into(), input.commit_id.into());
-        commits::received(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
+        commits::received(&mut *db(ctx).await?, caller.actor(), &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -291,7 +291,7 @@ impl CommitMutation {
     ) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let (stream_id, commit_id) = (commit.stream_id.into(), commit.id.into());
-        commits::delete_commit(&mut *db(ctx).await?, &caller.user_id, &stream_id, &commit_id)
+        commits::delete_commit(&mut *db(ctx).await?, caller.actor(), &stream_id, &commit_id)
             .await
             .map_err(to_api)?;
         Ok(true)

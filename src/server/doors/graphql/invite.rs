@@ -83,7 +83,7 @@ fn pending_bytes(invite: &Pending) -> usize {
 /// The token's user's pending invitations (`streams:read`).
 pub(super) async fn mine(ctx: &Context<'_>) -> async_graphql::Result<Vec<PendingStreamCollaborator>> {
     let caller = require(ctx, Scope::StreamsRead)?;
-    let pending = invites::pending_for_user(&mut *db(ctx).await?, &caller.user_id).await.map_err(to_api)?;
+    let pending = invites::pending_for_user(&mut *db(ctx).await?, caller.actor()).await.map_err(to_api)?;
     charge_read(ctx, pending.iter().map(pending_bytes).sum())?;
     Ok(PendingStreamCollaborator::list(pending, Some(&caller.user_id)))
 }
@@ -97,7 +97,7 @@ async fn one_of_mine(
 ) -> async_graphql::Result<Option<PendingStreamCollaborator>> {
     let caller = require(ctx, Scope::ProfileRead)?;
     let found =
-        invites::find_for_user(&mut *db(ctx).await?, &caller.user_id, &stream_id.into(), token.as_deref())
+        invites::find_for_user(&mut *db(ctx).await?, caller.actor(), &stream_id.into(), token.as_deref())
             .await
             .map_err(to_api)?;
     Ok(found.map(|invite| PendingStreamCollaborator::of(invite, Some(&caller.user_id))))
@@ -135,7 +135,7 @@ async fn invite(
     let inputs = invitations.into_iter().map(Invitation::input).collect::<async_graphql::Result<Vec<_>>>()?;
     let mailer = request(ctx)?.mailer.clone();
     let mail = mailer.as_ref().map(|mailer| MailTo { public_url: mailer.public_url() });
-    invites::create(&mut *db(ctx).await?, &caller.user_id, stream_id, inputs, mail).await.map_err(to_api)?;
+    invites::create(&mut *db(ctx).await?, caller.actor(), stream_id, inputs, mail).await.map_err(to_api)?;
     if let Some(mailer) = &mailer {
         mailer.send_soon(&request(ctx)?.db);
     }
@@ -144,7 +144,7 @@ async fn invite(
 
 async fn cancel(ctx: &Context<'_>, stream_id: &StreamId, invite_id: &str) -> async_graphql::Result<()> {
     let caller = require(ctx, Scope::UsersInvite)?;
-    invites::cancel(&mut *db(ctx).await?, &caller.user_id, stream_id, invite_id).await.map_err(to_api)
+    invites::cancel(&mut *db(ctx).await?, caller.actor(), stream_id, invite_id).await.map_err(to_api)
 }
 
 async fn answer(
@@ -154,7 +154,7 @@ async fn answer(
     accept: bool,
 ) -> async_graphql::Result<bool> {
     let caller = caller(ctx)?;
-    invites::answer(&mut *db(ctx).await?, &caller.user_id, stream_id, token, accept).await.map_err(to_api)?;
+    invites::answer(&mut *db(ctx).await?, caller.actor(), stream_id, token, accept).await.map_err(to_api)?;
     Ok(true)
 }
 

@@ -16,7 +16,8 @@ use super::{db, reader, request, require, to_api, Model, Project, Version};
 use crate::rules::error::AppError;
 use crate::rules::scopes::{Scope, ScopeSet};
 use crate::server::db::events::{Change, Event};
-use crate::server::db::{models, BranchId, CommitId, DbPool, StreamId, UserId};
+use crate::server::db::{models, BranchId, CommitId, DbPool, StreamId, TokenId, UserId};
+use crate::server::domain::reach::StreamLimit;
 use crate::server::domain::streams::{self, Access, Reader};
 use crate::server::domain::tokens::Caller;
 use crate::server::domain::{branches, commits};
@@ -62,8 +63,9 @@ struct EventReadings {
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Reading {
-    /// The event's stream, as read by a token of this user with these scopes (or anonymous).
-    Stream(Option<UserId>, ScopeSet),
+    /// The event's stream, as read by a token of this user with these scopes (or anonymous);
+    /// a limited token reads it as itself (SPEC §12).
+    Stream(Option<UserId>, ScopeSet, Option<TokenId>),
     Branch(StreamId, BranchId),
     Commit(StreamId, CommitId),
 }
@@ -192,8 +194,12 @@ impl Feed {
             }
             let reader = Caller::reader_of(Some(&self.caller));
             let reading = match reader {
-                Reader::Token { user_id, scopes } => Reading::Stream(Some(user_id.clone()), scopes),
-                Reader::Anonymous => Reading::Stream(None, ScopeSet::default()),
+                Reader::Token { actor, scopes } => Reading::Stream(
+                    Some(actor.user_id.clone()),
+                    scopes,
+                    actor.limit.map(|limit| limit.token_id.clone()),
+                ),
+                Reader::Anonymous => Reading::Stream(None, ScopeSet::default(), None),
             };
             let read = async {
                 let Ok(mut conn) = self.db.get().await else { return Answer::Stream(None) };
@@ -306,9 +312,16 @@ pub(super) struct Membership {
     pub(super) by: Option<UserId>,
 }
 
-pub(super) fn membership(me: UserId) -> impl Fn(&Event) -> Option<(Membership, Needs)> {
+/// The events of [`Membership`] for `me`; for a limited token, only on its streams (SPEC §12:
+/// leaving another stream says nothing, not even its id).
+pub(super) fn membership(
+    me: UserId,
+    limit: Option<StreamLimit>,
+) -> impl Fn(&Event) -> Option<(Membership, Needs)> {
     move |event| match event {
-        Event::Member { stream, user, joined, by } if *user == me => {
+        Event::Member { stream, user, joined, by }
+            if *user == me && limit.as_ref().is_none_or(|limit| limit.level(stream).is_some()) =>
+        {
             let needs = if *joined { Needs::Reading } else { Needs::Nothing };
             Some((Membership { stream: stream.clone(), joined: *joined, by: by.clone() }, needs))
         }
@@ -391,18 +404,21 @@ impl ProjectSubscription {
         let caller = require(ctx, Scope::ProfileRead)?;
         let me = caller.user_id.clone();
         let feed = Feed::start(ctx)?;
-        Ok(feed.into_stream(membership(me), |_, Membership { stream, joined, .. }, access| async move {
-            let kind = if joined {
-                UserProjectsUpdatedMessageType::Added
-            } else {
-                UserProjectsUpdatedMessageType::Removed
-            };
-            Some(UserProjectsUpdatedMessage {
-                kind,
-                id: stream.to_string(),
-                project: access.map(Project::from),
-            })
-        }))
+        Ok(feed.into_stream(
+            membership(me, caller.limit.clone()),
+            |_, Membership { stream, joined, .. }, access| async move {
+                let kind = if joined {
+                    UserProjectsUpdatedMessageType::Added
+                } else {
+                    UserProjectsUpdatedMessageType::Removed
+                };
+                Some(UserProjectsUpdatedMessage {
+                    kind,
+                    id: stream.to_string(),
+                    project: access.map(Project::from),
+                })
+            },
+        ))
     }
 
     /// Changes of one project: its name, description, visibility, team; or its deletion.

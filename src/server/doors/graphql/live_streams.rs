@@ -13,9 +13,10 @@ use super::live::{
 use super::{require, JsonObject};
 use crate::rules::scopes::Scope;
 use crate::server::db::events::{Change, Event};
-use crate::server::db::{iso8601, models, BranchId, CommitId, StreamId, UserId};
+use crate::server::db::{iso8601, models, BranchId, CommitId, StreamId};
 use crate::server::domain::commits;
 use crate::server::domain::streams::Access;
+use crate::server::domain::tokens::Caller;
 
 /// A stream as the stream era's JSON payloads show it.
 fn stream_json(access: &Access) -> serde_json::Value {
@@ -71,7 +72,7 @@ impl StreamSubscription {
     ) -> async_graphql::Result<impl Stream<Item = Option<JsonObject>>> {
         let caller = require(ctx, Scope::ProfileRead)?;
         let feed = Feed::start(ctx)?;
-        let pick = joined_or_left(caller.user_id.clone(), true);
+        let pick = joined_or_left(caller, true);
         Ok(feed.into_stream(pick, |_, Membership { by, .. }, access| async move {
             let mut shown = stream_json(&access?);
             if let Some(by) = by {
@@ -88,7 +89,7 @@ impl StreamSubscription {
     ) -> async_graphql::Result<impl Stream<Item = Option<JsonObject>>> {
         let caller = require(ctx, Scope::ProfileRead)?;
         let feed = Feed::start(ctx)?;
-        let pick = joined_or_left(caller.user_id.clone(), false);
+        let pick = joined_or_left(caller, false);
         Ok(feed.into_stream(pick, |_, Membership { stream, by, .. }, _| async move {
             let mut shown = json!({ "id": stream });
             if let Some(by) = by {
@@ -188,8 +189,8 @@ impl StreamSubscription {
 }
 
 /// The user's joining (or leaving) streams, for the stream era's two user subscriptions.
-fn joined_or_left(me: UserId, wanted: bool) -> impl Fn(&Event) -> Option<(Membership, Needs)> {
-    let member = membership(me);
+fn joined_or_left(caller: &Caller, wanted: bool) -> impl Fn(&Event) -> Option<(Membership, Needs)> {
+    let member = membership(caller.user_id.clone(), caller.limit.clone());
     move |event| member(event).filter(|(membership, _)| membership.joined == wanted)
 }
 

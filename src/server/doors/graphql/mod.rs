@@ -103,10 +103,15 @@ fn api_error(code: &'static str, message: impl Into<String>) -> async_graphql::E
 }
 
 /// Our domain errors as API errors, with the code of [`AppError::code`].
-/// A missing scope also carries `requiredScopes` and `tokenScopes` (SPEC §8).
+/// A missing scope also carries `requiredScopes` and `tokenScopes` (SPEC §8); a refusal of
+/// the token's streams `tokenLimit: true` (SPEC §12).
 fn to_api(error: AppError) -> async_graphql::Error {
     let diagnostics = error.scope_diagnostics();
+    let token_limit = error.is_token_limit();
     api_error(error.code(), error.to_string()).extend_with(|_, e| {
+        if token_limit {
+            e.set("tokenLimit", true);
+        }
         if let Some((required, held)) = diagnostics {
             e.set("requiredScopes", required.into_iter().map(async_graphql::Value::from).collect::<Vec<_>>());
             e.set("tokenScopes", held.into_iter().map(async_graphql::Value::from).collect::<Vec<_>>());
@@ -242,6 +247,7 @@ pub struct Query(
     invite::InviteQuery,
     server::ServerQuery,
     app::AppQuery,
+    token::TokenQuery,
 );
 
 // The root mutation: each resource's fields, from its own file.

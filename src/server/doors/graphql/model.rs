@@ -208,7 +208,7 @@ impl ModelMutations {
         let caller = writer_who_reads(ctx)?;
         let project_id = StreamId::from(input.project_id.0);
         let mut conn = db(ctx).await?;
-        let id = branches::create(&mut conn, &caller.user_id, &project_id, &input.name, input.description)
+        let id = branches::create(&mut conn, caller.actor(), &project_id, &input.name, input.description)
             .await
             .map_err(to_api)?;
         drop(conn);
@@ -224,7 +224,7 @@ impl ModelMutations {
             let name = input.name.as_deref();
             branches::update(
                 &mut *db(ctx).await?,
-                &caller.user_id,
+                caller.actor(),
                 &project_id,
                 &model_id,
                 name,
@@ -234,7 +234,7 @@ impl ModelMutations {
             .map_err(to_api)?;
         } else {
             // Nothing to change: still only for those who could change it.
-            branches::may_update(&mut *db(ctx).await?, &caller.user_id, &project_id).await.map_err(to_api)?;
+            branches::may_update(&mut *db(ctx).await?, caller.actor(), &project_id).await.map_err(to_api)?;
         }
         Model::of_project(ctx, project_id, input.id).await
     }
@@ -243,7 +243,7 @@ impl ModelMutations {
     async fn delete(&self, ctx: &Context<'_>, input: DeleteModelInput) -> async_graphql::Result<bool> {
         let caller = caller(ctx)?;
         let (project_id, model_id) = (input.project_id.0.into(), input.id.0.into());
-        branches::delete(&mut *db(ctx).await?, &caller.user_id, &project_id, &model_id)
+        branches::delete(&mut *db(ctx).await?, caller.actor(), &project_id, &model_id)
             .await
             .map_err(to_api)?;
         Ok(true)

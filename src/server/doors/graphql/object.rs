@@ -154,7 +154,7 @@ impl ObjectMutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let mut conn = db(ctx).await?;
         let stream_id = &StreamId::from(object_input.stream_id);
-        streams::readable(&mut conn, stream_id, Some(&caller.user_id))
+        streams::readable(&mut conn, stream_id, Some(caller.actor()))
             .await
             .and_then(|access| access.require_write("send objects"))
             .map_err(to_api)?;

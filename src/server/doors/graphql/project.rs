@@ -320,7 +320,7 @@ impl ProjectMutations {
         let caller = writer_who_reads(ctx)?;
         let input = input.unwrap_or(ProjectCreateInput { name: None, description: None, visibility: None });
         let input = stream_input(input.name, input.description, input.visibility)?;
-        let id = streams::create(&mut *db(ctx).await?, &caller.user_id, input).await.map_err(to_api)?;
+        let id = streams::create(&mut *db(ctx).await?, caller.actor(), input).await.map_err(to_api)?;
         Project::readable(ctx, &id).await
     }
 
@@ -330,14 +330,14 @@ impl ProjectMutations {
         let _ = update.allow_public_comments;
         let id = StreamId::from(update.id.0);
         let input = stream_input(update.name, update.description, update.visibility)?;
-        streams::update(&mut *db(ctx).await?, &caller.user_id, &id, input).await.map_err(to_api)?;
+        streams::update(&mut *db(ctx).await?, caller.actor(), &id, input).await.map_err(to_api)?;
         Project::readable(ctx, &id).await
     }
 
     /// Deletes a project with everything in it (owners).
     async fn delete(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = caller(ctx)?;
-        streams::delete(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
+        streams::delete(&mut *db(ctx).await?, caller.actor(), &id.into()).await.map_err(to_api)?;
         Ok(true)
     }
 
@@ -353,9 +353,9 @@ impl ProjectMutations {
         match input.role.as_deref() {
             Some(role) => {
                 let role = Role::parse(role).map_err(to_api)?;
-                sharing::grant(&mut conn, &caller.user_id, &id, &target, role).await
+                sharing::grant(&mut conn, caller.actor(), &id, &target, role).await
             }
-            None => sharing::revoke(&mut conn, &caller.user_id, &id, &target).await,
+            None => sharing::revoke(&mut conn, caller.actor(), &id, &target).await,
         }
         .map_err(to_api)?;
         drop(conn);
@@ -365,7 +365,7 @@ impl ProjectMutations {
     /// Takes the token's user off the project; its last owner stays.
     async fn leave(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = caller(ctx)?;
-        sharing::leave(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
+        sharing::leave(&mut *db(ctx).await?, caller.actor(), &id.into()).await.map_err(to_api)?;
         Ok(true)
     }
 

@@ -22,7 +22,7 @@ use crate::server::domain::history::Of;
 use crate::server::domain::objects;
 use crate::server::domain::pagination::Order;
 use crate::server::domain::sharing;
-use crate::server::domain::streams::{self, Access, Role, StreamFilter, StreamInput};
+use crate::server::domain::streams::{self, Access, Listing, Role, StreamFilter, StreamInput};
 
 #[derive(SimpleObject)]
 pub struct StreamCollection {
@@ -279,9 +279,9 @@ impl StreamQuery {
         let collection = match Search::new(query.as_deref()).map_err(to_api)? {
             Some(search) => {
                 let filter = StreamFilter { search: Some(search), roles: None };
-                UserStreamCollection::matching(ctx, &caller.user_id, &filter, page).await?
+                UserStreamCollection::matching(ctx, caller.actor(), &filter, page).await?
             }
-            None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
+            None => UserStreamCollection::for_user(ctx, Listing::Own(caller.actor()), page).await?,
         };
         Ok(Some(collection))
     }
@@ -309,10 +309,10 @@ impl StreamMutation {
         }
         let input =
             StreamInput { name: stream.name, description: stream.description, is_public: stream.is_public };
-        let id = streams::create(&mut *db(ctx).await?, &caller.user_id, input).await.map_err(to_api)?;
+        let id = streams::create(&mut *db(ctx).await?, caller.actor(), input).await.map_err(to_api)?;
         for user_id in contributors {
             // Each grant is its own write, counted as one.
-            sharing::grant(&mut *db(ctx).await?, &caller.user_id, &id, &user_id.into(), Role::Contributor)
+            sharing::grant(&mut *db(ctx).await?, caller.actor(), &id, &user_id.into(), Role::Contributor)
                 .await
                 .map_err(to_api)?;
         }
@@ -329,7 +329,7 @@ impl StreamMutation {
         let _ = (stream.is_discoverable, stream.allow_public_comments);
         let input =
             StreamInput { name: stream.name, description: stream.description, is_public: stream.is_public };
-        streams::update(&mut *db(ctx).await?, &caller.user_id, &stream.id.into(), input)
+        streams::update(&mut *db(ctx).await?, caller.actor(), &stream.id.into(), input)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -338,7 +338,7 @@ impl StreamMutation {
     /// Deletes a stream with everything in it (owners).
     async fn stream_delete(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let caller = require(ctx, Scope::StreamsWrite)?;
-        streams::delete(&mut *db(ctx).await?, &caller.user_id, &id.into()).await.map_err(to_api)?;
+        streams::delete(&mut *db(ctx).await?, caller.actor(), &id.into()).await.map_err(to_api)?;
         Ok(true)
     }
 
@@ -351,7 +351,7 @@ impl StreamMutation {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let role = Role::parse(&permission_params.role).map_err(to_api)?;
         let p = permission_params;
-        sharing::grant(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into(), role)
+        sharing::grant(&mut *db(ctx).await?, caller.actor(), &p.stream_id.into(), &p.user_id.into(), role)
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -365,7 +365,7 @@ impl StreamMutation {
     ) -> async_graphql::Result<Option<bool>> {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let p = permission_params;
-        sharing::revoke(&mut *db(ctx).await?, &caller.user_id, &p.stream_id.into(), &p.user_id.into())
+        sharing::revoke(&mut *db(ctx).await?, caller.actor(), &p.stream_id.into(), &p.user_id.into())
             .await
             .map_err(to_api)?;
         Ok(Some(true))
@@ -382,8 +382,8 @@ impl StreamMutation {
         let caller = require(ctx, Scope::StreamsRead)?;
         let stream_id = stream_id.into();
         let mut conn = db(ctx).await?;
-        favorites::set(&mut conn, &caller.user_id, &stream_id, favorited).await.map_err(to_api)?;
-        let access = streams::readable(&mut conn, &stream_id, Some(&caller.user_id)).await.map_err(to_api)?;
+        favorites::set(&mut conn, caller.actor(), &stream_id, favorited).await.map_err(to_api)?;
+        let access = streams::readable(&mut conn, &stream_id, Some(caller.actor())).await.map_err(to_api)?;
         Ok(Some(Stream::from(access)))
     }
 }

@@ -1,14 +1,15 @@
 //! Tokens: `ApiToken` as its owner sees it, its events and addresses, and the mutations
 //! that create, revoke and rotate tokens.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
 use super::{db, limits, request, require, seen, to_api, BigInt, DateTime};
 use crate::rules::error::bad_input;
 use crate::rules::limits::{DEFAULT_PAGE, MAX_PAGE};
 use crate::rules::scopes::{Scope, ScopeSet};
-use crate::server::db::{models, TokenId};
+use crate::server::db::{models, StreamId, TokenId};
 use crate::server::domain::activity::{self, Revoker};
+use crate::server::domain::reach::{self, Level};
 use crate::server::domain::tokens::{self, PlainToken};
 
 /// A token as its owner may see it: everything but the secret.
@@ -45,6 +46,37 @@ impl ApiToken {
     }
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
+    }
+    /// The streams a limited token reaches, each at its level (SPEC §12); null: every stream
+    /// its owner can.
+    #[graphql(complexity = "limits::at_most(crate::rules::limits::MAX_TOKEN_STREAMS, child_complexity)")]
+    async fn limit_resources(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<TokenResourceIdentifier>>> {
+        if !self.0.limited {
+            return Ok(None);
+        }
+        let streams = reach::of_token(&mut *db(ctx).await?, &self.0.id).await.map_err(to_api)?;
+        Ok(Some(
+            streams
+                .into_iter()
+                .map(|(id, level)| TokenResourceIdentifier {
+                    id: id.to_string(),
+                    kind: TokenResourceIdentifierType::Project,
+                    access: level.into(),
+                })
+                .collect(),
+        ))
+    }
+    /// The token that created this one through the API, if one did (revoking it revokes this).
+    async fn parent_id(&self) -> Option<&str> {
+        self.0.parent_id.as_ref().map(TokenId::as_str)
+    }
+    /// The first token of its regeneration line: presenting a superseded secret revokes
+    /// every token of the family (SPEC §8).
+    async fn family_id(&self) -> &str {
+        self.0.family().as_str()
     }
     /// What happened to the token, newest first (SPEC §8).
     #[graphql(complexity = "limits::paged(limit, child_complexity)")]
@@ -116,6 +148,87 @@ pub struct ApiTokenCreateInput {
     pub(super) lifespan: Option<BigInt>,
     /// At most 500 characters.
     pub(super) description: Option<String>,
+    /// Only these streams (at most 100, each one the user is on), each at its `access`
+    /// (SPEC §12); omitted or empty: every stream the user can reach, or, for a token created
+    /// by a limited token, that token's streams.
+    pub(super) limit_resources: Option<Vec<TokenResourceIdentifierInput>>,
+}
+
+/// What kind of resource a token is limited to: Speckle's `project`, or `stream`, its
+/// synonym here; `workspace` is refused (no workspaces on this server).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TokenResourceIdentifierType {
+    #[graphql(name = "project")]
+    Project,
+    #[graphql(name = "stream")]
+    Stream,
+    #[graphql(name = "workspace")]
+    Workspace,
+}
+
+/// What a limited token may do on one of its streams.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum TokenResourceAccess {
+    /// Read it.
+    Read,
+    /// Read and write it, as far as the scopes and the user's role allow.
+    Write,
+}
+
+impl From<Level> for TokenResourceAccess {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Read => TokenResourceAccess::Read,
+            Level::Write => TokenResourceAccess::Write,
+        }
+    }
+}
+
+/// One stream a token is limited to, as Speckle names it, with the token's level on it.
+#[derive(InputObject)]
+pub struct TokenResourceIdentifierInput {
+    pub(super) id: String,
+    #[graphql(name = "type")]
+    pub(super) kind: TokenResourceIdentifierType,
+    /// Omitted: `WRITE` (as far as the scopes allow), since Speckle's clients send only
+    /// `{id, type}`.
+    pub(super) access: Option<TokenResourceAccess>,
+}
+
+/// One of a limited token's streams.
+#[derive(SimpleObject)]
+pub struct TokenResourceIdentifier {
+    pub(super) id: String,
+    #[graphql(name = "type")]
+    pub(super) kind: TokenResourceIdentifierType,
+    pub(super) access: TokenResourceAccess,
+}
+
+/// A client's `limitResources`, as the domain takes it: none (or empty) for every stream.
+fn chosen_streams(
+    resources: Option<Vec<TokenResourceIdentifierInput>>,
+) -> async_graphql::Result<Option<Vec<(StreamId, Level)>>> {
+    let Some(resources) = resources.filter(|resources| !resources.is_empty()) else { return Ok(None) };
+    if resources.len() > crate::rules::limits::MAX_TOKEN_STREAMS {
+        let limit = crate::rules::limits::MAX_TOKEN_STREAMS;
+        return Err(to_api(bad_input(format!("limitResources: a token reaches at most {limit} streams."))));
+    }
+    resources
+        .into_iter()
+        .map(|resource| match resource.kind {
+            TokenResourceIdentifierType::Workspace => Err(to_api(bad_input(
+                "limitResources: there are no workspaces on this server; limit to projects.",
+            ))),
+            TokenResourceIdentifierType::Project | TokenResourceIdentifierType::Stream => {
+                let level = match resource.access.unwrap_or(TokenResourceAccess::Write) {
+                    TokenResourceAccess::Read => Level::Read,
+                    TokenResourceAccess::Write => Level::Write,
+                };
+                Ok((StreamId::from(resource.id.trim()), level))
+            }
+        })
+        .collect::<async_graphql::Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// SPEC §8's regeneration.
@@ -128,6 +241,36 @@ pub struct ApiTokenRotateInput {
     /// How long the old token keeps working unless the new one is used first: 24 hours when
     /// omitted, 0 for not at all, at most 7 days.
     pub(super) grace_period_seconds: Option<i32>,
+}
+
+/// The root query's token fields: what a token may ask about itself (SPEC §12).
+#[derive(Default)]
+pub struct TokenQuery;
+
+#[Object]
+impl TokenQuery {
+    /// The calling token itself, its streams and its family; any valid token may read it, with
+    /// no scope.
+    async fn token_self(&self, ctx: &Context<'_>) -> async_graphql::Result<ApiToken> {
+        let caller = super::caller(ctx)?;
+        let row = tokens::itself(&mut *db(ctx).await?, caller).await.map_err(to_api)?;
+        Ok(ApiToken(row))
+    }
+
+    /// Whether this token could take `action` (on `streamId`), without taking it: `OK`,
+    /// `FORBIDDEN` (the message names the missing scope, role or limit) or `NOT_FOUND`.
+    /// Actions: `streams:read`, `streams:write` (without a stream: creating one),
+    /// `stream:share`, `stream:delete`, `users:read`, `users:invite`, `profile:read`,
+    /// `profile:email`, `tokens:read`, `tokens:write`.
+    async fn token_can(
+        &self,
+        ctx: &Context<'_>,
+        action: String,
+        stream_id: Option<String>,
+    ) -> async_graphql::Result<super::permissions::PermissionCheckResult> {
+        let stream_id = stream_id.map(|id| StreamId::from(id.trim()));
+        super::permissions::token_can(ctx, action.trim(), stream_id).await
+    }
 }
 
 /// The root mutation's token fields.
@@ -146,11 +289,13 @@ impl TokenMutation {
         let scopes = ScopeSet::try_from(token.scopes)
             .map_err(|unknown| to_api(bad_input(format!("scopes: there is no scope called {unknown:?}."))))?;
         let lifespan = token.lifespan.map(|BigInt(ms)| ms);
+        let streams = chosen_streams(token.limit_resources)?;
         let new = tokens::NewToken {
             name: &token.name,
             description: token.description.as_deref(),
             scopes,
             expires_at: None,
+            streams: streams.as_deref(),
         };
         let (_, secret) = tokens::create_child(&mut *db(ctx).await?, caller, new, lifespan, &seen(ctx)?)
             .await

@@ -15,7 +15,8 @@ use crate::rules::scopes::Scope;
 use crate::server::db::{models, StreamId, UserId};
 use crate::server::domain::favorites;
 use crate::server::domain::history::Of;
-use crate::server::domain::streams::{self, StreamFilter};
+use crate::server::domain::reach::Actor;
+use crate::server::domain::streams::{self, Listing, StreamFilter};
 use crate::server::domain::tokens;
 use crate::server::domain::users::{self, ProfileUpdate};
 
@@ -116,14 +117,12 @@ impl LimitedUser {
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<UserStreamCollection> {
-        require(ctx, Scope::StreamsRead)?;
-        UserStreamCollection::for_user(
-            ctx,
-            &self.user.id,
-            !self.is_own,
-            Paged::newest_first(Some(limit), cursor)?,
-        )
-        .await
+        let caller = require(ctx, Scope::StreamsRead)?;
+        let listing = match self.is_own {
+            true => Listing::Own(caller.actor()),
+            false => Listing::Public(&self.user.id),
+        };
+        UserStreamCollection::for_user(ctx, listing, Paged::newest_first(Some(limit), cursor)?).await
     }
     /// How many favourites the streams this user owns have.
     async fn total_owned_streams_favorites(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
@@ -142,10 +141,10 @@ impl LimitedUser {
         let caller = require(ctx, Scope::UsersRead)?;
         let args = ActivityArgs { action_type, after, before, cursor, limit };
         let of = match self.is_own {
-            true => Of::Own(&self.user.id),
+            true => Of::Own(caller.actor()),
             // Another's: only on streams the caller may read (public ones without streams:read).
             false => {
-                let viewer = caller.scopes.contains(Scope::StreamsRead).then_some(&caller.user_id);
+                let viewer = caller.scopes.contains(Scope::StreamsRead).then(|| caller.actor());
                 Of::SeenBy { user: &self.user.id, viewer }
             }
         };
@@ -161,9 +160,14 @@ impl LimitedUser {
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
     ) -> async_graphql::Result<ActivityCollection> {
         require(ctx, Scope::UsersRead)?;
-        require(ctx, Scope::StreamsRead)?;
+        let caller = require(ctx, Scope::StreamsRead)?;
         let args = ActivityArgs { action_type: None, after, before, cursor, limit };
-        activity_of(ctx, Of::StreamsOf(&self.user.id), args).await
+        let of = match self.is_own {
+            true => Of::StreamsOf(caller.actor()),
+            // Another's: the activity of their public streams, as Speckle's `timeline` says.
+            false => Of::PublicStreamsOf(&self.user.id),
+        };
+        activity_of(ctx, of, args).await
     }
 }
 
@@ -241,15 +245,15 @@ impl User {
         #[graphql(default_with = "DEFAULT_PAGE")] limit: i32,
         cursor: Option<String>,
     ) -> async_graphql::Result<StreamCollection> {
-        require(ctx, Scope::StreamsRead)?;
+        let caller = require(ctx, Scope::StreamsRead)?;
         self.own_only(ctx, "You can only list your own favourites.")?;
-        let user_id = &self.0.user.id;
+        let actor = caller.actor();
         let (total_count, rows, cursor) =
             Paged::newest_first(Some(limit), cursor)?
                 .read(
                     ctx,
                     |pool, page| async move {
-                        favorites::page_for_user(&mut pool.get().await?, user_id, &page).await
+                        favorites::page_for_user(&mut pool.get().await?, actor, &page).await
                     },
                     |(_, rows, _)| rows.iter().map(|(stream, _, _)| stream_bytes(stream)).sum(),
                 )
@@ -273,8 +277,8 @@ impl User {
         let page = Paged::newest_first(Some(limit), cursor)?;
         let filter = filter.unwrap_or_default().to_streams().map_err(to_api)?;
         let streams = match &filter {
-            Some(filter) => UserStreamCollection::matching(ctx, &caller.user_id, filter, page).await?,
-            None => UserStreamCollection::for_user(ctx, &caller.user_id, false, page).await?,
+            Some(filter) => UserStreamCollection::matching(ctx, caller.actor(), filter, page).await?,
+            None => UserStreamCollection::for_user(ctx, Listing::Own(caller.actor()), page).await?,
         };
         Ok(streams.into_projects())
     }
@@ -341,8 +345,7 @@ impl UserStreamCollection {
     /// Reads only what the query asks for: `{ streams { totalCount } }` costs one count.
     pub(super) async fn for_user(
         ctx: &Context<'_>,
-        user_id: &UserId,
-        public_only: bool,
+        listing: Listing<'_>,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
         let epochs = request(ctx)?.epochs;
@@ -352,11 +355,11 @@ impl UserStreamCollection {
             .read(
                 ctx,
                 |pool, page| async move {
-                    let total = streams::count_for_user(&pool, epochs.as_ref(), user_id, public_only).await?;
+                    let total = streams::count_for_user(&pool, epochs.as_ref(), listing).await?;
                     if !rows_wanted {
                         return Ok((total, None));
                     }
-                    Ok((total, Some(streams::page_for_user(&pool, user_id, public_only, &page).await?)))
+                    Ok((total, Some(streams::page_for_user(&pool, listing, &page).await?)))
                 },
                 |(_, rows)| {
                     rows.as_ref().map_or(0, |(rows, _)| rows.iter().map(|(s, _)| stream_bytes(s)).sum())
@@ -367,11 +370,17 @@ impl UserStreamCollection {
             return Ok(UserStreamCollection { total_count, page: None });
         };
         let mut items = Stream::with_roles(rows);
-        if public_only {
-            // Another user's list: each stream's `role` is the caller's own on it, if any.
-            let viewer = caller(ctx)?.user_id.clone();
-            let ids: Vec<&StreamId> = items.iter().map(|item| &item.stream.id).collect();
-            let mut roles = streams::roles_on(&mut *db(ctx).await?, &viewer, &ids).await.map_err(to_api)?;
+        if let Listing::Public(_) = listing {
+            // Another user's list: each stream's `role` is the caller's own on it, if any (and
+            // if a limited token's streams hold it).
+            let viewer = caller(ctx)?;
+            let ids: Vec<&StreamId> = items
+                .iter()
+                .map(|item| &item.stream.id)
+                .filter(|id| viewer.limit.as_ref().is_none_or(|limit| limit.level(id).is_some()))
+                .collect();
+            let mut roles =
+                streams::roles_on(&mut *db(ctx).await?, &viewer.user_id, &ids).await.map_err(to_api)?;
             for item in &mut items {
                 item.role = roles.remove(&item.stream.id);
             }
@@ -382,14 +391,14 @@ impl UserStreamCollection {
     /// The user's streams that `filter` keeps.
     pub(super) async fn matching(
         ctx: &Context<'_>,
-        user_id: &UserId,
+        actor: Actor<'_>,
         filter: &StreamFilter,
         page: Paged,
     ) -> async_graphql::Result<UserStreamCollection> {
         let (total_count, rows, cursor) = page
             .read(
                 ctx,
-                |pool, page| async move { streams::matching_for_user(&pool, user_id, filter, &page).await },
+                |pool, page| async move { streams::matching_for_user(&pool, actor, filter, &page).await },
                 |(_, rows, _)| rows.iter().map(|(stream, _)| stream_bytes(stream)).sum(),
             )
             .await?;

@@ -272,7 +272,7 @@ impl VersionMutations {
             total_children_count: input.total_children_count.map(i64::from),
             parents: input.parents,
         };
-        let id = commits::create_commit(&mut *db(ctx).await?, &caller.user_id, &project_id, commit)
+        let id = commits::create_commit(&mut *db(ctx).await?, caller.actor(), &project_id, commit)
             .await
             .map_err(to_api)?;
         Version::of_project(ctx, project_id, id).await
@@ -285,11 +285,10 @@ impl VersionMutations {
         let mut conn = db(ctx).await?;
         match input.message {
             Some(message) => {
-                commits::update_commit(&mut conn, &caller.user_id, &project_id, &id, Some(message), None)
-                    .await
+                commits::update_commit(&mut conn, caller.actor(), &project_id, &id, Some(message), None).await
             }
             // Nothing to change: still only for those who could change it.
-            None => commits::may_change(&mut conn, &caller.user_id, &project_id, &id).await,
+            None => commits::may_change(&mut conn, caller.actor(), &project_id, &id).await,
         }
         .map_err(to_api)?;
         drop(conn);
@@ -306,7 +305,7 @@ impl VersionMutations {
         let project_id = StreamId::from(input.project_id.0);
         let ids = commit_ids(input.version_ids);
         let target = &input.target_model_name;
-        let branch = commits::move_commits(&mut *db(ctx).await?, &caller.user_id, &project_id, &ids, target)
+        let branch = commits::move_commits(&mut *db(ctx).await?, caller.actor(), &project_id, &ids, target)
             .await
             .map_err(to_api)?;
         let project = Project::readable(ctx, &project_id).await?;
@@ -318,7 +317,7 @@ impl VersionMutations {
         let caller = require(ctx, Scope::StreamsWrite)?;
         let project_id = StreamId::from(input.project_id.0);
         let ids = commit_ids(input.version_ids);
-        commits::delete_commits(&mut *db(ctx).await?, &caller.user_id, &project_id, &ids)
+        commits::delete_commits(&mut *db(ctx).await?, caller.actor(), &project_id, &ids)
             .await
             .map_err(to_api)?;
         Ok(true)
@@ -333,7 +332,7 @@ impl VersionMutations {
         let caller = require(ctx, Scope::StreamsRead)?;
         let _ = (input.source_application, input.message);
         let (project_id, id) = (input.project_id.into(), input.version_id.into());
-        commits::received(&mut *db(ctx).await?, &caller.user_id, &project_id, &id).await.map_err(to_api)?;
+        commits::received(&mut *db(ctx).await?, caller.actor(), &project_id, &id).await.map_err(to_api)?;
         Ok(true)
     }
 }
