@@ -18,6 +18,7 @@ mod hostile;
 mod invites;
 mod leaks;
 mod lifecycle;
+mod limited;
 mod limits;
 mod live;
 mod mail;

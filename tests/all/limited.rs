@@ -1,0 +1,355 @@
+//! Tokens limited to chosen streams (SPEC §12): outside its streams a token reads as anyone
+//! does and a private stream answers exactly as a missing one; a `READ` stream refuses writes
+//! with `tokenLimit`; lists and counts hold its streams only; minting and regenerating keep
+//! the subset rule; a stream its owner leaves drops out for good; `tokenSelf` and `tokenCan`.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+const RW: [&str; 3] = ["streams:read", "streams:write", "profile:read"];
+
+/// A token minted through the API by `parent` (which holds `tokens:write`), with `scopes` and
+/// these `limitResources` (`[id, access]`; access `null` for Speckle's `{id, type}` alone).
+async fn limited(app: &TestApp, parent: &str, scopes: &[&str], streams: &[(&str, Option<&str>)]) -> String {
+    let resources: Vec<Value> = streams
+        .iter()
+        .map(|(id, access)| match access {
+            Some(access) => json!({ "id": id, "type": "project", "access": access }),
+            None => json!({ "id": id, "type": "project" }),
+        })
+        .collect();
+    let answer = app
+        .gql_vars(
+            Some(parent),
+            "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+            json!({ "t": { "name": "one job", "scopes": scopes, "limitResources": resources } }),
+        )
+        .await;
+    answer["data"]["apiTokenCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}
+
+/// A person's token that may mint others (`tokens:write`) and act on streams.
+async fn minter(user: &mut TestUser<'_>) -> String {
+    user.token(&[
+        "streams:read",
+        "streams:write",
+        "profile:read",
+        "users:read",
+        "tokens:read",
+        "tokens:write",
+    ])
+    .await
+}
+
+/// The first error without its `path` and `locations` (which name the query, not the stream).
+fn first_error(answer: &Value) -> Value {
+    let mut error = answer["errors"][0].clone();
+    if let Some(error) = error.as_object_mut() {
+        error.remove("path");
+        error.remove("locations");
+    }
+    error
+}
+
+fn token_limit(answer: &Value) -> bool {
+    answer["errors"][0]["extensions"]["tokenLimit"] == json!(true)
+}
+
+#[tokio::test]
+async fn outside_its_streams_a_token_reads_as_anyone_and_a_private_stream_is_missing_in_both_eras() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let full = minter(&mut alice).await;
+    let mine = create_stream(&app, &full, "Chosen", false).await;
+    let other = create_stream(&app, &full, "Not chosen", false).await;
+    let public = create_stream(&app, &full, "Public, not chosen", true).await;
+    let token = limited(&app, &full, &RW, &[(&mine, None)]).await;
+    let missing = "0123456789";
+
+    for era in [Era::Streams, Era::Projects] {
+        assert_eq!(outcome(&app.gql(Some(&token), &era.read(&mine)).await), "OK", "{era:?}");
+        // A private stream outside its streams answers exactly as one that does not exist.
+        let hidden = app.gql(Some(&token), &era.read(&other)).await;
+        assert_eq!(outcome(&hidden), "NOT_FOUND", "{era:?} {hidden}");
+        let absent = app.gql(Some(&token), &era.read(missing)).await;
+        assert_eq!(first_error(&hidden), first_error(&absent), "{era:?}");
+        // A public one reads as anyone reads it, and refuses writes because of the token.
+        assert_eq!(outcome(&app.gql(Some(&token), &era.read(&public)).await), "OK", "{era:?}");
+        let main = main_model(&app, &full, &public).await;
+        for write in
+            [era.rename(&public), era.commit(&public, &main), era.share(&public, &alice.id, "stream:owner")]
+        {
+            let refused = app.gql(Some(&token), &write).await;
+            assert_eq!(outcome(&refused), "FORBIDDEN", "{era:?} {write}: {refused}");
+            assert!(token_limit(&refused), "{era:?} {write}: {refused}");
+            assert!(refused["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside this token's streams"));
+        }
+        let refused = app.gql(Some(&token), &era.rename(&other)).await;
+        assert_eq!(outcome(&refused), "NOT_FOUND", "{era:?} {refused}");
+        assert!(!token_limit(&refused), "a hidden stream says nothing more than a missing one: {refused}");
+        // Its own stream: the scopes and the user's role, as for any token.
+        let main = main_model(&app, &full, &mine).await;
+        assert_eq!(outcome(&app.gql(Some(&token), &era.commit(&mine, &main)).await), "OK", "{era:?}");
+        assert_eq!(outcome(&app.gql(Some(&token), &era.rename(&mine)).await), "OK", "{era:?}");
+    }
+
+    // Creating a stream and answering invitations are outside any token's streams.
+    let created = app.gql(Some(&token), r#"mutation { streamCreate(stream: { name: "New" }) }"#).await;
+    assert_eq!(outcome(&created), "FORBIDDEN", "{created}");
+    assert!(token_limit(&created));
+    assert!(created["errors"][0]["message"].as_str().unwrap().contains("outside this token's streams"));
+    let created = app
+        .gql(Some(&token), r#"mutation { projectMutations { create(input: { name: "New" }) { id } } }"#)
+        .await;
+    assert!(token_limit(&created), "{created}");
+
+    // Lists and counts hold its streams only, in both eras, and the docs query counts them.
+    for _ in 0..2 {
+        let docs = app.gql(Some(&token), "{ user { id suuid streams { totalCount } } }").await;
+        assert_eq!(docs["data"]["user"]["streams"]["totalCount"], 1, "{docs}");
+    }
+    let listed = app.gql(Some(&token), "{ activeUser { streams { totalCount items { id } } } }").await;
+    assert_eq!(listed["data"]["activeUser"]["streams"]["items"], json!([{ "id": mine }]), "{listed}");
+    let listed = app.gql(Some(&token), "{ streams { totalCount items { id } } }").await;
+    assert_eq!(listed["data"]["streams"]["totalCount"], 1, "{listed}");
+    let projects = app.gql(Some(&token), "{ activeUser { projects { totalCount items { id } } } }").await;
+    assert_eq!(projects["data"]["activeUser"]["projects"]["items"], json!([{ "id": mine }]), "{projects}");
+    let searched = app
+        .gql(Some(&token), r#"{ activeUser { projects(filter: { search: "renamed" }) { totalCount } } }"#)
+        .await;
+    assert_eq!(searched["data"]["activeUser"]["projects"]["totalCount"], 1, "{searched}");
+    // The person's own token still sees all three.
+    let all = app.gql(Some(&full), "{ user { streams { totalCount } } }").await;
+    assert_eq!(all["data"]["user"]["streams"]["totalCount"], 3, "{all}");
+}
+
+#[tokio::test]
+async fn a_stream_given_read_refuses_every_write_with_token_limit() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let full = minter(&mut alice).await;
+    let stream = create_stream(&app, &full, "Read only", false).await;
+    let token = limited(&app, &full, &RW, &[(&stream, Some("READ"))]).await;
+    let main = main_model(&app, &full, &stream).await;
+    for era in [Era::Streams, Era::Projects] {
+        assert_eq!(outcome(&app.gql(Some(&token), &era.read(&stream)).await), "OK");
+        for write in [era.commit(&stream, &main), era.rename(&stream), era.delete(&stream)] {
+            let refused = app.gql(Some(&token), &write).await;
+            assert_eq!(outcome(&refused), "FORBIDDEN", "{write}: {refused}");
+            assert!(token_limit(&refused), "{write}: {refused}");
+            assert!(refused["errors"][0]["message"].as_str().unwrap().contains("may only read"), "{refused}");
+        }
+    }
+    // Speckle's own permission checks say the same.
+    let checks = app
+        .gql(
+            Some(&token),
+            &format!(r#"{{ project(id: "{stream}") {{ permissions {{ canRead {{ authorized }} canPublish {{ authorized message }} }} }} }}"#),
+        )
+        .await;
+    assert_eq!(checks["data"]["project"]["permissions"]["canRead"]["authorized"], true, "{checks}");
+    assert_eq!(checks["data"]["project"]["permissions"]["canPublish"]["authorized"], false, "{checks}");
+    // A user's role still comes first: a reviewer's token is refused for the role.
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let bobs = minter(&mut bob).await;
+    app.gql(Some(&full), &Era::Streams.share(&stream, &bob.id, "stream:reviewer")).await;
+    let bob_limited = limited(&app, &bobs, &RW, &[(&stream, None)]).await;
+    let refused = app.gql(Some(&bob_limited), &Era::Streams.commit(&stream, &main)).await;
+    assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
+    assert!(!token_limit(&refused), "the role refused it, not the token: {refused}");
+}
+
+#[tokio::test]
+async fn minting_keeps_the_subset_rule_and_regenerating_keeps_the_streams() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let full = minter(&mut alice).await;
+    let a = create_stream(&app, &full, "A", false).await;
+    let b = create_stream(&app, &full, "B", false).await;
+    // Only streams the user is on, at most 100, none twice.
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let bobs = minter(&mut bob).await;
+    let bobs_stream = create_stream(&app, &bobs, "Bob's", false).await;
+    for (resources, code) in [
+        (json!([{ "id": bobs_stream, "type": "project" }]), "NOT_FOUND"),
+        (json!([{ "id": a, "type": "project" }, { "id": a, "type": "stream" }]), "BAD_USER_INPUT"),
+        (json!([{ "id": a, "type": "workspace" }]), "BAD_USER_INPUT"),
+        (
+            json!((0..101).map(|i| json!({ "id": format!("s{i}"), "type": "project" })).collect::<Vec<_>>()),
+            "BAD_USER_INPUT",
+        ),
+    ] {
+        let refused = app
+            .gql_vars(
+                Some(&full),
+                "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+                json!({ "t": { "name": "bad", "scopes": ["streams:read"], "limitResources": resources } }),
+            )
+            .await;
+        assert_eq!(outcome(&refused), code, "{resources}: {refused}");
+    }
+    let tokens = app.gql(Some(&full), "{ activeUser { apiTokens { name } } }").await;
+    assert_eq!(
+        tokens["data"]["activeUser"]["apiTokens"].as_array().unwrap().len(),
+        2,
+        "nothing was made: {tokens}"
+    );
+
+    // A limited token that may mint: the person made it (the domain, as the dialog does).
+    let parent = {
+        use speckle_tokens::rules::scopes::ScopeSet;
+        use speckle_tokens::server::domain::reach::Level;
+        use speckle_tokens::server::domain::tokens;
+        let streams = [(a.as_str().into(), Level::Read)];
+        let new = tokens::NewToken {
+            name: "limited minter",
+            description: None,
+            scopes: ScopeSet::from_names("streams:read streams:write tokens:write tokens:read").unwrap(),
+            expires_at: None,
+            streams: Some(&streams),
+        };
+        let mut conn = app.state.db.get().await.unwrap();
+        let (_, secret) =
+            tokens::create(&mut conn, &alice.id.as_str().into(), new, &Default::default()).await.unwrap();
+        secret.expose_secret().to_owned()
+    };
+    let self_view = app.gql(Some(&parent), "{ tokenSelf { name limitResources { id type access } } }").await;
+    assert_eq!(
+        self_view["data"]["tokenSelf"]["limitResources"],
+        json!([{ "id": a, "type": "project", "access": "READ" }]),
+        "{self_view}"
+    );
+    for (resources, why) in [
+        (json!([{ "id": b, "type": "project" }]), "a stream it does not reach"),
+        (json!([{ "id": a, "type": "project", "access": "WRITE" }]), "more than it holds"),
+    ] {
+        let refused = app
+            .gql_vars(
+                Some(&parent),
+                "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+                json!({ "t": { "name": "wider", "scopes": ["streams:read"], "limitResources": resources } }),
+            )
+            .await;
+        assert_eq!(outcome(&refused), "FORBIDDEN", "{why}: {refused}");
+        assert!(token_limit(&refused), "{why}: {refused}");
+    }
+    // Without a choice, a limited token's child inherits its streams.
+    let child = limited(&app, &parent, &["streams:read"], &[]).await;
+    let seen = app.gql(Some(&child), "{ tokenSelf { limitResources { id access } parentId } }").await;
+    assert_eq!(seen["data"]["tokenSelf"]["limitResources"], json!([{ "id": a, "access": "READ" }]), "{seen}");
+    assert_eq!(outcome(&app.gql(Some(&child), &Era::Streams.read(&b)).await), "NOT_FOUND");
+
+    // Regenerating keeps them; a limited token cannot regenerate an unlimited one.
+    let id_of = |answer: &Value| answer["data"]["tokenSelf"]["id"].as_str().unwrap().to_owned();
+    let parent_id = id_of(&app.gql(Some(&parent), "{ tokenSelf { id } }").await);
+    let rotated = app
+        .gql(
+            Some(&parent),
+            &format!(
+                r#"mutation {{ apiTokenRotate(token: {{ id: "{parent_id}", gracePeriodSeconds: 0 }}) }}"#
+            ),
+        )
+        .await;
+    let renewed =
+        rotated["data"]["apiTokenRotate"].as_str().unwrap_or_else(|| panic!("{rotated}")).to_owned();
+    let seen = app.gql(Some(&renewed), "{ tokenSelf { limitResources { id access } } }").await;
+    assert_eq!(seen["data"]["tokenSelf"]["limitResources"], json!([{ "id": a, "access": "READ" }]), "{seen}");
+    let unlimited = alice.token(&["streams:read"]).await;
+    let unlimited_id = id_of(&app.gql(Some(&unlimited), "{ tokenSelf { id } }").await);
+    let refused = app
+        .gql(Some(&renewed), &format!(r#"mutation {{ apiTokenRotate(token: {{ id: "{unlimited_id}" }}) }}"#))
+        .await;
+    assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
+    assert!(token_limit(&refused), "{refused}");
+}
+
+#[tokio::test]
+async fn a_stream_its_owner_leaves_drops_out_for_good() {
+    let app = TestApp::new().await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let bobs = minter(&mut bob).await;
+    let alices = minter(&mut alice).await;
+    let shared = create_stream(&app, &bobs, "Shared", false).await;
+    let doomed = create_stream(&app, &alices, "Doomed", false).await;
+    app.gql(Some(&bobs), &Era::Streams.share(&shared, &alice.id, "stream:contributor")).await;
+    let token = limited(&app, &alices, &RW, &[(&shared, None), (&doomed, None)]).await;
+    assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.read(&shared)).await), "OK");
+
+    app.gql(Some(&bobs), &Era::Streams.unshare(&shared, &alice.id)).await;
+    assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.read(&shared)).await), "NOT_FOUND");
+    // Given back the role, the person reaches it again; the token does not.
+    app.gql(Some(&bobs), &Era::Streams.share(&shared, &alice.id, "stream:contributor")).await;
+    assert_eq!(outcome(&app.gql(Some(&alices), &Era::Streams.read(&shared)).await), "OK");
+    assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.read(&shared)).await), "NOT_FOUND");
+    app.gql(Some(&alices), &Era::Streams.delete(&doomed)).await;
+    let seen = app.gql(Some(&token), "{ tokenSelf { limitResources { id } } }").await;
+    assert_eq!(seen["data"]["tokenSelf"]["limitResources"], json!([]), "{seen}");
+    let count = app.gql(Some(&token), "{ user { streams { totalCount } } }").await;
+    assert_eq!(count["data"]["user"]["streams"]["totalCount"], 0, "{count}");
+}
+
+#[tokio::test]
+async fn token_can_answers_without_doing_and_never_reveals_a_private_stream() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let full = minter(&mut alice).await;
+    let bobs = minter(&mut bob).await;
+    let mine = create_stream(&app, &full, "Mine", false).await;
+    let readonly = create_stream(&app, &full, "Read only", false).await;
+    let public = create_stream(&app, &full, "Public", true).await;
+    let bobs_private = create_stream(&app, &bobs, "Bob's", false).await;
+    let token = limited(&app, &full, &RW, &[(&mine, None), (&readonly, Some("READ"))]).await;
+    let can = |action: &str, stream: Option<&str>| {
+        let stream = stream.map_or("null".to_owned(), |id| format!("\"{id}\""));
+        format!(r#"{{ tokenCan(action: "{action}", streamId: {stream}) {{ authorized code message }} }}"#)
+    };
+    let ask = |action: &'static str, stream: Option<String>| {
+        let app = &app;
+        let token = token.clone();
+        let query = can(action, stream.as_deref());
+        async move { app.gql(Some(&token), &query).await["data"]["tokenCan"].clone() }
+    };
+    assert_eq!(ask("streams:read", Some(mine.clone())).await["code"], "OK");
+    assert_eq!(ask("streams:write", Some(mine.clone())).await["code"], "OK");
+    assert_eq!(ask("stream:delete", Some(mine.clone())).await["code"], "OK");
+    assert_eq!(ask("streams:read", Some(readonly.clone())).await["code"], "OK");
+    let refused = ask("streams:write", Some(readonly.clone())).await;
+    assert_eq!(refused["code"], "FORBIDDEN");
+    assert!(refused["message"].as_str().unwrap().contains("may only read"), "{refused}");
+    let refused = ask("streams:write", Some(public.clone())).await;
+    assert_eq!((refused["code"].as_str(), refused["authorized"].as_bool()), (Some("FORBIDDEN"), Some(false)));
+    assert!(refused["message"].as_str().unwrap().contains("outside this token's streams"), "{refused}");
+    assert!(ask("streams:write", None).await["message"].as_str().unwrap().contains("create streams"));
+    let refused = ask("tokens:write", None).await;
+    assert_eq!(refused["code"], "FORBIDDEN");
+    assert!(refused["message"].as_str().unwrap().contains("tokens:write"), "names the scope: {refused}");
+    // Another user's private stream and a missing one answer alike.
+    let hidden = ask("streams:read", Some(bobs_private.clone())).await;
+    let absent = ask("streams:read", Some("0123456789".to_owned())).await;
+    assert_eq!(hidden["code"], "NOT_FOUND");
+    assert_eq!(hidden, absent);
+    assert_eq!(
+        ask("stream:delete", Some(bobs_private)).await,
+        ask("stream:delete", Some("0123456789".to_owned())).await
+    );
+    // Nothing was done.
+    assert_eq!(outcome(&app.gql(Some(&full), &Era::Streams.read(&mine)).await), "OK");
+    let unknown = app.gql(Some(&token), &can("streams:destroy", None)).await;
+    assert_eq!(outcome(&unknown), "BAD_USER_INPUT", "{unknown}");
+    let unnamed = app.gql(Some(&token), &can("stream:share", None)).await;
+    assert_eq!(outcome(&unnamed), "BAD_USER_INPUT", "{unnamed}");
+
+    // Any valid token reads itself, without a scope; an unlimited one says so with null.
+    let mut carol = TestUser::sign_up(&app, "Carol").await;
+    let scopeless = carol.token(&["users:read"]).await;
+    let me = app.gql(Some(&scopeless), "{ tokenSelf { name scopes limitResources { id } familyId } }").await;
+    assert_eq!(me["data"]["tokenSelf"]["scopes"], json!(["users:read"]), "{me}");
+    assert_eq!(me["data"]["tokenSelf"]["limitResources"], Value::Null, "{me}");
+    let anonymous = app.gql(None, "{ tokenSelf { name } }").await;
+    assert_eq!(outcome(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+}
