@@ -8,26 +8,6 @@ use serde_json::{json, Value};
 
 const RW: [&str; 3] = ["streams:read", "streams:write", "profile:read"];
 
-/// A token minted through the API by `parent` (which holds `tokens:write`), with `scopes` and
-/// these `limitResources` (`[id, access]`; access `null` for Speckle's `{id, type}` alone).
-async fn limited(app: &TestApp, parent: &str, scopes: &[&str], streams: &[(&str, Option<&str>)]) -> String {
-    let resources: Vec<Value> = streams
-        .iter()
-        .map(|(id, access)| match access {
-            Some(access) => json!({ "id": id, "type": "project", "access": access }),
-            None => json!({ "id": id, "type": "project" }),
-        })
-        .collect();
-    let answer = app
-        .gql_vars(
-            Some(parent),
-            "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
-            json!({ "t": { "name": "one job", "scopes": scopes, "limitResources": resources } }),
-        )
-        .await;
-    answer["data"]["apiTokenCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
-}
-
 /// A person's token that may mint others (`tokens:write`) and act on streams.
 async fn minter(user: &mut TestUser<'_>) -> String {
     user.token(&[
@@ -63,7 +43,7 @@ async fn outside_its_streams_a_token_reads_as_anyone_and_a_private_stream_is_mis
     let mine = create_stream(&app, &full, "Chosen", false).await;
     let other = create_stream(&app, &full, "Not chosen", false).await;
     let public = create_stream(&app, &full, "Public, not chosen", true).await;
-    let token = limited(&app, &full, &RW, &[(&mine, None)]).await;
+    let token = limited_token(&app, &full, &RW, &[(&mine, None)]).await;
     let missing = "0123456789";
 
     for era in [Era::Streams, Era::Projects] {
@@ -132,7 +112,7 @@ async fn a_stream_given_read_refuses_every_write_with_token_limit() {
     let mut alice = TestUser::sign_up(&app, "Alice").await;
     let full = minter(&mut alice).await;
     let stream = create_stream(&app, &full, "Read only", false).await;
-    let token = limited(&app, &full, &RW, &[(&stream, Some("READ"))]).await;
+    let token = limited_token(&app, &full, &RW, &[(&stream, Some("READ"))]).await;
     let main = main_model(&app, &full, &stream).await;
     for era in [Era::Streams, Era::Projects] {
         assert_eq!(outcome(&app.gql(Some(&token), &era.read(&stream)).await), "OK");
@@ -156,7 +136,7 @@ async fn a_stream_given_read_refuses_every_write_with_token_limit() {
     let mut bob = TestUser::sign_up(&app, "Bob").await;
     let bobs = minter(&mut bob).await;
     app.gql(Some(&full), &Era::Streams.share(&stream, &bob.id, "stream:reviewer")).await;
-    let bob_limited = limited(&app, &bobs, &RW, &[(&stream, None)]).await;
+    let bob_limited = limited_token(&app, &bobs, &RW, &[(&stream, None)]).await;
     let refused = app.gql(Some(&bob_limited), &Era::Streams.commit(&stream, &main)).await;
     assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
     assert!(!token_limit(&refused), "the role refused it, not the token: {refused}");
@@ -237,7 +217,7 @@ async fn minting_keeps_the_subset_rule_and_regenerating_keeps_the_streams() {
         assert!(token_limit(&refused), "{why}: {refused}");
     }
     // Without a choice, a limited token's child inherits its streams.
-    let child = limited(&app, &parent, &["streams:read"], &[]).await;
+    let child = limited_token(&app, &parent, &["streams:read"], &[]).await;
     let seen = app.gql(Some(&child), "{ tokenSelf { limitResources { id access } parentId } }").await;
     assert_eq!(seen["data"]["tokenSelf"]["limitResources"], json!([{ "id": a, "access": "READ" }]), "{seen}");
     assert_eq!(outcome(&app.gql(Some(&child), &Era::Streams.read(&b)).await), "NOT_FOUND");
@@ -276,7 +256,7 @@ async fn a_stream_its_owner_leaves_drops_out_for_good() {
     let shared = create_stream(&app, &bobs, "Shared", false).await;
     let doomed = create_stream(&app, &alices, "Doomed", false).await;
     app.gql(Some(&bobs), &Era::Streams.share(&shared, &alice.id, "stream:contributor")).await;
-    let token = limited(&app, &alices, &RW, &[(&shared, None), (&doomed, None)]).await;
+    let token = limited_token(&app, &alices, &RW, &[(&shared, None), (&doomed, None)]).await;
     assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.read(&shared)).await), "OK");
 
     app.gql(Some(&bobs), &Era::Streams.unshare(&shared, &alice.id)).await;
@@ -303,7 +283,7 @@ async fn token_can_answers_without_doing_and_never_reveals_a_private_stream() {
     let readonly = create_stream(&app, &full, "Read only", false).await;
     let public = create_stream(&app, &full, "Public", true).await;
     let bobs_private = create_stream(&app, &bobs, "Bob's", false).await;
-    let token = limited(&app, &full, &RW, &[(&mine, None), (&readonly, Some("READ"))]).await;
+    let token = limited_token(&app, &full, &RW, &[(&mine, None), (&readonly, Some("READ"))]).await;
     let can = |action: &str, stream: Option<&str>| {
         let stream = stream.map_or("null".to_owned(), |id| format!("\"{id}\""));
         format!(r#"{{ tokenCan(action: "{action}", streamId: {stream}) {{ authorized code message }} }}"#)

@@ -264,6 +264,37 @@ async fn a_connection_needs_a_live_token_and_a_subscription_its_scope_and_stream
 }
 
 #[tokio::test]
+async fn a_limited_token_hears_of_its_streams_only() {
+    let app = TestApp::new().await;
+    let addr = app.listen().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let full = owner.token(&["streams:read", "streams:write", "profile:read", "tokens:write"]).await;
+    let chosen = create_stream(&app, &full, "Chosen", false).await;
+    let hidden = create_stream(&app, &full, "Hidden", false).await;
+    let token = limited_token(&app, &full, &["streams:read", "profile:read"], &[(&chosen, None)]).await;
+    let mut live = Live::open(addr, Protocol::Transport, &token).await;
+    live.subscribe("hidden", &versions_updated(&hidden)).await;
+    let refused = live.refusal("hidden").await;
+    assert_eq!(refused["extensions"]["code"], "NOT_FOUND", "{refused}");
+    live.subscribe("chosen", &versions_updated(&chosen)).await;
+    live.subscribe("mine", "subscription { userProjectsUpdated { id type } }").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Joining and leaving a stream outside its streams says nothing, not even its id.
+    let mut guest = TestUser::sign_up(&app, "Guest").await;
+    let guests = guest.token(&["streams:read", "streams:write"]).await;
+    let elsewhere = create_stream(&app, &guests, "Elsewhere", false).await;
+    let share = Era::Streams.share(&elsewhere, &owner.id, "stream:contributor");
+    assert_eq!(outcome(&app.gql(Some(&guests), &share).await), "OK");
+    assert_eq!(outcome(&app.gql(Some(&guests), &Era::Streams.unshare(&elsewhere, &owner.id)).await), "OK");
+    let main = main_model(&app, &full, &hidden).await;
+    assert_eq!(outcome(&app.gql(Some(&full), &Era::Streams.commit(&hidden, &main)).await), "OK");
+    assert!(live.silent_for(Duration::from_millis(500)).await, "nothing of the other streams");
+    let main = main_model(&app, &full, &chosen).await;
+    assert_eq!(outcome(&app.gql(Some(&full), &Era::Streams.commit(&chosen, &main)).await), "OK");
+    assert_eq!(live.event("chosen").await["data"]["data"]["type"], "CREATED");
+}
+
+#[tokio::test]
 async fn sharing_shows_in_the_user_s_projects_and_a_removed_collaborator_sees_no_more() {
     let app = TestApp::new().await;
     let addr = app.listen().await;

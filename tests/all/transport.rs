@@ -416,6 +416,64 @@ async fn roles_and_scopes_guard_the_transport_and_a_private_stream_is_404_to_oth
 }
 
 #[tokio::test]
+async fn a_limited_token_moves_objects_of_its_streams_only_and_a_hidden_one_is_a_missing_one() {
+    let app = TestApp::new().await;
+    let mut owner = TestUser::sign_up(&app, "Owner").await;
+    let full = owner.token(&["streams:read", "streams:write", "tokens:write"]).await;
+    let chosen = stream(&app, &full, false).await;
+    let read_only = stream(&app, &full, false).await;
+    let hidden = stream(&app, &full, false).await;
+    let public = stream(&app, &full, true).await;
+    let (root, leaves) = tree(2, "l");
+    let batch = || vec![plain(&leaves), plain(std::slice::from_ref(&root))];
+    for stream in [&hidden, &public] {
+        assert_eq!(upload(&app, Some(&full), stream, &batch()).await.status, StatusCode::CREATED);
+    }
+    let token = limited_token(
+        &app,
+        &full,
+        &["streams:read", "streams:write"],
+        &[(&chosen, None), (&read_only, Some("READ"))],
+    )
+    .await;
+
+    assert_eq!(upload(&app, Some(&token), &chosen, &batch()).await.status, StatusCode::CREATED);
+    for stream in [&read_only, &public] {
+        let refused = upload(&app, Some(&token), stream, &batch()).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(refused.body.contains(r#""tokenLimit":true"#), "{}", refused.body);
+    }
+    // A private stream outside its streams is a missing one, on every route.
+    let missing = "0123456789";
+    let object = |stream: &str| format!("/objects/{stream}/{}/single", id(&root));
+    let (seen, absent) = (
+        get(&app, Some(&token), &object(&hidden), "text/plain").await,
+        get(&app, Some(&token), &object(missing), "text/plain").await,
+    );
+    assert_eq!((seen.status, &seen.body), (StatusCode::NOT_FOUND, &absent.body));
+    let (seen, absent) = (
+        upload(&app, Some(&token), &hidden, &batch()).await,
+        upload(&app, Some(&token), missing, &batch()).await,
+    );
+    assert_eq!((seen.status, &seen.body), (StatusCode::NOT_FOUND, &absent.body));
+    let (seen, absent) = (
+        diff(&app, Some(&token), &hidden, &[id(&root)]).await,
+        diff(&app, Some(&token), missing, &[id(&root)]).await,
+    );
+    assert_eq!((seen.status, &seen.body), (StatusCode::NOT_FOUND, &absent.body));
+    let ids = [id(&root)];
+    let getobjects = |stream: String| {
+        let token = token.clone();
+        let app = &app;
+        async move { post_ids(app, Some(&token), &format!("/api/getobjects/{stream}"), &ids, "text/plain").await }
+    };
+    let (seen, absent) = (getobjects(hidden.clone()).await, getobjects(missing.to_owned()).await);
+    assert_eq!((seen.status, &seen.body), (StatusCode::NOT_FOUND, &absent.body));
+    // A public one reads as anyone reads it.
+    assert_eq!(get(&app, Some(&token), &object(&public), "text/plain").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn big_and_small_objects_come_down_whole_and_in_id_order() {
     let app = TestApp::new().await;
     let mut alice = TestUser::sign_up(&app, "Alice").await;

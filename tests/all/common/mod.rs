@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use leptos::prelude::LeptosOptions;
-use serde_json::Value;
+use serde_json::{json, Value};
 use speckle_tokens::rules::scopes::Scope;
 use speckle_tokens::server::auth::throttle::Throttles;
 use speckle_tokens::server::clock::Clock;
@@ -580,6 +580,31 @@ pub async fn create_stream(app: &TestApp, token: &str, name: &str, public: bool)
         )
         .await;
     answer["data"]["streamCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+}
+
+/// A token minted through the API by `parent` (which holds `tokens:write`), with `scopes` and
+/// these `limitResources` (`[id, access]`; access `null` for Speckle's `{id, type}` alone).
+pub async fn limited_token(
+    app: &TestApp,
+    parent: &str,
+    scopes: &[&str],
+    streams: &[(&str, Option<&str>)],
+) -> String {
+    let resources: Vec<Value> = streams
+        .iter()
+        .map(|(id, access)| match access {
+            Some(access) => json!({ "id": id, "type": "project", "access": access }),
+            None => json!({ "id": id, "type": "project" }),
+        })
+        .collect();
+    let answer = app
+        .gql_vars(
+            Some(parent),
+            "mutation($t: ApiTokenCreateInput!) { apiTokenCreate(token: $t) }",
+            json!({ "t": { "name": "one job", "scopes": scopes, "limitResources": resources } }),
+        )
+        .await;
+    answer["data"]["apiTokenCreate"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
 }
 
 /// The two vocabularies of the API (SPEC §10): the same action, as each era spells it, so
