@@ -14,7 +14,10 @@ async fn minter(user: &mut TestUser<'_>) -> String {
         "streams:read",
         "streams:write",
         "profile:read",
+        "profile:email",
+        "profile:write",
         "users:read",
+        "users:invite",
         "tokens:read",
         "tokens:write",
     ])
@@ -332,4 +335,324 @@ async fn token_can_answers_without_doing_and_never_reveals_a_private_stream() {
     assert_eq!(me["data"]["tokenSelf"]["limitResources"], Value::Null, "{me}");
     let anonymous = app.gql(None, "{ tokenSelf { name } }").await;
     assert_eq!(outcome(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+}
+
+/// What a field does with a limited token's hidden stream (private, outside its streams).
+enum Walk {
+    /// Names the hidden stream: answers `NOT_FOUND`, exactly as for a missing one.
+    Hidden(String),
+    /// Is outside any token's streams: `FORBIDDEN` with `tokenLimit`.
+    Refused(String),
+    /// Lists or counts streams: answers, and nothing of the hidden stream shows.
+    Filtered(String),
+    /// Reaches no stream's data, or holds the fields below it (a namespace).
+    Beside(&'static str),
+}
+
+/// SPEC §12's one enforcement point, walked: every root field, every field of the nested
+/// mutations and every field of a user is listed here with what a limited token gets from it
+/// about a stream outside its streams, and each is run; a new field that is not listed fails
+/// this test, so a field cannot forget the limit. (The object transport's routes are walked
+/// by `transport::a_limited_token_moves_objects_of_its_streams_only…`, the subscriptions by
+/// `live::a_limited_token_hears_of_its_streams_only`.)
+#[tokio::test]
+async fn every_field_consults_the_token_s_streams() {
+    use Walk::*;
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let full = minter(&mut alice).await;
+    let bobs = minter(&mut bob).await;
+    let chosen = create_stream(&app, &full, "Chosen", false).await;
+    let h = create_stream(&app, &full, "Hiddenname", false).await;
+    let main = main_model(&app, &full, &h).await;
+    let commit = app.gql(Some(&full), &Era::Streams.commit(&h, &main)).await;
+    let c = commit["data"]["commitCreate"].as_str().unwrap_or_else(|| panic!("{commit}")).to_owned();
+    app.gql(
+        Some(&full),
+        &format!(r#"mutation {{ streamFavorite(streamId: "{h}", favorited: true) {{ id }} }}"#),
+    )
+    .await;
+    app.gql(Some(&full), &Era::Streams.share(&h, &bob.id, "stream:reviewer")).await;
+    let invite = app
+        .gql(Some(&full), &Era::Streams.invite(&h, r#"email: "dan@example.com""#, "stream:reviewer"))
+        .await;
+    assert_eq!(outcome(&invite), "OK", "{invite}");
+    let invited = app.gql(Some(&full), &Era::Streams.invited(&h)).await;
+    let i = invited["data"]["stream"]["list"][0]["inviteId"].as_str().unwrap().to_owned();
+    // Bob invites Alice to his stream: the invitation names a stream outside her token's.
+    let theirs = create_stream(&app, &bobs, "Hiddenname of Bob", false).await;
+    let to_alice = Era::Streams.invite(&theirs, &format!(r#"userId: "{}""#, alice.id), "stream:reviewer");
+    assert_eq!(outcome(&app.gql(Some(&bobs), &to_alice).await), "OK");
+    let b = &bob.id;
+    let a = &alice.id;
+    let all = [
+        "streams:read",
+        "streams:write",
+        "profile:read",
+        "profile:email",
+        "profile:write",
+        "users:read",
+        "users:invite",
+        "tokens:read",
+    ];
+    let token = limited_token(&app, &full, &all, &[(&chosen, None)]).await;
+    let mine = r#"streams { totalCount items { id name } } favoriteStreams { totalCount items { id } }
+        projects { totalCount items { id } } projectInvites { projectId } activity { totalCount items { streamId } }
+        timeline { totalCount items { streamId } } totalOwnedStreamsFavorites"#;
+    let others = "streams { totalCount items { id } } activity { totalCount items { streamId } } timeline { totalCount items { streamId } }";
+    let user_fields = "the user's own fields, run with `user` (lists) or reaching no stream";
+    let walked: Vec<(&str, Walk)> = vec![
+        ("Query.user", Filtered(format!("{{ user {{ {mine} }} }}"))),
+        ("Query.activeUser", Filtered(format!("{{ activeUser {{ {mine} }} }}"))),
+        ("Query.otherUser", Filtered(format!(r#"{{ otherUser(id: "{a}") {{ {others} }} }}"#))),
+        ("Query.userSearch", Filtered(r#"{ userSearch(query: "alice") { items { id name } } }"#.into())),
+        ("Query.stream", Hidden(format!(r#"{{ stream(id: "{h}") {{ id name }} }}"#))),
+        ("Query.streams", Filtered("{ streams { totalCount items { id name } } }".into())),
+        ("Query.project", Hidden(format!(r#"{{ project(id: "{h}") {{ id name }} }}"#))),
+        ("Query.streamInvites", Filtered("{ streamInvites { streamId streamName } }".into())),
+        (
+            "Query.streamInvite",
+            Filtered(format!(r#"{{ streamInvite(streamId: "{theirs}") {{ streamName }} }}"#)),
+        ),
+        (
+            "Query.projectInvite",
+            Filtered(format!(r#"{{ projectInvite(projectId: "{theirs}") {{ projectName }} }}"#)),
+        ),
+        ("Query.serverInfo", Beside("the server")),
+        ("Query.app", Beside("an app: grants are not limited to streams")),
+        ("Query.apps", Beside("apps")),
+        ("Query.tokenSelf", Beside("the token itself")),
+        (
+            "Query.tokenCan",
+            Hidden(format!(r#"{{ tokenCan(action: "streams:read", streamId: "{h}") {{ code message }} }}"#)),
+        ),
+        ("Mutation.streamCreate", Refused(r#"mutation { streamCreate(stream: { name: "New" }) }"#.into())),
+        (
+            "Mutation.streamUpdate",
+            Hidden(format!(r#"mutation {{ streamUpdate(stream: {{ id: "{h}", name: "x" }}) }}"#)),
+        ),
+        ("Mutation.streamDelete", Hidden(format!(r#"mutation {{ streamDelete(id: "{h}") }}"#))),
+        ("Mutation.streamUpdatePermission", Hidden(Era::Streams.share(&h, b, "stream:owner"))),
+        ("Mutation.streamRevokePermission", Hidden(Era::Streams.unshare(&h, b))),
+        (
+            "Mutation.streamFavorite",
+            Hidden(format!(r#"mutation {{ streamFavorite(streamId: "{h}", favorited: false) {{ id }} }}"#)),
+        ),
+        (
+            "Mutation.branchCreate",
+            Hidden(format!(r#"mutation {{ branchCreate(branch: {{ streamId: "{h}", name: "x" }}) }}"#)),
+        ),
+        (
+            "Mutation.branchUpdate",
+            Hidden(format!(
+                r#"mutation {{ branchUpdate(branch: {{ streamId: "{h}", id: "{main}", description: "x" }}) }}"#
+            )),
+        ),
+        (
+            "Mutation.branchDelete",
+            Hidden(format!(r#"mutation {{ branchDelete(branch: {{ streamId: "{h}", id: "{main}" }}) }}"#)),
+        ),
+        ("Mutation.commitCreate", Hidden(Era::Streams.commit(&h, &main))),
+        (
+            "Mutation.commitUpdate",
+            Hidden(format!(
+                r#"mutation {{ commitUpdate(commit: {{ streamId: "{h}", id: "{c}", message: "x" }}) }}"#
+            )),
+        ),
+        (
+            "Mutation.commitReceive",
+            Hidden(format!(
+                r#"mutation {{ commitReceive(input: {{ streamId: "{h}", commitId: "{c}", sourceApplication: "t" }}) }}"#
+            )),
+        ),
+        (
+            "Mutation.commitDelete",
+            Hidden(format!(r#"mutation {{ commitDelete(commit: {{ streamId: "{h}", id: "{c}" }}) }}"#)),
+        ),
+        (
+            "Mutation.objectCreate",
+            Hidden(format!(
+                r#"mutation {{ objectCreate(objectInput: {{ streamId: "{h}", objects: [{{ speckle_type: "Base" }}] }}) }}"#
+            )),
+        ),
+        ("Mutation.userUpdate", Beside("the user's profile")),
+        ("Mutation.apiTokenCreate", Beside("tokens: the subset rule, minting_keeps_the_subset_rule…")),
+        ("Mutation.apiTokenRevoke", Beside("tokens")),
+        ("Mutation.apiTokensRevokeAll", Beside("tokens")),
+        ("Mutation.apiTokenRotate", Beside("tokens: the subset rule, minting_keeps_the_subset_rule…")),
+        ("Mutation.projectMutations", Beside("a namespace: ProjectMutations below")),
+        ("Mutation.modelMutations", Beside("a namespace: ModelMutations below")),
+        ("Mutation.versionMutations", Beside("a namespace: VersionMutations below")),
+        ("Mutation.activeUserMutations", Beside("a namespace: ActiveUserMutations below")),
+        (
+            "Mutation.streamInviteCreate",
+            Hidden(Era::Streams.invite(&h, r#"email: "eve@example.com""#, "stream:reviewer")),
+        ),
+        (
+            "Mutation.streamInviteBatchCreate",
+            Hidden(format!(
+                r#"mutation {{ streamInviteBatchCreate(input: [{{ streamId: "{h}", email: "fay@example.com" }}]) }}"#
+            )),
+        ),
+        ("Mutation.streamInviteCancel", Hidden(Era::Streams.cancel(&h, &i))),
+        ("Mutation.streamInviteUse", Refused(Era::Streams.answer(&theirs, "anything", true))),
+        ("Mutation.workspaceMutations", Beside("workspaces are not enabled")),
+        ("Mutation.appCreate", Beside("apps")),
+        ("Mutation.appUpdate", Beside("apps")),
+        ("Mutation.appRegenerateSecret", Beside("apps")),
+        ("Mutation.appDelete", Beside("apps")),
+        ("Mutation.appRevokeAccess", Beside("apps")),
+        (
+            "ProjectMutations.create",
+            Refused(r#"mutation { projectMutations { create(input: { name: "New" }) { id } } }"#.into()),
+        ),
+        ("ProjectMutations.update", Hidden(Era::Projects.rename(&h))),
+        ("ProjectMutations.delete", Hidden(Era::Projects.delete(&h))),
+        ("ProjectMutations.updateRole", Hidden(Era::Projects.share(&h, b, "stream:owner"))),
+        (
+            "ProjectMutations.leave",
+            Hidden(format!(r#"mutation {{ projectMutations {{ leave(id: "{h}") }} }}"#)),
+        ),
+        ("ProjectMutations.invites", Beside("a namespace: ProjectInviteMutations below")),
+        (
+            "ProjectInviteMutations.create",
+            Hidden(Era::Projects.invite(&h, r#"email: "gus@example.com""#, "stream:reviewer")),
+        ),
+        (
+            "ProjectInviteMutations.batchCreate",
+            Hidden(format!(
+                r#"mutation {{ projectMutations {{ invites {{ batchCreate(projectId: "{h}", input: [{{ email: "hal@example.com" }}]) {{ id }} }} }} }}"#
+            )),
+        ),
+        ("ProjectInviteMutations.use", Refused(Era::Projects.answer(&theirs, "anything", true))),
+        ("ProjectInviteMutations.cancel", Hidden(Era::Projects.cancel(&h, &i))),
+        (
+            "ModelMutations.create",
+            Hidden(format!(
+                r#"mutation {{ modelMutations {{ create(input: {{ projectId: "{h}", name: "x" }}) {{ id }} }} }}"#
+            )),
+        ),
+        (
+            "ModelMutations.update",
+            Hidden(format!(
+                r#"mutation {{ modelMutations {{ update(input: {{ projectId: "{h}", id: "{main}", description: "x" }}) {{ id }} }} }}"#
+            )),
+        ),
+        (
+            "ModelMutations.delete",
+            Hidden(format!(
+                r#"mutation {{ modelMutations {{ delete(input: {{ projectId: "{h}", id: "{main}" }}) }} }}"#
+            )),
+        ),
+        ("VersionMutations.create", Hidden(Era::Projects.commit(&h, &main))),
+        (
+            "VersionMutations.update",
+            Hidden(format!(
+                r#"mutation {{ versionMutations {{ update(input: {{ projectId: "{h}", versionId: "{c}", message: "x" }}) {{ id }} }} }}"#
+            )),
+        ),
+        (
+            "VersionMutations.moveToModel",
+            Hidden(format!(
+                r#"mutation {{ versionMutations {{ moveToModel(input: {{ projectId: "{h}", versionIds: ["{c}"], targetModelName: "x" }}) {{ id }} }} }}"#
+            )),
+        ),
+        (
+            "VersionMutations.delete",
+            Hidden(format!(
+                r#"mutation {{ versionMutations {{ delete(input: {{ projectId: "{h}", versionIds: ["{c}"] }}) }} }}"#
+            )),
+        ),
+        (
+            "VersionMutations.markReceived",
+            Hidden(format!(
+                r#"mutation {{ versionMutations {{ markReceived(input: {{ projectId: "{h}", versionId: "{c}", sourceApplication: "t" }}) }} }}"#
+            )),
+        ),
+        ("ActiveUserMutations.update", Beside("the user's profile")),
+    ];
+    // Introspection: the fields of these types; the user's own are run through `Query.user`.
+    let types = [
+        "Query",
+        "Mutation",
+        "ProjectMutations",
+        "ProjectInviteMutations",
+        "ModelMutations",
+        "VersionMutations",
+        "ActiveUserMutations",
+        "User",
+        "LimitedUser",
+    ];
+    let mut unlisted = Vec::new();
+    for kind in types {
+        let answer = app.gql(None, &format!(r#"{{ __type(name: "{kind}") {{ fields {{ name }} }} }}"#)).await;
+        for field in answer["data"]["__type"]["fields"].as_array().unwrap_or_else(|| panic!("{answer}")) {
+            let name = format!("{kind}.{}", field["name"].as_str().unwrap());
+            let is_users = kind.ends_with("User");
+            if !is_users && !walked.iter().any(|(listed, _)| *listed == name) {
+                unlisted.push(name);
+            }
+        }
+    }
+    assert!(unlisted.is_empty(), "fields that do not say what they do with a token's streams: {unlisted:?}");
+    // Every user field is in `mine` or `others`, or reaches no stream (checked by name).
+    let users = app.gql(None, r#"{ __type(name: "User") { fields { name } } }"#).await;
+    let streamless = [
+        "id",
+        "suuid",
+        "name",
+        "bio",
+        "company",
+        "avatar",
+        "verified",
+        "role",
+        "email",
+        "workspaces",
+        "activeWorkspace",
+        "profiles",
+        "isOnboardingFinished",
+        "createdAt",
+        "permissions",
+        "authorizedApps",
+        "createdApps",
+        "apiTokens",
+    ];
+    for field in users["data"]["__type"]["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap();
+        let run = mine.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word == name);
+        assert!(run || streamless.contains(&name), "User.{name}: {user_fields}: add it to one or the other");
+    }
+
+    for (name, walk) in walked {
+        let (query, expect) = match &walk {
+            Hidden(query) => (query, "NOT_FOUND"),
+            Refused(query) => (query, "FORBIDDEN"),
+            Filtered(query) => (query, "OK"),
+            Beside(why) => {
+                assert!(!why.is_empty(), "{name}: say why");
+                continue;
+            }
+        };
+        let answer = app.gql(Some(&token), query).await;
+        let text = answer.to_string();
+        match walk {
+            Hidden(_) => assert!(text.contains("NOT_FOUND"), "{name}: {text}"),
+            Refused(_) => {
+                assert_eq!(outcome(&answer), expect, "{name}: {text}");
+                assert!(token_limit(&answer), "{name}: {text}");
+            }
+            _ => assert_eq!(outcome(&answer), expect, "{name}: {text}"),
+        }
+        for secret in [h.as_str(), "Hiddenname", theirs.as_str()] {
+            // The query itself may name the stream; the answer never does.
+            assert!(!text.contains(secret), "{name} shows the hidden stream: {text}");
+        }
+    }
+    // Nothing of the hidden stream changed: its commit, its collaborator, its invitation.
+    let still = app.gql(Some(&full), &format!(r#"{{ stream(id: "{h}") {{ name collaborators {{ id }} commits {{ totalCount }} pendingCollaborators {{ inviteId }} }} }}"#)).await;
+    assert_eq!(still["data"]["stream"]["name"], "Hiddenname", "{still}");
+    assert_eq!(still["data"]["stream"]["collaborators"].as_array().unwrap().len(), 2, "{still}");
+    assert_eq!(still["data"]["stream"]["commits"]["totalCount"], 1, "{still}");
+    assert_eq!(still["data"]["stream"]["pendingCollaborators"].as_array().unwrap().len(), 1, "{still}");
 }
