@@ -3,5 +3,6 @@
 pub mod account;
 pub mod apps;
 pub mod dialog;
+pub mod reach;
 pub mod security;
 pub mod tokens;

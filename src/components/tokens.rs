@@ -10,6 +10,7 @@ use super::apps::{AppLists, FlashedApp};
 use super::dialog::{
     close, close_after_success, open_modal, row_dialog, upgrade_to_modal_when_hydrated, CancelButton,
 };
+use super::reach::{StreamChoices, StreamFinder};
 use super::security::{LeakAlerts, RevokeAll, RevokeAllButton};
 use crate::rules::limits::{DEFAULT_EXPIRATION, EXPIRATIONS};
 use crate::rules::scopes::Scope;
@@ -197,6 +198,7 @@ fn TokenList(page: TokenPage, targets: Targets) -> impl IntoView {
                 <tr>
                     <th scope="col">"Name"</th>
                     <th scope="col">"Scopes"</th>
+                    <th scope="col">"Streams"</th>
                     <th scope="col">"Token"</th>
                     <th scope="col">"Created"</th>
                     <th scope="col">"Last used"</th>
@@ -229,6 +231,7 @@ fn TokenListRow(row: TokenRow, targets: Targets) -> impl IntoView {
                 {row.description.clone().map(|description| view! { <p class="hint description">{description}</p> })}
             </td>
             <td>{row.scopes.join(", ")}</td>
+            <td>{row.reach()}</td>
             <td><code>"…"{row.last_chars.clone()}</code></td>
             <td><time datetime=row.created_exact.clone() title=row.created_exact.clone()>{row.created.clone()}</time></td>
             <td>
@@ -289,7 +292,7 @@ fn NewTokenDialog(create: ServerAction<CreateToken>, flashed: FlashedToken) -> i
             <h2 id="new-token-title">"New token"</h2>
             {move || match create.value().get() {
                 Some(Ok(Some(token))) => view! { <ShowSecret token dialog/> }.into_any(),
-                _ => view! { <NewTokenForm create/> }.into_any(),
+                _ => view! { <NewTokenForm create/> <StreamFinder/> }.into_any(),
             }}
         </dialog>
         <Suspense fallback=|| ()>
@@ -317,6 +320,7 @@ fn NewTokenForm(create: ServerAction<CreateToken>) -> impl IntoView {
             <label for="token-description">"Description (optional)"</label>
             <textarea id="token-description" name="description" maxlength=TOKEN_DESCRIPTION.max_chars rows="2"></textarea>
             <ScopeChoices id_prefix="scope" chosen=Signal::stored(Vec::new())/>
+            <StreamChoices/>
             <ExpirationSelect id="token-expiration"/>
             {action_error(create.value())}
             <button type="submit" disabled=move || create.pending().get()>"Create token"</button>

@@ -47,6 +47,8 @@ fn TokenDetails(activity: TokenActivity) -> impl IntoView {
             <dd>{activity.status}</dd>
             <dt>"Scopes"</dt>
             <dd>{token.scopes.join(", ")}</dd>
+            <dt>"Streams"</dt>
+            <dd>{token.reach()}</dd>
             <dt>"Token"</dt>
             <dd><code>"…"{token.last_chars}</code></dd>
             <dt>"Created"</dt>
@@ -56,6 +58,23 @@ fn TokenDetails(activity: TokenActivity) -> impl IntoView {
             <dt>"Expires"</dt>
             <dd>{token.expires_exact.unwrap_or_else(|| "Never".to_owned())}</dd>
         </dl>
+        {token.streams.clone().map(|streams| view! {
+            <h2 id="streams-title">"Streams"</h2>
+            {if streams.is_empty() {
+                view! { <p>"None left: its streams were deleted, or you left them. It reads only what anyone may read."</p> }.into_any()
+            } else {
+                view! {
+                    <table aria-labelledby="streams-title">
+                        <thead><tr><th scope="col">"Stream"</th><th scope="col">"Access"</th></tr></thead>
+                        <tbody>
+                            {streams.into_iter().map(|stream| view! {
+                                <tr><td><a href=format!("/streams/{}", stream.id)>{stream.name}</a></td><td>{stream.access}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        })}
         <h2 id="addresses-title">"Last used from"</h2>
         {if activity.addresses.is_empty() {
             view! { <p>"Not used yet."</p> }.into_any()

@@ -86,7 +86,9 @@ pub async fn get_token_activity(
             .map(|(ip, at)| AddressRow { ip, at: display::date_time(at), ago: display::ago(at, now) })
             .collect();
         let (events, older) = events_page(&mut conn, &user.id, Some(&row.id), &before, now).await?;
-        Ok(TokenActivity { token: super::tokens::token_row(&row, now), status, addresses, events, older })
+        let mut grants = super::tokens::stream_grants(&mut conn, std::slice::from_ref(&row)).await?;
+        let token = super::tokens::token_row(&row, now, grants.remove(&row.id));
+        Ok(TokenActivity { token, status, addresses, events, older })
     })
     .await
 }

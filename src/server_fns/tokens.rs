@@ -28,6 +28,78 @@ pub struct TokenRow {
     /// Expires within 7 days (and has not yet).
     pub expires_soon: bool,
     pub expired: bool,
+    /// A token limited to chosen streams: those streams (SPEC §12); none: every stream.
+    pub streams: Option<Vec<StreamGrant>>,
+}
+
+impl TokenRow {
+    /// What the row says of its streams: `All streams`, `1 stream`, `N streams`.
+    pub fn reach(&self) -> String {
+        match self.streams.as_ref().map(Vec::len) {
+            None => "All streams".to_owned(),
+            Some(1) => "1 stream".to_owned(),
+            Some(n) => format!("{n} streams"),
+        }
+    }
+}
+
+/// One of a limited token's streams, and what the token may do there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamGrant {
+    pub id: String,
+    pub name: String,
+    /// `Read` or `Read and write`.
+    pub access: String,
+}
+
+/// A stream the New token dialog offers (SPEC §12), with its owner's name when another
+/// stream of the list has the same name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamChoice {
+    pub id: String,
+    pub name: String,
+    pub owner: Option<String>,
+}
+
+/// The most streams the New token dialog lists for one search.
+pub const STREAM_CHOICES: i32 = 50;
+
+/// The streams the user is on whose name or description holds `search` (all, without one),
+/// newest first, at most [`STREAM_CHOICES`]: filtered in the database, however many there are.
+#[server(endpoint = "find_streams")]
+pub async fn find_streams(#[server(default)] search: String) -> Result<Vec<StreamChoice>, AppError> {
+    super::session::with_status(async move {
+        use super::session::{signed_in, state, SignedIn};
+        use crate::server::db::sql::Search;
+        use crate::server::domain::pagination::{Order, Page};
+        use crate::server::domain::reach::Actor;
+        use crate::server::domain::streams::{self, StreamFilter};
+        let SignedIn { user, mut conn, .. } = signed_in().await?;
+        let filter = StreamFilter { search: Search::new(Some(search.trim()))?, roles: None };
+        let page = Page::new(Some(STREAM_CHOICES), None, Order::NewestFirst)?;
+        let (_, rows, _) =
+            streams::matching_for_user(&state()?.db, Actor::person(&user.id), &filter, &page).await?;
+        let twice: Vec<&str> = rows
+            .iter()
+            .map(|(stream, _)| stream.name.as_str())
+            .filter(|name| rows.iter().filter(|(other, _)| other.name == *name).count() > 1)
+            .collect();
+        let named_twice: Vec<&crate::server::db::StreamId> = rows
+            .iter()
+            .filter(|(stream, _)| twice.contains(&stream.name.as_str()))
+            .map(|(s, _)| &s.id)
+            .collect();
+        let mut owners = streams::owner_names(&mut conn, &named_twice).await?;
+        Ok(rows
+            .iter()
+            .map(|(stream, _)| StreamChoice {
+                id: stream.id.to_string(),
+                name: stream.name.clone(),
+                owner: owners.remove(&stream.id),
+            })
+            .collect())
+    })
+    .await
 }
 
 /// One page of the list, and the tokens the expiry notice names.
@@ -80,12 +152,13 @@ pub async fn list_tokens(
         let SignedIn { user, mut conn, .. } = signed_in().await?;
         let now = conn.now();
         let mut all = tokens::list(&mut conn, &user.id).await?;
+        let mut reach = stream_grants(&mut conn, &all).await?;
         let held = all.len();
         let week = crate::rules::limits::EXPIRES_SOON_MS;
         let expiring = all
             .iter()
             .filter(|row| row.expires_at.is_some_and(|at| at > now - week && at <= now + week))
-            .map(|row| token_row(row, now))
+            .map(|row| token_row(row, now, reach.get(&row.id).cloned()))
             .collect();
         let filter = filter.trim().to_lowercase();
         if !filter.is_empty() {
@@ -102,7 +175,7 @@ pub async fn list_tokens(
             .iter()
             .skip((page - 1) * TOKENS_PER_PAGE)
             .take(TOKENS_PER_PAGE)
-            .map(|row| token_row(row, now))
+            .map(|row| token_row(row, now, reach.remove(&row.id)))
             .collect();
         Ok(TokenPage { rows, total, held, page, pages, expiring })
     })
@@ -117,6 +190,9 @@ pub async fn create_token(
     #[server(default)] description: String,
     #[server(default)] scopes: Vec<String>,
     expiration: String,
+    #[server(default)] reach: String,
+    #[server(default)] streams: Vec<String>,
+    #[server(default)] levels: Vec<String>,
 ) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{signed_in, SignedIn};
@@ -128,17 +204,72 @@ pub async fn create_token(
         let scopes = ScopeSet::try_from(scopes)
             .map_err(|unknown| bad_input(format!("There is no scope called {unknown:?}.")))?;
         let expires_at = chosen_expiry(&expiration, conn.now())?;
+        let streams = chosen_streams(&reach, streams, &levels)?;
         let new = tokens::NewToken {
             name: &name,
             description: Some(&description),
             scopes,
             expires_at,
-            streams: None,
+            streams: streams.as_deref(),
         };
         let (row, secret) = tokens::create(&mut conn, &user.id, new, &seen).await?;
         hand_over(row, secret).await
     })
     .await
+}
+
+/// The `Streams` choice of the dialog: `All streams` (none), or the ticked streams, each at
+/// its `Access to …` (`<id>:write`, or read).
+#[cfg(feature = "ssr")]
+fn chosen_streams(
+    reach: &str,
+    streams: Vec<String>,
+    levels: &[String],
+) -> Result<Option<Vec<(crate::server::db::StreamId, crate::server::domain::reach::Level)>>, AppError> {
+    use crate::server::domain::reach::Level;
+    match reach {
+        "" | "all" => Ok(None),
+        "selected" if streams.is_empty() => {
+            Err(crate::rules::error::bad_input("Choose at least one stream, or All streams."))
+        }
+        "selected" => Ok(Some(
+            streams
+                .into_iter()
+                .map(|id| {
+                    let writes = levels.iter().any(|level| level.strip_suffix(":write") == Some(id.as_str()));
+                    let level = if writes { Level::Write } else { Level::Read };
+                    (id.into(), level)
+                })
+                .collect(),
+        )),
+        _ => Err(crate::rules::error::bad_input("Streams: choose All streams or Only selected streams.")),
+    }
+}
+
+/// The streams of the limited ones of these tokens, as their rows show them.
+#[cfg(feature = "ssr")]
+pub(crate) async fn stream_grants(
+    conn: &mut crate::server::db::DbConn,
+    rows: &[crate::server::db::models::ApiToken],
+) -> Result<std::collections::HashMap<crate::server::db::TokenId, Vec<StreamGrant>>, AppError> {
+    use crate::server::domain::reach::{self, Level};
+    let limited: Vec<&crate::server::db::TokenId> =
+        rows.iter().filter(|row| row.limited).map(|row| &row.id).collect();
+    let mut grants: std::collections::HashMap<_, Vec<StreamGrant>> =
+        limited.iter().map(|id| ((*id).clone(), Vec::new())).collect();
+    if limited.is_empty() {
+        return Ok(grants);
+    }
+    for named in reach::named(conn, &limited).await? {
+        let access = match named.level {
+            Level::Read => "Read",
+            Level::Write => "Read and write",
+        };
+        let grant =
+            StreamGrant { id: named.stream_id.to_string(), name: named.name, access: access.to_owned() };
+        grants.entry(named.token_id).or_default().push(grant);
+    }
+    Ok(grants)
 }
 
 /// The `Expiration` select's choice as a time from `now`.
@@ -237,7 +368,11 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
 
 #[cfg(feature = "ssr")]
 /// A token as the list shows it, at `now`.
-pub(crate) fn token_row(row: &crate::server::db::models::ApiToken, now: i64) -> TokenRow {
+pub(crate) fn token_row(
+    row: &crate::server::db::models::ApiToken,
+    now: i64,
+    streams: Option<Vec<StreamGrant>>,
+) -> TokenRow {
     use super::format::{ago, ahead, date, date_time};
     let expired = row.expires_at.is_some_and(|at| at <= now);
     let expires_soon =
@@ -262,5 +397,6 @@ pub(crate) fn token_row(row: &crate::server::db::models::ApiToken, now: i64) -> 
         expires_date: row.expires_at.map(date),
         expires_soon,
         expired,
+        streams,
     }
 }

@@ -4,6 +4,7 @@
 //! the subset rule; a stream its owner leaves drops out for good; `tokenSelf` and `tokenCan`.
 
 use crate::common::*;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 const RW: [&str; 3] = ["streams:read", "streams:write", "profile:read"];
@@ -655,4 +656,85 @@ async fn every_field_consults_the_token_s_streams() {
     assert_eq!(still["data"]["stream"]["collaborators"].as_array().unwrap().len(), 2, "{still}");
     assert_eq!(still["data"]["stream"]["commits"]["totalCount"], 1, "{still}");
     assert_eq!(still["data"]["stream"]["pendingCollaborators"].as_array().unwrap().len(), 1, "{still}");
+}
+
+#[tokio::test]
+async fn the_dialog_makes_a_token_for_chosen_streams_found_by_name_and_its_row_says_how_many() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let full = minter(&mut alice).await;
+    let bobs = minter(&mut bob).await;
+    let a = create_stream(&app, &full, "Alpha", false).await;
+    let b = create_stream(&app, &full, "Beta", true).await;
+    let twin = create_stream(&app, &full, "Twin", false).await;
+    let bobs_twin = create_stream(&app, &bobs, "Twin", false).await;
+    app.gql(Some(&bobs), &Era::Streams.share(&bobs_twin, &alice.id, "stream:contributor")).await;
+    create_stream(&app, &bobs, "Bob's alone", false).await;
+
+    // The search: the user's streams only, in the database; twins show their owners.
+    let found = alice.browser.call("find_streams", &[("search", "twin")]).await.json();
+    let mut owners: Vec<(String, String)> = found
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["owner"].to_string()))
+        .collect();
+    owners.sort();
+    let mut expected =
+        vec![(twin.clone(), "\"Alice\"".to_owned()), (bobs_twin.clone(), "\"Bob\"".to_owned())];
+    expected.sort();
+    assert_eq!(owners, expected, "{found}");
+    let all = alice.browser.call("find_streams", &[("search", "")]).await.json();
+    assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
+    assert!(all.as_array().unwrap().iter().all(|s| s["owner"].is_null() || s["name"] == "Twin"), "{all}");
+
+    let mut form = token_form("Two streams", &["streams:read", "streams:write"], "7");
+    let (write_a, read_b) = (format!("{a}:write"), format!("{b}:read"));
+    form.extend([
+        ("reach", "selected"),
+        ("streams[0]", a.as_str()),
+        ("streams[3]", b.as_str()),
+        ("levels[0]", write_a.as_str()),
+        ("levels[3]", read_b.as_str()),
+        // A level for a stream not ticked is not a stream of the token.
+        ("levels[1]", "unticked:write"),
+    ]);
+    let made = alice.browser.call("create_token", &form).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let secret = made.json()["secret"].as_str().unwrap().to_owned();
+    let seen = app.gql(Some(&secret), "{ tokenSelf { limitResources { id access } } }").await;
+    let mut streams = seen["data"]["tokenSelf"]["limitResources"].as_array().unwrap().clone();
+    streams.sort_by_key(|s| s["id"].as_str().unwrap().to_owned());
+    let mut wanted = vec![json!({ "id": a, "access": "WRITE" }), json!({ "id": b, "access": "READ" })];
+    wanted.sort_by_key(|s| s["id"].as_str().unwrap().to_owned());
+    assert_eq!(streams, wanted, "{seen}");
+
+    let listed = alice.browser.list_tokens().await.json();
+    let reach: Vec<(String, String)> = listed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let count = row["streams"].as_array().map_or("all".to_owned(), |s| s.len().to_string());
+            (row["name"].as_str().unwrap().to_owned(), count)
+        })
+        .collect();
+    assert!(reach.contains(&("Two streams".to_owned(), "2".to_owned())), "{reach:?}");
+    assert!(reach.contains(&("whoami".to_owned(), "all".to_owned())), "{reach:?}");
+
+    // Only selected streams, and none ticked: refused, nothing made.
+    let mut none = token_form("None", &["streams:read"], "7");
+    none.push(("reach", "selected"));
+    let refused = alice.browser.call("create_token", &none).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    // A stream that is not the user's is as unknown as a missing one.
+    let stranger = bob.token(&["streams:read", "streams:write"]).await;
+    let bobs_alone = create_stream(&app, &stranger, "Bob's own", false).await;
+    let mut theirs = token_form("Theirs", &["streams:read"], "7");
+    theirs.extend([("reach", "selected"), ("streams[0]", bobs_alone.as_str())]);
+    let refused = alice.browser.call("create_token", &theirs).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+    let listed = alice.browser.list_tokens().await.json();
+    assert_eq!(listed["rows"].as_array().unwrap().len(), 3, "{listed}");
 }

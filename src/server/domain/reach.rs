@@ -113,6 +113,34 @@ pub async fn of_token(conn: &mut DbConn, token_id: &TokenId) -> AppResult<BTreeM
     Ok(levels(rows))
 }
 
+/// One of a limited token's streams, named, as its owner's pages show it.
+#[derive(Clone, Debug)]
+pub struct Named {
+    pub token_id: TokenId,
+    pub stream_id: StreamId,
+    pub name: String,
+    pub level: Level,
+}
+
+/// The streams of these tokens (those that are limited), by stream name.
+pub async fn named(conn: &mut DbConn, token_ids: &[&TokenId]) -> AppResult<Vec<Named>> {
+    let rows: Vec<(TokenId, StreamId, String, String)> = db_run!(conn, |c| {
+        token_streams::table
+            .inner_join(streams::table)
+            .filter(token_streams::token_id.eq_any(token_ids))
+            .order((streams::name.asc(), streams::id.asc()))
+            .select((token_streams::token_id, token_streams::stream_id, streams::name, token_streams::access))
+            .load(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(token_id, stream_id, name, access)| {
+            Some(Named { token_id, stream_id, name, level: Level::from_stored(&access)? })
+        })
+        .collect())
+}
+
 /// Stored rows of `token_streams` as streams and levels.
 fn levels(rows: Vec<(StreamId, String)>) -> BTreeMap<StreamId, Level> {
     rows.into_iter().filter_map(|(id, access)| Some((id, Level::from_stored(&access)?))).collect()

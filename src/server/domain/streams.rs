@@ -544,6 +544,28 @@ pub async fn page_for_user(
     Ok(page.finish(rows, |(stream, _)| (stream.created_at, &stream.id)))
 }
 
+/// The name of an owner of each of these streams (the first by name), by stream id.
+pub async fn owner_names(
+    conn: &mut DbConn,
+    stream_ids: &[&StreamId],
+) -> AppResult<std::collections::HashMap<StreamId, String>> {
+    if stream_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(StreamId, String)> = db_run!(conn, |c| {
+        stream_acl::table
+            .inner_join(users::table)
+            .filter(stream_acl::stream_id.eq_any(stream_ids))
+            .filter(stream_acl::role.eq(Role::Owner.name()))
+            .order(users::name.desc())
+            .select((stream_acl::stream_id, users::name))
+            .load(c)
+            .await
+    })?;
+    // Ordered by name descending, so the first by name is the one kept.
+    Ok(rows.into_iter().collect())
+}
+
 /// `user_id`'s role on each of these streams that they are on, by stream id.
 pub async fn roles_on(
     conn: &mut DbConn,
