@@ -27,9 +27,15 @@ class Person:
         )
         answer.raise_for_status()
 
-    def token(self, scopes, name="script", expiration="30"):
+    def token(self, scopes, name="script", expiration="30", streams=None):
+        """A token with these scopes; with `streams` (`[(id, "read" | "write")]`) only for those
+        streams, as the dialog's `Only selected streams` makes it (SPEC §12)."""
         form = [("name", name), ("expiration", expiration)]
         form += [(f"scopes[{i}]", scope) for i, scope in enumerate(scopes)]
+        if streams:
+            form.append(("reach", "selected"))
+            form += [(f"streams[{i}]", stream) for i, (stream, _) in enumerate(streams)]
+            form += [(f"levels[{i}]", f"{stream}:{level}") for i, (stream, level) in enumerate(streams)]
         answer = self.browser.post(f"{URL}/api/create_token", data=form)
         answer.raise_for_status()
         return answer.json()["secret"]

@@ -250,6 +250,23 @@ class SpecklepyStreamEra(unittest.TestCase):
             operations.receive(sent, stranger, MemoryTransport())
         self.assertIn("404", str(hidden.exception))
 
+    def test_a_token_limited_to_one_stream_works_there_and_nowhere_else(self):
+        chosen = ok(self.client.stream.create(name="Chosen", is_public=False))
+        other = ok(self.client.stream.create(name="Other", is_public=False))
+        limited = SpeckleClient(host=HOST, use_ssl=False)
+        scopes = ["profile:read", "streams:read", "streams:write"]
+        limited.authenticate_with_token(self.alice.token(scopes, name="one stream", streams=[(chosen, "write")]))
+        self.assertEqual([s.id for s in ok(limited.stream.list())], [chosen])
+        self.assertIsInstance(limited.stream.get(other), Exception)
+        sent = operations.send(a_tower(2), [ServerTransport(chosen, client=limited)], use_default_cache=False)
+        self.assertTrue(ok(limited.commit.create(chosen, sent, "main", message="from the job")))
+        with self.assertRaises(Exception) as hidden:
+            operations.send(a_tower(2), [ServerTransport(other, client=limited)], use_default_cache=False)
+        self.assertIn("404", str(hidden.exception))
+        refused = limited.stream.create(name="New")
+        self.assertIsInstance(refused, Exception)
+        self.assertIn("outside this token's streams", str(refused))
+
     def test_invitations_are_sent_listed_accepted_declined_and_cancelled(self):
         inviter = self.alice.client(EVERYTHING + ["users:invite"])
         dock, pier, jetty = (ok(inviter.stream.create(name=name, is_public=False)) for name in ("Dock", "Pier", "Jetty"))

@@ -260,6 +260,28 @@ class Projects(unittest.TestCase):
         self.assertIn("streams:write", str(refused.exception))
         self.assertEqual(self.client.project.get(project.id).name, "Read only")
 
+    def test_a_token_limited_to_one_project_works_there_and_nowhere_else(self):
+        chosen = self.client.project.create(ProjectCreateInput(name="For the job", description=None, visibility=None))
+        other = self.client.project.create(ProjectCreateInput(name="Not for the job", description=None, visibility=None))
+        secret = self.alice.token(EVERYTHING, name="one project", streams=[(chosen.id, "write")])
+        limited = SpeckleClient(host=HOST, use_ssl=False)
+        limited.authenticate_with_token(secret)
+        self.assertEqual(limited.project.get(chosen.id).name, "For the job")
+        self.assertEqual([p.id for p in limited.active_user.get_projects().items], [chosen.id])
+        with self.assertRaises(GraphQLException) as hidden:
+            limited.project.get(other.id)
+        self.assertIn("not found", str(hidden.exception).lower())
+        model = limited.model.create(CreateModelInput(name="job", project_id=chosen.id))
+        object_id = operations.send(a_building(2), [ServerTransport(chosen.id, client=limited)], use_default_cache=False)
+        version = limited.version.create(CreateVersionInput(object_id=object_id, model_id=model.id, project_id=chosen.id))
+        self.assertEqual(self.client.version.get(version.id, chosen.id).referenced_object, object_id)
+        with self.assertRaises(Exception) as refused:  # requests' HTTPError, from its batch sender
+            operations.send(a_building(2), [ServerTransport(other.id, client=limited)], use_default_cache=False)
+        self.assertIn("404", str(refused.exception))
+        with self.assertRaises(GraphQLException) as refused:
+            limited.project.create(ProjectCreateInput(name="New", description=None, visibility=None))
+        self.assertIn("outside this token's streams", str(refused.exception))
+
     def test_the_profile_is_updated(self):
         me = self.client.active_user.update(UserUpdateInput(bio="Builds towers"))
         self.assertEqual((me.name, me.bio), ("Alice", "Builds towers"))
