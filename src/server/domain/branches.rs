@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::rules::error::{bad_input, forbidden, not_found, AppError, AppResult};
+use crate::rules::error::{bad_input, not_found, AppError, AppResult};
 use crate::rules::limits::MAIN_BRANCH;
 use crate::rules::text::{BRANCH_DESCRIPTION, BRANCH_NAME};
 use crate::server::db::events::{Change, Event};
@@ -15,7 +15,7 @@ use crate::server::db::{models, BranchId, DbConn, StreamId, UserId};
 use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
 use crate::server::domain::reach::Actor;
-use crate::server::domain::streams::{self, require_write, Role};
+use crate::server::domain::streams::{self, require_owner_or_author, require_write};
 use crate::{db_run, db_tx, keyset};
 
 /// Checks a branch name as Speckle does, and lower-cases it as Speckle stores it.
@@ -314,18 +314,4 @@ pub async fn delete(
         });
         Ok(())
     })
-}
-
-/// Owners may; so may the author of the thing while they can still write to the stream.
-pub fn require_owner_or_author(
-    role: Option<Role>,
-    author_id: Option<&UserId>,
-    user_id: &UserId,
-    action: &str,
-) -> AppResult<()> {
-    let is_author = author_id == Some(user_id) && role.is_some_and(Role::can_write);
-    if role == Some(Role::Owner) || is_author {
-        return Ok(());
-    }
-    Err(forbidden(format!("Only an owner of the stream or its author can {action}.")))
 }

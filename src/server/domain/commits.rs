@@ -10,13 +10,11 @@ use crate::rules::limits::{MAIN_BRANCH, MAX_COMMIT_MESSAGE_BYTES, MAX_PARENTS, M
 use crate::server::db::events::{Change, Event};
 use crate::server::db::schema::{branches, commits, objects, users};
 use crate::server::db::{models, BranchId, CommitId, DbConn, DbPool, StreamId, UserId};
-use crate::server::domain::branches::{
-    self as branch_rules, find, require_owner_or_author, MAX_FILTER_ITEMS,
-};
+use crate::server::domain::branches::{self as branch_rules, find, MAX_FILTER_ITEMS};
 use crate::server::domain::history::Action;
 use crate::server::domain::pagination::Page;
 use crate::server::domain::reach::Actor;
-use crate::server::domain::streams::{self, require_write};
+use crate::server::domain::streams::{self, require_owner_or_author, require_write};
 use crate::{db_read, db_run, db_tx, keyset};
 
 /// What a client sends to create a commit.

@@ -8,8 +8,9 @@ use crate::rules::error::AppResult;
 use crate::server::db::schema::{stream_acl, stream_favorites, streams};
 use crate::server::db::{models, DbConn, StreamId, UserId};
 use crate::server::domain::pagination::Page;
+use crate::server::domain::reach::token_streams_of;
 use crate::server::domain::reach::Actor;
-use crate::server::domain::streams::{readable, token_streams_of, Role};
+use crate::server::domain::streams::{readable, Role};
 use crate::{db_run, keyset};
 
 /// Marks (`favorited`) or unmarks a stream the user can read as one of their favourites.

@@ -11,8 +11,8 @@ use crate::rules::error::{bad_input, AppResult};
 use crate::rules::limits::MAX_PAGE;
 use crate::server::db::schema::{stream_acl, stream_activity, streams};
 use crate::server::db::{models, new_id, DbConn, StreamId, UserId};
+use crate::server::domain::reach::token_streams_of;
 use crate::server::domain::reach::Actor;
-use crate::server::domain::streams::token_streams_of;
 
 /// What was done, by Speckle's names of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -89,6 +89,17 @@ pub fn read_only(action: &str) -> crate::rules::error::AppError {
     token_limit(format!("This token may only read this stream, so it cannot {action}."))
 }
 
+/// The ids of a limited token's streams, as a subquery: the one filter of every listing of a
+/// limited token (a fixed statement, prepared once per connection).
+pub fn token_streams_of(
+    token_id: &TokenId,
+) -> diesel::dsl::Select<
+    diesel::dsl::Filter<token_streams::table, diesel::dsl::Eq<token_streams::token_id, &TokenId>>,
+    token_streams::stream_id,
+> {
+    token_streams::table.filter(token_streams::token_id.eq(token_id)).select(token_streams::stream_id)
+}
+
 /// A limited token's streams, as stored: read with the token by the bearer check.
 pub async fn load(db: &DbPool, token_id: &TokenId) -> AppResult<StreamLimit> {
     let rows: Vec<(StreamId, String)> = db_read!(
