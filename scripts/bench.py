@@ -25,7 +25,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.environ.get("BENCH_BINARY") or os.path.join(ROOT, "target/release/speckle-tokens")
-BASELINE = os.path.join(ROOT, "target/release/examples/objects_baseline")
+BASELINE = os.path.join(ROOT, "target/bench-examples/release/examples/objects_baseline")
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 64
 PORT = 3300
@@ -69,6 +69,16 @@ def sign_up(email):
 def create_token(cookie, scopes, name="bench", expiration="never"):
     fields = {"name": name, "expiration": expiration}
     fields.update({f"scopes[{i}]": scope for i, scope in enumerate(scopes)})
+    token, _ = post_form("/api/create_token", fields, cookie)
+    return token["secret"]
+
+
+def create_limited_token(cookie, scopes, stream_ids, name="limited"):
+    """A token of the New token dialog's `Only selected streams`, reading these streams."""
+    fields = {"name": name, "expiration": "never", "reach": "selected"}
+    fields.update({f"scopes[{i}]": scope for i, scope in enumerate(scopes)})
+    fields.update({f"streams[{i}]": stream for i, stream in enumerate(stream_ids)})
+    fields.update({f"levels[{i}]": f"{stream}:read" for i, stream in enumerate(stream_ids)})
     token, _ = post_form("/api/create_token", fields, cookie)
     return token["secret"]
 
@@ -183,15 +193,26 @@ def bench(label, database_url, scripts):
         cookie = sign_up("bench@example.com")
         token = create_token(cookie, ["profile:read", "streams:read"])
         docs = {"TOKEN": token, "QUERY": DOCS_QUERY}
+        # 100 streams, and a token limited to all of them (SPEC §12): the same count, read
+        # through the token's streams.
+        writer = create_token(cookie, ["streams:write"], "writer")
+        stream_ids = []
+        for n in range(100):
+            _, answer = graphql_json(writer, f'mutation {{ streamCreate(stream: {{ name: "s{n}" }}) }}')
+            stream_ids.append(json.loads(answer)["data"]["streamCreate"])
+        limited = create_limited_token(cookie, ["profile:read", "streams:read"], stream_ids)
 
         health = wrk("/healthz")
         server_info = wrk("/graphql", scripts["anonymous"], {"QUERY": "{ serverInfo { name } }"})
         docs_small = wrk("/graphql", scripts["bearer"], docs)
+        docs_limited = wrk("/graphql", scripts["bearer"], {"TOKEN": limited, "QUERY": DOCS_QUERY})
         rows.append(("GET /healthz", health, ""))
         rows.append(("anonymous { serverInfo { name } }", server_info,
                      f"{server_info['rps'] / health['rps']:.2f}× healthz"))
         rows.append(("docs query, valid token", docs_small,
                      f"{docs_small['rps'] / server_info['rps']:.2f}× serverInfo (goal ≥ {'0.6' if 'SQLite' in label else '0.3'})"))
+        rows.append(("docs query, token limited to 100 streams", docs_limited,
+                     f"{docs_limited['rps'] / docs_small['rps']:.2f}× the unlimited token (goal ≥ 0.95)"))
 
         sql.fill_tokens(1_000)
         docs_1k = wrk("/graphql", scripts["bearer"], docs)

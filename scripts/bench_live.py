@@ -13,7 +13,7 @@ import time
 
 import bench
 
-LOAD = os.path.join(bench.ROOT, "target/release/examples/live_load")
+LOAD = os.path.join(bench.ROOT, "target/bench-examples/release/examples/live_load")
 SUBSCRIPTIONS = 1000
 EVENTS = 20
 # An account holds at most 200 connections on one server (doors/graphql/ws.rs).

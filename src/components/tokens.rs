@@ -368,7 +368,7 @@ pub fn ScopeChoices(id_prefix: &'static str, #[prop(into)] chosen: Signal<Vec<St
 
 /// The secret, its Copy button and the warning that it is shown only this once.
 #[component]
-fn ShowSecret(token: NewToken, dialog: NodeRef<Dialog>) -> impl IntoView {
+pub(crate) fn ShowSecret(token: NewToken, dialog: NodeRef<Dialog>) -> impl IntoView {
     let copied = RwSignal::new(false);
     let secret = token.secret.clone();
     // The form that had focus is gone: focus and select the secret, ready to copy.
@@ -417,7 +417,7 @@ fn FlashedSecret(token: NewToken) -> impl IntoView {
 
 /// The `Expiration` select, 90 days chosen.
 #[component]
-fn ExpirationSelect(id: &'static str) -> impl IntoView {
+pub(crate) fn ExpirationSelect(id: &'static str) -> impl IntoView {
     view! {
         <label for=id>"Expiration"</label>
         <select id=id name="expiration">

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use crate::components::narrow::NarrowNotice;
 use crate::rules::error::AppError;
 use crate::server_fns::activity::{get_security_log, get_token_activity, EventRow, TokenActivity};
 
@@ -75,6 +76,7 @@ fn TokenDetails(activity: TokenActivity) -> impl IntoView {
                 }.into_any()
             }}
         })}
+        {activity.narrow.map(|offer| view! { <NarrowNotice id=token.id.clone() name=token.name.clone() offer/> })}
         <h2 id="addresses-title">"Last used from"</h2>
         {if activity.addresses.is_empty() {
             view! { <p>"Not used yet."</p> }.into_any()

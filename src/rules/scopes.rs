@@ -91,6 +91,27 @@ impl Scope {
 pub struct ScopeSet(u16);
 
 impl ScopeSet {
+    /// The set of one scope.
+    pub fn of(scope: Scope) -> ScopeSet {
+        ScopeSet(scope.bit())
+    }
+
+    /// Its bits, for a counter kept in memory (what a token used, SPEC §12).
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// The scopes of these bits; a bit of no scope is left out.
+    pub fn from_bits(bits: u16) -> ScopeSet {
+        Scope::ALL.into_iter().filter(|scope| bits & scope.bit() != 0).fold(
+            ScopeSet::default(),
+            |mut set, scope| {
+                set.insert(scope);
+                set
+            },
+        )
+    }
+
     pub fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0
     }

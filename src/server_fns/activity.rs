@@ -39,9 +39,17 @@ pub struct TokenActivity {
     pub events: Vec<EventRow>,
     /// The `before` of the next (older) page, if there is one.
     pub older: Option<String>,
+    /// What the token used in the last 30 days, when it is less than it holds (SPEC §12).
+    pub narrow: Option<NarrowOffer>,
 }
 
-/// `/profile/security`.
+/// SPEC §12's "Narrow it": the scopes and streams a token used in the last 30 days.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NarrowOffer {
+    pub scopes: Vec<String>,
+    /// None: the streams it has (all, or its own).
+    pub streams: Option<Vec<super::tokens::StreamGrant>>,
+}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SecurityLog {
     pub events: Vec<EventRow>,
@@ -88,9 +96,51 @@ pub async fn get_token_activity(
         let (events, older) = events_page(&mut conn, &user.id, Some(&row.id), &before, now).await?;
         let mut grants = super::tokens::stream_grants(&mut conn, std::slice::from_ref(&row)).await?;
         let token = super::tokens::token_row(&row, now, grants.remove(&row.id));
-        Ok(TokenActivity { token, status, addresses, events, older })
+        let live = row.revoked_at.is_none() && row.grace_until.is_none();
+        let narrow = match live {
+            true => narrow_offer(&mut conn, &row, now).await?,
+            false => None,
+        };
+        Ok(TokenActivity { token, status, addresses, events, older, narrow })
     })
     .await
+}
+
+/// The offer to narrow a token, with its streams' names, if it used less than it holds.
+#[cfg(feature = "ssr")]
+async fn narrow_offer(
+    conn: &mut crate::server::db::DbConn,
+    row: &crate::server::db::models::ApiToken,
+    now: i64,
+) -> Result<Option<NarrowOffer>, AppError> {
+    use crate::server::domain::reach::{self, Level};
+    use crate::server::domain::streams;
+    let Some(narrowing) = reach::narrowing(conn, row, now).await? else { return Ok(None) };
+    let streams = match &narrowing.streams {
+        None => None,
+        Some(chosen) => {
+            let ids: Vec<&crate::server::db::StreamId> = chosen.keys().collect();
+            let mut names = streams::names_of(conn, &ids).await?;
+            Some(
+                chosen
+                    .iter()
+                    .filter_map(|(id, level)| {
+                        let access = match level {
+                            Level::Read => "Read",
+                            Level::Write => "Read and write",
+                        };
+                        Some(super::tokens::StreamGrant {
+                            id: id.to_string(),
+                            name: names.remove(id)?,
+                            access: access.to_owned(),
+                        })
+                    })
+                    .collect(),
+            )
+        }
+    };
+    let scopes = narrowing.scopes.iter().map(|scope| scope.name().to_owned()).collect();
+    Ok(Some(NarrowOffer { scopes, streams }))
 }
 
 #[server(endpoint = "security_log")]

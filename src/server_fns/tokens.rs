@@ -298,8 +298,18 @@ async fn hand_over(
 
 /// Regenerates a token (SPEC §8): a new secret, shown once as at creation, with the same name,
 /// scopes and description; the old one works until the new one is first used, or 24 hours.
+/// With `narrow` (SPEC §12's "Narrow it"), the new token holds only the ticked `scopes` and,
+/// when some are ticked, only these `streams` at their `levels` (as in the New token dialog),
+/// within the old token's.
 #[server(endpoint = "regenerate_token")]
-pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<NewToken>, AppError> {
+pub async fn regenerate_token(
+    id: String,
+    expiration: String,
+    #[server(default)] narrow: bool,
+    #[server(default)] scopes: Vec<String>,
+    #[server(default)] streams: Vec<String>,
+    #[server(default)] levels: Vec<String>,
+) -> Result<Option<NewToken>, AppError> {
     super::session::with_status(async move {
         use super::session::{signed_in, SignedIn};
         use crate::rules::limits::DEFAULT_GRACE_MS;
@@ -310,7 +320,25 @@ pub async fn regenerate_token(id: String, expiration: String) -> Result<Option<N
             None => Expiry::Never,
         };
         let id = crate::server::db::TokenId::from(id);
-        let rotation = Rotation { token_id: &id, expiry, grace_ms: DEFAULT_GRACE_MS, by: None };
+        let narrowing = match narrow {
+            false => None,
+            true => {
+                let scopes = crate::rules::scopes::ScopeSet::try_from(scopes).map_err(|unknown| {
+                    crate::rules::error::bad_input(format!("There is no scope called {unknown:?}."))
+                })?;
+                let reach = if streams.is_empty() { "all" } else { "selected" };
+                let streams =
+                    chosen_streams(reach, streams, &levels)?.map(|chosen| chosen.into_iter().collect());
+                Some(crate::server::domain::reach::Narrowing { scopes, streams })
+            }
+        };
+        let rotation = Rotation {
+            token_id: &id,
+            expiry,
+            grace_ms: DEFAULT_GRACE_MS,
+            by: None,
+            narrow: narrowing.as_ref(),
+        };
         let (row, secret) = tokens::rotate(&mut conn, &user.id, rotation, &seen).await?;
         hand_over(row, secret).await
     })

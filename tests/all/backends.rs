@@ -36,6 +36,7 @@ fn declared_columns() -> BTreeMap<String, Vec<String>> {
         ("stream_invites".to_owned(), names(stream_invites::table.select(stream_invites::all_columns))),
         ("stream_favorites".to_owned(), names(stream_favorites::table.select(stream_favorites::all_columns))),
         ("token_streams".to_owned(), names(token_streams::table.select(token_streams::all_columns))),
+        ("token_usage".to_owned(), names(token_usage::table.select(token_usage::all_columns))),
         ("stream_activity".to_owned(), names(stream_activity::table.select(stream_activity::all_columns))),
         ("apps".to_owned(), names(apps::table.select(apps::all_columns))),
         ("app_grants".to_owned(), names(app_grants::table.select(app_grants::all_columns))),

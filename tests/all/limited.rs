@@ -738,3 +738,94 @@ async fn the_dialog_makes_a_token_for_chosen_streams_found_by_name_and_its_row_s
     let listed = alice.browser.list_tokens().await.json();
     assert_eq!(listed["rows"].as_array().unwrap().len(), 3, "{listed}");
 }
+
+/// The token's activity page, as its server function answers it.
+async fn activity(user: &mut TestUser<'_>, id: &str) -> Value {
+    user.browser.call("token_activity", &[("id", id)]).await.json()
+}
+
+/// Rows of `token_usage`: what tokens used, as written.
+async fn usage_rows(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use speckle_tokens::server::db::schema::token_usage;
+    let mut conn = app.state.db.get().await.unwrap();
+    speckle_tokens::db_run!(&mut conn, |c| {
+        diesel_async::RunQueryDsl::get_result(token_usage::table.count(), c).await
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_that_used_less_is_offered_exactly_that_and_narrowing_regenerates_it() {
+    let app = TestApp::new().await;
+    let mut alice = TestUser::sign_up(&app, "Alice").await;
+    let full = minter(&mut alice).await;
+    let a = create_stream(&app, &full, "Alpha", false).await;
+    let b = create_stream(&app, &full, "Beta", false).await;
+    let scopes = ["streams:read", "streams:write", "profile:read"];
+    let token = limited_token(&app, &full, &scopes, &[(&a, None), (&b, None)]).await;
+    let id = app.gql(Some(&token), "{ tokenSelf { id } }").await["data"]["tokenSelf"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = usage_rows(&app).await;
+    for _ in 0..3 {
+        assert_eq!(outcome(&app.gql(Some(&token), &Era::Streams.read(&a)).await), "OK");
+    }
+    assert_eq!(usage_rows(&app).await, before, "nothing is written per request");
+    assert_eq!(activity(&mut alice, &id).await["narrow"], Value::Null, "not written yet: nothing to offer");
+    // The next use a minute on writes what it used.
+    app.advance(std::time::Duration::from_secs(61));
+    app.gql(Some(&token), "{ tokenSelf { id } }").await;
+    let offered = activity(&mut alice, &id).await;
+    assert_eq!(
+        offered["narrow"],
+        json!({ "scopes": ["streams:read"], "streams": [{ "id": a, "name": "Alpha", "access": "Read" }] }),
+        "{offered}"
+    );
+
+    // Narrowing is regenerating with exactly that: a new secret, the old one in its grace.
+    let level = format!("{a}:read");
+    let mut form =
+        vec![("id", id.as_str()), ("expiration", "30"), ("narrow", "true"), ("scopes[0]", "streams:read")];
+    form.extend([("streams[0]", a.as_str()), ("levels[0]", level.as_str())]);
+    let made = alice.browser.call("regenerate_token", &form).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let narrowed = made.json()["secret"].as_str().unwrap().to_owned();
+    let seen = app.gql(Some(&narrowed), "{ tokenSelf { scopes limitResources { id access } } }").await;
+    assert_eq!(seen["data"]["tokenSelf"]["scopes"], json!(["streams:read"]), "{seen}");
+    assert_eq!(seen["data"]["tokenSelf"]["limitResources"], json!([{ "id": a, "access": "READ" }]), "{seen}");
+    assert_eq!(outcome(&app.gql(Some(&narrowed), &Era::Streams.read(&b)).await), "NOT_FOUND");
+    // Narrowing never widens: a scope or a stream the old token did not hold is refused.
+    let other = limited_token(&app, &full, &["streams:read"], &[(&a, None)]).await;
+    let other_id = app.gql(Some(&other), "{ tokenSelf { id } }").await["data"]["tokenSelf"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for extra in [
+        vec![("scopes[0]", "streams:write")],
+        vec![("scopes[0]", "streams:read"), ("streams[0]", b.as_str())],
+    ] {
+        let mut form = vec![("id", other_id.as_str()), ("expiration", "30"), ("narrow", "true")];
+        form.extend(extra.clone());
+        let refused = alice.browser.call("regenerate_token", &form).await;
+        assert!(refused.status.is_client_error(), "{extra:?}: {} {}", refused.status, refused.body);
+    }
+
+    // An unlimited token that reached one stream is offered that stream.
+    let mut bob = TestUser::sign_up(&app, "Bob").await;
+    let bobs = bob.token(&["streams:read", "profile:read"]).await;
+    let bobs_stream = create_stream(&app, &minter(&mut bob).await, "Bob's", false).await;
+    assert_eq!(outcome(&app.gql(Some(&bobs), &Era::Streams.read(&bobs_stream)).await), "OK");
+    app.advance(std::time::Duration::from_secs(61));
+    let bobs_id = app.gql(Some(&bobs), "{ tokenSelf { id } }").await["data"]["tokenSelf"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let offered = bob.browser.call("token_activity", &[("id", bobs_id.as_str())]).await.json();
+    assert_eq!(
+        offered["narrow"],
+        json!({ "scopes": ["streams:read"], "streams": [{ "id": bobs_stream, "name": "Bob's", "access": "Read" }] }),
+        "{offered}"
+    );
+}

@@ -20,14 +20,14 @@
 //! Changes made behind the server's back (SQL typed into a shell), or a server that dies
 //! between a commit and ending the epoch, are seen once an entry is older than [`MAX_AGE`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::OpenOptions;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::ids::{TokenId, UserId};
+use super::ids::{StreamId, TokenId, UserId};
 
 /// The epochs of every topic as one request saw them when it started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +97,57 @@ pub struct ReadCache {
     stream_counts: Mutex<HashMap<UserId, Entry<[Option<i64>; 2]>>>,
     /// By token id: the count of a limited token's streams (SPEC §12).
     limited_counts: Mutex<HashMap<TokenId, Entry<i64>>>,
+    /// By token id: what each token used since that was last written (SPEC §12).
+    touched: Mutex<HashMap<TokenId, Arc<Touched>>>,
+}
+
+/// What one token used since its use was last written (SPEC §12's "Narrow it"): its scopes
+/// (bits of a `ScopeSet`) and the streams it reached, in memory, written with the last-used
+/// time at most once a minute. Shared by every caller read for the token, so a caller read
+/// again (a new epoch) keeps counting in the same place.
+#[derive(Debug, Default)]
+pub struct Touched {
+    scopes: AtomicU16,
+    streams: Mutex<BTreeSet<StreamId>>,
+    /// More streams than are kept: the token is not offered to be narrowed to streams.
+    overflowed: AtomicBool,
+}
+
+/// The most streams kept per token between two writes (the most a limited token can hold).
+const TOUCHED_STREAMS: usize = 100;
+
+/// The most tokens whose use is kept between two writes; past it the map starts again (the
+/// callers already read keep theirs).
+const TOUCHED_TOKENS: usize = 100_000;
+
+impl Touched {
+    /// Notes a scope used (bits of a `ScopeSet`); a load first, so a request that uses what
+    /// was noted already writes nothing.
+    pub fn scopes(&self, bits: u16) {
+        if self.scopes.load(Ordering::Relaxed) & bits != bits {
+            self.scopes.fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes a stream reached.
+    pub fn stream(&self, stream_id: &StreamId) {
+        let mut streams = lock(&self.streams);
+        if streams.contains(stream_id) {
+            return;
+        }
+        if streams.len() >= TOUCHED_STREAMS {
+            self.overflowed.store(true, Ordering::Relaxed);
+            return;
+        }
+        streams.insert(stream_id.clone());
+    }
+
+    /// Takes what was noted (to be written): the scopes' bits, the streams, and whether there
+    /// were more streams than kept.
+    pub fn take(&self) -> (u16, BTreeSet<StreamId>, bool) {
+        let streams = std::mem::take(&mut *lock(&self.streams));
+        (self.scopes.swap(0, Ordering::Relaxed), streams, self.overflowed.swap(false, Ordering::Relaxed))
+    }
 }
 
 impl ReadCache {
@@ -109,6 +160,7 @@ impl ReadCache {
             tokens: Mutex::default(),
             stream_counts: Mutex::default(),
             limited_counts: Mutex::default(),
+            touched: Mutex::default(),
         })
     }
 
@@ -120,6 +172,7 @@ impl ReadCache {
             tokens: Mutex::default(),
             stream_counts: Mutex::default(),
             limited_counts: Mutex::default(),
+            touched: Mutex::default(),
         }
     }
 
@@ -196,6 +249,18 @@ impl ReadCache {
     pub fn limited_stream_count(&self, token_id: &TokenId, epoch: u64) -> Option<i64> {
         let counts = lock(&self.limited_counts);
         counts.get(token_id).filter(|entry| is_fresh(entry, epoch)).map(|entry| entry.value)
+    }
+
+    /// Where the use of this token is noted until it is written (see [`Touched`]).
+    pub fn touched(&self, token_id: &TokenId) -> Arc<Touched> {
+        let mut touched = lock(&self.touched);
+        if let Some(kept) = touched.get(token_id) {
+            return kept.clone();
+        }
+        if touched.len() >= TOUCHED_TOKENS {
+            touched.clear();
+        }
+        touched.entry(token_id.clone()).or_default().clone()
     }
 
     /// Keeps a limited token's count read after the request saw `epoch`.

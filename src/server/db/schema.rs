@@ -190,6 +190,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    token_usage (token_id, what) {
+        token_id -> Text,
+        what -> Text,
+        last_at -> BigInt,
+    }
+}
+
+diesel::table! {
     token_streams (token_id, stream_id) {
         token_id -> Text,
         stream_id -> Text,
@@ -318,6 +326,7 @@ diesel::joinable!(stream_invites -> streams (stream_id));
 diesel::joinable!(stream_favorites -> streams (stream_id));
 diesel::joinable!(token_streams -> streams (stream_id));
 diesel::joinable!(token_streams -> api_tokens (token_id));
+diesel::joinable!(token_usage -> api_tokens (token_id));
 diesel::joinable!(stream_activity -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -325,6 +334,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stream_invites,
     stream_favorites,
     token_streams,
+    token_usage,
     stream_activity,
     api_tokens,
     streams,

@@ -14,7 +14,8 @@ use diesel_async::RunQueryDsl;
 
 use crate::rules::error::{bad_input, not_found, token_limit, AppResult};
 use crate::rules::limits::MAX_TOKEN_STREAMS;
-use crate::server::db::schema::{api_tokens, stream_acl, streams, token_streams};
+use crate::server::db::cache::Touched;
+use crate::server::db::schema::{api_tokens, stream_acl, streams, token_streams, token_usage};
 use crate::server::db::{models, DbConn, DbPool, StreamId, TokenId, Topic, UserId};
 use crate::{db_read, db_run};
 
@@ -61,12 +62,14 @@ impl StreamLimit {
 pub struct Actor<'a> {
     pub user_id: &'a UserId,
     pub limit: Option<&'a StreamLimit>,
+    /// Where a token's use is noted (SPEC §12's "Narrow it"); none for a person.
+    pub touched: Option<&'a Touched>,
 }
 
 impl<'a> Actor<'a> {
     /// The person themself (a signed-in browser, or an unlimited token).
     pub fn person(user_id: &'a UserId) -> Actor<'a> {
-        Actor { user_id, limit: None }
+        Actor { user_id, limit: None, touched: None }
     }
 
     /// Refuses, for a limited token, what no stream of it covers (creating a stream,
@@ -150,6 +153,119 @@ pub async fn named(conn: &mut DbConn, token_ids: &[&TokenId]) -> AppResult<Vec<N
             Some(Named { token_id, stream_id, name, level: Level::from_stored(&access)? })
         })
         .collect())
+}
+
+/// How far back "Narrow it" looks at what a token used (SPEC §12).
+pub const USAGE_WINDOW_MS: i64 = 30 * crate::rules::limits::DAY_MS;
+
+/// The `what` of a token that reached more streams than are kept.
+const MANY_STREAMS: &str = "stream:*";
+
+/// Writes what `caller`'s token used since the last write (see [`Touched`]): called with the
+/// last-used time, at most once a minute per token.
+pub async fn write_touched(
+    conn: &mut DbConn,
+    caller: &crate::server::domain::tokens::Caller,
+    now: i64,
+) -> AppResult<()> {
+    let (bits, streams, overflowed) = caller.touched.take();
+    let mut used: Vec<String> = crate::rules::scopes::ScopeSet::from_bits(bits)
+        .iter()
+        .map(|scope| format!("scope:{}", scope.name()))
+        .collect();
+    used.extend(streams.iter().map(|stream_id| format!("stream:{stream_id}")));
+    if overflowed {
+        used.push(MANY_STREAMS.to_owned());
+    }
+    let token_id = &caller.token_id;
+    for what in &used {
+        db_run!(conn, |c| {
+            diesel::insert_into(token_usage::table)
+                .values((
+                    token_usage::token_id.eq(token_id),
+                    token_usage::what.eq(what),
+                    token_usage::last_at.eq(now),
+                ))
+                .on_conflict((token_usage::token_id, token_usage::what))
+                .do_update()
+                .set(token_usage::last_at.eq(now))
+                .execute(c)
+                .await
+        })?;
+    }
+    Ok(())
+}
+
+/// What a token could be narrowed to: the scopes it used in the last 30 days, and the streams
+/// (none: as it is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Narrowing {
+    pub scopes: crate::rules::scopes::ScopeSet,
+    pub streams: Option<BTreeMap<StreamId, Level>>,
+}
+
+/// SPEC §12's "Narrow it": when the token used fewer scopes or streams in the last 30 days
+/// than it holds, exactly those (a stream at `Read` unless it wrote; one its owner is no
+/// longer on left out). None when it used nothing, or all it holds.
+pub async fn narrowing(conn: &mut DbConn, row: &models::ApiToken, now: i64) -> AppResult<Option<Narrowing>> {
+    use crate::rules::scopes::{Scope, ScopeSet};
+    let since = now - USAGE_WINDOW_MS;
+    let token_id = &row.id;
+    let used: Vec<String> = db_run!(conn, |c| {
+        token_usage::table
+            .filter(token_usage::token_id.eq(token_id))
+            .filter(token_usage::last_at.gt(since))
+            .select(token_usage::what)
+            .load(c)
+            .await
+    })?;
+    let held = ScopeSet::from_names(&row.scopes).unwrap_or_default();
+    let scopes = used
+        .iter()
+        .filter_map(|what| Scope::from_name(what.strip_prefix("scope:")?))
+        .fold(ScopeSet::default(), |mut set, scope| {
+            set.insert(scope);
+            set
+        })
+        .intersection(held);
+    if scopes.is_empty() {
+        return Ok(None);
+    }
+    let writes = scopes.contains(Scope::StreamsWrite);
+    let level = |held: Level| if writes { held } else { Level::Read };
+    let reached: Vec<StreamId> =
+        used.iter().filter_map(|what| Some(StreamId::from(what.strip_prefix("stream:")?))).collect();
+    let many = used.iter().any(|what| what == MANY_STREAMS);
+    let current = match row.limited {
+        true => Some(of_token(conn, token_id).await?),
+        false => None,
+    };
+    let streams = match (&current, many || reached.is_empty()) {
+        (Some(current), true) => Some(current.iter().map(|(id, held)| (id.clone(), level(*held))).collect()),
+        (None, true) => None,
+        (Some(current), false) => Some(
+            current
+                .iter()
+                .filter(|(id, _)| reached.contains(id))
+                .map(|(id, held)| (id.clone(), level(*held)))
+                .collect(),
+        ),
+        (None, false) => {
+            let user_id = &row.user_id;
+            let ids: Vec<&StreamId> = reached.iter().collect();
+            let on: Vec<StreamId> = db_run!(conn, |c| {
+                stream_acl::table
+                    .filter(stream_acl::user_id.eq(user_id))
+                    .filter(stream_acl::stream_id.eq_any(&ids))
+                    .select(stream_acl::stream_id)
+                    .load(c)
+                    .await
+            })?;
+            (!on.is_empty()).then(|| on.into_iter().map(|id| (id, level(Level::Write))).collect())
+        }
+    };
+    let narrower = scopes != held || streams != current;
+    Ok(narrower.then_some(Narrowing { scopes, streams }))
 }
 
 /// Stored rows of `token_streams` as streams and levels.

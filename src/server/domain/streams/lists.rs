@@ -63,7 +63,7 @@ pub async fn count_for_user(db: &DbPool, epochs: Option<&Epochs>, listing: Listi
     let cache = db.cache();
     let cached = epoch.and_then(|epoch| match listing {
         Listing::Own(Actor { limit: Some(limit), .. }) => cache.limited_stream_count(&limit.token_id, epoch),
-        Listing::Own(Actor { user_id, limit: None }) => cache.stream_count(user_id, false, epoch),
+        Listing::Own(Actor { user_id, limit: None, .. }) => cache.stream_count(user_id, false, epoch),
         Listing::Public(user_id) => cache.stream_count(user_id, true, epoch),
     });
     if let Some(count) = cached {
@@ -86,7 +86,7 @@ pub async fn count_for_user(db: &DbPool, epochs: Option<&Epochs>, listing: Listi
             Listing::Own(Actor { limit: Some(limit), .. }) => {
                 cache.put_limited_stream_count(&limit.token_id, count, epoch)
             }
-            Listing::Own(Actor { user_id, limit: None }) => {
+            Listing::Own(Actor { user_id, limit: None, .. }) => {
                 cache.put_stream_count(user_id, false, count, epoch)
             }
             Listing::Public(user_id) => cache.put_stream_count(user_id, true, count, epoch),
@@ -124,6 +124,21 @@ pub async fn page_for_user(
             .select((models::Stream::as_select(), stream_acl::role))
     )?;
     Ok(page.finish(rows, |(stream, _)| (stream.created_at, &stream.id)))
+}
+
+/// The names of these streams, by id (those that exist).
+pub async fn names_of(
+    conn: &mut DbConn,
+    stream_ids: &[&StreamId],
+) -> AppResult<std::collections::HashMap<StreamId, String>> {
+    let rows: Vec<(StreamId, String)> = db_run!(conn, |c| {
+        streams::table
+            .filter(streams::id.eq_any(stream_ids))
+            .select((streams::id, streams::name))
+            .load(c)
+            .await
+    })?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The name of an owner of each of these streams (the first by name), by stream id.

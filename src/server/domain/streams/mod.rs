@@ -239,6 +239,12 @@ pub async fn readable_by(conn: &mut DbConn, stream_id: &StreamId, reader: Reader
         (Err(AppError::NotFound(_)), Reader::Token { scopes, .. }) if actor.is_none() => {
             Err(AppError::MissingScope { needed: Scope::StreamsRead, held: scopes })
         }
+        (Ok(access), _) => {
+            if let Some(touched) = actor.and_then(|actor| actor.touched) {
+                touched.scopes(ScopeSet::of(Scope::StreamsRead).bits());
+            }
+            Ok(access)
+        }
         (access, _) => access,
     }
 }
@@ -262,6 +268,9 @@ pub async fn readable(
     let Rights { role, narrowed } = Rights::on(actor.and_then(|actor| actor.limit), stream_id, held);
     if !stream.is_public && role.is_none() {
         return Err(not_found("Stream"));
+    }
+    if let Some(touched) = actor.and_then(|actor| actor.touched) {
+        touched.stream(stream_id);
     }
     Ok(Access { stream, role, narrowed })
 }

@@ -35,7 +35,7 @@ impl Caller {
 
     /// This token's user, acting as far as the token's streams let them.
     pub fn actor(&self) -> Actor<'_> {
-        Actor { user_id: &self.user_id, limit: self.limit.as_ref() }
+        Actor { user_id: &self.user_id, limit: self.limit.as_ref(), touched: Some(&self.touched) }
     }
 
     /// Who reads streams in a request: its token's caller, or anonymous without one.
@@ -230,6 +230,9 @@ pub struct Caller {
     /// A token limited to chosen streams: those streams and its level on each (SPEC §12);
     /// none for a token that reaches every stream its owner can.
     pub limit: Option<StreamLimit>,
+    /// What the token used since that was last written (SPEC §12), shared by every caller
+    /// read for it.
+    pub touched: std::sync::Arc<crate::server::db::cache::Touched>,
     /// What every answer to this token says about it, made once when the token is read.
     pub headers: AnswerHeaders,
 }
@@ -264,6 +267,7 @@ impl Caller {
     /// Refuses what the token's scopes do not allow, naming the missing scope.
     pub fn require(&self, scope: Scope) -> AppResult<()> {
         if self.scopes.contains(scope) {
+            self.touched.scopes(ScopeSet::of(scope).bits());
             return Ok(());
         }
         Err(AppError::MissingScope { needed: scope, held: self.scopes })

@@ -33,6 +33,9 @@ pub struct Rotation<'a> {
     pub grace_ms: i64,
     /// The token asking, through the API; `None` on the profile page.
     pub by: Option<&'a Caller>,
+    /// Narrower scopes and streams for the new token (SPEC §12's "Narrow it"); within the old
+    /// token's. None: the same.
+    pub narrow: Option<&'a reach::Narrowing>,
 }
 
 /// Regenerates a token (SPEC §8): a new secret with the same name, scopes, description,
@@ -54,6 +57,15 @@ pub async fn rotate(
     let now = conn.now();
     if matches!(rotation.expiry, Expiry::At(at) if at <= now) {
         return Err(bad_input("The expiry must be in the future."));
+    }
+    if let Some(narrow) = rotation.narrow {
+        if narrow.scopes.is_empty() {
+            return Err(bad_input("Choose at least one scope."));
+        }
+        if let Some(streams) = &narrow.streams {
+            let chosen: Vec<_> = streams.iter().map(|(id, level)| (id.clone(), *level)).collect();
+            reach::check(conn, user_id, &chosen, None).await?;
+        }
     }
     let secret = PlainToken::generate();
     let digest = secret.hashed();
@@ -133,12 +145,24 @@ pub async fn rotate(
                 models::earliest(as_before, rotation.by.and_then(|by| by.expires_at))
             }
         };
-        let scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
-        // The new token keeps the old one's streams (SPEC §12).
-        let streams = match old.limited {
+        let mut scopes = ScopeSet::from_names(&old.scopes).unwrap_or_default();
+        // The new token keeps the old one's streams (SPEC §12), or narrower ones.
+        let mut streams = match old.limited {
             true => Some(tx.streams_of_token(&old.id).await?),
             false => None,
         };
+        if let Some(narrow) = rotation.narrow {
+            if !narrow.scopes.is_within(scopes) {
+                return Err(bad_input("Narrowing keeps a subset of the token's scopes."));
+            }
+            scopes = narrow.scopes;
+            if let Some(narrower) = &narrow.streams {
+                let old_limit =
+                    streams.clone().map(|streams| reach::StreamLimit { token_id: old.id.clone(), streams });
+                reach::within(old_limit.as_ref(), Some(narrower))?;
+                streams = Some(narrower.clone());
+            }
+        }
         if let Some(by) = minting {
             check_minting(by, scopes)?;
             reach::within(by.limit.as_ref(), streams.as_ref())?;
@@ -153,7 +177,7 @@ pub async fn rotate(
             user_id: user_id.to_owned(),
             name: old.name.clone(),
             last_chars: secret.last_chars(),
-            scopes: old.scopes.clone(),
+            scopes: scopes.to_names(),
             created_at: now,
             expires_at,
             last_used_at: None,
@@ -165,7 +189,7 @@ pub async fn rotate(
             grace_until: None,
             revoked_reason: None,
             grant_id: None,
-            limited: old.limited,
+            limited: streams.is_some(),
         };
         tx.insert_token(&new, &digest).await?;
         if let Some(streams) = &streams {

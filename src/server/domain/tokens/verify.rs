@@ -125,6 +125,7 @@ async fn read_live_token(
         true => Some(reach::load(db, &token_id).await?),
         false => None,
     };
+    let touched = db.cache().touched(&token_id);
     let caller = Caller {
         user_id: user.id.clone(),
         user,
@@ -136,6 +137,7 @@ async fn read_live_token(
         replaces,
         grant_id,
         limit,
+        touched,
         headers,
     };
     Ok(Some((std::sync::Arc::new(caller), last_used_at)))
@@ -166,6 +168,9 @@ async fn record_use(
                 .await
             })?;
         }
+    }
+    if note.last_used {
+        reach::write_touched(conn, caller, now).await?;
     }
     if note.address || first_use {
         activity::note_address(

@@ -353,7 +353,8 @@ impl TokenMutation {
             None => crate::rules::limits::DEFAULT_GRACE_MS,
         };
         let token_id = TokenId::from(token.id.trim());
-        let rotation = tokens::Rotation { token_id: &token_id, expiry, grace_ms, by: Some(caller) };
+        let rotation =
+            tokens::Rotation { token_id: &token_id, expiry, grace_ms, by: Some(caller), narrow: None };
         let (_, secret) = tokens::rotate(&mut *db(ctx).await?, &caller.user_id, rotation, &seen(ctx)?)
             .await
             .map_err(to_api)?;
