@@ -161,14 +161,15 @@ pub const USAGE_WINDOW_MS: i64 = 30 * crate::rules::limits::DAY_MS;
 /// The `what` of a token that reached more streams than are kept.
 const MANY_STREAMS: &str = "stream:*";
 
-/// Writes what `caller`'s token used since the last write (see [`Touched`]): called with the
+/// Writes what the token used since the last write (see [`Touched`]): called with the
 /// last-used time, at most once a minute per token.
 pub async fn write_touched(
     conn: &mut DbConn,
-    caller: &crate::server::domain::tokens::Caller,
+    token_id: &TokenId,
+    touched: &Touched,
     now: i64,
 ) -> AppResult<()> {
-    let (bits, streams, overflowed) = caller.touched.take();
+    let (bits, streams, overflowed) = touched.take();
     let mut used: Vec<String> = crate::rules::scopes::ScopeSet::from_bits(bits)
         .iter()
         .map(|scope| format!("scope:{}", scope.name()))
@@ -177,7 +178,6 @@ pub async fn write_touched(
     if overflowed {
         used.push(MANY_STREAMS.to_owned());
     }
-    let token_id = &caller.token_id;
     for what in &used {
         db_run!(conn, |c| {
             diesel::insert_into(token_usage::table)

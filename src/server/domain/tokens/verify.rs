@@ -170,7 +170,7 @@ async fn record_use(
         }
     }
     if note.last_used {
-        reach::write_touched(conn, caller, now).await?;
+        reach::write_touched(conn, &caller.token_id, &caller.touched, now).await?;
     }
     if note.address || first_use {
         activity::note_address(
