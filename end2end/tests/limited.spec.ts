@@ -1,5 +1,5 @@
 import { test, expect, Page, APIRequestContext } from '@playwright/test';
-import { createToken, graphql, signUp, signUpWithoutJavaScript } from './helpers';
+import { createToken, graphql, hydrated, signUp, signUpWithoutJavaScript } from './helpers';
 
 // SPEC §12: a token for chosen streams, made in the New token dialog.
 
@@ -35,6 +35,7 @@ test('a token for two streams, found by name, one of them read and write', async
   await first.getByRole('button', { name: 'Done' }).click();
   const ids = await makeStreams(request, full, ['Alpha tower', 'Beta bridge', 'Gamma depot']);
   await page.reload();
+  await hydrated(page);
 
   const dialog = await openNewToken(page, 'Two streams');
   const streams = dialog.getByRole('group', { name: 'Streams' });
@@ -102,4 +103,35 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: 'Done' }).click();
     await expect(page.getByRole('row', { name: /One stream/ })).toContainText('1 stream');
   });
+});
+
+test('a token that used less is offered Narrow, which regenerates it with exactly that', async ({ page, request }) => {
+  // What a token used is written with its next use a minute on: this test waits for it.
+  test.setTimeout(150_000);
+  await signUp(page, 'Narrow Nia');
+  const { dialog: first, secret: setup } = await createToken(page, 'Setup', ['streams:read', 'streams:write']);
+  await first.getByRole('button', { name: 'Done' }).click();
+  const ids = await makeStreams(request, setup, ['Used stream', 'Unused stream']);
+  await page.reload();
+  await hydrated(page);
+  const { dialog, secret: job } = await createToken(page, 'Nightly job', ['streams:read', 'streams:write', 'profile:read']);
+  await dialog.getByRole('button', { name: 'Done' }).click();
+  const read = await graphql(request, job, `{ stream(id: "${ids['Used stream']}") { name } }`);
+  expect((await read.json()).data.stream.name).toBe('Used stream');
+  await page.waitForTimeout(61_000);
+  await graphql(request, job, '{ tokenSelf { id } }');
+
+  await page.getByRole('link', { name: 'Nightly job' }).click();
+  await hydrated(page);
+  await expect(page.getByRole('region', { name: 'This token could do less' })).toContainText('streams:read, on Used stream');
+  await page.getByRole('button', { name: 'Narrow Nightly job' }).click();
+  const narrow = page.getByRole('dialog', { name: 'Regenerate Nightly job' });
+  await expect(narrow.getByRole('checkbox', { name: 'streams:read', exact: true })).toBeChecked();
+  await expect(narrow.getByRole('checkbox', { name: 'streams:write', exact: true })).not.toBeChecked();
+  await expect(narrow.getByRole('checkbox', { name: 'Used stream' })).toBeChecked();
+  await narrow.getByRole('button', { name: 'Regenerate' }).click();
+  const secret = await narrow.getByRole('textbox', { name: 'Your new token' }).inputValue();
+  const seen = await (await graphql(request, secret, '{ tokenSelf { scopes limitResources { id access } } }')).json();
+  expect(seen.data.tokenSelf.scopes).toEqual(['streams:read']);
+  expect(seen.data.tokenSelf.limitResources).toEqual([{ id: ids['Used stream'], access: 'READ' }]);
 });
