@@ -24,7 +24,17 @@ pub fn StreamChoices() -> impl IntoView {
     let search = RwSignal::new(searched.clone().unwrap_or_default());
     // What the person ticked, and whether for writing, kept across searches.
     let chosen = RwSignal::new(Vec::<Chosen>::new());
-    let found = Resource::new(move || search.get(), find_streams);
+    // Read only once the person chose `Only selected streams` (or searched, without
+    // JavaScript): a page that shows the dialog closed asks the database nothing.
+    let found = Resource::new(
+        move || (selected.get(), search.get()),
+        |(selected, search)| async move {
+            match selected {
+                true => find_streams(search).await,
+                false => Ok(Vec::new()),
+            }
+        },
+    );
     // Rendered shown (a form without JavaScript needs it), hidden once hydrated while
     // `All streams` is chosen.
     let hydrated = RwSignal::new(false);
@@ -107,7 +117,7 @@ fn StreamList(found: Vec<StreamChoice>, chosen: RwSignal<Vec<Chosen>>) -> impl I
         }
     }
     if listed.is_empty() {
-        return view! { <p>"No stream of yours matches."</p> }.into_any();
+        return view! { <p>"No stream of yours matches. Find lists your streams by name."</p> }.into_any();
     }
     let rows = listed
         .into_iter()
