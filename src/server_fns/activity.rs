@@ -113,7 +113,7 @@ async fn narrow_offer(
     row: &crate::server::db::models::ApiToken,
     now: i64,
 ) -> Result<Option<NarrowOffer>, AppError> {
-    use crate::server::domain::reach::{self, Level};
+    use crate::server::domain::reach;
     use crate::server::domain::streams;
     let Some(narrowing) = reach::narrowing(conn, row, now).await? else { return Ok(None) };
     let streams = match &narrowing.streams {
@@ -125,15 +125,7 @@ async fn narrow_offer(
                 chosen
                     .iter()
                     .filter_map(|(id, level)| {
-                        let access = match level {
-                            Level::Read => "Read",
-                            Level::Write => "Read and write",
-                        };
-                        Some(super::tokens::StreamGrant {
-                            id: id.to_string(),
-                            name: names.remove(id)?,
-                            access: access.to_owned(),
-                        })
+                        Some(super::tokens::StreamGrant::new(id, names.remove(id)?, *level))
                     })
                     .collect(),
             )

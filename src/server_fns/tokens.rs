@@ -52,6 +52,23 @@ pub struct StreamGrant {
     pub access: String,
 }
 
+#[cfg(feature = "ssr")]
+impl StreamGrant {
+    /// The stream at this level, as the pages word it.
+    pub(crate) fn new(
+        id: &crate::server::db::StreamId,
+        name: String,
+        level: crate::server::domain::reach::Level,
+    ) -> StreamGrant {
+        use crate::server::domain::reach::Level;
+        let access = match level {
+            Level::Read => "Read",
+            Level::Write => "Read and write",
+        };
+        StreamGrant { id: id.to_string(), name, access: access.to_owned() }
+    }
+}
+
 /// A stream the New token dialog offers (SPEC §12), with its owner's name when another
 /// stream of the list has the same name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,7 +269,7 @@ pub(crate) async fn stream_grants(
     conn: &mut crate::server::db::DbConn,
     rows: &[crate::server::db::models::ApiToken],
 ) -> Result<std::collections::HashMap<crate::server::db::TokenId, Vec<StreamGrant>>, AppError> {
-    use crate::server::domain::reach::{self, Level};
+    use crate::server::domain::reach;
     let limited: Vec<&crate::server::db::TokenId> =
         rows.iter().filter(|row| row.limited).map(|row| &row.id).collect();
     let mut grants: std::collections::HashMap<_, Vec<StreamGrant>> =
@@ -261,12 +278,7 @@ pub(crate) async fn stream_grants(
         return Ok(grants);
     }
     for named in reach::named(conn, &limited).await? {
-        let access = match named.level {
-            Level::Read => "Read",
-            Level::Write => "Read and write",
-        };
-        let grant =
-            StreamGrant { id: named.stream_id.to_string(), name: named.name, access: access.to_owned() };
+        let grant = StreamGrant::new(&named.stream_id, named.name, named.level);
         grants.entry(named.token_id).or_default().push(grant);
     }
     Ok(grants)

@@ -251,21 +251,24 @@ pub async fn narrowing(conn: &mut DbConn, row: &models::ApiToken, now: i64) -> A
                 .collect(),
         ),
         (None, false) => {
-            let user_id = &row.user_id;
-            let ids: Vec<&StreamId> = reached.iter().collect();
-            let on: Vec<StreamId> = db_run!(conn, |c| {
-                stream_acl::table
-                    .filter(stream_acl::user_id.eq(user_id))
-                    .filter(stream_acl::stream_id.eq_any(&ids))
-                    .select(stream_acl::stream_id)
-                    .load(c)
-                    .await
-            })?;
+            let on = on_streams(conn, &row.user_id, &reached.iter().collect::<Vec<_>>()).await?;
             (!on.is_empty()).then(|| on.into_iter().map(|id| (id, level(Level::Write))).collect())
         }
     };
     let narrower = scopes != held || streams != current;
     Ok(narrower.then_some(Narrowing { scopes, streams }))
+}
+
+/// Which of these streams `user_id` is on (has a role on).
+async fn on_streams(conn: &mut DbConn, user_id: &UserId, ids: &[&StreamId]) -> AppResult<Vec<StreamId>> {
+    Ok(db_run!(conn, |c| {
+        stream_acl::table
+            .filter(stream_acl::user_id.eq(user_id))
+            .filter(stream_acl::stream_id.eq_any(ids))
+            .select(stream_acl::stream_id)
+            .load(c)
+            .await
+    })?)
 }
 
 /// Stored rows of `token_streams` as streams and levels.
@@ -297,14 +300,7 @@ pub async fn check(
         }
     }
     let ids: Vec<&StreamId> = streams.keys().collect();
-    let on: Vec<StreamId> = db_run!(conn, |c| {
-        stream_acl::table
-            .filter(stream_acl::user_id.eq(user_id))
-            .filter(stream_acl::stream_id.eq_any(&ids))
-            .select(stream_acl::stream_id)
-            .load(c)
-            .await
-    })?;
+    let on = on_streams(conn, user_id, &ids).await?;
     if let Some(missing) = ids.iter().find(|id| !on.contains(id)) {
         return Err(not_found(&format!("Stream {missing}")));
     }
