@@ -4,6 +4,7 @@
 
 mod bulk;
 pub mod cache;
+mod epochs;
 pub mod events;
 pub mod ids;
 pub mod models;

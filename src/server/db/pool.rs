@@ -14,8 +14,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::cache::{self, Epochs, ReadCache};
+use super::epochs::EpochReads;
 use super::{epoch_sequences, DatabaseUrl, DbConn};
-use crate::db_read;
 use crate::rules::error::{AppError, AppResult};
 use crate::server::clock::Clock;
 
@@ -54,6 +54,8 @@ pub struct Shared {
     pub clock: Clock,
     /// This server's listeners of what changed (live updates).
     pub events: super::events::EventBus,
+    /// PostgreSQL's epochs, read once for many requests ([`super::epochs`]).
+    pub epoch_reads: Arc<EpochReads>,
 }
 
 /// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
@@ -149,7 +151,8 @@ impl DbPool {
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
                 let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
-                let shared = Shared { cache, clock, events: Default::default() };
+                let shared =
+                    Shared { cache, clock, events: Default::default(), epoch_reads: Default::default() };
                 Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(shared)))
             }
             DatabaseUrl::Postgres(url) => {
@@ -172,7 +175,12 @@ impl DbPool {
                     .recycle_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                let shared = Arc::new(Shared { cache, clock, events: Default::default() });
+                let shared = Arc::new(Shared {
+                    cache,
+                    clock,
+                    events: Default::default(),
+                    epoch_reads: Default::default(),
+                });
                 super::events::EventBus::listen_postgres(Arc::downgrade(&shared), url.clone()).await;
                 Ok(DbPool::Postgres(pool, shared))
             }
@@ -205,22 +213,15 @@ impl DbPool {
         }
     }
 
-    /// The cache's epochs now: read once when an API request starts (see [`cache`]).
+    /// The cache's epochs as of now (read after this call began): once when an API request
+    /// starts (see [`cache`]). On PostgreSQL one read serves every request that arrived
+    /// while the previous read was in flight ([`super::epochs`]).
     pub async fn epochs(&self) -> AppResult<Epochs> {
-        use diesel::prelude::*;
-        use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
         match self {
             DbPool::Sqlite(_, _, shared) => shared.cache.shared_epochs().ok_or(AppError::Internal),
-            DbPool::Postgres(..) => {
-                let query = diesel::select((
-                    tokens::table.select(tokens::last_value).single_value(),
-                    streams::table.select(streams::last_value).single_value(),
-                ));
-                let (tokens, streams): (Option<i64>, Option<i64>) = db_read!(self, get_result, query)?;
-                Ok(Epochs {
-                    tokens: tokens.unwrap_or_default() as u64,
-                    streams: streams.unwrap_or_default() as u64,
-                })
+            DbPool::Postgres(pool, shared) => {
+                let pool = pool.clone();
+                shared.epoch_reads.after_now(move || read_sequences(pool.clone())).await
             }
         }
     }
@@ -233,6 +234,20 @@ impl DbPool {
         };
         conn.map_err(no_connection)
     }
+}
+
+/// PostgreSQL's epochs: the sequences' last values, in one round trip.
+async fn read_sequences(pool: Pool<AsyncPgConnection>) -> AppResult<Epochs> {
+    use diesel::prelude::*;
+    use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
+    let query = diesel::select((
+        tokens::table.select(tokens::last_value).single_value(),
+        streams::table.select(streams::last_value).single_value(),
+    ));
+    let mut conn = pool.get().await.map_err(no_connection)?;
+    let (tokens, streams): (Option<i64>, Option<i64>) =
+        diesel_async::RunQueryDsl::get_result(query, &mut *conn).await.map_err(AppError::from)?;
+    Ok(Epochs { tokens: tokens.unwrap_or_default() as u64, streams: streams.unwrap_or_default() as u64 })
 }
 
 /// A pool that cannot hand out a connection in time: the database is unavailable (503).
