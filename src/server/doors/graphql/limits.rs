@@ -266,12 +266,16 @@ pub fn budget<'a>(ctx: &'a async_graphql::Context<'_>) -> Option<&'a Arc<Budget>
     ctx.data_opt::<super::RequestContext>().map(|request| &request.budget)
 }
 
-/// The extension that keeps fences 1 and 3.
-pub struct Limits;
+/// The extension that keeps fences 1 and 3, and the documents parsed before
+/// ([`super::parsed`]).
+#[derive(Clone, Default)]
+pub struct Limits {
+    parsed: Arc<super::parsed::Parsed>,
+}
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Limits)
+        Arc::new(self.clone())
     }
 }
 
@@ -284,8 +288,15 @@ impl Extension for Limits {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        check_document(&document).map_err(|message| ServerError::new(message, None))?;
+        let document = match self.parsed.get(query) {
+            Some(document) => document,
+            None => {
+                let document = next.run(ctx, query, variables).await?;
+                check_document(&document).map_err(|message| ServerError::new(message, None))?;
+                self.parsed.keep(query, &document);
+                document
+            }
+        };
         if let Some(budget) = ctx.data_opt::<super::RequestContext>().map(|request| &request.budget) {
             let mutates = document.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
             budget.mutates.store(mutates, Ordering::Relaxed);

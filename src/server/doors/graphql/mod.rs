@@ -13,6 +13,7 @@ mod live_streams;
 mod model;
 mod object;
 mod paged;
+mod parsed;
 mod permissions;
 mod project;
 mod request;
@@ -93,7 +94,7 @@ pub fn schema() -> ApiSchema {
         .limit_depth(limits::MAX_DEPTH)
         .limit_complexity(limits::MAX_COMPLEXITY)
         .limit_directives(limits::MAX_DIRECTIVES)
-        .extension(limits::Limits)
+        .extension(limits::Limits::default())
         .finish()
 }
 
