@@ -14,9 +14,14 @@ use crate::server::db::DbPool;
 use crate::server::mail::Mailer;
 use crate::server::room::Room;
 
-/// What every handler and server function can reach.
+/// What every handler and server function can reach: cloned by every extractor of every
+/// request, so one shared allocation ([`Parts`]) behind a counted pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+/// What an [`AppState`] holds.
+#[derive(Clone)]
+pub struct Parts {
     pub db: DbPool,
     pub leptos_options: LeptosOptions,
     pub secure_cookies: bool,
@@ -35,6 +40,21 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// Settings are changed while a server is put together, before it serves (a copy if shared).
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Parts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
@@ -48,7 +68,7 @@ impl AppState {
         secure_cookies: bool,
         throttles: Throttles,
     ) -> Self {
-        AppState {
+        AppState(Arc::new(Parts {
             db,
             leptos_options,
             secure_cookies,
@@ -59,7 +79,7 @@ impl AppState {
             room: Arc::new(Room::default()),
             hasher: Arc::new(Hasher::new()),
             public_url: None,
-        }
+        }))
     }
 
     /// Mails alerts through this mailer.

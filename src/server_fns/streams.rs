@@ -107,7 +107,7 @@ pub async fn list_streams() -> Result<Vec<StreamRow>, AppError> {
         use crate::server::domain::pagination::Page;
         use crate::server::domain::reach::Actor;
         use crate::server::domain::streams;
-        let pool = state()?.db;
+        let pool = state()?.db.clone();
         let user = require_user().await?;
         let (rows, _) = streams::page_for_user(
             &pool,
