@@ -232,6 +232,22 @@ async fn several_servers_over_one_database_share_sessions_tokens_and_revocations
 mod postgres_only {
     use super::*;
 
+    /// Several servers started at once on a new database (a deployment's first start, CI's
+    /// two servers): each waits for the others' migrations instead of failing on them.
+    #[tokio::test]
+    async fn servers_started_at_once_on_a_new_database_all_start() {
+        postgres_only();
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database(&dir).await;
+        let starts = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { DbPool::connect(&url).await.map(|_| ()) })
+        });
+        for started in futures::future::join_all(starts).await {
+            assert_eq!(started.unwrap(), Ok(()), "a server failed to start beside the others");
+        }
+    }
+
     #[tokio::test]
     async fn migrated_schemas_match_schema_rs_and_each_other() {
         postgres_only();

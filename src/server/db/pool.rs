@@ -256,10 +256,25 @@ pub fn no_connection(error: PoolError) -> AppError {
     AppError::Unavailable
 }
 
+/// The advisory lock that servers starting at once on one database take in turn, so that
+/// one runs the migrations and the others then find nothing to do (without it, two servers
+/// creating the same tables at once: one fails with a duplicate key).
+const MIGRATIONS_LOCK: i64 = 0x5e7c_1e70_6e25;
+
 fn migrate_postgres(url: &str) -> Result<(), String> {
     let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(url)
         .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    // Held by this session until it ends: a server that fails mid-way leaves no lock behind.
+    let lock = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>, function: &str| {
+        diesel::connection::SimpleConnection::batch_execute(
+            conn,
+            &format!("SELECT {function}({MIGRATIONS_LOCK})"),
+        )
+        .map_err(|e| e.to_string())
+    };
+    lock(&mut conn, "pg_advisory_lock")?;
     conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| e.to_string())?;
+    lock(&mut conn, "pg_advisory_unlock")?;
     Ok(())
 }
 
