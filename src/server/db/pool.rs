@@ -16,6 +16,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use super::cache::{self, Epochs, ReadCache};
 use super::epochs::EpochReads;
 use super::{epoch_sequences, DatabaseUrl, DbConn};
+use crate::db_read;
 use crate::rules::error::{AppError, AppResult};
 use crate::server::clock::Clock;
 
@@ -56,6 +57,12 @@ pub struct Shared {
     pub events: super::events::EventBus,
     /// PostgreSQL's epochs, read once for many requests ([`super::epochs`]).
     pub epoch_reads: Arc<EpochReads>,
+}
+
+impl Shared {
+    fn new(cache: ReadCache, clock: Clock) -> Shared {
+        Shared { cache, clock, events: Default::default(), epoch_reads: Default::default() }
+    }
 }
 
 /// Synchronous read-only SQLite connections for the API's hot path (the token lookup and the
@@ -151,9 +158,7 @@ impl DbPool {
                     .map_err(|e| e.to_string())?;
                 let readers = SqliteReaders::open(path)?;
                 let cache = ReadCache::beside_sqlite_file(path, cache_entries)?;
-                let shared =
-                    Shared { cache, clock, events: Default::default(), epoch_reads: Default::default() };
-                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(shared)))
+                Ok(DbPool::Sqlite(pool, Arc::new(readers), Arc::new(Shared::new(cache, clock))))
             }
             DatabaseUrl::Postgres(url) => {
                 let migrate_url = url.clone();
@@ -175,12 +180,7 @@ impl DbPool {
                     .recycle_timeout(Some(POOL_TIMEOUT))
                     .build()
                     .map_err(|e| e.to_string())?;
-                let shared = Arc::new(Shared {
-                    cache,
-                    clock,
-                    events: Default::default(),
-                    epoch_reads: Default::default(),
-                });
+                let shared = Arc::new(Shared::new(cache, clock));
                 super::events::EventBus::listen_postgres(Arc::downgrade(&shared), url.clone()).await;
                 Ok(DbPool::Postgres(pool, shared))
             }
@@ -219,9 +219,9 @@ impl DbPool {
     pub async fn epochs(&self) -> AppResult<Epochs> {
         match self {
             DbPool::Sqlite(_, _, shared) => shared.cache.shared_epochs().ok_or(AppError::Internal),
-            DbPool::Postgres(pool, shared) => {
-                let pool = pool.clone();
-                shared.epoch_reads.after_now(move || read_sequences(pool.clone())).await
+            DbPool::Postgres(_, shared) => {
+                let db = self.clone();
+                shared.epoch_reads.after_now(move || read_sequences(db.clone())).await
             }
         }
     }
@@ -237,16 +237,14 @@ impl DbPool {
 }
 
 /// PostgreSQL's epochs: the sequences' last values, in one round trip.
-async fn read_sequences(pool: Pool<AsyncPgConnection>) -> AppResult<Epochs> {
+async fn read_sequences(db: DbPool) -> AppResult<Epochs> {
     use diesel::prelude::*;
     use epoch_sequences::{cache_epoch_streams as streams, cache_epoch_tokens as tokens};
     let query = diesel::select((
         tokens::table.select(tokens::last_value).single_value(),
         streams::table.select(streams::last_value).single_value(),
     ));
-    let mut conn = pool.get().await.map_err(no_connection)?;
-    let (tokens, streams): (Option<i64>, Option<i64>) =
-        diesel_async::RunQueryDsl::get_result(query, &mut *conn).await.map_err(AppError::from)?;
+    let (tokens, streams): (Option<i64>, Option<i64>) = db_read!(&db, get_result, query)?;
     Ok(Epochs { tokens: tokens.unwrap_or_default() as u64, streams: streams.unwrap_or_default() as u64 })
 }
 
