@@ -226,6 +226,12 @@ impl DbPool {
         }
     }
 
+    /// The database's reads run in this process (SQLite, on the calling thread), not in the
+    /// database's own (PostgreSQL).
+    pub fn reads_in_process(&self) -> bool {
+        matches!(self, DbPool::Sqlite(..))
+    }
+
     /// Takes a connection from the pool; `Unavailable` if none can be had in time.
     pub async fn get(&self) -> Result<DbConn, AppError> {
         let conn = match self {

@@ -11,11 +11,13 @@ use crate::rules::error::{AppError, AppResult};
 use crate::server::db::schema::objects;
 use crate::server::db::{DbPool, StreamId};
 
-/// Objects read per query when downloading, with the data of those up to [`INLINE_BYTES`];
-/// bigger ones are read after, a few MB ([`GROUP_BYTES`]) at a time, so a download holds a
-/// few MB whatever the objects' sizes.
-const READ_ROWS: usize = 2000;
-const INLINE_BYTES: i64 = 2 * 1024;
+/// Wanted ids per chunk, and the most rows a chunk's query reads, with the data of those up
+/// to [`INLINE_BYTES`]; bigger ones are read after, a few MB ([`GROUP_BYTES`]) at a time, so
+/// a download holds a few MB whatever the objects' sizes (at most [`READ_ROWS`] ×
+/// [`INLINE_BYTES`] per chunk, 3 MB, for each chunk read and the one written).
+const READ_IDS: usize = 4000;
+const READ_ROWS: usize = READ_IDS * 3 / 2;
+const INLINE_BYTES: i64 = 512;
 const GROUP_BYTES: i64 = 4 * 1024 * 1024;
 
 /// How a download is written: Speckle's two formats.
@@ -59,6 +61,11 @@ impl Writer {
             }
         }
         self.first = false;
+    }
+
+    /// Room for this many more bytes, so that a chunk is written without growing the buffer.
+    fn reserve(&mut self, bytes: usize) {
+        self.buffer.reserve(bytes);
     }
 
     fn take(&mut self) -> Bytes {
@@ -105,118 +112,117 @@ pub fn download<H: Send + 'static>(
 /// [`inline_data`]).
 type Row = (String, i64, Option<String>);
 
-/// Where a download reads its objects, a chunk at a time.
-enum Selection {
-    /// These ids (sorted), a chunk of them per query; `next` is the first not yet read.
-    Ids { ids: Vec<String>, next: usize },
-    /// The stream's objects in id order, keeping those in `wanted` (sorted; `next` is the
-    /// first not yet passed): when most of a stream is wanted, a scan reads faster than as
-    /// many lookups. Both backends order ids byte by byte (PostgreSQL's column is
-    /// `COLLATE "C"`), as Rust sorts them, so one walk matches the two lists.
-    Scan { wanted: Vec<String>, next: usize, done: bool },
+/// How a chunk's objects are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// The stream's objects from the chunk's first id to its last, in id order, at most
+    /// [`READ_ROWS`], keeping the wanted ones: when the wanted ids are most of what lies
+    /// between them (a closure is most of its stream), one range reads faster than as many
+    /// lookups. Both backends order ids byte by byte (PostgreSQL's column is `COLLATE "C"`),
+    /// as Rust sorts them, so one walk matches the two lists.
+    Range,
+    /// The chunk's ids, looked up.
+    Ids,
 }
 
-/// One chunk's query, owned so that it can run while the chunk before it is written out.
-enum Chunk {
-    Ids(Vec<String>),
-    /// Up to [`READ_ROWS`] objects from this id on.
-    From(String),
+/// Up to [`READ_IDS`] of the wanted ids (sorted), read by one query (and a second for those
+/// a range left out), independent of the others, so that several can be read at once.
+struct Chunk {
+    ids: Vec<String>,
+    way: Way,
 }
 
-impl Selection {
-    /// Scans when the ids name at least half of what the stream holds.
-    fn new(mut ids: Vec<String>, held: i64) -> Selection {
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.len() as i64 * 2 >= held {
-            Selection::Scan { wanted: ids, next: 0, done: false }
-        } else {
-            Selection::Ids { ids, next: 0 }
-        }
-    }
-
-    /// The query of the next chunk; `None` when everything wanted was read.
-    fn next_chunk(&mut self) -> Option<Chunk> {
-        match self {
-            Selection::Ids { ids, next } => {
-                let chunk = ids.get(*next..ids.len().min(*next + READ_ROWS)).filter(|c| !c.is_empty())?;
-                *next += chunk.len();
-                Some(Chunk::Ids(chunk.to_vec()))
-            }
-            // What lies before the first wanted id not yet passed is not wanted.
-            Selection::Scan { wanted, next, done } => {
-                (!*done).then(|| wanted.get(*next)).flatten().map(|from| Chunk::From(from.clone()))
-            }
-        }
-    }
-
-    /// Keeps the wanted rows of a chunk's answer, and moves past them.
-    fn accept(&mut self, mut rows: Vec<Row>) -> Vec<Row> {
-        if let Selection::Scan { wanted, next, done } = self {
-            *done = rows.len() < READ_ROWS;
-            rows.retain(|(id, _, _)| {
-                while wanted.get(*next).is_some_and(|w| w < id) {
-                    *next += 1;
-                }
-                wanted.get(*next) == Some(id)
-            });
-            // Every row kept matched `wanted[next]`; step past the last one.
-            if rows.last().is_some_and(|(last, _, _)| wanted.get(*next) == Some(last)) {
-                *next += 1;
-            }
-        }
-        rows
-    }
+/// The rows of a chunk, in id order, and whether its range had room for all its ids: when it
+/// had not, the stream is sparse there, and the chunks after it are looked up by id.
+struct Read {
+    rows: Vec<Row>,
+    sparse: bool,
 }
 
 impl Chunk {
-    /// Reads the chunk through `db_read!`: on SQLite a read-only connection on the calling
-    /// thread, with no hop.
-    async fn read(self, db: DbPool, stream_id: StreamId) -> AppResult<Vec<Row>> {
-        let stream_id = stream_id.as_str();
-        match self {
-            Chunk::Ids(ids) => db_read!(
-                &db,
-                load,
-                objects::table
-                    .filter(objects::stream_id.eq(stream_id))
-                    .filter(objects::id.eq_any(&ids))
-                    .order(objects::id)
-                    .select((objects::id, objects::size_bytes, inline_data()))
-            ),
-            Chunk::From(from) => db_read!(
-                &db,
-                load,
-                objects::table
-                    .filter(objects::stream_id.eq(stream_id))
-                    .filter(objects::id.ge(&from))
-                    .order(objects::id)
-                    .limit(READ_ROWS as i64)
-                    .select((objects::id, objects::size_bytes, inline_data()))
-            ),
+    async fn read(self, db: DbPool, stream_id: StreamId) -> AppResult<Read> {
+        let (Some(first), Some(last)) = (self.ids.first(), self.ids.last()) else {
+            return Ok(Read { rows: Vec::new(), sparse: false });
+        };
+        if self.way == Way::Ids {
+            return Ok(Read { rows: by_ids(&db, &stream_id, &self.ids).await?, sparse: false });
         }
+        let stream = stream_id.as_str();
+        let mut rows: Vec<Row> = db_read!(
+            &db,
+            load,
+            objects::table
+                .filter(objects::stream_id.eq(stream))
+                .filter(objects::id.between(first, last))
+                .order(objects::id)
+                .limit(READ_ROWS as i64)
+                .select((objects::id, objects::size_bytes, inline_data()))
+        )?;
+        let sparse = rows.len() == READ_ROWS;
+        let rest = keep_wanted(&mut rows, &self.ids, sparse);
+        if !rest.is_empty() {
+            rows.extend(by_ids(&db, &stream_id, rest).await?);
+        }
+        Ok(Read { rows, sparse })
     }
+}
+
+/// Keeps the rows of a range that are among `ids` (both sorted), and answers the ids past
+/// the range's last row when it was cut short (`full`: it read as many rows as it may).
+fn keep_wanted<'a>(rows: &mut Vec<Row>, ids: &'a [String], full: bool) -> &'a [String] {
+    let rest = match (full, rows.last()) {
+        (true, Some((reached, _, _))) => &ids[ids.partition_point(|id| id <= reached)..],
+        _ => &[],
+    };
+    let mut wanted = ids.iter().peekable();
+    rows.retain(|(id, _, _)| {
+        while wanted.next_if(|w| *w < id).is_some() {}
+        wanted.next_if(|w| *w == id).is_some()
+    });
+    rest
+}
+
+/// These objects of the stream, in id order.
+async fn by_ids(db: &DbPool, stream_id: &StreamId, ids: &[String]) -> AppResult<Vec<Row>> {
+    db_read!(
+        db,
+        load,
+        objects::table
+            .filter(objects::stream_id.eq(stream_id.as_str()))
+            .filter(objects::id.eq_any(ids))
+            .order(objects::id)
+            .select((objects::id, objects::size_bytes, inline_data()))
+    )
 }
 
 async fn send_objects(
     db: &DbPool,
     stream_id: &StreamId,
-    ids: Vec<String>,
+    mut ids: Vec<String>,
     writer: &mut Writer,
     sender: &mpsc::Sender<Result<Bytes, AppError>>,
 ) -> AppResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let held: i64 =
-        db_read!(db, get_result, objects::table.filter(objects::stream_id.eq(stream_id)).count())?;
-    let mut selection = Selection::new(ids, held);
-    let read = |chunk: Chunk| tokio::spawn(chunk.read(db.clone(), stream_id.to_owned()));
-    let mut reading = selection.next_chunk().map(read);
-    while let Some(chunk) = reading.take() {
-        let rows = selection.accept(chunk.await.map_err(|_| AppError::Internal)??);
-        // The next chunk is read while this one is written out.
-        reading = selection.next_chunk().map(read);
+    ids.sort_unstable();
+    ids.dedup();
+    let mut chunks = ids.chunks(READ_IDS);
+    let mut way = Way::Range;
+    let read = |ids: &[String], way: Way| {
+        tokio::spawn(Chunk { ids: ids.to_vec(), way }.read(db.clone(), stream_id.to_owned()))
+    };
+    // The chunks after the one being written are read meanwhile: one on SQLite, whose reads
+    // run on the worker threads that also write the answer out (a second one at once slows
+    // the download); two on PostgreSQL, which reads in processes of its own, so that it
+    // works on one chunk while the rows of the other come over.
+    let ahead = if db.reads_in_process() { 1 } else { 2 };
+    let mut reading: std::collections::VecDeque<_> =
+        chunks.by_ref().take(ahead).map(|ids| read(ids, way)).collect();
+    while let Some(chunk) = reading.pop_front() {
+        let Read { rows, sparse } = chunk.await.map_err(|_| AppError::Internal)??;
+        if sparse {
+            way = Way::Ids;
+        }
+        reading.extend(chunks.next().map(|ids| read(ids, way)));
+        writer.reserve(rows.iter().map(|(id, size, _)| id.len() + *size as usize + 2).sum());
         let mut big: Vec<(String, i64)> = Vec::new();
         for (id, size, data) in rows {
             match data {
@@ -260,4 +266,37 @@ async fn send_objects(
 /// An object's data when it is small enough to read with others; null when it is not.
 fn inline_data() -> diesel::dsl::case_when<diesel::dsl::LtEq<objects::size_bytes, i64>, objects::data> {
     diesel::dsl::case_when(objects::size_bytes.le(INLINE_BYTES), objects::data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(ids: &[&str]) -> Vec<Row> {
+        ids.iter().map(|id| (id.to_string(), 1, Some(String::new()))).collect()
+    }
+
+    fn ids(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_range_keeps_its_wanted_rows_and_names_those_it_did_not_reach() {
+        let wanted = ids(&["a", "c", "e", "g"]);
+        // The whole range read: the wanted rows, nothing left.
+        let mut read = rows(&["a", "b", "c", "d", "e", "f", "g"]);
+        assert!(keep_wanted(&mut read, &wanted, false).is_empty());
+        assert_eq!(read, rows(&["a", "c", "e", "g"]));
+        // Cut short after an unwanted row, and after a wanted one: the rest is what follows.
+        let mut read = rows(&["a", "b", "c", "d"]);
+        assert_eq!(keep_wanted(&mut read, &wanted, true), ids(&["e", "g"]));
+        assert_eq!(read, rows(&["a", "c"]));
+        let mut read = rows(&["a", "b", "c"]);
+        assert_eq!(keep_wanted(&mut read, &wanted, true), ids(&["e", "g"]));
+        assert_eq!(read, rows(&["a", "c"]));
+        // A wanted id the stream lacks is left out.
+        let mut read = rows(&["c", "d", "g"]);
+        assert!(keep_wanted(&mut read, &wanted, false).is_empty());
+        assert_eq!(read, rows(&["c", "g"]));
+    }
 }
