@@ -63,9 +63,12 @@ impl Writer {
         self.first = false;
     }
 
-    /// Room for this many more bytes, so that a chunk is written without growing the buffer.
-    fn reserve(&mut self, bytes: usize) {
-        self.buffer.reserve(bytes);
+    /// Room for the objects of a chunk whose data came with it, so that they are written
+    /// without growing the buffer (big ones, read after, are not counted: a chunk of them
+    /// would reserve gigabytes).
+    fn reserve_for(&mut self, rows: &[Row]) {
+        let bytes = rows.iter().filter_map(|(id, _, data)| Some(id.len() + data.as_ref()?.len() + 2));
+        self.buffer.reserve(bytes.sum());
     }
 
     fn take(&mut self) -> Bytes {
@@ -222,7 +225,7 @@ async fn send_objects(
             way = Way::Ids;
         }
         reading.extend(chunks.next().map(|ids| read(ids, way)));
-        writer.reserve(rows.iter().map(|(id, size, _)| id.len() + *size as usize + 2).sum());
+        writer.reserve_for(&rows);
         let mut big: Vec<(String, i64)> = Vec::new();
         for (id, size, data) in rows {
             match data {
@@ -278,6 +281,18 @@ mod tests {
 
     fn ids(ids: &[&str]) -> Vec<String> {
         ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn a_chunk_reserves_room_for_its_inline_objects_only() {
+        let mut writer = Writer::new(Format::Lines);
+        let mut chunk = rows(&["a", "b"]);
+        chunk[0].2 = Some("x".repeat(100));
+        // Claimed big: its data is read after, in groups.
+        chunk.push(("c".to_owned(), 1 << 40, None));
+        writer.reserve_for(&chunk);
+        assert!(writer.buffer.capacity() < 1 << 20, "reserved {}", writer.buffer.capacity());
+        assert!(writer.buffer.capacity() >= 106);
     }
 
     #[test]
