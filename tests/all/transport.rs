@@ -88,6 +88,11 @@ async fn post_ids(
     app.send(request).await
 }
 
+/// The ids of a `text/plain` answer's lines, in their order.
+fn ids_of(body: &str) -> Vec<&str> {
+    body.lines().map(|line| line.split('\t').next().unwrap()).collect()
+}
+
 async fn diff(app: &TestApp, token: Option<&str>, stream: &str, ids: &[&str]) -> TestResponse {
     post_ids(app, token, &format!("/api/diff/{stream}"), ids, "application/json").await
 }
@@ -201,7 +206,7 @@ async fn objects_go_up_in_batches_and_come_down_with_their_closure_in_both_forma
     let wanted = [id(&leaves[7]), id(&leaves[250]), "0123456789abcdef0123456789abcdef"];
     let some = post_ids(&app, token, &format!("/api/getobjects/{stream}"), &wanted, "text/plain").await;
     assert_eq!(some.status, StatusCode::OK);
-    let mut ids: Vec<&str> = some.body.lines().map(|line| line.split('\t').next().unwrap()).collect();
+    let mut ids = ids_of(&some.body);
     ids.sort();
     let mut expected = vec![id(&leaves[7]), id(&leaves[250])];
     expected.sort();
@@ -540,20 +545,17 @@ async fn a_download_of_part_of_a_big_stream_is_exactly_that_part_in_id_order() {
     }
     let mut sorted: Vec<&str> = leaves.iter().map(id).collect();
     sorted.sort_unstable();
-    let lines_of = |body: &str| -> Vec<String> {
-        body.lines().map(|line| line.split('\t').next().unwrap().to_owned()).collect()
-    };
     let path = format!("/api/getobjects/{stream}");
     // All of it: the ranges hold only wanted rows.
     let all = post_ids(&app, token, &path, &sorted, "text/plain").await;
     assert_eq!(all.status, StatusCode::OK);
-    assert_eq!(lines_of(&all.body), sorted);
+    assert_eq!(ids_of(&all.body), sorted);
     // One in four: a range reaches its limit before its last id, the rest of that chunk is
     // looked up, and the chunks after it too.
     let sparse: Vec<&str> = sorted.iter().step_by(4).copied().collect();
     let some = post_ids(&app, token, &path, &sparse, "text/plain").await;
     assert_eq!(some.status, StatusCode::OK);
-    assert_eq!(lines_of(&some.body), sparse);
+    assert_eq!(ids_of(&some.body), sparse);
 }
 
 /// A request body the test sends a piece at a time (or never finishes).

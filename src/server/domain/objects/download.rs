@@ -207,11 +207,15 @@ async fn send_objects(
 ) -> AppResult<()> {
     ids.sort_unstable();
     ids.dedup();
-    let mut chunks = ids.chunks(READ_IDS);
+    // The sorted ids are moved into their chunks, not copied: the list is not used again.
+    let mut ids = ids.into_iter().peekable();
+    let mut chunks = std::iter::from_fn(move || {
+        ids.peek()?;
+        Some(ids.by_ref().take(READ_IDS).collect::<Vec<_>>())
+    });
     let mut way = Way::Range;
-    let read = |ids: &[String], way: Way| {
-        tokio::spawn(Chunk { ids: ids.to_vec(), way }.read(db.clone(), stream_id.to_owned()))
-    };
+    let read =
+        |ids: Vec<String>, way: Way| tokio::spawn(Chunk { ids, way }.read(db.clone(), stream_id.to_owned()));
     // The chunks after the one being written are read meanwhile: one on SQLite, whose reads
     // run on the worker threads that also write the answer out (a second one at once slows
     // the download); two on PostgreSQL, which reads in processes of its own, so that it
